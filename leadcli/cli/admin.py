@@ -1,0 +1,97 @@
+"""Commands about the tool itself: stages, doctor, config."""
+
+import json
+from typing import Annotated
+
+import typer
+
+from leadcli.cli.app import app, workspace
+from leadcli.cli.console import info
+from leadcli.cli.options import OutputOpt
+from leadcli.domain.errors import InvalidInput
+from leadcli.domain.query import LeadQuery
+from leadcli.output import Renderer
+
+config_app = typer.Typer(help="Show, locate or create the config file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@app.command()
+def stages(ctx: typer.Context, output: OutputOpt = "table") -> None:
+    """The pipeline, in order, with the number of leads in each stage.
+
+    **Examples**
+
+        leadcli stages
+        leadcli stages -o json
+    """
+    from leadcli.services.reports import stage_rows
+
+    rows = [{"stage": r["stage"], "count": r["count"]} for r in stage_rows(workspace(ctx), LeadQuery())]
+    Renderer(output).many(rows, ["stage", "count"])
+
+
+@app.command()
+def doctor(ctx: typer.Context, output: OutputOpt = "table") -> None:
+    """Check the store: reachable, version, indexes, lead count, live-update support.
+
+    **Examples**
+
+        leadcli doctor
+        leadcli --db mongodb://localhost:27017/leads_db doctor -o json
+    """
+    ws = workspace(ctx)
+    report = {"store": ws.store.uri_description, **ws.store.describe()}
+    if output == "json":
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        Renderer(output).one(report, list(report))
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, output: OutputOpt = "table") -> None:
+    """The effective settings (secrets masked) and where each came from.
+
+    **Examples**
+
+        leadcli config show
+        leadcli --profile team config show -o json
+    """
+    settings = workspace(ctx).settings
+    data = settings.masked()
+    if output == "json":
+        print(json.dumps({**data, "sources": settings.sources}, indent=2))
+    else:
+        Renderer(output).one({**data, "sources": settings.sources}, [*data, "sources"])
+
+
+@config_app.command("path")
+def config_path(ctx: typer.Context) -> None:
+    """Print the config file's path (it may not exist yet).
+
+    **Examples**
+
+        leadcli config path
+    """
+    print(workspace(ctx).settings.config_path)
+
+
+@config_app.command("init")
+def config_init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starter config file with every setting documented.
+
+    **Examples**
+
+        leadcli config init && $EDITOR "$(leadcli config path)"
+    """
+    from importlib.resources import files
+
+    path = workspace(ctx).settings.config_path
+    if path.exists() and not force:
+        raise InvalidInput(f"{path} exists already; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(files("leadcli").joinpath("config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    info(f"wrote {path}")

@@ -1,0 +1,237 @@
+"""Commands on single leads and lists of them: add, show, edit, delete, list, search, count."""
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from leadcli.cli.app import app, workspace
+from leadcli.cli.console import confirm, info, stdin_is_tty
+from leadcli.cli.options import (
+    AllOpt,
+    FieldsOpt,
+    OutputOpt,
+    PageOpt,
+    PageSizeOpt,
+    YesOpt,
+    filter_options,
+    lead_field_options,
+)
+from leadcli.domain.errors import InvalidInput
+from leadcli.domain.lead import LEAD_FIELDS, to_jsonable
+from leadcli.output import Renderer, parse_fields
+from leadcli.services import leads as svc
+from leadcli.services.filters import FilterArgs, build_query, paged
+
+TABLE_FIELDS = ("id", "name", "email", "company", "current_stage", "status", "owner", "value", "follow_up_at")
+LeadArg = Annotated[str, typer.Argument(help="Lead id, unique id prefix (4+ characters) or email.", show_default=False)]
+SortOpt = Annotated[str, typer.Option("--sort", help="name, company, current_stage, last_contacted, created_at, updated_at or value.")]
+DescOpt = Annotated[bool, typer.Option("--desc/--asc", help="Sort order (default: newest first).")]
+
+
+def lead_fields(fmt: str, fields: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    default = TABLE_FIELDS if fmt == "table" else LEAD_FIELDS + extra
+    return parse_fields(fields, LEAD_FIELDS + extra, default)
+
+
+def print_leads(leads: Any, fmt: str, fields: str | None) -> int:
+    return Renderer(fmt).many((to_jsonable(lead) for lead in leads), lead_fields(fmt, fields))
+
+
+def print_lead(lead: dict[str, Any], fmt: str, fields: str | None, extra: tuple[str, ...] = ()) -> None:
+    Renderer(fmt).one(to_jsonable(lead), lead_fields(fmt, fields, extra) if fmt != "table" or fields else list(to_jsonable(lead)))
+
+
+def _read_json_object(source: str) -> dict[str, Any]:
+    text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"--json: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("--json: expected one JSON object")
+    return data
+
+
+@app.command()
+@lead_field_options
+def add(
+    ctx: typer.Context,
+    values: dict[str, Any],
+    json_source: Annotated[str | None, typer.Option("--json", help="Read one JSON object from a file, or - for stdin; flags given beside it win.", show_default=False)] = None,
+    output: OutputOpt = "table",
+    fields: FieldsOpt = None,
+) -> None:
+    """Add a lead.
+
+    **Examples**
+
+        leadcli add --name "Ada Lovelace" --email ada@example.com --company "Analytical Engines"
+        echo '{"name": "Grace Hopper", "email": "grace@example.com"}' | leadcli add --json - -o json
+    """
+    ws = workspace(ctx)
+    raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
+    if stdin_is_tty() and json_source != "-":
+        for key in ("name", "email"):
+            if not raw.get(key):
+                raw[key] = typer.prompt(key.capitalize(), err=True)
+    lead = svc.add_lead(ws, raw)
+    if output == "table" and not fields:
+        info(f"added {lead['name']} <{lead['email']}> as {lead['id']}")
+    print_lead(lead, output, fields)
+
+
+@app.command()
+def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields: FieldsOpt = None) -> None:
+    """Show a lead with its stage history and recent activities.
+
+    **Examples**
+
+        leadcli show ada@example.com
+        leadcli show 6650f1c2 -o json
+    """
+    ws = workspace(ctx)
+    found = svc.resolve(ws, lead)
+    found = {**found, "activities": found.get("activities") or []}
+    print_lead(found, output, fields, extra=("activities",))
+
+
+@app.command()
+@lead_field_options
+def edit(
+    ctx: typer.Context,
+    lead: LeadArg,
+    values: dict[str, Any],
+    add_tag: Annotated[list[str] | None, typer.Option("--add-tag", help="Add a tag (repeatable).", show_default=False)] = None,
+    remove_tag: Annotated[list[str] | None, typer.Option("--remove-tag", help="Remove a tag (repeatable).", show_default=False)] = None,
+    unset: Annotated[list[str] | None, typer.Option("--unset", help="Clear a field (company, phone, owner, value, follow_up_at…) or a custom field (repeatable).", show_default=False)] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Note recorded with a stage change.", show_default=False)] = None,
+    json_source: Annotated[str | None, typer.Option("--json", help="Read changes as one JSON object from a file, or - for stdin.", show_default=False)] = None,
+    output: OutputOpt = "table",
+    fields: FieldsOpt = None,
+) -> None:
+    """Change a lead's fields; a stage change is recorded in its history like `move`.
+
+    **Examples**
+
+        leadcli edit ada@example.com --company "Babbage & Co" --add-tag vip
+        leadcli edit 6650f1c2 --stage negotiation --value 12000 --unset follow_up_at
+    """
+    ws = workspace(ctx)
+    raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
+    if not (raw or add_tag or remove_tag or unset):
+        raise InvalidInput("nothing to change: give at least one field option (see leadcli edit --help)")
+    changed = svc.edit_lead(ws, lead, raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)
+    print_lead(changed, output, fields)
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
+    yes: YesOpt = False,
+) -> None:
+    """Delete leads (asks first on a terminal; needs --yes in scripts).
+
+    **Examples**
+
+        leadcli delete ada@example.com
+        leadcli list --stage closed-lost -o ids | leadcli delete - --yes
+    """
+    ws = workspace(ctx)
+    refs = read_refs(leads)
+    found = [svc.resolve(ws, ref) for ref in refs]
+    if not yes:
+        if not stdin_is_tty() or "-" in leads:
+            raise InvalidInput("refusing to delete without confirmation: pass --yes")
+        names = ", ".join(f"{lead['name']} <{lead['email']}>" for lead in found)
+        if not confirm(f"Delete {len(found)} lead(s): {names}?"):
+            info("nothing deleted")
+            raise typer.Exit(1)
+    for lead in found:
+        svc.delete_lead(ws, lead)
+    info(f"deleted {len(found)} lead(s)")
+
+
+def read_refs(args: list[str]) -> list[str]:
+    """LEAD arguments, with `-` replaced by the lines of stdin (blank lines skipped)."""
+    refs: list[str] = []
+    for arg in args:
+        if arg == "-":
+            refs += [line.strip() for line in sys.stdin if line.strip()]
+        else:
+            refs.append(arg)
+    if not refs:
+        raise InvalidInput("no leads given")
+    return refs
+
+
+def _list(ctx: typer.Context, filters: FilterArgs, sort: str, desc: bool, page: int, page_size: int | None, everything: bool, output: str, fields: str | None) -> None:
+    ws = workspace(ctx)
+    query = build_query(ws, filters, sort=sort, descending=desc)
+    query = paged(query, page, page_size or ws.settings.page_size, everything)
+    print_leads(svc.list_leads(ws, query), output, fields)
+
+
+@app.command("list")
+@filter_options
+def list_(
+    ctx: typer.Context,
+    filters: FilterArgs,
+    sort: SortOpt = "created_at",
+    desc: DescOpt = True,
+    page: PageOpt = 1,
+    page_size: PageSizeOpt = None,
+    all_: AllOpt = False,
+    output: OutputOpt = "table",
+    fields: FieldsOpt = None,
+) -> None:
+    """List leads, filtered, sorted and paged.
+
+    **Examples**
+
+        leadcli list --stage "proposal sent" --owner ada --sort value
+        leadcli list --tag vip --created-after -7d -o csv --all
+    """
+    _list(ctx, filters, sort, desc, page, page_size, all_, output, fields)
+
+
+@app.command()
+@filter_options
+def search(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="Text to find in name, email, company or notes (literal, case-insensitive).", show_default=False)],
+    filters: FilterArgs,
+    sort: SortOpt = "created_at",
+    desc: DescOpt = True,
+    page: PageOpt = 1,
+    page_size: PageSizeOpt = None,
+    all_: AllOpt = False,
+    output: OutputOpt = "table",
+    fields: FieldsOpt = None,
+) -> None:
+    """Find leads by text: the same as `list --search TEXT`.
+
+    **Examples**
+
+        leadcli search acme
+        leadcli search "o'brien" --stage negotiation -o json
+    """
+    from dataclasses import replace
+
+    _list(ctx, replace(filters, search=text), sort, desc, page, page_size, all_, output, fields)
+
+
+@app.command()
+@filter_options
+def count(ctx: typer.Context, filters: FilterArgs) -> None:
+    """Print how many leads match the filters.
+
+    **Examples**
+
+        leadcli count
+        leadcli count --stage new-lead --not-engaged
+    """
+    ws = workspace(ctx)
+    print(svc.count_leads(ws, build_query(ws, filters)))

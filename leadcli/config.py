@@ -1,0 +1,190 @@
+"""Settings: flag > environment > config file (profile over top level) > default.
+
+The config file is TOML (`config.example.toml` documents every key). Secrets — passwords in
+URIs, tokens — are masked whenever settings are shown.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leadcli.domain.errors import InvalidInput
+
+APP = "leadcli"
+SECRET_KEYS = ("token", "password", "secret")
+KNOWN_KEYS = {"db", "database", "user", "timezone", "page_size", "pipeline", "serve", "watch", "profiles"}
+
+
+def home_override() -> Path | None:
+    """`LEADCLI_HOME` moves config and data under one directory (tests, portable installs)."""
+    value = os.environ.get("LEADCLI_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def default_config_path() -> Path:
+    if (home := home_override()) is not None:
+        return home / "config.toml"
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP)) / "config.toml"
+
+
+def default_db_path() -> Path:
+    if (home := home_override()) is not None:
+        return home / "leads.db"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP)) / "leads.db"
+
+
+def mask_uri(uri: str) -> str:
+    """`mongodb://ada:s3cret@host/db` -> `mongodb://ada:***@host/db`; also masks secret query
+    parameters such as `?token=` or `password=`."""
+    masked = re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", uri)
+    return re.sub(r"(?i)([?&](?:token|password|secret|key)[^=&]*=)[^&]*", r"\1***", masked)
+
+
+def mask_secrets(value: Any, key: str = "") -> Any:
+    if isinstance(value, Mapping):
+        return {k: mask_secrets(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, key) for v in value]
+    if isinstance(value, str):
+        if any(word in key.lower() for word in SECRET_KEYS) and value:
+            return "***"
+        if "://" in value:
+            return mask_uri(value)
+    return value
+
+
+@dataclass
+class Settings:
+    db: str
+    database: str | None
+    user: str
+    timezone: str | None
+    page_size: int
+    pipeline: dict[str, Any]
+    serve: dict[str, Any]
+    watch: dict[str, Any]
+    config_path: Path
+    config_exists: bool
+    profile: str | None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "db": self.db,
+            "database": self.database,
+            "user": self.user,
+            "timezone": self.timezone,
+            "page_size": self.page_size,
+            "pipeline": self.pipeline,
+            "serve": self.serve,
+            "watch": self.watch,
+            "profile": self.profile,
+            "config_path": str(self.config_path),
+        }
+
+    def masked(self) -> dict[str, Any]:
+        return mask_secrets(self.as_dict())
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"config file {path}: {exc}") from None
+    except OSError as exc:
+        raise InvalidInput(f"config file {path}: {exc.strerror}") from None
+    unknown = set(data) - KNOWN_KEYS
+    if unknown:
+        raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    return data
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def load_settings(
+    *,
+    db: str | None = None,
+    config: str | None = None,
+    profile: str | None = None,
+    user: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    env = os.environ if env is None else env
+    config_path = Path(config or env.get("LEADCLI_CONFIG") or default_config_path()).expanduser()
+    if config and not config_path.exists():
+        raise InvalidInput(f"--config: no such file {config_path}")
+    file_data = read_config_file(config_path)
+    profile = profile or env.get("LEADCLI_PROFILE") or None
+    data = {k: v for k, v in file_data.items() if k != "profiles"}
+    if profile:
+        profiles = file_data.get("profiles", {})
+        if profile not in profiles:
+            names = ", ".join(sorted(profiles)) or "none defined"
+            raise InvalidInput(f"--profile: no profile {profile!r} in {config_path} (profiles: {names})")
+        data = _merge(data, profiles[profile])
+
+    sources: dict[str, str] = {}
+
+    def pick(key: str, flag_value: Any, env_names: tuple[str, ...], default: Any) -> Any:
+        if flag_value is not None:
+            sources[key] = "flag"
+            return flag_value
+        for name in env_names:
+            if env.get(name):
+                sources[key] = f"env {name}"
+                return env[name]
+        if key in data:
+            sources[key] = f"config {config_path}"
+            return data[key]
+        sources[key] = "default"
+        return default() if callable(default) else default
+
+    db_value = pick("db", db, ("LEADCLI_DB", "MONGODB_URI"), lambda: str(default_db_path()))
+    page_size = pick("page_size", None, ("LEADCLI_PAGE_SIZE",), 20)
+    try:
+        page_size = int(page_size)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"page_size: {page_size!r} is not a whole number") from None
+    return Settings(
+        db=str(db_value),
+        database=pick("database", None, ("LEADCLI_DATABASE", "MONGODB_DATABASE"), None),
+        user=str(pick("user", user, ("LEADCLI_USER",), _os_user)),
+        timezone=pick("timezone", None, ("LEADCLI_TIMEZONE",), None),
+        page_size=page_size,
+        pipeline=dict(data.get("pipeline", {})),
+        serve=dict(data.get("serve", {})),
+        watch=dict(data.get("watch", {})),
+        config_path=config_path,
+        config_exists=config_path.exists(),
+        profile=profile,
+        sources=sources,
+    )

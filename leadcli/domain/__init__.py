@@ -1,0 +1,1 @@
+"""The domain: leads, the pipeline, queries, dates and the errors users see."""

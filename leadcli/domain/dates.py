@@ -1,0 +1,101 @@
+"""Dates and times: always aware, stored and printed in UTC with millisecond precision.
+
+Input without a zone is read in the local timezone (or the configured one).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from leadcli.domain.errors import InvalidInput
+
+_OFFSET = re.compile(r"^([+-])(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def now_utc() -> datetime:
+    """The current time in UTC, truncated to milliseconds (what MongoDB can store)."""
+    return truncate_ms(datetime.now(UTC))
+
+
+def truncate_ms(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Aware UTC, milliseconds; naive values are UTC (as the Leads Artisan backend wrote them)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return truncate_ms(value.astimezone(UTC))
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with a UTC offset and milliseconds: the one format for storage and output."""
+    if value is None:
+        return None
+    return to_utc(value).isoformat(timespec="milliseconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return to_utc(datetime.fromisoformat(text))
+
+
+def local_zone(name: str | None = None) -> tzinfo:
+    """The configured timezone by IANA name, else the machine's local one."""
+    if name:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise InvalidInput(f"unknown timezone {name!r} (use an IANA name such as Europe/Paris)") from exc
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone
+
+
+def parse_when(
+    text: str,
+    *,
+    flag: str = "date",
+    zone: tzinfo | None = None,
+    end_of_day: bool = False,
+    now: datetime | None = None,
+) -> datetime:
+    """Read a DATE as the contract allows: YYYY-MM-DD, ISO timestamps, today/yesterday/tomorrow,
+    now, and offsets such as -3d or +2w (m, h, d, w). A bare day means its start, or its end
+    with `end_of_day` (used for "due by" bounds). Raises InvalidInput naming `flag`."""
+    zone = zone or local_zone()
+    now = now or datetime.now(UTC)
+    raw = text.strip().lower()
+    today = now.astimezone(zone).date()
+    named = {"today": today, "yesterday": today - timedelta(days=1), "tomorrow": today + timedelta(days=1)}
+    if raw == "now":
+        return truncate_ms(now.astimezone(UTC))
+    if raw in named:
+        return _day_bound(named[raw], zone, end_of_day)
+    match = _OFFSET.match(raw)
+    if match:
+        sign, amount, unit = match.groups()
+        delta = timedelta(**{_UNITS[unit]: int(amount)})
+        return truncate_ms((now + delta if sign == "+" else now - delta).astimezone(UTC))
+    try:
+        if len(raw) == 10:
+            return _day_bound(date.fromisoformat(raw), zone, end_of_day)
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{flag}: cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, "
+            "today, yesterday, tomorrow, or an offset like -3d or +2w)"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return to_utc(value)
+
+
+def _day_bound(day: date, zone: tzinfo, end_of_day: bool) -> datetime:
+    moment = datetime.combine(day, time.max if end_of_day else time.min).replace(tzinfo=zone)
+    return to_utc(moment)

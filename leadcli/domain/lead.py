@@ -1,0 +1,86 @@
+"""The lead record as every layer passes it: a plain dict in the contract's shape, with aware
+UTC datetimes. Kept free of pydantic so read-only commands start fast; validation of user input
+lives in `validation.py`."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from leadcli.domain.dates import from_iso, iso
+
+# The contract's field order for `-o json` and the default `--fields`.
+LEAD_FIELDS = (
+    "id", "name", "email", "company", "phone", "status", "engaged", "current_stage",
+    "stage_updated_at", "owner", "source", "tags", "value", "notes", "follow_up_at",
+    "last_contacted", "created_at", "updated_at", "stage_history", "fields", "version",
+)  # fmt: skip
+TIMESTAMP_FIELDS = ("stage_updated_at", "follow_up_at", "last_contacted", "created_at", "updated_at")
+# Fields a user may set with flags or `--json`; the rest are kept by leadcli itself.
+EDITABLE_FIELDS = (
+    "name", "email", "company", "phone", "status", "engaged", "current_stage", "owner",
+    "source", "tags", "value", "notes", "follow_up_at", "last_contacted", "fields",
+)  # fmt: skip
+ENGAGED = "Engaged"
+NOT_ENGAGED = "Not Engaged"
+
+_counter_lock = threading.Lock()
+_counter = int.from_bytes(os.urandom(3), "big")
+_process_random = os.urandom(5)
+
+
+def new_id() -> str:
+    """A 24-hex id laid out like a MongoDB ObjectId (time, per-process random, counter), so ids
+    sort roughly by creation time in both stores and stay valid ObjectIds."""
+    global _counter
+    with _counter_lock:
+        _counter = (_counter + 1) % 0xFFFFFF
+        count = _counter
+    return (int(time.time()).to_bytes(4, "big") + _process_random + count.to_bytes(3, "big")).hex()
+
+
+def is_full_id(text: str) -> bool:
+    return len(text) == 24 and all(c in "0123456789abcdef" for c in text)
+
+
+def to_jsonable(lead: Mapping[str, Any]) -> dict[str, Any]:
+    """The lead with datetimes as ISO strings, in the contract's field order (extra keys,
+    such as `activities`, follow)."""
+    out: dict[str, Any] = {}
+    for key in LEAD_FIELDS:
+        out[key] = _jsonable(key, lead.get(key))
+    for key, value in lead.items():
+        if key not in out:
+            out[key] = _jsonable(key, value)
+    return out
+
+
+def _jsonable(key: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if key in ("stage_history", "activities") and value:
+        return [{k: iso(v) if isinstance(v, datetime) else v for k, v in entry.items()} for entry in value]
+    if key == "tags" and value is None:
+        return []
+    if key == "fields" and value is None:
+        return {}
+    return value
+
+
+def from_jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of `to_jsonable`: ISO strings back to aware datetimes."""
+    lead = dict(data)
+    for key in TIMESTAMP_FIELDS:
+        if isinstance(lead.get(key), str):
+            lead[key] = from_iso(lead[key])
+    for key, stamp in (("stage_history", "changed_at"), ("activities", "at")):
+        if lead.get(key):
+            lead[key] = [
+                {**entry, stamp: from_iso(entry[stamp])} if isinstance(entry.get(stamp), str) else dict(entry)
+                for entry in lead[key]
+            ]
+    return lead

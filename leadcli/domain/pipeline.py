@@ -1,0 +1,85 @@
+"""The sales pipeline: ordered stages, which of them are closed, and how users name them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from leadcli.domain.errors import InvalidInput
+
+DEFAULT_STAGES = (
+    "New Lead",
+    "Initial Contact",
+    "Meeting Scheduled",
+    "Proposal Sent",
+    "Negotiation",
+    "Closed Won",
+    "Closed Lost",
+)
+DEFAULT_CLOSED = ("Closed Won", "Closed Lost")
+DEFAULT_WON = "Closed Won"
+DEFAULT_LOST = "Closed Lost"
+
+
+def slug(name: str) -> str:
+    """`Closed Won` -> `closed-won`."""
+    return re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    closed: tuple[str, ...] = DEFAULT_CLOSED
+    won: str | None = DEFAULT_WON
+    lost: str | None = DEFAULT_LOST
+    _lookup: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise InvalidInput("pipeline: at least one stage is needed")
+        for name in self.stages:
+            self._lookup[name.strip().lower()] = name
+            self._lookup[slug(name)] = name
+        for name in self.closed:
+            if name not in self.stages:
+                raise InvalidInput(f"pipeline: closed stage {name!r} is not one of the stages")
+
+    @classmethod
+    def from_config(
+        cls,
+        stages: Sequence[str] | None = None,
+        closed: Sequence[str] | None = None,
+        won: str | None = None,
+        lost: str | None = None,
+    ) -> Pipeline:
+        stage_list = tuple(stages) if stages else DEFAULT_STAGES
+        closed_list = tuple(closed) if closed is not None else tuple(s for s in DEFAULT_CLOSED if s in stage_list)
+        won = won if won is not None else (DEFAULT_WON if DEFAULT_WON in stage_list else None)
+        lost = lost if lost is not None else (DEFAULT_LOST if DEFAULT_LOST in stage_list else None)
+        return cls(stage_list, closed_list, won, lost)
+
+    @property
+    def first(self) -> str:
+        return self.stages[0]
+
+    @property
+    def open_stages(self) -> tuple[str, ...]:
+        return tuple(s for s in self.stages if s not in self.closed)
+
+    def match(self, text: str) -> str:
+        """The stage a user meant: case-insensitive by name or by slug; exit 2 otherwise."""
+        found = self._lookup.get(text.strip().lower()) or self._lookup.get(slug(text))
+        if found is None:
+            raise InvalidInput(f"unknown stage {text!r}; valid stages: {', '.join(self.stages)}")
+        return found
+
+    def rank(self, stage: str | None) -> int:
+        """Position in the pipeline; stages the pipeline does not know sort after all others."""
+        try:
+            return self.stages.index(stage) if stage is not None else len(self.stages)
+        except ValueError:
+            return len(self.stages)
+
+    def is_closed(self, stage: str | None) -> bool:
+        return stage in self.closed

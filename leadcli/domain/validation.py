@@ -1,0 +1,114 @@
+"""Validation of what users type or import, with pydantic: one place that knows each field's
+rules, and one-line messages that name the field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from leadcli.domain.dates import to_utc
+from leadcli.domain.errors import InvalidInput
+
+FieldValue = str | int | float | bool | None
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+
+
+class LeadChanges(BaseModel):
+    """The user-settable fields of a lead; every field optional, so the same model checks an
+    `add` (where the service then requires name and email) and an `edit`."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    email: str | None = None
+    company: Annotated[OptionalText, Field(max_length=200)] = None
+    phone: Annotated[OptionalText, Field(max_length=50)] = None
+    status: Annotated[OptionalText, Field(max_length=50)] = None
+    engaged: bool | None = None
+    current_stage: str | None = None
+    owner: Annotated[OptionalText, Field(max_length=100)] = None
+    source: Annotated[OptionalText, Field(max_length=100)] = None
+    tags: list[str] | None = None
+    value: float | None = Field(None, ge=0)
+    notes: Annotated[OptionalText, Field(max_length=10_000)] = None
+    follow_up_at: datetime | None = None
+    last_contacted: datetime | None = None
+    fields: dict[str, FieldValue] | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_email(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        return unique_tags(value)
+
+    @field_validator("follow_up_at", "last_contacted")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else to_utc(value)
+
+    @field_validator("fields")
+    @classmethod
+    def _field_keys(cls, value: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
+        if value is not None:
+            for key in value:
+                if not key.strip():
+                    raise ValueError("custom field names cannot be empty")
+        return value
+
+
+def unique_tags(tags: list[str]) -> list[str]:
+    out: list[str] = []
+    for tag in tags:
+        tag = tag.strip()
+        if tag and tag not in out:
+            out.append(tag)
+    return out
+
+
+def normalize_email(value: str) -> str:
+    """Trimmed, validated, lowercased; raises ValueError with the validator's reason."""
+    from email_validator import EmailNotValidError, validate_email
+
+    text = value.strip()
+    try:
+        validate_email(text, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{text!r} is not a valid email address: {exc}") from None
+    return text.lower()
+
+
+def validate_changes(data: dict[str, Any]) -> dict[str, Any]:
+    """Check user-supplied fields; returns only the keys given, normalized. InvalidInput (exit
+    2) lists every bad field on one line."""
+    try:
+        model = LeadChanges.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from None
+    return model.model_dump(include=set(data))
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "input"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "is not a lead field"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)

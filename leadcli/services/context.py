@@ -1,0 +1,45 @@
+"""The Workspace: settings, the pipeline, the user and a lazily opened store, shared by services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from functools import cached_property
+
+from leadcli.config import Settings
+from leadcli.domain.pipeline import Pipeline
+from leadcli.store.base import LeadStore
+
+
+@dataclass
+class Workspace:
+    settings: Settings
+    _store: LeadStore | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> LeadStore:
+        if self._store is None:
+            from leadcli.store import open_store
+
+            self._store = open_store(self.settings.db, database=self.settings.database)
+        return self._store
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        cfg = self.settings.pipeline
+        return Pipeline.from_config(cfg.get("stages"), cfg.get("closed"), cfg.get("won"), cfg.get("lost"))
+
+    @property
+    def user(self) -> str:
+        return self.settings.user
+
+    @cached_property
+    def zone(self) -> tzinfo:
+        from leadcli.domain.dates import local_zone
+
+        return local_zone(self.settings.timezone)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -1,0 +1,268 @@
+"""Adding, finding, editing and deleting leads, with engagement and stage rules applied once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from leadcli.domain.dates import now_utc
+from leadcli.domain.errors import InvalidInput, NotFound, VersionConflict
+from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, is_full_id, new_id, to_jsonable
+from leadcli.domain.query import LeadQuery
+from leadcli.services.context import Workspace
+from leadcli.store.base import Lead
+
+# How often a compare-and-set write re-reads and retries before reporting a conflict.
+CAS_ATTEMPTS = 8
+UNSETTABLE = ("company", "phone", "status", "owner", "source", "value", "notes", "follow_up_at", "last_contacted", "tags")
+
+
+def resolve(ws: Workspace, ref: str) -> Lead:
+    """A LEAD argument: a full id, a unique id prefix of 4+ characters, or an email."""
+    text = ref.strip()
+    if "@" in text:
+        lead = ws.store.get_by_email(text.lower())
+        if lead is None:
+            raise NotFound(f"no lead with email {text.lower()}")
+        return lead
+    key = text.lower()
+    if is_full_id(key):
+        lead = ws.store.get(key)
+        if lead is None:
+            raise NotFound(f"no lead with id {key}")
+        return lead
+    if len(key) >= 4 and all(c in "0123456789abcdef" for c in key):
+        found = ws.store.find_by_prefix(key, limit=2)
+        if not found:
+            raise NotFound(f"no lead with an id starting {key}")
+        if len(found) > 1:
+            raise InvalidInput(f"id prefix {key} matches several leads; give more characters")
+        return found[0]
+    raise InvalidInput(f"{ref!r} is not a lead id, an id prefix of at least 4 hex characters, or an email")
+
+
+def reconcile_engagement(changes: dict[str, Any]) -> dict[str, Any]:
+    """Keep `engaged` and `status` consistent: either one given sets the other where the
+    status is one of the two engagement words; both given must agree."""
+    engaged = changes.get("engaged")
+    status = changes.get("status")
+    status_word = status.strip().lower() if isinstance(status, str) else None
+    if engaged is not None and status_word in ("engaged", "not engaged") and (status_word == "engaged") != engaged:
+        raise InvalidInput(f"--status {status!r} contradicts --{'engaged' if engaged else 'not-engaged'}")
+    if engaged is not None and status is None:
+        changes["status"] = ENGAGED if engaged else NOT_ENGAGED
+    elif status_word == "engaged":
+        changes["engaged"], changes["status"] = True, ENGAGED
+    elif status_word == "not engaged":
+        changes["engaged"], changes["status"] = False, NOT_ENGAGED
+    return changes
+
+
+def check_changes(ws: Workspace, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate user-supplied fields (exit 2 on anything wrong, before any write)."""
+    from leadcli.domain.validation import validate_changes
+
+    data = dict(raw)
+    stage = data.pop("current_stage", None)
+    changes = validate_changes(data) if data else {}
+    if stage is not None:
+        changes["current_stage"] = ws.pipeline.match(stage)
+    return reconcile_engagement(changes)
+
+
+def history_entry(from_stage: str | None, to_stage: str, at: datetime, by: str, notes: str | None) -> dict[str, Any]:
+    return {"from_stage": from_stage, "to_stage": to_stage, "changed_at": at, "by": by, "notes": notes}
+
+
+def set_stage(lead: Lead, stage: str, at: datetime, by: str, notes: str | None = None) -> None:
+    """Move `lead` (in place) to `stage`, appending to its history; no-op at the same stage."""
+    if lead.get("current_stage") == stage:
+        return
+    lead["stage_history"] = [*(lead.get("stage_history") or []), history_entry(lead.get("current_stage"), stage, at, by, notes)]
+    lead["current_stage"] = stage
+    lead["stage_updated_at"] = at
+
+
+def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
+    changes = check_changes(ws, raw)
+    missing = [f"--{f}" for f in ("name", "email") if not changes.get(f)]
+    if missing:
+        raise InvalidInput(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
+    now = now_utc()
+    stage = changes.pop("current_stage", None) or ws.pipeline.first
+    lead: Lead = {
+        "id": new_id(),
+        "name": changes.pop("name"),
+        "email": changes.pop("email"),
+        "company": None,
+        "phone": None,
+        "status": NOT_ENGAGED,
+        "engaged": False,
+        "current_stage": stage,
+        "stage_updated_at": now,
+        "owner": None,
+        "source": None,
+        "tags": [],
+        "value": None,
+        "notes": None,
+        "follow_up_at": None,
+        "last_contacted": None,
+        "created_at": now,
+        "updated_at": now,
+        "stage_history": [history_entry(None, stage, now, ws.user, None)],
+        "fields": {},
+        "version": 1,
+    }
+    lead.update({k: v for k, v in changes.items() if v is not None})
+    return ws.store.insert(lead, {"type": "lead_created", "by": ws.user, "at": now, "changes": {}})
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """`{field: [old, new]}` for the fields a write changed (JSON-ready values)."""
+    old, new = to_jsonable(before), to_jsonable(after)
+    skip = {"updated_at", "version", "stage_history", "stage_updated_at", "activities"}
+    return {k: [old.get(k), new.get(k)] for k in new if k not in skip and old.get(k) != new.get(k)}
+
+
+def update_lead(
+    ws: Workspace,
+    ref: str | Lead,
+    change: Callable[[Lead, datetime], Lead | None],
+    *,
+    event_type: str | None = None,
+) -> tuple[Lead, bool]:
+    """Read-modify-write with compare-and-set, retried when another writer got there first.
+
+    `change(copy, now)` returns the changed lead, or None when there is nothing to do. Returns
+    (lead, changed). The event is `event_type`, else lead_stage_changed or lead_updated.
+    """
+    lead = resolve(ws, ref) if isinstance(ref, str) else ref
+    for _attempt in range(CAS_ATTEMPTS):
+        now = now_utc()
+        draft = change(_copy(lead), now)
+        if draft is None or draft == lead:
+            return lead, False
+        draft["updated_at"] = now
+        changes = diff(lead, draft)
+        kind = event_type or ("lead_stage_changed" if "current_stage" in changes else "lead_updated")
+        try:
+            return ws.store.replace(draft, lead["version"], {"type": kind, "by": ws.user, "at": now, "changes": changes}), True
+        except VersionConflict:
+            fresh = ws.store.get(lead["id"])
+            if fresh is None:
+                raise NotFound(f"lead {lead['id']} was deleted meanwhile") from None
+            lead = fresh
+    raise VersionConflict(f"lead {lead['id']} kept changing under concurrent writes; run the command again")
+
+
+def _copy(lead: Lead) -> Lead:
+    out = dict(lead)
+    for key in ("tags",):
+        out[key] = list(lead.get(key) or [])
+    out["fields"] = dict(lead.get("fields") or {})
+    out["stage_history"] = list(lead.get("stage_history") or [])
+    if "activities" in lead:
+        out["activities"] = list(lead.get("activities") or [])
+    return out
+
+
+def edit_lead(
+    ws: Workspace,
+    ref: str,
+    raw: Mapping[str, Any],
+    *,
+    add_tags: Sequence[str] = (),
+    remove_tags: Sequence[str] = (),
+    unset: Sequence[str] = (),
+    note: str | None = None,
+) -> Lead:
+    changes = check_changes(ws, raw)
+    clear_fields, clear_custom = _unset_plan(unset)
+    from leadcli.domain.validation import unique_tags
+
+    def change(lead: Lead, now: datetime) -> Lead:
+        stage = changes.get("current_stage")
+        for key, value in changes.items():
+            if key == "fields":
+                lead["fields"] = {**lead["fields"], **value}
+            elif key != "current_stage":
+                lead[key] = value
+        if add_tags or remove_tags:
+            lead["tags"] = [t for t in unique_tags([*lead["tags"], *add_tags]) if t not in set(remove_tags)]
+        for key in clear_fields:
+            lead[key] = [] if key == "tags" else None
+        for key in clear_custom:
+            lead["fields"].pop(key, None)
+        if stage is not None:
+            set_stage(lead, stage, now, ws.user, note)
+        return lead
+
+    lead, _ = update_lead(ws, ref, change)
+    return lead
+
+
+def _unset_plan(unset: Sequence[str]) -> tuple[list[str], list[str]]:
+    fields, custom = [], []
+    for name in unset:
+        key = name.strip()
+        if key in UNSETTABLE:
+            fields.append(key)
+        elif key.startswith("fields."):
+            custom.append(key.removeprefix("fields."))
+        elif key in ("name", "email", "current_stage", "engaged"):
+            raise InvalidInput(f"--unset: {key} cannot be unset")
+        else:
+            custom.append(key)
+    return fields, custom
+
+
+def delete_lead(ws: Workspace, lead: Lead) -> None:
+    for _attempt in range(CAS_ATTEMPTS):
+        try:
+            ws.store.delete(lead, {"type": "lead_deleted", "by": ws.user, "at": now_utc(), "changes": {}})
+            return
+        except VersionConflict:
+            fresh = ws.store.get(lead["id"])
+            if fresh is None:
+                raise NotFound(f"lead {lead['id']} was deleted meanwhile") from None
+            lead = fresh
+    raise VersionConflict(f"lead {lead['id']} kept changing under concurrent writes; run the command again")
+
+
+def list_leads(ws: Workspace, query: LeadQuery) -> Iterator[Lead]:
+    return ws.store.query(query)
+
+
+def count_leads(ws: Workspace, query: LeadQuery) -> int:
+    return ws.store.count(query)
+
+
+def changes_from_options(ws: Workspace, values: Mapping[str, Any], json_object: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Field options (and an optional JSON object, which flags override) as raw lead changes:
+    `--stage` -> current_stage, `--tag` -> tags, `--follow-up DATE`, `--field KEY=VALUE`."""
+    from leadcli.domain.dates import parse_when
+
+    raw: dict[str, Any] = {}
+    if json_object is not None:
+        raw.update(json_object)
+        if "stage" in raw:
+            raw["current_stage"] = raw.pop("stage")
+        for key in ("follow_up_at", "last_contacted"):
+            if isinstance(raw.get(key), str):
+                raw[key] = parse_when(raw[key], flag=key, zone=ws.zone)
+    renames = {"stage": "current_stage", "tag": "tags"}
+    for key, value in values.items():
+        if key == "follow_up":
+            raw["follow_up_at"] = parse_when(value, flag="--follow-up", zone=ws.zone, end_of_day=False)
+        elif key == "field":
+            fields = dict(raw.get("fields") or {})
+            for item in value:
+                name, sep, text = item.partition("=")
+                if not sep or not name.strip():
+                    raise InvalidInput(f"--field: expected KEY=VALUE, got {item!r}")
+                fields[name.strip()] = text
+            raw["fields"] = fields
+        else:
+            raw[renames.get(key, key)] = value
+    return raw

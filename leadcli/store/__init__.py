@@ -1,0 +1,49 @@
+"""Stores: the LeadStore port and its adapters. `open_store` picks one from a `--db` URI and
+imports only that adapter (pymongo is loaded only for MongoDB URIs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from leadcli.domain.errors import InvalidInput
+from leadcli.store.base import LeadStore
+
+__all__ = ["LeadStore", "open_store", "describe_uri", "is_mongo_uri"]
+
+
+def is_mongo_uri(uri: str) -> bool:
+    return uri.startswith(("mongodb://", "mongodb+srv://"))
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file a SQLite `--db` names (`sqlite:////abs.db`, `sqlite:///rel.db`, `x.db`), else None."""
+    if uri.startswith("sqlite:///"):
+        rest = uri[len("sqlite:///") :]
+        return Path(rest) if rest else None
+    if uri.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in uri:
+        return Path(os.path.expanduser(uri))
+    return None
+
+
+def open_store(uri: str, *, database: str | None = None) -> LeadStore:
+    if is_mongo_uri(uri):
+        from leadcli.store.mongo import MongoStore
+
+        return MongoStore(uri, database=database)
+    path = sqlite_path(uri)
+    if path is None:
+        raise InvalidInput(
+            f"--db: cannot use {describe_uri(uri)!r}; give a SQLite path ending in .db, "
+            "sqlite:////abs/path.db, or a mongodb:// URI"
+        )
+    from leadcli.store.sqlite import SqliteStore
+
+    return SqliteStore(path)
+
+
+def describe_uri(uri: str) -> str:
+    """The URI with any password replaced by ***, safe to print or log."""
+    from leadcli.config import mask_uri
+
+    return mask_uri(uri)

@@ -1,0 +1,64 @@
+"""The LeadStore port: what services need from a store, and nothing about SQL or Mongo.
+
+Leads pass through as dicts in the contract's shape (see `domain.lead`). Every write takes an
+event draft (`type`, `by`, `changes`) that the store records with a new `seq` in the same
+transaction where it has one, so `watch` sees exactly the writes that happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from leadcli.domain.query import LeadQuery
+
+Lead = dict[str, Any]
+Event = dict[str, Any]
+
+
+class LeadStore(Protocol):
+    uri_description: str
+
+    def get(self, lead_id: str) -> Lead | None: ...
+
+    def get_by_email(self, email: str) -> Lead | None: ...
+
+    def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
+        """Leads whose id starts with `prefix` (lowercase hex), at most `limit`."""
+        ...
+
+    def insert(self, lead: Lead, event: Event) -> Lead:
+        """Add a new lead; Conflict if its email (or id) exists."""
+        ...
+
+    def replace(self, lead: Lead, expected_version: int, event: Event) -> Lead:
+        """Compare-and-set: write `lead` if the stored one still has `expected_version`; the
+        stored version becomes expected_version + 1. VersionConflict if it changed, NotFound if
+        it is gone, Conflict if the new email belongs to another lead."""
+        ...
+
+    def delete(self, lead: Lead, event: Event) -> None:
+        """Delete if unchanged since read (same version); VersionConflict/NotFound otherwise."""
+        ...
+
+    def query(self, query: LeadQuery) -> Iterator[Lead]:
+        """Matching leads in the query's order and page, streamed."""
+        ...
+
+    def count(self, query: LeadQuery) -> int: ...
+
+    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
+        """Per stage: (number of matching leads, sum of their values)."""
+        ...
+
+    def events_after(self, seq: int, limit: int = 500) -> list[Event]:
+        """Events with seq > `seq`, oldest first."""
+        ...
+
+    def last_seq(self) -> int: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What `doctor` shows: backend, version, indexes, counts, live-update capability."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,426 @@
+"""The embedded store: one SQLite file, so leadcli works on a fresh machine with no server.
+
+Columns for what is filtered and sorted, the whole record as JSON in `doc`; WAL and a busy
+timeout so several processes can write at once; `BEGIN IMMEDIATE` so a write never upgrades a
+read lock into a deadlock; every user value goes in as a parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from leadcli.domain.dates import iso, now_utc
+from leadcli.domain.errors import Conflict, NotFound, StoreUnavailable, VersionConflict
+from leadcli.domain.lead import from_jsonable, to_jsonable
+from leadcli.domain.query import LeadQuery
+from leadcli.store.base import Event, Lead
+
+BUSY_TIMEOUT_S = 10.0
+SORT_COLUMNS = {
+    "name": "name",
+    "company": "company",
+    "last_contacted": "last_contacted",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "value": "value",
+}
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Execute statements one by one inside the caller's transaction (`executescript` would
+    commit it first, and another process could then migrate in between)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement!r}")
+
+
+def _m1_leads_and_events(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE leads (
+            pk INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            company TEXT,
+            notes TEXT,
+            current_stage TEXT,
+            status TEXT,
+            engaged INTEGER NOT NULL DEFAULT 0,
+            owner TEXT,
+            source TEXT,
+            value REAL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            follow_up_at TEXT,
+            last_contacted TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            doc TEXT NOT NULL
+        );
+        CREATE INDEX leads_created ON leads (created_at, id);
+        CREATE INDEX leads_updated ON leads (updated_at, id);
+        CREATE INDEX leads_stage ON leads (current_stage, created_at);
+        CREATE INDEX leads_name ON leads (name, id);
+        CREATE INDEX leads_company ON leads (company, id);
+        CREATE INDEX leads_value ON leads (value, id);
+        CREATE INDEX leads_owner ON leads (owner COLLATE NOCASE);
+        CREATE INDEX leads_follow_up ON leads (follow_up_at);
+        CREATE INDEX leads_last_contacted ON leads (last_contacted, id);
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            at TEXT NOT NULL,
+            by TEXT,
+            lead_id TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX events_lead ON events (lead_id, seq);
+        """
+    )
+
+
+def _m2_substring_search(db: sqlite3.Connection) -> None:
+    """A trigram index makes `--search` a substring lookup instead of a scan of every lead."""
+    _run_script(
+        db,
+        """
+        CREATE VIRTUAL TABLE leads_fts USING fts5(
+            name, email, company, notes, content='leads', content_rowid='pk', tokenize='trigram'
+        );
+        INSERT INTO leads_fts (rowid, name, email, company, notes)
+            SELECT pk, name, email, company, notes FROM leads;
+        CREATE TRIGGER leads_fts_insert AFTER INSERT ON leads BEGIN
+            INSERT INTO leads_fts (rowid, name, email, company, notes)
+            VALUES (new.pk, new.name, new.email, new.company, new.notes);
+        END;
+        CREATE TRIGGER leads_fts_delete AFTER DELETE ON leads BEGIN
+            INSERT INTO leads_fts (leads_fts, rowid, name, email, company, notes)
+            VALUES ('delete', old.pk, old.name, old.email, old.company, old.notes);
+        END;
+        CREATE TRIGGER leads_fts_update AFTER UPDATE OF name, email, company, notes ON leads BEGIN
+            INSERT INTO leads_fts (leads_fts, rowid, name, email, company, notes)
+            VALUES ('delete', old.pk, old.name, old.email, old.company, old.notes);
+            INSERT INTO leads_fts (rowid, name, email, company, notes)
+            VALUES (new.pk, new.name, new.email, new.company, new.notes);
+        END;
+        """
+    )
+
+
+# Ordered, append-only: the schema version is the number of migrations applied.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_leads_and_events, _m2_substring_search]
+
+
+def _store_error(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreUnavailable(f"the store {path} stayed locked by another writer for {BUSY_TIMEOUT_S:.0f} s")
+    return StoreUnavailable(f"cannot use the store {path}: {text}")
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path.expanduser()
+        self.uri_description = str(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open the store {self.path}: {exc.strerror}") from None
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        if self.schema_version() >= len(MIGRATIONS):
+            return
+        with self._write():
+            current = self.schema_version()  # another process may have migrated meanwhile
+            for migration in MIGRATIONS[current:]:
+                migration(self.db)
+            self.db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from None
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from None
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Lead | None:
+        row = self._execute(sql, params).fetchone()
+        return _decode(row[0]) if row else None
+
+    def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise _store_error(exc, self.path) from None
+
+    def get(self, lead_id: str) -> Lead | None:
+        return self._one("SELECT doc FROM leads WHERE id = ?", (lead_id,))
+
+    def get_by_email(self, email: str) -> Lead | None:
+        return self._one("SELECT doc FROM leads WHERE email = ?", (email.strip().lower(),))
+
+    def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
+        # Ids are lowercase hex, so a range scan on the unique index finds the prefix.
+        rows = self._execute(
+            "SELECT doc FROM leads WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+            (prefix, prefix + "g", limit),
+        )
+        return [_decode(r[0]) for r in rows]
+
+    def query(self, query: LeadQuery) -> Iterator[Lead]:
+        where, params = _where(query)
+        order = _order(query, params)
+        sql = f"SELECT doc FROM leads{where} ORDER BY {order}"
+        if query.limit is not None or query.offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += [query.limit if query.limit is not None else -1, query.offset]
+        cursor = self._execute(sql, params)
+        for row in cursor:
+            yield _decode(row[0])
+
+    def count(self, query: LeadQuery) -> int:
+        where, params = _where(query)
+        return int(self._execute(f"SELECT count(*) FROM leads{where}", params).fetchone()[0])
+
+    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
+        where, params = _where(query)
+        rows = self._execute(
+            f"SELECT current_stage, count(*), total(value) FROM leads{where} GROUP BY current_stage", params
+        )
+        return {stage: (int(n), float(total)) for stage, n, total in rows}
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def insert(self, lead: Lead, event: Event) -> Lead:
+        lead = {**lead, "version": lead.get("version") or 1}
+        with self._write() as db:
+            try:
+                db.execute(
+                    f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                    _columns(lead),
+                )
+            except sqlite3.IntegrityError:
+                raise self._duplicate(lead) from None
+            self._append_event(db, lead, event)
+        return lead
+
+    def replace(self, lead: Lead, expected_version: int, event: Event) -> Lead:
+        lead = {**lead, "version": expected_version + 1}
+        assignments = ", ".join(f"{c} = ?" for c in _COLUMNS if c != "id")
+        with self._write() as db:
+            try:
+                cursor = db.execute(
+                    f"UPDATE leads SET {assignments} WHERE id = ? AND version = ?",
+                    (*_columns(lead)[1:], lead["id"], expected_version),
+                )
+            except sqlite3.IntegrityError:
+                raise self._duplicate(lead) from None
+            if cursor.rowcount == 0:
+                raise self._lost_race(lead["id"])
+            self._append_event(db, lead, event)
+        return lead
+
+    def delete(self, lead: Lead, event: Event) -> None:
+        with self._write() as db:
+            cursor = db.execute("DELETE FROM leads WHERE id = ? AND version = ?", (lead["id"], lead["version"]))
+            if cursor.rowcount == 0:
+                raise self._lost_race(lead["id"])
+            self._append_event(db, lead, event)
+
+    def _lost_race(self, lead_id: str) -> Exception:
+        exists = self.db.execute("SELECT 1 FROM leads WHERE id = ?", (lead_id,)).fetchone()
+        if exists:
+            return VersionConflict(f"lead {lead_id} changed under a concurrent write; run the command again")
+        return NotFound(f"lead {lead_id} no longer exists")
+
+    def _duplicate(self, lead: Lead) -> Conflict:
+        row = self.db.execute("SELECT id FROM leads WHERE email = ?", (lead["email"],)).fetchone()
+        if row and row[0] != lead["id"]:
+            return Conflict(f"a lead with email {lead['email']} already exists (id {row[0]})")
+        return Conflict(f"a lead with id {lead['id']} already exists")
+
+    def _append_event(self, db: sqlite3.Connection, lead: Lead, event: Event) -> None:
+        data = {"lead": to_jsonable(lead), "changes": event.get("changes") or {}}
+        db.execute(
+            "INSERT INTO events (type, at, by, lead_id, data) VALUES (?, ?, ?, ?, ?)",
+            (event["type"], iso(event.get("at") or now_utc()), event.get("by"), lead["id"], _dumps(data)),
+        )
+
+    # -- events ---------------------------------------------------------------------------
+
+    def events_after(self, seq: int, limit: int = 500) -> list[Event]:
+        rows = self._execute(
+            "SELECT seq, type, at, by, lead_id, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ).fetchall()
+        events = []
+        for seq_, type_, at, by, lead_id, data in rows:
+            payload = json.loads(data)
+            events.append(
+                {
+                    "seq": seq_,
+                    "type": type_,
+                    "at": at,
+                    "by": by,
+                    "lead_id": lead_id,
+                    "lead": from_jsonable(payload["lead"]),
+                    "changes": payload["changes"],
+                }
+            )
+        return events
+
+    def last_seq(self) -> int:
+        row = self._execute("SELECT max(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap "anything new?" for tailing."""
+        return int(self._execute("PRAGMA data_version").fetchone()[0])
+
+    # -- doctor ---------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        indexes = [r[0] for r in self._execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return {
+            "backend": "sqlite",
+            "location": str(self.path),
+            "server_version": sqlite3.sqlite_version,
+            "schema_version": self.schema_version(),
+            "journal_mode": self._execute("PRAGMA journal_mode").fetchone()[0],
+            "indexes": ["email (unique)", "id (unique)", *indexes, "leads_fts (trigram search)"],
+            "leads": self.count(LeadQuery()),
+            "events": self.last_seq(),
+            "live_updates": "poll (PRAGMA data_version)",
+        }
+
+    def close(self) -> None:
+        self.db.close()
+
+
+_COLUMNS = (
+    "id", "email", "name", "company", "notes", "current_stage", "status", "engaged", "owner",
+    "source", "value", "tags", "follow_up_at", "last_contacted", "created_at", "updated_at",
+    "version", "doc",
+)  # fmt: skip
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _columns(lead: Lead) -> tuple[Any, ...]:
+    doc = to_jsonable(lead)
+    return (
+        doc["id"], doc["email"], doc["name"], doc["company"], doc["notes"], doc["current_stage"],
+        doc["status"], 1 if doc["engaged"] else 0, doc["owner"], doc["source"], doc["value"],
+        _dumps(doc["tags"]), doc["follow_up_at"], doc["last_contacted"], doc["created_at"],
+        doc["updated_at"], doc["version"], _dumps(doc),
+    )  # fmt: skip
+
+
+def _decode(doc: str) -> Lead:
+    return from_jsonable(json.loads(doc))
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(q: LeadQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if q.ids is not None:
+        clauses.append(f"id IN ({', '.join('?' * len(q.ids))})" if q.ids else "0")
+        params += q.ids
+    if q.stages:
+        clauses.append(f"current_stage IN ({', '.join('?' * len(q.stages))})")
+        params += q.stages
+    if q.exclude_stages:
+        clauses.append(f"(current_stage IS NULL OR current_stage NOT IN ({', '.join('?' * len(q.exclude_stages))}))")
+        params += q.exclude_stages
+    for column, value in (("status", q.status), ("owner", q.owner), ("source", q.source)):
+        if value is not None:
+            clauses.append(f"{column} = ? COLLATE NOCASE")
+            params.append(value)
+    if q.engaged is not None:
+        clauses.append("engaged = ?")
+        params.append(1 if q.engaged else 0)
+    for tag in q.tags:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(leads.tags) WHERE value = ?)")
+        params.append(tag)
+    if q.company:
+        clauses.append("company LIKE ? ESCAPE '\\'")
+        params.append(_like(q.company))
+    if q.search:
+        if len(q.search) >= 3:
+            # A trigram phrase is an exact, case-insensitive substring match; the text is a
+            # quoted FTS string bound as a parameter, so no character of it is syntax.
+            clauses.append("pk IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ?)")
+            params.append('"' + q.search.replace('"', '""') + '"')
+        else:
+            columns = ("name", "email", "company", "notes")
+            clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
+            params += [_like(q.search)] * len(columns)
+    for column, op, value in (
+        ("created_at", ">=", q.created_after),
+        ("created_at", "<", q.created_before),
+    ):
+        if value is not None:
+            clauses.append(f"{column} {op} ?")
+            params.append(iso(value))
+    if q.contacted_before is not None:
+        clauses.append("(last_contacted IS NULL OR last_contacted < ?)")
+        params.append(iso(q.contacted_before))
+    if q.follow_up_before is not None:
+        clauses.append("follow_up_at <= ?")
+        params.append(iso(q.follow_up_before))
+    if q.idle_since is not None:
+        clauses.append("coalesce(last_contacted, created_at) < ?")
+        params.append(iso(q.idle_since))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _order(q: LeadQuery, params: list[Any]) -> str:
+    direction = "DESC" if q.descending else "ASC"
+    if q.sort == "current_stage":
+        cases = " ".join("WHEN ? THEN ?" for _ in q.stage_order)
+        for rank, stage in enumerate(q.stage_order):
+            params += [stage, rank]
+        key = f"CASE current_stage {cases} ELSE {len(q.stage_order)} END" if q.stage_order else "current_stage"
+    else:
+        key = SORT_COLUMNS[q.sort]
+    return f"{key} {direction}, id {direction}"

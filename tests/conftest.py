@@ -1,0 +1,175 @@
+"""Shared fixtures: every test gets its own leadcli home (config and data in a temp dir), and
+the `store_uri` fixture runs a test once on SQLite and once on a MongoDB-wire server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_VARS = (
+    "LEADCLI_DB", "MONGODB_URI", "LEADCLI_DATABASE", "MONGODB_DATABASE", "LEADCLI_CONFIG",
+    "LEADCLI_PROFILE", "LEADCLI_USER", "LEADCLI_TIMEZONE", "LEADCLI_PAGE_SIZE", "LEADCLI_TOKEN",
+    "LEADCLI_VERBOSE", "NO_COLOR",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def leadcli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "leadcli-home"
+    home.mkdir()
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEADCLI_HOME", str(home))
+    monkeypatch.setenv("LEADCLI_USER", "tester")
+    return home
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self):  # type: ignore[no-untyped-def]
+        import json
+
+        return json.loads(self.stdout)
+
+
+def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run leadcli in-process through its real entry point (error boundary included)."""
+    from typer.testing import CliRunner
+
+    from leadcli.cli import run
+
+    with CliRunner().isolation(input=input, env=env) as (out, err, _mixed):
+        code = run(list(args))
+        return Result(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+def run_process(*args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
+    """Run leadcli as a real subprocess (`python -m leadcli`), no TTY."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "leadcli", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():  # type: ignore[no-untyped-def]
+    return invoke
+
+
+# -- MongoDB-wire server ---------------------------------------------------------------------
+
+
+def ferretdb_binary() -> str | None:
+    candidates = [
+        os.environ.get("LEADCLI_FERRETDB_BIN"),
+        shutil.which("ferretdb"),
+        str(Path.home() / ".cache" / "leadcli-ferretdb" / "bin" / "ferretdb"),
+    ]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A MongoDB-wire server URI (no database): LEADCLI_TEST_MONGODB_URI, else a FerretDB
+    started here on a free loopback port with a throw-away SQLite data dir."""
+    if os.environ.get("LEADCLI_TEST_MONGODB_URI"):
+        yield os.environ["LEADCLI_TEST_MONGODB_URI"].rstrip("/")
+        return
+    binary = ferretdb_binary()
+    if binary is None and shutil.which("go"):
+        subprocess.run(["bash", str(ROOT / ".ci" / "ferretdb.sh")], check=False)
+        binary = ferretdb_binary()
+    if binary is None:
+        pytest.fail(
+            "no MongoDB-wire server: build FerretDB with `bash .ci/ferretdb.sh`, or set "
+            "LEADCLI_TEST_MONGODB_URI, or deselect with `-m 'not mongo'`"
+        )
+    data = tmp_path_factory.mktemp("ferretdb")
+    port = _free_port()
+    log = open(data / "ferretdb.log", "wb")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--handler=sqlite",
+            f"--sqlite-url=file:{data}/",
+            f"--state-dir={data}",
+            f"--listen-addr=127.0.0.1:{port}",
+            "--telemetry=disable",
+            "--log-level=warn",
+            "--debug-addr=-",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"FerretDB did not start: {(data / 'ferretdb.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+    yield f"mongodb://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.mongo)])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store of each kind; tests using it run once per store."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "leads.db")
+        return
+    server = request.getfixturevalue("mongo_server")
+    database = f"leadcli_test_{uuid.uuid4().hex[:12]}"
+    yield f"{server}/{database}"
+    import pymongo
+
+    client = pymongo.MongoClient(server, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(database)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def store(store_uri: str):  # type: ignore[no-untyped-def]
+    """An open LeadStore of each kind."""
+    from leadcli.store import open_store
+
+    opened = open_store(store_uri)
+    yield opened
+    opened.close()
