@@ -344,6 +344,9 @@ class RowParser:
         self.zone = ws.zone
         self.maps = maps
         self.plans: dict[str, str] = {}
+        from leadcli.domain.validation import validate_changes
+
+        self.validate = validate_changes
 
     def target(self, key: str) -> str:
         plan = self.plans.get(key)
@@ -359,8 +362,6 @@ class RowParser:
         return plan
 
     def parse(self, record: Record) -> Row:
-        from leadcli.domain.validation import validate_changes
-
         user: dict[str, Any] = {}
         system: dict[str, Any] = {}
         custom: dict[str, Any] = {}
@@ -388,7 +389,7 @@ class RowParser:
         if "email" not in user:
             raise InvalidInput("email is required (an Email, Email Address or E-mail column)")
         stage = user.pop("current_stage", None)
-        changes = validate_changes(user)
+        changes = self.validate(user)
         if stage is not None:
             changes["current_stage"] = stage
         reconcile_engagement(changes)
