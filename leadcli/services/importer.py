@@ -592,40 +592,49 @@ class Importer:
             raise InvalidInput(f"--map: no column {missing[0]!r} in the file; columns: {', '.join(self.source.header)}")
 
     def run(self) -> Iterator[Rejected]:
+        """Rejected rows come out in row order, a batch at a time."""
         seen = _SeenEmails()
         try:
             batch: list[Row] = []
+            held: list[Rejected] = []  # rejected while reading this batch
             pending: dict[str, int] = {}
             for record in self.source.records():
                 self.summary.rows += 1
                 if record.error:
-                    yield self._reject(record.row, record.raw, record.error)
+                    held.append(self._reject(record.row, record.raw, record.error))
                     continue
                 try:
                     row = self.parser.parse(record)
                 except InvalidInput as exc:
-                    yield self._reject(record.row, record.raw, exc.message)
+                    held.append(self._reject(record.row, record.raw, exc.message))
                     continue
                 if row.email in pending:
                     if not self.upsert:
-                        yield self._reject(record.row, record.raw, f"duplicate of row {pending[row.email]} (email {row.email})")
+                        reason = f"duplicate of row {pending[row.email]} (email {row.email})"
+                        held.append(self._reject(record.row, record.raw, reason))
                         continue
-                    yield from self._flush(batch, seen)  # the later row updates what the earlier one wrote
-                    batch, pending = [], {}
+                    yield from self._flush(batch, held, seen)  # the later row updates what the earlier one wrote
+                    batch, held, pending = [], [], {}
                 batch.append(row)
                 pending[row.email] = record.row
                 if len(batch) >= self.batch_size:
-                    yield from self._flush(batch, seen)
-                    batch, pending = [], {}
-            yield from self._flush(batch, seen)
+                    yield from self._flush(batch, held, seen)
+                    batch, held, pending = [], [], {}
+            yield from self._flush(batch, held, seen)
         finally:
             seen.close()
+
+    def _flush(self, batch: list[Row], held: list[Rejected], seen: _SeenEmails) -> Iterator[Rejected]:
+        rejected = held + list(self._write_batch(batch, seen))
+        yield from sorted(rejected, key=lambda r: r.row)
+        if self.on_batch:
+            self.on_batch(self.summary, self.source.bytes_read)
 
     def _reject(self, row: int, raw: Any, reason: str) -> Rejected:
         self.summary.rejected += 1
         return Rejected(row, raw, reason)
 
-    def _flush(self, batch: list[Row], seen: _SeenEmails) -> Iterator[Rejected]:
+    def _write_batch(self, batch: list[Row], seen: _SeenEmails) -> Iterator[Rejected]:
         if not batch:
             return
         store = self.ws.store
@@ -666,8 +675,6 @@ class Importer:
             self.summary.updated += len(updates)
         if not self.upsert:
             seen.add([(row.email, row.record.row) for row, _ in inserts])
-        if self.on_batch:
-            self.on_batch(self.summary, self.source.bytes_read)
 
     def _write(self, inserts: list[tuple[Row, Lead]], updates: list[tuple[Row, Lead, Lead]], now: datetime) -> Iterator[Rejected]:
         user = self.ws.user
