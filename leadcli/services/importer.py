@@ -429,9 +429,9 @@ class RowParser:
                 raise InvalidInput(f"version: {value!r} is not a positive integer")
             system[target] = version
         elif target == "stage_history":
-            system[target] = self._entries(target, value, "changed_at", ("from_stage", "to_stage", "by", "notes"))
+            system[target] = self._entries(target, value, "changed_at", ("from_stage", "to_stage", "changed_at", "by", "notes"))
         elif target == "activities":
-            system[target] = self._entries(target, value, "at", ("type", "by", "note"))
+            system[target] = self._entries(target, value, "at", ("type", "at", "by", "note"))
 
     def _date(self, target: str, value: Any) -> datetime | None:
         if not isinstance(value, str):
@@ -453,7 +453,7 @@ class RowParser:
                 at = from_iso(item[stamp].replace("Z", "+00:00"))
             except ValueError:
                 raise InvalidInput(f"{target}: entry {n}: {item[stamp]!r} is not an ISO timestamp") from None
-            extra = [k for k in item if k not in keys and k != stamp]
+            extra = [k for k in item if k not in keys]
             bad = [k for k in keys if item.get(k) is not None and not isinstance(item[k], str)]
             if extra or bad:
                 raise InvalidInput(f"{target}: entry {n}: unexpected {', '.join(extra + bad)}")
