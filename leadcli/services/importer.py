@@ -26,7 +26,7 @@ from leadcli.services.context import Workspace
 from leadcli.services.leads import diff, history_entry, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000  # rows per write (one SQLite transaction); fewer, larger FTS and index updates
 FORMATS = ("csv", "tsv", "json", "jsonl")
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
