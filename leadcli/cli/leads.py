@@ -234,4 +234,4 @@ def count(ctx: typer.Context, filters: FilterArgs) -> None:
         leadcli count --stage new-lead --not-engaged
     """
     ws = workspace(ctx)
-    print(svc.count_leads(ws, build_query(ws, filters)))
+    print(svc.count_leads(ws, build_query(ws, filters)), flush=True)
