@@ -5,6 +5,9 @@ from typing import Annotated
 import typer
 
 from leadcli import __version__
+from leadcli.cli import fastcoerce
+
+fastcoerce.install()
 
 app = typer.Typer(
     name="leadcli",
