@@ -92,6 +92,8 @@ def both_stores(tmp_path_factory, mongo_server: str):  # type: ignore[no-untyped
     mongo_uri = f"{mongo_server}/leadcli_agree_{uuid.uuid4().hex[:10]}"
     seed(sqlite_uri, [dict(r) for r in records])
     seed(mongo_uri, [dict(r) for r in records])
+    for uri in (sqlite_uri, mongo_uri):  # the comparisons below are about 40 real leads
+        assert invoke("--db", uri, "count").stdout == "40\n"
     yield sqlite_uri, mongo_uri
     import pymongo
 
