@@ -146,24 +146,3 @@ def test_dates_without_a_zone_are_read_in_the_configured_timezone(store_uri: str
     result = invoke("--db", store_uri, "list", "--created-after", "2024-06-01T12:00:01", "-o", "json", env=tokyo)
     assert [item["name"] for item in result.json()] == ["Late"]
 
-
-def test_listing_and_searching_never_load_pydantic(tmp_path) -> None:
-    """Option values are converted without pydantic (see cli/fastcoerce.py), so read-only
-    commands start fast; bad numbers still get Typer's message and exit 2."""
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    code = (
-        "import sys; from leadcli.cli import run; "
-        f"db = {str(tmp_path / 'leads.db')!r}; "
-        "codes = [run(['--db', db, 'list', '--page', '2', '--page-size', '5', '--stage', 'new-lead', '--tag', 'a', "
-        "'--engaged', '--created-after', '-3d']), run(['--db', db, 'search', 'ab', '-o', 'json']), "
-        "run(['--db', db, 'count', '--owner', 'x'])]; "
-        "print(codes, 'pydantic' in sys.modules)"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.stdout.strip().splitlines()[-1] == "[0, 0, 0] False", proc.stderr
-    bad = invoke("--db", str(tmp_path / "leads.db"), "list", "--page", "two")
-    assert bad.code == 2 and "--page" in bad.stderr and "integer" in bad.stderr

@@ -5,9 +5,6 @@ from typing import Annotated
 import typer
 
 from leadcli import __version__
-from leadcli.cli import fastcoerce
-
-fastcoerce.install()
 
 app = typer.Typer(
     name="leadcli",
