@@ -12,6 +12,16 @@ from leadcli.domain.errors import LeadError
 __all__ = ["app", "main", "run"]
 
 
+def command():  # type: ignore[no-untyped-def]
+    """The Click command tree Typer builds from `app`, with plain coercion for simple options
+    (see leadcli/cli/coerce.py: keeps pydantic out of every run)."""
+    import typer.main
+
+    from leadcli.cli.coerce import install
+
+    return install(typer.main.get_command(app))
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run leadcli with `argv`; returns the contract's exit code instead of exiting."""
     from typer._click import exceptions as click_exc
@@ -20,7 +30,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args or bool(os.environ.get("LEADCLI_VERBOSE"))
     try:
-        result = app(args=args, prog_name="leadcli", standalone_mode=False)
+        result = command()(args=args, prog_name="leadcli", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except LeadError as exc:
         if verbose:

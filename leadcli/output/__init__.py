@@ -148,8 +148,8 @@ def plain_table(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str
     """Columns aligned with spaces: no ANSI, no box drawing, nothing truncated (for pipes)."""
     cells = [[cell(r[f]).replace("\n", " ") for f in fields] for r in rows]
     widths = [max([len(f)] + [len(c[i]) for c in cells]) for i, f in enumerate(fields)]
-    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(fields, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(fields, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines) + "\n"
 
 
