@@ -35,8 +35,18 @@ def lead_fields(fmt: str, fields: str | None, extra: tuple[str, ...] = ()) -> li
     return parse_fields(fields, LEAD_FIELDS + extra, default)
 
 
-def print_leads(leads: Any, fmt: str, fields: str | None) -> int:
-    return Renderer(fmt).many((to_jsonable(lead) for lead in leads), lead_fields(fmt, fields))
+def print_leads(leads: Any, fmt: str, fields: str | None, ws: Any = None) -> int:
+    """Leads in `fmt`; on a terminal, a table fitted to it with the workspace's stage colours."""
+    from leadcli.output import views
+
+    return views.leads(
+        (to_jsonable(lead) for lead in leads),
+        lead_fields(fmt, fields),
+        fmt,
+        pipeline=ws.pipeline if ws else None,
+        zone=ws.zone if ws else None,
+        fit=not fields,
+    )
 
 
 def print_lead(lead: dict[str, Any], fmt: str, fields: str | None, extra: tuple[str, ...] = ()) -> None:
@@ -91,10 +101,16 @@ def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields:
         leadcli show ada@example.com
         leadcli show 6650f1c2 -o json
     """
+    from leadcli.output import views
+
     ws = workspace(ctx)
     found = svc.resolve(ws, lead)
-    found = {**found, "activities": found.get("activities") or []}
-    print_lead(found, output, fields, extra=("activities",))
+    record = to_jsonable({**found, "activities": found.get("activities") or []})
+    chosen = lead_fields(output, fields, ("activities",)) if output != "table" or fields else list(record)
+    if fields:
+        Renderer(output).one(record, chosen)
+    else:
+        views.lead_card(record, chosen, output, pipeline=ws.pipeline, zone=ws.zone)
 
 
 @app.command()
@@ -171,7 +187,7 @@ def _list(ctx: typer.Context, filters: FilterArgs, sort: str, desc: bool, page: 
     ws = workspace(ctx)
     query = build_query(ws, filters, sort=sort, descending=desc)
     query = paged(query, page, page_size or ws.settings.page_size, everything)
-    print_leads(svc.list_leads(ws, query), output, fields)
+    print_leads(svc.list_leads(ws, query), output, fields, ws)
 
 
 @app.command("list")
@@ -230,8 +246,10 @@ def count(ctx: typer.Context, filters: FilterArgs) -> None:
 
     **Examples**
 
-        leadcli count
-        leadcli count --stage new-lead --not-engaged
+    ```
+    leadcli count
+    leadcli count --stage new-lead --not-engaged
+    ```
     """
     ws = workspace(ctx)
     print(svc.count_leads(ws, build_query(ws, filters)))
