@@ -120,27 +120,47 @@ def stale_days(lead: Mapping[str, Any], pipeline: Pipeline, now: datetime, thres
 
 # -- list -------------------------------------------------------------------------------------
 
-# Default columns in the order they are given up when the terminal is narrow (first to go first),
-# and the narrowest each may get before it would rather be dropped.
+# Default columns in the order they are given up when the terminal is narrow (first to go first).
 DROP_ORDER = ("status", "owner", "id", "value", "company", "follow_up_at", "email")
-MIN_WIDTH = {"id": 24, "name": 12, "email": 14, "company": 10, "current_stage": 12, "status": 8, "owner": 6, "value": 6, "follow_up_at": 10}
+# Columns that may be shortened with an ellipsis, and how narrow before they would rather go;
+# the others (ids, stages, numbers, dates) are shown whole or not at all.
+SHRINKABLE = {"name": 14, "email": 16, "company": 10, "owner": 6, "status": 8, "source": 8, "tags": 8, "notes": 10}
 HEADERS = {"current_stage": "stage", "follow_up_at": "follow-up", "last_contacted": "contacted", "created_at": "created", "updated_at": "updated", "stage_updated_at": "in stage since"}
 DATE_FIELDS = ("follow_up_at", "last_contacted", "created_at", "updated_at", "stage_updated_at")
 
 
-def fit_columns(fields: Sequence[str], width: int) -> list[str]:
-    """Drop default columns, least useful first, until the rest fit `width` at their narrowest."""
-    kept = list(fields)
+COLUMN_GAP = 3  # what each column adds to a line: padding and separator
+
+
+def fit_columns(natural: Mapping[str, int], width: int) -> dict[str, int]:
+    """Which default columns to show and how wide: drop columns, least useful first, until the
+    rest fit `width` (shrinkable ones at their narrowest, others whole), then share the room
+    left among the shrinkable ones. `natural` maps each column, in order, to its full width."""
+    kept = list(natural)
+
+    def narrowest(col: str) -> int:
+        return min(natural[col], SHRINKABLE.get(col, natural[col]))
 
     def needed(cols: Sequence[str]) -> int:
-        return sum(MIN_WIDTH.get(c, 8) + 3 for c in cols) + 1
+        return sum(narrowest(c) + COLUMN_GAP for c in cols)
 
     for victim in DROP_ORDER:
         if needed(kept) <= width or len(kept) <= 2:
             break
         if victim in kept:
             kept.remove(victim)
-    return kept
+    widths = {c: narrowest(c) for c in kept}
+    room = width - needed(kept)
+    while room > 0:
+        wanting = [c for c in kept if widths[c] < natural[c]]
+        if not wanting:
+            break
+        share = max(1, room // len(wanting))
+        for col in wanting:
+            extra = min(share, natural[col] - widths[col], room)
+            widths[col] += extra
+            room -= extra
+    return widths
 
 
 def lead_table(
@@ -155,50 +175,52 @@ def lead_table(
     title: str | None = None,
 ) -> RenderableType:
     """Leads as a table for a person: stages coloured, overdue follow-ups in red, stale leads
-    marked; when `fit`, columns the terminal cannot hold are dropped (the rest ellipsized)."""
+    marked; when `fit`, columns the terminal cannot hold are dropped and long text ellipsized."""
     palette = StagePalette.of(pipeline)
-    shown = fit_columns(fields, width) if fit and width else list(fields)
-    table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, expand=False)
-    for name in shown:
-        numeric = name in ("value", "version")
-        table.add_column(
-            HEADERS.get(name, name.replace("_", " ")),
-            justify="right" if numeric else "left",
-            no_wrap=True,
-            overflow="ellipsis",
-            min_width=MIN_WIDTH.get(name) if name in ("id",) else None,
-        )
     marked_overdue = marked_stale = False
+    cells: list[dict[str, Text]] = []
     for lead in leads:
-        row: list[RenderableType] = []
+        row: dict[str, Text] = {}
         stale = stale_days(lead, pipeline, now)
-        for name in shown:
+        for name in fields:
             value = lead.get(name)
             if name == "current_stage":
-                row.append(palette.text(value))
+                row[name] = palette.text(value)
             elif name == "follow_up_at" and is_overdue(lead, now):
                 marked_overdue = True
-                row.append(Text(f"{day(value, zone)} overdue", style="bold red"))
+                row[name] = Text(f"{day(value, zone)} overdue", style="bold red")
             elif name in DATE_FIELDS:
-                row.append(day(value, zone))
+                row[name] = Text(day(value, zone))
             elif name == "value":
-                row.append(money(value))
+                row[name] = Text(money(value))
             elif name == "name" and stale is not None:
                 marked_stale = True
-                row.append(Text.assemble(cell(value), (f" · stale {stale}d", "dim yellow")))
+                row[name] = Text.assemble(cell(value), (f" · stale {stale}d", "dim yellow"))
             else:
-                row.append(cell(value).replace("\n", " "))
-        table.add_row(*row)
-    notes = []
+                row[name] = Text(cell(value).replace("\n", " "))
+        cells.append(row)
+    natural = {f: max([len(HEADERS.get(f, f.replace("_", " ")))] + [r[f].cell_len for r in cells]) for f in fields}
+    widths = fit_columns(natural, width) if fit and width else {f: None for f in fields}
+    shown = list(widths)
+    table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, expand=False)
+    for name in shown:
+        table.add_column(
+            HEADERS.get(name, name.replace("_", " ")),
+            justify="right" if name in ("value", "version") else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            width=widths[name],
+        )
+    for row in cells:
+        table.add_row(*(row[name] for name in shown))
+    notes: list[str | tuple[str, str]] = []
     if marked_overdue:
-        notes.append(("overdue", "bold red"))
-        notes.append(": follow-up date passed   ")
+        notes += [("overdue", "bold red"), ": follow-up date passed   "]
     if marked_stale:
-        notes.append(("stale", "dim yellow"))
-        notes.append(f": open, no contact in {STALE_DAYS}+ days")
+        notes += [("stale", "dim yellow"), f": open, no contact in {STALE_DAYS}+ days   "]
     if len(shown) < len(fields):
         hidden = ", ".join(HEADERS.get(f, f) for f in fields if f not in shown)
-        notes.append((("   " if notes else "") + f"hidden to fit: {hidden} (use --fields)", "dim"))
+        notes.append((f"hidden to fit: {hidden} (use --fields)", "dim"))
     if notes:
         table.caption = Text.assemble(*notes)
         table.caption_justify = "left"
@@ -222,7 +244,7 @@ def stage_progress(stage: str | None, pipeline: Pipeline, width: int = 60) -> Te
     bar = Text()
     for i in range(total):
         done = i < reached
-        bar.append("━" * (segment - 1), style=palette.color(stage) if done else "dim")
+        bar.append(("━" if done else "─") * (segment - 1), style=palette.color(stage) if done else "dim")
         bar.append(" ")
     label = stage or "no stage"
     where = "closed" if stage in pipeline.closed else f"stage {reached} of {total}" if reached else "not in the pipeline"
@@ -405,14 +427,15 @@ def board(
             other += 1
     table = Table(box=box.SQUARE, expand=True, show_lines=False, title=title, title_justify="left", pad_edge=True)
     for stage in pipeline.stages:
-        table.add_column(Text.assemble((stage, f"bold {palette.color(stage)}"), f" {len(by_stage[stage])}"), overflow="ellipsis", no_wrap=True, ratio=1)
+        header = Text.assemble((stage, f"bold {palette.color(stage)}"), "\n", (f"{len(by_stage[stage])}", "dim"))
+        table.add_column(header, overflow="fold", ratio=1)
     columns: list[list[Text]] = []
     for stage in pipeline.stages:
         items = sorted(by_stage[stage], key=lambda ld: (when(ld.get("stage_updated_at")) or datetime.min.replace(tzinfo=UTC), ld.get("id") or ""), reverse=True)
         texts = []
         for lead in items[:per_stage]:
             style = "bold red" if is_overdue(lead, now) else ""
-            line = Text(cell(lead.get("name")), style=style)
+            line = Text(cell(lead.get("name")), style=style, no_wrap=True, overflow="ellipsis")
             if lead.get("value"):
                 line.append(f" {money(lead.get('value'))}", style="dim")
             texts.append(line)
