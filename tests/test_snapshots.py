@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import invoke
 from rich.console import Console
 
-from conftest import invoke
 from leadcli.domain.pipeline import Pipeline
 from leadcli.output import rich_view
 

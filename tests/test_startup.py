@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 HEAVY = ("pymongo", "bson", "websockets", "rich", "pydantic", "pydantic_core", "email_validator", "platformdirs")
