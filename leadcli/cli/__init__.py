@@ -18,8 +18,20 @@ def command():  # type: ignore[no-untyped-def]
     import typer.main
 
     from leadcli.cli.coerce import install
+    from leadcli.cli.helptext import fence
 
-    return install(typer.main.get_command(app))
+    group = install(typer.main.get_command(app))
+    for _path, cmd in walk(group):
+        cmd.help = fence(cmd.help)
+    return group
+
+
+def walk(cmd, path=()):  # type: ignore[no-untyped-def]
+    """(path, command) for `cmd` and every subcommand under it, depth first; path is the
+    tuple of names after `leadcli`."""
+    yield path, cmd
+    for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+        yield from walk(sub, (*path, name))
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +65,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(file=sys.stderr)
         error("interrupted")
         return 130
+    except SystemExit as exc:  # e.g. --show-completion, which exits by itself
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BrokenPipeError:
         # The reader went away (`leadcli list | head`): not an error for us.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -57,7 +57,8 @@ def config_show(ctx: typer.Context, output: OutputOpt = "table") -> None:
     **Examples**
 
         leadcli config show
-        leadcli --profile team config show -o json
+        leadcli config show -o json
+        leadcli --profile team config show      # a [profiles.team] table must exist: else exit 2
     """
     settings = workspace(ctx).settings
     data = settings.masked()

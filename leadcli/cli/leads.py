@@ -77,8 +77,10 @@ def add(
 
     **Examples**
 
-        leadcli add --name "Ada Lovelace" --email ada@example.com --company "Analytical Engines"
-        echo '{"name": "Grace Hopper", "email": "grace@example.com"}' | leadcli add --json - -o json
+        leadcli add --name "Katherine Johnson" --email katherine@example.com --company NASA --value 8000
+        leadcli add --name "Dorothy Vaughan" --email dorothy@example.com --stage "initial contact" --follow-up +3d --tag vip
+        echo '{"name": "Mary Jackson", "email": "mary@example.com"}' | leadcli add --json - -o json
+        leadcli add                     # on a terminal, asks for name and email; in a script: exit 2
     """
     ws = workspace(ctx)
     raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
@@ -100,6 +102,7 @@ def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields:
 
         leadcli show ada@example.com
         leadcli show 6650f1c2 -o json
+        leadcli show ada@example.com | grep -i follow_up
     """
     from leadcli.output import views
 
@@ -152,7 +155,8 @@ def delete(
 
     **Examples**
 
-        leadcli delete ada@example.com
+        leadcli delete ada@example.com          # asks first; in a script it refuses: exit 2
+        leadcli delete ada@example.com --yes
         leadcli list --stage closed-lost -o ids | leadcli delete - --yes
     """
     ws = workspace(ctx)
@@ -207,8 +211,10 @@ def list_(
 
     **Examples**
 
-        leadcli list --stage "proposal sent" --owner ada --sort value
+        leadcli list
+        leadcli list --stage "proposal sent" --owner sam --sort value
         leadcli list --tag vip --created-after -7d -o csv --all
+        leadcli list --follow-up-before today --fields name,email,follow_up_at
     """
     _list(ctx, filters, sort, desc, page, page_size, all_, output, fields)
 
@@ -246,10 +252,8 @@ def count(ctx: typer.Context, filters: FilterArgs) -> None:
 
     **Examples**
 
-    ```
-    leadcli count
-    leadcli count --stage new-lead --not-engaged
-    ```
+        leadcli count
+        leadcli count --stage new-lead --not-engaged
     """
     ws = workspace(ctx)
     print(svc.count_leads(ws, build_query(ws, filters)))
