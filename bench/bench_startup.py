@@ -26,7 +26,7 @@ TARGET_RATIO = 8.0
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return time.perf_counter() - start
 
 
@@ -44,7 +44,7 @@ def main() -> int:
             for i in range(5):
                 subprocess.run(
                     [py, "-m", "leadcli", "--db", db, "add", "--name", f"Lead {i}", "--email", f"lead{i}@example.com"],
-                    env=env, check=True, capture_output=True,
+                    env=env, cwd=ROOT, check=True, capture_output=True,
                 )  # fmt: skip
         commands = {
             "python -c pass": [py, "-c", "pass"],
