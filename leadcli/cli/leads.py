@@ -190,7 +190,7 @@ def read_refs(args: list[str]) -> list[str]:
 def _list(ctx: typer.Context, filters: FilterArgs, sort: str, desc: bool, page: int, page_size: int | None, everything: bool, output: str, fields: str | None) -> None:
     ws = workspace(ctx)
     query = build_query(ws, filters, sort=sort, descending=desc)
-    query = paged(query, page, page_size or ws.settings.page_size, everything)
+    query = paged(query, page, ws.settings.page_size if page_size is None else page_size, everything)
     print_leads(svc.list_leads(ws, query), output, fields, ws)
 
 
@@ -256,4 +256,4 @@ def count(ctx: typer.Context, filters: FilterArgs) -> None:
         leadcli count --stage new-lead --not-engaged
     """
     ws = workspace(ctx)
-    print(svc.count_leads(ws, build_query(ws, filters)))
+    print(svc.count_leads(ws, build_query(ws, filters)), flush=True)
