@@ -34,9 +34,10 @@ def import_(
 
     **Examples**
 
-        leadcli import leads.csv
-        leadcli import hubspot.csv --map "Record ID=-" --upsert --rejects fix-me.csv
-        leadcli export -o jsonl | leadcli --db mongodb://localhost/leads_db import - --format jsonl
+        leadcli export > all.csv && leadcli import all.csv --upsert
+        printf 'Name,Email Address,Lead Status\\nAda Lovelace,ada@example.com,Negotiation\\n' | leadcli import - --upsert
+        leadcli export -o jsonl | leadcli --db copy.db import - --format jsonl
+        leadcli export > all.csv && leadcli import all.csv --dry-run --rejects fix-me.csv  # all there already: exit 1
     """
     from leadcli.services import importer
 
