@@ -199,3 +199,34 @@ def _pick(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
 
 def no_color() -> bool:
     return "NO_COLOR" in os.environ
+
+
+class RowWriter:
+    """Writes records one at a time, as a command produces them (e.g. `import --rejects`):
+    csv/tsv rows (lists of cells) under a header, jsonl objects, or one json array."""
+
+    def __init__(self, fmt: str, stream: TextIO, header: Sequence[str] | None = None) -> None:
+        if fmt not in ("csv", "tsv", "json", "jsonl"):
+            raise InvalidInput(f"cannot write rows as {fmt!r}")
+        self.fmt = fmt
+        self.stream = stream
+        self.count = 0
+        if fmt in ("csv", "tsv"):
+            self._csv = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
+            self._csv.writerow(header or [])
+        elif fmt == "json":
+            stream.write("[")
+
+    def write(self, record: Mapping[str, Any] | Sequence[Any]) -> None:
+        if self.fmt in ("csv", "tsv"):
+            self._csv.writerow([cell(v) for v in record])
+        elif self.fmt == "json":
+            self.stream.write(("," if self.count else "") + "\n" + json.dumps(record, ensure_ascii=False))
+        else:
+            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.stream.write("\n]\n" if self.count else "]\n")
+        self.stream.flush()
