@@ -130,6 +130,12 @@ def _os_user() -> str:
         return "unknown"
 
 
+def config_file_path(config: str | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Where the config file is (or would be): --config, else LEADCLI_CONFIG, else the default."""
+    env = os.environ if env is None else env
+    return Path(config or env.get("LEADCLI_CONFIG") or default_config_path()).expanduser().absolute()
+
+
 def load_settings(
     *,
     db: str | None = None,
@@ -139,7 +145,7 @@ def load_settings(
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     env = os.environ if env is None else env
-    config_path = Path(config or env.get("LEADCLI_CONFIG") or default_config_path()).expanduser()
+    config_path = config_file_path(config, env)
     if config and not config_path.exists():
         raise InvalidInput(f"--config: no such file {config_path}")
     file_data = read_config_file(config_path)
