@@ -174,7 +174,7 @@ def read_refs(args: list[str]) -> list[str]:
 def _list(ctx: typer.Context, filters: FilterArgs, sort: str, desc: bool, page: int, page_size: int | None, everything: bool, output: str, fields: str | None) -> None:
     ws = workspace(ctx)
     query = build_query(ws, filters, sort=sort, descending=desc)
-    query = paged(query, page, page_size or ws.settings.page_size, everything)
+    query = paged(query, page, ws.settings.page_size if page_size is None else page_size, everything)
     print_leads(svc.list_leads(ws, query), output, fields)
 
 
