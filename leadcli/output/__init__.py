@@ -65,7 +65,9 @@ class Renderer:
 
     def many(self, records: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> int:
         writer = getattr(self, f"_many_{self.fmt}")
-        count: int = writer((_pick(r, fields) for r in records), fields)
+        # `ids` prints ids whatever --fields says (picking would drop the id).
+        rows = (dict(r) for r in records) if self.fmt == "ids" else (_pick(r, fields) for r in records)
+        count: int = writer(rows, fields)
         self.stream.flush()
         return count
 
@@ -97,8 +99,10 @@ class Renderer:
             count += 1
         return count
 
-    def _many_csv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        writer = csv.writer(self.stream, lineterminator="\n")
+    def _many_csv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str], delimiter: str = ",") -> int:
+        # Values with the delimiter, quotes or newlines are quoted the way spreadsheets and
+        # Python's csv module read them back.
+        writer = csv.writer(self.stream, delimiter=delimiter, lineterminator="\n")
         writer.writerow(fields)
         count = 0
         for row in rows:
@@ -107,15 +111,7 @@ class Renderer:
         return count
 
     def _many_tsv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        def clean(text: str) -> str:
-            return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-        self.stream.write("\t".join(fields) + "\n")
-        count = 0
-        for row in rows:
-            self.stream.write("\t".join(clean(cell(row[f])) for f in fields) + "\n")
-            count += 1
-        return count
+        return self._many_csv(rows, fields, delimiter="\t")
 
     def _many_ids(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
         count = 0
@@ -140,7 +136,7 @@ class Renderer:
         buffer = io.StringIO()
         for key, value in record.items():
             text = cell(value)
-            buffer.write(f"{key.ljust(width)}  {text}\n")
+            buffer.write(f"{key.ljust(width)}  {text}".rstrip() + "\n")
         self.stream.write(buffer.getvalue())
 
 
@@ -148,8 +144,8 @@ def plain_table(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str
     """Columns aligned with spaces: no ANSI, no box drawing, nothing truncated (for pipes)."""
     cells = [[cell(r[f]).replace("\n", " ") for f in fields] for r in rows]
     widths = [max([len(f)] + [len(c[i]) for c in cells]) for i, f in enumerate(fields)]
-    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(fields, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(fields, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines) + "\n"
 
 
