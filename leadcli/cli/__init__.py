@@ -21,7 +21,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     verbose = "--verbose" in args or bool(os.environ.get("LEADCLI_VERBOSE"))
     try:
         result = app(args=args, prog_name="leadcli", standalone_mode=False)
-        return result if isinstance(result, int) else 0
+        code = result if isinstance(result, int) else 0
+        if code == 130:  # Typer turns Ctrl-C into a silent Exit(130)
+            _interrupted()
+        return code
     except LeadError as exc:
         if verbose:
             import traceback
@@ -40,8 +43,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         error(exc.format_message())
         return exc.exit_code
     except (Abort, KeyboardInterrupt):
-        print(file=sys.stderr)
-        error("interrupted")
+        _interrupted()
         return 130
     except BrokenPipeError:
         # The reader went away (`leadcli list | head`): not an error for us.
@@ -57,6 +59,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         else:
             error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)")
         return 1
+
+
+def _interrupted() -> None:
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # the terminal echoed ^C without a newline
+    error("interrupted")
 
 
 def main() -> None:
