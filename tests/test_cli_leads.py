@@ -535,3 +535,20 @@ def test_an_unusable_db_value_is_exit_2_naming_the_forms(uri: str) -> None:
 def test_version() -> None:
     result = invoke("--version")
     assert (result.code, result.stdout, result.stderr) == (0, f"leadcli {__version__}\n", "")
+
+
+def test_reading_commands_on_sqlite_load_no_heavy_module() -> None:
+    """`count` and a piped `list` (what cron runs) never load the MongoDB driver, the WebSocket
+    library, Rich or the email validator."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = (
+        "import sys; from leadcli.cli import run; run(['count']); run(['list', '--all']); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pymongo', 'bson', 'websockets', 'rich', 'email_validator'}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
