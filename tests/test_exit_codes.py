@@ -132,3 +132,31 @@ def test_130_interrupted() -> None:
     assert proc.returncode == 130
     assert stdout == ""
     assert one_error_line(stderr) == "error: interrupted"
+
+
+@pytest.mark.parametrize("fmt", ["ids", "json", "table"])
+def test_a_reader_that_goes_away_is_not_an_error(fmt: str, leadcli_home: Path) -> None:
+    """`leadcli list --all | head -1`: exit 0 and nothing on stderr, so `set -o pipefail`
+    scripts keep going."""
+    import os
+
+    from test_sqlite_store import event, make_lead
+
+    from leadcli.store.sqlite import SqliteStore
+
+    store = SqliteStore(leadcli_home / "leads.db")
+    for n in range(3000):  # well over a pipe buffer of output
+        store.insert(make_lead(f"lead{n}@example.com"), event())
+    store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leadcli", "list", "--all", "-o", fmt],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, stderr
+    assert stderr == ""

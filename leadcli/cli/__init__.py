@@ -1,5 +1,6 @@
 """The command line: Typer commands (thin) and the one error boundary that maps errors to exit codes."""
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -46,10 +47,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         _interrupted()
         return 130
     except BrokenPipeError:
-        # The reader went away (`leadcli list | head`): not an error for us.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return _reader_went_away()
+    except SystemExit as exc:
+        # Typer ends a write to a closed pipe with a silent sys.exit(1) of its own.
+        if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+            return _reader_went_away()
+        raise
     except Exception as exc:  # the boundary: nothing escapes as a traceback
         if verbose:
             import traceback
@@ -59,6 +62,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         else:
             error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)")
         return 1
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout went away (`leadcli list | head`): not an error for us. Output
+    still buffered goes to /dev/null so the flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    return 0
 
 
 def _interrupted() -> None:
