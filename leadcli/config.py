@@ -110,6 +110,14 @@ def read_config_file(path: Path) -> dict[str, Any]:
     unknown = set(data) - KNOWN_KEYS
     if unknown:
         raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(table, dict) for table in profiles.values()):
+        raise InvalidInput(f"config file {path}: profiles must be tables, e.g. [profiles.team]")
+    for name, table in profiles.items():
+        # A typo in a profile (`dbb = …`) would otherwise silently leave the team on the default store.
+        unknown = set(table) - (KNOWN_KEYS - {"profiles"})
+        if unknown:
+            raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))} in [profiles.{name}]")
     return data
 
 

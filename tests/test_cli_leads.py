@@ -452,7 +452,13 @@ def test_a_missing_config_flag_file_is_exit_2_but_a_missing_default_means_defaul
     assert invoke("count").code == 0
 
 
-@pytest.mark.parametrize(("text", "needle"), [("db = [", "config file"), ("colour = 'red'\n", "unknown setting(s) colour"), ("page_size = 'many'\n", "page_size")])
+@pytest.mark.parametrize(("text", "needle"), [
+        ("db = [", "config file"),
+        ("colour = 'red'\n", "unknown setting(s) colour"),
+        ("page_size = 'many'\n", "page_size"),
+        ("[profiles.team]\ndbb = 'x.db'\n", "unknown setting(s) dbb in [profiles.team]"),
+        ("profiles = 'team'\n", "profiles must be tables"),
+    ])
 def test_a_bad_config_file_is_exit_2(leadcli_home: Path, text: str, needle: str) -> None:
     (leadcli_home / "config.toml").write_text(text)
     result = invoke("count")
