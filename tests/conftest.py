@@ -55,8 +55,7 @@ def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = No
 
     with CliRunner().isolation(input=input, env=env) as (out, err, _mixed):
         code = run(list(args))
-        # A bare print() sits in the wrapper's buffer until flushed (a real process flushes at exit).
-        sys.stdout.flush()
+        sys.stdout.flush()  # a bare print() is still buffered in the runner's wrapper
         sys.stderr.flush()
         return Result(code, out.getvalue().decode(), err.getvalue().decode())
 
