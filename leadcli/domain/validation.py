@@ -22,7 +22,12 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
-OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+# Text where blank means "none". The length limit sits on the `str` branch: on the whole
+# union it would be applied to the None a blank becomes, and fail with a TypeError.
+Text50 = Annotated[Annotated[str, Field(max_length=50)] | None, BeforeValidator(_blank_to_none)]
+Text100 = Annotated[Annotated[str, Field(max_length=100)] | None, BeforeValidator(_blank_to_none)]
+Text200 = Annotated[Annotated[str, Field(max_length=200)] | None, BeforeValidator(_blank_to_none)]
+LongText = Annotated[Annotated[str, Field(max_length=10_000)] | None, BeforeValidator(_blank_to_none)]
 
 
 class LeadChanges(BaseModel):
@@ -33,16 +38,16 @@ class LeadChanges(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=100)
     email: str | None = None
-    company: Annotated[OptionalText, Field(max_length=200)] = None
-    phone: Annotated[OptionalText, Field(max_length=50)] = None
-    status: Annotated[OptionalText, Field(max_length=50)] = None
+    company: Text200 = None
+    phone: Text50 = None
+    status: Text50 = None
     engaged: bool | None = None
     current_stage: str | None = None
-    owner: Annotated[OptionalText, Field(max_length=100)] = None
-    source: Annotated[OptionalText, Field(max_length=100)] = None
+    owner: Text100 = None
+    source: Text100 = None
     tags: list[str] | None = None
-    value: float | None = Field(None, ge=0)
-    notes: Annotated[OptionalText, Field(max_length=10_000)] = None
+    value: float | None = Field(None, ge=0, allow_inf_nan=False)
+    notes: LongText = None
     follow_up_at: datetime | None = None
     last_contacted: datetime | None = None
     fields: dict[str, FieldValue] | None = None

@@ -199,7 +199,10 @@ class SqliteStore:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may have rolled back already (e.g. on a full disk); a second ROLLBACK
+            # would then raise and hide the real error.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         try:
             self.db.execute("COMMIT")
