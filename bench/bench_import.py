@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -110,15 +109,6 @@ def main() -> None:
         base += timed([sqlite_utils, "create-index", "--unique", baseline_db, "leads", "Email Address"])
         print(f"sqlite-utils insert + index:  {base:6.2f} s  {args.rows / base:8.0f} rows/s")
         print(f"ratio leadcli / sqlite-utils: {ours / base:6.2f}  (target <= 1.5)")
-
-        # Where the time goes: the same import into a store whose substring-search (FTS5 trigram)
-        # trigger is dropped; not a supported configuration, only a breakdown.
-        no_fts = work / "no-fts.db"
-        leadcli("--db", str(no_fts), "count", env=env)
-        with sqlite3.connect(no_fts) as db:
-            db.execute("DROP TRIGGER leads_fts_insert")
-        took, code, _ = leadcli("--db", str(no_fts), "import", str(data), env=env)
-        print(f"  of which search index:      {ours - took:6.2f} s  (same import without the FTS trigger: {took:.2f} s)")
 
         again, code, summary = leadcli("--db", str(work / "leadcli.db"), "import", str(data), "--upsert", env=env)
         print(f"re-import --upsert (no-op):   {again:6.2f} s  exit {code}  [{summary}]")
