@@ -349,3 +349,24 @@ def test_a_batch_that_meets_a_taken_email_indexes_exactly_the_leads_it_wrote(sql
     assert found(sqlite_store, company="first") == {"taken@example.com"}
     assert [e["lead"]["email"] for e in sqlite_store.events_after(1)] == ["new1@example.com", "new2@example.com"]
     assert_indexes_match_leads(sqlite_store)
+
+
+def test_a_batch_of_updates_reindexes_exactly_what_it_wrote(sqlite_store: SqliteStore) -> None:
+    ada = sqlite_store.insert(make_lead("ada@example.com", company="Engines", tags=["vip"]), event())
+    grace = sqlite_store.insert(make_lead("grace@example.com", company="Navy", tags=["vip"]), event())
+    twice = {**ada, "company": "Analytical", "tags": ["emea"]}
+    results = sqlite_store.write_batch(
+        [],
+        [
+            (twice, 1, event("lead_updated")),
+            ({**twice, "company": "Babbage", "version": 2}, 2, event("lead_updated")),  # the same lead again
+            ({**grace, "company": "Stale"}, 7, event("lead_updated")),  # a lost race: nothing written
+        ],
+    )
+    assert results[:2] == [None, None] and isinstance(results[2], VersionConflict)
+    assert found(sqlite_store, company="babbage") == {"ada@example.com"}
+    assert found(sqlite_store, company="analytical") == found(sqlite_store, company="engines") == set()
+    assert found(sqlite_store, company="stale") == set()
+    assert found(sqlite_store, company="navy") == found(sqlite_store, tags=("vip",)) == {"grace@example.com"}
+    assert found(sqlite_store, tags=("emea",)) == {"ada@example.com"}
+    assert_indexes_match_leads(sqlite_store)

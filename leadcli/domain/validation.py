@@ -130,7 +130,7 @@ def validate_changes(data: dict[str, Any]) -> dict[str, Any]:
         model = LeadChanges.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_error(exc)) from None
-    return model.model_dump(include=set(data))
+    return {key: getattr(model, key) for key in data}  # the plain values, as model_dump gives them
 
 
 def describe_validation_error(exc: ValidationError) -> str:

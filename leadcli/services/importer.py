@@ -9,6 +9,7 @@ on-disk SQLite table rather than in a Python set.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import re
@@ -557,6 +558,22 @@ class _SeenEmails:
         self.db.close()
 
 
+class _FewerGcPasses:
+    """While importing, the cyclic garbage collector would walk every object of the process
+    (Typer's, pydantic's…) again and again as each batch's rows are made: ~15% of an import's
+    CPU. The objects alive at the start are set aside (gc.freeze) and collections come less
+    often; rows make no reference cycles, so memory stays flat. Undone at the end."""
+
+    def __init__(self) -> None:
+        self.thresholds = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(max(self.thresholds[0], 10_000), *self.thresholds[1:])
+
+    def end(self) -> None:
+        gc.set_threshold(*self.thresholds)
+        gc.unfreeze()
+
+
 class Importer:
     """Runs one import. `run()` yields each rejected row as it is found (the caller reports it
     and may write it to a rejects file); `summary` holds the counts."""
@@ -594,6 +611,7 @@ class Importer:
     def run(self) -> Iterator[Rejected]:
         """Rejected rows come out in row order, a batch at a time."""
         seen = _SeenEmails()
+        gc_pauses = _FewerGcPasses()
         try:
             batch: list[Row] = []
             held: list[Rejected] = []  # rejected while reading this batch
@@ -622,6 +640,7 @@ class Importer:
                     batch, held, pending = [], [], {}
             yield from self._flush(batch, held, seen)
         finally:
+            gc_pauses.end()
             seen.close()
 
     def _flush(self, batch: list[Row], held: list[Rejected], seen: _SeenEmails) -> Iterator[Rejected]:
