@@ -251,7 +251,7 @@ class MongoStore:
         stages in order — every stage outside the pipeline, and no stage, ranking last as in
         SQLite — skipping whole stages by their counts to honour offset, each stage by id."""
         order = list(dict.fromkeys(query.stage_order))
-        counts = {stage: n for stage, (n, _) in self.stage_totals_for(filt).items()}
+        counts = self._stage_counts(filt)
         buckets: list[tuple[dict[str, Any], int]] = [({"current_stage": s}, counts.get(s, 0)) for s in order]
         others = sum(n for stage, n in counts.items() if stage not in order)
         buckets.append(({"current_stage": {"$nin": order}}, others))
@@ -292,14 +292,20 @@ class MongoStore:
             return int(self.leads.count_documents(_filter(query)))
 
     def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
-        return self.stage_totals_for(_filter(query))
+        filt = _filter(query)
+        counts = self._stage_counts(filt)
+        values = self._group_by_stage(filt, {"$sum": "$value"})
+        return {stage: (n, float(values.get(stage) or 0)) for stage, n in counts.items()}
 
-    def stage_totals_for(self, filt: dict[str, Any]) -> dict[str | None, tuple[int, float]]:
+    def _stage_counts(self, filt: dict[str, Any]) -> dict[str | None, int]:
+        return {stage: int(n) for stage, n in self._group_by_stage(filt, {"$sum": 1}).items()}
+
+    def _group_by_stage(self, filt: dict[str, Any], accumulator: dict[str, Any]) -> dict[str | None, Any]:
+        # One accumulator per $group: FerretDB v1.24 computes only the first of several.
         pipeline: list[dict[str, Any]] = [{"$match": filt}] if filt else []
-        pipeline.append({"$group": {"_id": "$current_stage", "n": {"$sum": 1}, "value": {"$sum": "$value"}}})
+        pipeline.append({"$group": {"_id": "$current_stage", "total": accumulator}})
         with self._errors():
-            rows = list(self.leads.aggregate(pipeline))
-        return {row["_id"]: (int(row["n"]), float(row["value"] or 0)) for row in rows}
+            return {row["_id"]: row["total"] for row in self.leads.aggregate(pipeline)}
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -315,8 +321,10 @@ class MongoStore:
         with self._errors():
             try:
                 self._atomic(write)
-            except mongo_errors.DuplicateKeyError:
-                raise self._duplicate(lead) from None
+            except mongo_errors.OperationFailure as exc:
+                if _is_duplicate(exc):
+                    raise self._duplicate(lead) from None
+                raise
         return lead
 
     def replace(self, lead: Lead, expected_version: int, event: Event) -> Lead:
@@ -336,8 +344,10 @@ class MongoStore:
         with self._errors():
             try:
                 written = self._atomic(write)
-            except mongo_errors.DuplicateKeyError:
-                raise self._duplicate(lead) from None
+            except mongo_errors.OperationFailure as exc:
+                if _is_duplicate(exc):
+                    raise self._duplicate(lead) from None
+                raise
             if not written:
                 raise self._lost_race(lead["id"])
         return lead
@@ -476,7 +486,7 @@ class _ErrorBoundary:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
-        if isinstance(exc, mongo_errors.PyMongoError) and not isinstance(exc, mongo_errors.DuplicateKeyError):
+        if isinstance(exc, mongo_errors.PyMongoError):
             raise self.store._translate(exc) from None
         return False
 
@@ -678,6 +688,12 @@ def _uri_secrets(uri: str) -> list[str]:
         return []
     raw = match.group(1)
     return sorted({raw, unquote(raw)}, key=len, reverse=True)
+
+
+def _is_duplicate(exc: mongo_errors.OperationFailure) -> bool:
+    """A unique index refused the write. FerretDB v1 reports that on updates as a generic
+    error naming SQLite's UNIQUE constraint rather than as code 11000."""
+    return exc.code == 11000 or "UNIQUE constraint failed" in _errmsg(exc)
 
 
 def _errmsg(exc: mongo_errors.OperationFailure) -> str:
