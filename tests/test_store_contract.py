@@ -215,7 +215,7 @@ def test_events_record_every_write_in_order(store) -> None:
     assert store.events_after(0) == []
     lead = store.insert(make_lead(), event("lead_created"))
     store.replace({**lead, "current_stage": "Negotiation"}, 1, event("lead_stage_changed", current_stage=["New Lead", "Negotiation"]))
-    store.replace({**lead, "current_stage": "Negotiation", "fields": {"a.b": "1"}}, 2, event("lead_updated", fields=[{}, {"a.b": "1"}]))
+    store.replace({**lead, "current_stage": "Negotiation", "fields": {"a.b": "1"}, "tags": ["x"]}, 2, event("lead_updated", fields=[{}, {"a.b": "1"}], tags=[[], ["x"]]))
     store.delete(store.get(lead["id"]), event("lead_deleted"))
     events = store.events_after(0)
     assert [e["type"] for e in events] == ["lead_created", "lead_stage_changed", "lead_updated", "lead_deleted"]
@@ -224,7 +224,7 @@ def test_events_record_every_write_in_order(store) -> None:
     assert store.last_seq() == seqs[-1]
     assert all(e["lead_id"] == lead["id"] and e["by"] == "tester" for e in events)
     assert events[1]["changes"] == {"current_stage": ["New Lead", "Negotiation"]}
-    assert events[2]["changes"] == {"fields": [{}, {"a.b": "1"}]}
+    assert events[2]["changes"] == {"fields": [{}, {"a.b": "1"}], "tags": [[], ["x"]]}
     assert events[1]["lead"]["current_stage"] == "Negotiation"
     assert events[3]["lead"]["version"] == 3  # the lead as it was before deletion
     assert events[0]["at"] == (BASE + timedelta(hours=1)).isoformat(timespec="milliseconds")

@@ -9,6 +9,7 @@ only as values: `re.escape`d inside anchored or substring regexes, never as oper
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -76,7 +77,10 @@ class MongoStore:
         if "sockettimeoutms=" not in lowered:
             options["socketTimeoutMS"] = 30_000
         with self._errors():
-            self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, **options)
+            try:
+                self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, **options)
+            except (ValueError, TypeError) as exc:  # pymongo's URI parser raises these too
+                raise InvalidInput(f"--db: not a valid MongoDB URI: {self._scrub(_one_line(str(exc)))}") from None
             self.db = self.client.get_default_database(default=database or DEFAULT_DATABASE)
         self.database = self.db.name
         self.uri_description = f"{mask_uri(uri)} (database {self.database})"
@@ -98,7 +102,8 @@ class MongoStore:
     def _translate(self, exc: Exception) -> Exception:
         where = mask_uri(self.uri)
         if isinstance(exc, mongo_errors.InvalidURI):
-            return InvalidInput(f"--db: not a valid MongoDB URI ({where}): {self._scrub(str(exc))}")
+            # Not even a masked URI here: masking needs a URI that parses.
+            return InvalidInput(f"--db: not a valid MongoDB URI: {self._scrub(_one_line(str(exc)))}")
         if isinstance(exc, mongo_errors.ServerSelectionTimeoutError):
             reason = str(exc).split(", Timeout:")[0]
             reason = re.sub(r"\s*\(configured timeouts:[^)]*\)", "", reason)
@@ -389,7 +394,9 @@ class MongoStore:
                 "by": event.get("by"),
                 "lead_id": lead["id"],
                 "lead": _to_document(lead),
-                "changes": _encode_keys(event.get("changes") or {}),
+                # JSON text: a change is [old, new], and old/new may be lists (tags), but
+                # FerretDB v1 stores no nested arrays; custom field names may hold `.` or `$`.
+                "changes": json.dumps(event.get("changes") or {}, ensure_ascii=False, default=str),
             },
             session=session,
         )
@@ -546,7 +553,7 @@ def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 def event_from_document(doc: Mapping[str, Any]) -> Event:
     """A stored event in the shape `events_after` returns (also for change-stream readers)."""
-    at = doc.get("at")
+    at, changes = doc.get("at"), doc.get("changes")
     return {
         "seq": int(doc["seq"]),
         "type": doc.get("type"),
@@ -554,7 +561,7 @@ def event_from_document(doc: Mapping[str, Any]) -> Event:
         "by": doc.get("by"),
         "lead_id": doc.get("lead_id"),
         "lead": _from_document(doc["lead"]) if doc.get("lead") else None,
-        "changes": _decode_keys(doc.get("changes") or {}),
+        "changes": json.loads(changes) if isinstance(changes, str) else (changes or {}),
     }
 
 
@@ -682,12 +689,16 @@ def _filter(q: LeadQuery) -> dict[str, Any]:
 
 
 def _uri_secrets(uri: str) -> list[str]:
-    """The password of a URI, raw and decoded, longest first, for scrubbing error texts."""
-    match = re.match(r"^[a-z+]+://[^:/@]+:([^@/]*)@", uri)
-    if not match or not match.group(1):
+    """The password of a URI, raw and decoded, longest first, for scrubbing error texts. Taken
+    up to the last `@`, so a password with unescaped `@` or `/` is still found whole."""
+    rest = uri.partition("://")[2]
+    if "@" not in rest:
         return []
-    raw = match.group(1)
-    return sorted({raw, unquote(raw)}, key=len, reverse=True)
+    userinfo = rest.rsplit("@", 1)[0]
+    password = userinfo.partition(":")[2]
+    if not password:
+        return []
+    return sorted({password, unquote(password)}, key=len, reverse=True)
 
 
 def _is_duplicate(exc: mongo_errors.OperationFailure) -> bool:
