@@ -509,7 +509,12 @@ def _to_document(lead: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in lead.items():
         if key == "id":
             continue
-        doc[key] = _encode_keys(value) if key == "fields" else value
+        if key == "fields":
+            value = _encode_keys(value)
+        elif key == "stage_history" and value:
+            # An entry the backend wrote (no `by`) is written back exactly as it was.
+            value = [{k: v for k, v in e.items() if not (k == "by" and v is None)} for e in value]
+        doc[key] = value
     return doc
 
 
