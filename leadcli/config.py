@@ -6,10 +6,9 @@ URIs, tokens — are masked whenever settings are shown.
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,24 @@ def home_override() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _xdg_dir(variable: str, fallback: str) -> Path | None:
+    """On Linux, the directory platformdirs would give (`$XDG_…_HOME` if absolute, else the
+    fallback under $HOME) without importing it: platformdirs costs ~14 ms, a fifth of
+    `leadcli count`. None elsewhere, or when HOME is unusable, and platformdirs decides."""
+    if not sys.platform.startswith("linux"):
+        return None
+    value = os.environ.get(variable, "")
+    if os.path.isabs(value):
+        return Path(value) / APP
+    home = os.environ.get("HOME", "")
+    return Path(home) / fallback / APP if os.path.isabs(home) else None
+
+
 def default_config_path() -> Path:
     if (home := home_override()) is not None:
         return home / "config.toml"
+    if (found := _xdg_dir("XDG_CONFIG_HOME", ".config")) is not None:
+        return found / "config.toml"
     from platformdirs import user_config_dir
 
     return Path(user_config_dir(APP)) / "config.toml"
@@ -39,6 +53,8 @@ def default_config_path() -> Path:
 def default_db_path() -> Path:
     if (home := home_override()) is not None:
         return home / "leads.db"
+    if (found := _xdg_dir("XDG_DATA_HOME", ".local/share")) is not None:
+        return found / "leads.db"
     from platformdirs import user_data_dir
 
     return Path(user_data_dir(APP)) / "leads.db"
@@ -101,6 +117,8 @@ class Settings:
 def read_config_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
+    import tomllib  # only when there is a file to read
+
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
@@ -125,6 +143,8 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _os_user() -> str:
+    import getpass  # ~3 ms, and only needed when no --user, LEADCLI_USER or config user is given
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

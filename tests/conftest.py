@@ -55,7 +55,7 @@ def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = No
 
     with CliRunner().isolation(input=input, env=env) as (out, err, _mixed):
         code = run(list(args))
-        sys.stdout.flush()  # plain print() output sits in the wrapper's buffer until flushed
+        sys.stdout.flush()  # a bare print() is still buffered in the runner's wrapper
         sys.stderr.flush()
         return Result(code, out.getvalue().decode(), err.getvalue().decode())
 

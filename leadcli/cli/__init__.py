@@ -12,6 +12,28 @@ from leadcli.domain.errors import LeadError
 __all__ = ["app", "main", "run"]
 
 
+def command():  # type: ignore[no-untyped-def]
+    """The Click command tree Typer builds from `app`, with plain coercion for simple options
+    (see leadcli/cli/coerce.py: keeps pydantic out of every run)."""
+    import typer.main
+
+    from leadcli.cli.coerce import install
+    from leadcli.cli.helptext import fence
+
+    group = install(typer.main.get_command(app))
+    for _path, cmd in walk(group):
+        cmd.help = fence(cmd.help)
+    return group
+
+
+def walk(cmd, path=()):  # type: ignore[no-untyped-def]
+    """(path, command) for `cmd` and every subcommand under it, depth first; path is the
+    tuple of names after `leadcli`."""
+    yield path, cmd
+    for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+        yield from walk(sub, (*path, name))
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run leadcli with `argv`; returns the contract's exit code instead of exiting."""
     from typer._click import exceptions as click_exc
@@ -20,7 +42,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args or bool(os.environ.get("LEADCLI_VERBOSE"))
     try:
-        result = app(args=args, prog_name="leadcli", standalone_mode=False)
+        result = command()(args=args, prog_name="leadcli", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except LeadError as exc:
         if verbose:
@@ -43,6 +65,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(file=sys.stderr)
         error("interrupted")
         return 130
+    except SystemExit as exc:  # e.g. --show-completion, which exits by itself
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BrokenPipeError:
         # The reader went away (`leadcli list | head`): not an error for us.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -25,10 +25,12 @@ def stages(ctx: typer.Context, output: OutputOpt = "table") -> None:
         leadcli stages
         leadcli stages -o json
     """
+    from leadcli.output import views
     from leadcli.services.reports import stage_rows
 
-    rows = [{"stage": r["stage"], "count": r["count"]} for r in stage_rows(workspace(ctx), LeadQuery())]
-    Renderer(output).many(rows, ["stage", "count"])
+    ws = workspace(ctx)
+    rows = [{"stage": r["stage"], "count": r["count"]} for r in stage_rows(ws, LeadQuery())]
+    views.stages(rows, output, pipeline=ws.pipeline)
 
 
 @app.command()
@@ -64,7 +66,8 @@ def config_show(ctx: typer.Context, output: OutputOpt = "table") -> None:
     **Examples**
 
         leadcli config show
-        leadcli --profile team config show -o json
+        leadcli config show -o json
+        leadcli --profile team config show      # a [profiles.team] table must exist: else exit 2
     """
     settings = workspace(ctx).settings
     data = settings.masked()

@@ -31,7 +31,27 @@ def parse_fields(text: str | None, valid: Sequence[str], default: Sequence[str])
     return fields
 
 
+def force_terminal() -> bool:
+    """LEADCLI_FORCE_TERMINAL=1 makes leadcli draw as on a terminal (of COLUMNS width, default
+    100) even into a pipe: for tests and snapshots only, never for scripts."""
+    return os.environ.get("LEADCLI_FORCE_TERMINAL", "") not in ("", "0")
+
+
+def terminal_width(default: int = 100) -> int:
+    """COLUMNS when forced (tests), else the real terminal's width."""
+    if force_terminal():
+        try:
+            return int(os.environ.get("COLUMNS", default))
+        except ValueError:
+            return default
+    import shutil
+
+    return shutil.get_terminal_size((default, 24)).columns
+
+
 def is_terminal(stream: TextIO) -> bool:
+    if force_terminal():
+        return True
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -139,17 +159,37 @@ class Renderer:
         width = max((len(k) for k in record), default=0)
         buffer = io.StringIO()
         for key, value in record.items():
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                # history, activities: one entry a line, its non-empty values in order
+                buffer.write(f"{key}\n")
+                for entry in value:
+                    buffer.write(f"  {entry_line(entry)}\n")
+                continue
             text = cell(value)
             buffer.write(f"{key.ljust(width)}  {text}\n")
         self.stream.write(buffer.getvalue())
+
+
+def entry_line(entry: Mapping[str, Any]) -> str:
+    """A history entry or an activity as one line of plain text (`show` in a pipe)."""
+    if "to_stage" in entry:
+        parts = [cell(entry.get("changed_at")), f"{cell(entry.get('from_stage')) or '-'} -> {cell(entry.get('to_stage'))}", f"by {cell(entry.get('by'))}"]
+        rest = {k: v for k, v in entry.items() if k not in ("changed_at", "from_stage", "to_stage", "by")}
+    elif "type" in entry and "at" in entry:
+        parts = [cell(entry.get("at")), cell(entry.get("type")), f"by {cell(entry.get('by'))}"]
+        rest = {k: v for k, v in entry.items() if k not in ("at", "type", "by")}
+    else:
+        parts, rest = [], dict(entry)
+    parts += [cell(v) for v in rest.values() if v not in (None, "")]
+    return "  ".join(p.replace("\n", " ") for p in parts)
 
 
 def plain_table(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
     """Columns aligned with spaces: no ANSI, no box drawing, nothing truncated (for pipes)."""
     cells = [[cell(r[f]).replace("\n", " ") for f in fields] for r in rows]
     widths = [max([len(f)] + [len(c[i]) for c in cells]) for i, f in enumerate(fields)]
-    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(fields, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(fields, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines) + "\n"
 
 
