@@ -67,6 +67,7 @@ class MongoStore:
         self.uri_description = mask_uri(uri)
         self._secrets = _uri_secrets(uri)
         self._indexes_ensured = False
+        self._capitalised_emails: bool | None = None
         self.index_problems: list[str] = []
         options: dict[str, Any] = {"tz_aware": True, "tzinfo": UTC, "appname": "leadcli"}
         # Keyword options would override the URI's; a URI that sets its own timeouts wins.
@@ -221,10 +222,17 @@ class MongoStore:
         text = email.strip().lower()
         with self._errors():
             doc = self.leads.find_one({"email": text})
-            if doc is None:
-                # Another app may have stored the email with capitals.
+            if doc is None and self._has_capitalised_emails():
                 doc = self.leads.find_one({"email": {"$regex": _exact(text), "$options": "i"}})
         return _from_document(doc) if doc else None
+
+    def _has_capitalised_emails(self) -> bool:
+        """Whether another app stored emails with capitals (leadcli stores them lowercased).
+        Asked once per process, so a miss (an import checking each new row) costs one indexed
+        lookup, not a scan, in a database where every email is lowercase."""
+        if self._capitalised_emails is None:
+            self._capitalised_emails = self.leads.find_one({"email": {"$regex": "[A-Z]"}}, {"_id": 1}) is not None
+        return self._capitalised_emails
 
     def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
         prefix = prefix.lower()[:24]
