@@ -96,7 +96,7 @@ def test_sqlite_and_mongo_agree_on_every_query(mongo_server: str) -> None:
     @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(data=leads(), probes=st.lists(queries(), min_size=1, max_size=4))
     def check(data: list[dict], probes: list[LeadQuery]) -> None:
-        for name in ("leads", "leadcli_events", "leadcli_counters"):
+        for name in ("leads", "leadcli_events"):
             mongo.db[name].delete_many({})
         sqlite = SqliteStore(workdir / f"{uuid.uuid4().hex}.db")
         try:

@@ -280,3 +280,57 @@ def test_describe_names_the_backend_and_counts_leads(store) -> None:
     assert report["leads"] == 1
     assert report["server_version"]
     assert any("email" in index for index in report["indexes"])
+
+
+def _is_ferretdb(store) -> bool:  # type: ignore[no-untyped-def]
+    return "FerretDB" in str(store.describe().get("server_version"))
+
+
+def test_concurrent_compare_and_set_writers_lose_no_update(store_uri: str, request: pytest.FixtureRequest) -> None:
+    import threading
+
+    from leadcli.store import open_store
+
+    first = open_store(store_uri)
+    if _is_ferretdb(first):
+        # Not a skip: the test still runs, and reports XPASS the day the server gets this right.
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="FerretDB v1 (SQLite handler) runs an update as a read then a write, so two "
+                "writers can both match the same version; real MongoDB updates one document atomically",
+                strict=False,
+            )
+        )
+    lead = first.insert(make_lead(value=0.0), event())
+    writers, increments, failures = 4, 10, []
+
+    def bump() -> None:
+        mine = open_store(store_uri)
+        try:
+            for _ in range(increments):
+                while True:
+                    current = mine.get(lead["id"])
+                    try:
+                        mine.replace({**current, "value": current["value"] + 1}, current["version"], event("lead_updated"))
+                        break
+                    except VersionConflict:
+                        continue
+        except Exception as exc:  # reported below: a thread's exception would otherwise vanish
+            failures.append(exc)
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=bump) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    events = first.events_after(0, limit=1000)
+    final = first.get(lead["id"])
+    first.close()
+    # Every successful write got its own event number, in order, without gaps…
+    assert [e["seq"] for e in events] == list(range(1, 2 + writers * increments))
+    # …and no write was lost.
+    assert final["value"] == writers * increments
+    assert final["version"] == 1 + writers * increments
