@@ -129,6 +129,14 @@ def read_config_file(path: Path) -> dict[str, Any]:
     unknown = set(data) - KNOWN_KEYS
     if unknown:
         raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(table, dict) for table in profiles.values()):
+        raise InvalidInput(f"config file {path}: profiles must be tables, e.g. [profiles.team]")
+    for name, table in profiles.items():
+        # A typo in a profile (`dbb = …`) would otherwise silently leave the team on the default store.
+        unknown = set(table) - (KNOWN_KEYS - {"profiles"})
+        if unknown:
+            raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))} in [profiles.{name}]")
     return data
 
 
@@ -151,6 +159,12 @@ def _os_user() -> str:
         return "unknown"
 
 
+def config_file_path(config: str | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """Where the config file is (or would be): --config, else LEADCLI_CONFIG, else the default."""
+    env = os.environ if env is None else env
+    return Path(config or env.get("LEADCLI_CONFIG") or default_config_path()).expanduser().absolute()
+
+
 def load_settings(
     *,
     db: str | None = None,
@@ -160,7 +174,7 @@ def load_settings(
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     env = os.environ if env is None else env
-    config_path = Path(config or env.get("LEADCLI_CONFIG") or default_config_path()).expanduser()
+    config_path = config_file_path(config, env)
     if config and not config_path.exists():
         raise InvalidInput(f"--config: no such file {config_path}")
     file_data = read_config_file(config_path)

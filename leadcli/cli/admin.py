@@ -1,6 +1,7 @@
 """Commands about the tool itself: stages, doctor, config."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -85,7 +86,7 @@ def config_path(ctx: typer.Context) -> None:
 
         leadcli config path
     """
-    print(workspace(ctx).settings.config_path)
+    print(_config_file(ctx))
 
 
 @config_app.command("init")
@@ -101,9 +102,17 @@ def config_init(
     """
     from importlib.resources import files
 
-    path = workspace(ctx).settings.config_path
+    path = _config_file(ctx)
     if path.exists() and not force:
         raise InvalidInput(f"{path} exists already; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(files("leadcli").joinpath("config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
     info(f"wrote {path}")
+
+
+def _config_file(ctx: typer.Context) -> Path:
+    """The config file's path without reading it: `config path` and `config init` must work
+    when the file is missing (even one named by --config) or broken."""
+    from leadcli.config import config_file_path
+
+    return config_file_path(ctx.find_root().obj.config)

@@ -160,13 +160,15 @@ def delete(
         leadcli list --stage closed-lost -o ids | leadcli delete - --yes
     """
     ws = workspace(ctx)
-    refs = read_refs(leads)
-    found = [svc.resolve(ws, ref) for ref in refs]
+    # The same lead named twice (by id and by email, say) is deleted once.
+    found = list({lead["id"]: lead for lead in (svc.resolve(ws, ref) for ref in read_refs(leads))}.values())
     if not yes:
+        # Refused even when nothing matched, so a script missing --yes fails every day, not
+        # only on the days there is something to delete.
         if not stdin_is_tty() or "-" in leads:
             raise InvalidInput("refusing to delete without confirmation: pass --yes")
         names = ", ".join(f"{lead['name']} <{lead['email']}>" for lead in found)
-        if not confirm(f"Delete {len(found)} lead(s): {names}?"):
+        if found and not confirm(f"Delete {len(found)} lead(s): {names}?"):
             info("nothing deleted")
             raise typer.Exit(1)
     for lead in found:
@@ -175,14 +177,16 @@ def delete(
 
 
 def read_refs(args: list[str]) -> list[str]:
-    """LEAD arguments, with `-` replaced by the lines of stdin (blank lines skipped)."""
+    """LEAD arguments, with `-` replaced by the lines of stdin (blank lines skipped). Empty
+    stdin gives no leads, not an error: `leadcli list … -o ids | leadcli delete - --yes` in a
+    cron job must succeed on the day nothing matches."""
     refs: list[str] = []
     for arg in args:
         if arg == "-":
             refs += [line.strip() for line in sys.stdin if line.strip()]
         else:
             refs.append(arg)
-    if not refs:
+    if not refs and "-" not in args:
         raise InvalidInput("no leads given")
     return refs
 

@@ -85,7 +85,9 @@ class Renderer:
 
     def many(self, records: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> int:
         writer = getattr(self, f"_many_{self.fmt}")
-        count: int = writer((_pick(r, fields) for r in records), fields)
+        # `ids` prints ids whatever --fields says (picking would drop the id).
+        rows = (dict(r) for r in records) if self.fmt == "ids" else (_pick(r, fields) for r in records)
+        count: int = writer(rows, fields)
         self.stream.flush()
         return count
 
@@ -117,8 +119,10 @@ class Renderer:
             count += 1
         return count
 
-    def _many_csv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        writer = csv.writer(self.stream, lineterminator="\n")
+    def _many_csv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str], delimiter: str = ",") -> int:
+        # Values with the delimiter, quotes or newlines are quoted the way spreadsheets and
+        # Python's csv module read them back.
+        writer = csv.writer(self.stream, delimiter=delimiter, lineterminator="\n")
         writer.writerow(fields)
         count = 0
         for row in rows:
@@ -127,15 +131,7 @@ class Renderer:
         return count
 
     def _many_tsv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        def clean(text: str) -> str:
-            return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-        self.stream.write("\t".join(fields) + "\n")
-        count = 0
-        for row in rows:
-            self.stream.write("\t".join(clean(cell(row[f])) for f in fields) + "\n")
-            count += 1
-        return count
+        return self._many_csv(rows, fields, delimiter="\t")
 
     def _many_ids(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
         count = 0
@@ -166,7 +162,7 @@ class Renderer:
                     buffer.write(f"  {entry_line(entry)}\n")
                 continue
             text = cell(value)
-            buffer.write(f"{key.ljust(width)}  {text}\n")
+            buffer.write(f"{key.ljust(width)}  {text}".rstrip() + "\n")
         self.stream.write(buffer.getvalue())
 
 
@@ -199,3 +195,34 @@ def _pick(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
 
 def no_color() -> bool:
     return "NO_COLOR" in os.environ
+
+
+class RowWriter:
+    """Writes records one at a time, as a command produces them (e.g. `import --rejects`):
+    csv/tsv rows (lists of cells) under a header, jsonl objects, or one json array."""
+
+    def __init__(self, fmt: str, stream: TextIO, header: Sequence[str] | None = None) -> None:
+        if fmt not in ("csv", "tsv", "json", "jsonl"):
+            raise InvalidInput(f"cannot write rows as {fmt!r}")
+        self.fmt = fmt
+        self.stream = stream
+        self.count = 0
+        if fmt in ("csv", "tsv"):
+            self._csv = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
+            self._csv.writerow(header or [])
+        elif fmt == "json":
+            stream.write("[")
+
+    def write(self, record: Mapping[str, Any] | Sequence[Any]) -> None:
+        if self.fmt in ("csv", "tsv"):
+            self._csv.writerow([cell(v) for v in record])
+        elif self.fmt == "json":
+            self.stream.write(("," if self.count else "") + "\n" + json.dumps(record, ensure_ascii=False))
+        else:
+            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.stream.write("\n]\n" if self.count else "]\n")
+        self.stream.flush()

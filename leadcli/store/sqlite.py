@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -199,7 +199,10 @@ class SqliteStore:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may have rolled back already (e.g. on a full disk); a second ROLLBACK
+            # would then raise and hide the real error.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         try:
             self.db.execute("COMMIT")
@@ -284,6 +287,53 @@ class SqliteStore:
                 raise self._lost_race(lead["id"])
             self._append_event(db, lead, event)
         return lead
+
+    def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
+        wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
+        found: list[Lead] = []
+        for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
+            chunk = wanted[start : start + 500]
+            rows = self._execute(f"SELECT doc FROM leads WHERE email IN ({', '.join('?' * len(chunk))})", chunk)
+            found += [_decode(r[0]) for r in rows]
+        return found
+
+    def write_batch(
+        self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
+    ) -> list[Exception | None]:
+        results: list[Exception | None] = [None] * (len(inserts) + len(updates))
+        insert_sql = f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        update_sql = f"UPDATE leads SET {', '.join(f'{c} = ?' for c in _COLUMNS if c != 'id')} WHERE id = ? AND version = ?"
+        rows = [_row({**lead, "version": lead.get("version") or 1}) for lead, _ in inserts]
+        events: list[tuple[Any, ...]] = []
+        with self._write() as db:
+            db.execute("SAVEPOINT batch_inserts")
+            try:
+                db.executemany(insert_sql, [columns for columns, _ in rows])
+            except sqlite3.IntegrityError:
+                # Someone else wrote one of these emails meanwhile: redo row by row to find it.
+                db.execute("ROLLBACK TO batch_inserts")
+                for i, (columns, _) in enumerate(rows):
+                    try:
+                        db.execute(insert_sql, columns)
+                    except sqlite3.IntegrityError:
+                        results[i] = self._duplicate(inserts[i][0])
+            db.execute("RELEASE batch_inserts")
+            for i, ((lead, event), (_, doc_json)) in enumerate(zip(inserts, rows, strict=True)):
+                if results[i] is None:
+                    events.append(_event_row(lead["id"], doc_json, event))
+            for j, (lead, expected, event) in enumerate(updates):
+                columns, doc_json = _row({**lead, "version": expected + 1})
+                try:
+                    cursor = db.execute(update_sql, (*columns[1:], lead["id"], expected))
+                except sqlite3.IntegrityError:
+                    results[len(inserts) + j] = self._duplicate(lead)
+                    continue
+                if cursor.rowcount == 0:
+                    results[len(inserts) + j] = self._lost_race(lead["id"])
+                    continue
+                events.append(_event_row(lead["id"], doc_json, event))
+            db.executemany("INSERT INTO events (type, at, by, lead_id, data) VALUES (?, ?, ?, ?, ?)", events)
+        return results
 
     def delete(self, lead: Lead, event: Event) -> None:
         with self._write() as db:
@@ -380,6 +430,17 @@ def _columns(lead: Lead) -> tuple[Any, ...]:
         _dumps(doc["tags"]), doc["follow_up_at"], doc["last_contacted"], doc["created_at"],
         doc["updated_at"], doc["version"], _dumps(doc),
     )  # fmt: skip
+
+
+def _row(lead: Lead) -> tuple[tuple[Any, ...], str]:
+    """The lead's columns and its JSON document, serialized once (bulk writes reuse it for the event)."""
+    columns = _columns(lead)
+    return columns, columns[-1]
+
+
+def _event_row(lead_id: str, doc_json: str, event: Event) -> tuple[Any, ...]:
+    data = '{"lead":' + doc_json + ',"changes":' + _dumps(event.get("changes") or {}) + "}"
+    return (event["type"], iso(event.get("at") or now_utc()), event.get("by"), lead_id, data)
 
 
 def _decode(doc: str) -> Lead:
