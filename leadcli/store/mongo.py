@@ -26,6 +26,11 @@ from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
 from leadcli.domain.query import LeadQuery
 from leadcli.store.base import Event, Lead
 
+# pymongo's background threads sleep in steps of this many seconds, and at interpreter exit
+# it joins them, so every `leadcli` run on MongoDB ended with up to 0.5 s of idle waiting
+# (measured: `count` 650 ms against 150 ms of work). Shorter steps cost a few wake-ups a second.
+pymongo.common.MIN_HEARTBEAT_INTERVAL = 0.05
+
 DEFAULT_DATABASE = "leads_db"
 LEADS = "leads"
 EVENTS = "leadcli_events"
