@@ -63,7 +63,8 @@ def default_db_path() -> Path:
 def mask_uri(uri: str) -> str:
     """`mongodb://ada:s3cret@host/db` -> `mongodb://ada:***@host/db`; also masks secret query
     parameters such as `?token=` or `password=`."""
-    masked = re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", uri)
+    # Up to the last `@`: a password with a stray unescaped `@` or `/` must not leak its tail.
+    masked = re.sub(r"(://[^:/@]+:).*@", r"\1***@", uri)
     return re.sub(r"(?i)([?&](?:token|password|secret|key)[^=&]*=)[^&]*", r"\1***", masked)
 
 

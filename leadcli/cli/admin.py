@@ -9,7 +9,7 @@ import typer
 from leadcli.cli.app import app, workspace
 from leadcli.cli.console import info
 from leadcli.cli.options import OutputOpt
-from leadcli.domain.errors import InvalidInput
+from leadcli.domain.errors import Failed, InvalidInput
 from leadcli.domain.query import LeadQuery
 from leadcli.output import Renderer
 
@@ -35,20 +35,29 @@ def stages(ctx: typer.Context, output: OutputOpt = "table") -> None:
 
 
 @app.command()
-def doctor(ctx: typer.Context, output: OutputOpt = "table") -> None:
+def doctor(
+    ctx: typer.Context,
+    fix: Annotated[bool, typer.Option("--fix", help="Create missing indexes (MongoDB), then report.")] = False,
+    output: OutputOpt = "table",
+) -> None:
     """Check the store: reachable, version, indexes, lead count, live-update support.
+
+    Exits 1 when it finds a problem that needs you (each is explained).
 
     **Examples**
 
         leadcli doctor
-        leadcli --db mongodb://localhost:27017/leads_db doctor -o json
+        leadcli --db mongodb://localhost:27017/leads_db doctor --fix -o json
     """
-    ws = workspace(ctx)
-    report = {"store": ws.store.uri_description, **ws.store.describe()}
+    from leadcli.services.doctor import doctor_report
+
+    report = doctor_report(workspace(ctx), fix=fix)
     if output == "json":
         print(json.dumps(report, indent=2, default=str))
     else:
         Renderer(output).one(report, list(report))
+    if report["problems"]:
+        raise Failed("; ".join(report["problems"]))
 
 
 @config_app.command("show")
