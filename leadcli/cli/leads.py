@@ -92,8 +92,9 @@ def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields:
         leadcli show 6650f1c2 -o json
     """
     ws = workspace(ctx)
-    found = svc.resolve(ws, lead)
-    found = {**found, "activities": found.get("activities") or []}
+    from leadcli.services.pipeline import with_recent_activities
+
+    found = with_recent_activities(svc.resolve(ws, lead))
     print_lead(found, output, fields, extra=("activities",))
 
 
