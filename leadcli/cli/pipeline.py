@@ -14,6 +14,8 @@ from leadcli.services import pipeline as svc
 from leadcli.services.filters import FilterArgs, build_query
 
 HISTORY_FIELDS = ("from_stage", "to_stage", "changed_at", "by", "notes")
+# What a stale list is about: when each lead was last touched.
+STALE_TABLE_FIELDS = "id,name,email,company,current_stage,owner,last_contacted,created_at"
 NoteOpt = Annotated[str | None, typer.Option("--note", help="A note kept with the history entry or activity.", show_default=False)]
 
 
@@ -121,6 +123,7 @@ def stale(
         leadcli stale --days 30 --move-to closed-lost --yes   # in cron
     """
     ws = workspace(ctx)
+    fields = fields or (STALE_TABLE_FIELDS if output == "table" else None)
     found = svc.stale_leads(ws, build_query(ws, filters), days)
     if move_to is None:
         print_leads(found, output, fields)
