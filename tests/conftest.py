@@ -55,6 +55,8 @@ def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = No
 
     with CliRunner().isolation(input=input, env=env) as (out, err, _mixed):
         code = run(list(args))
+        sys.stdout.flush()  # a bare print() is still buffered in the runner's wrapper
+        sys.stderr.flush()
         return Result(code, out.getvalue().decode(), err.getvalue().decode())
 
 

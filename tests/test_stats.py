@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -123,30 +124,24 @@ def test_stats_table_in_a_pipe_is_plain(store_uri: str, funnel: None) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["STAGE", "COUNT", "VALUE", "AVG_DAYS"]
     assert lines[7].split() == ["Closed", "Lost", "1", "2000", "10"]
-    assert lines[-1] == "total 5  engaged 2  value 16000  win rate 50%"
+    assert [line.split() for line in lines[-3:]] == [["total", "5"], ["engaged", "2"], ["win_rate", "0.5"]]
     assert "\x1b[" not in result.stdout and "█" not in result.stdout
 
 
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+def test_stats_on_a_terminal_draws_bars_and_the_days_per_stage(store_uri: str, funnel: None) -> None:
+    from rich.console import Console
 
+    from leadcli.domain.pipeline import Pipeline
+    from leadcli.output.rich_view import stats_view
 
-def test_stats_table_on_a_terminal_draws_a_bar_per_stage(monkeypatch: pytest.MonkeyPatch) -> None:
-    from leadcli.output.stats import render_stats
-
-    monkeypatch.setenv("NO_COLOR", "1")
-    report = {
-        "total": 4, "engaged": 1, "win_rate": None, "value": 0,
-        "stages": [{"stage": "New Lead", "count": 3, "value": 0, "avg_days": 1.5}, {"stage": "Won", "count": 1, "value": 0, "avg_days": None}],
-    }  # fmt: skip
-    screen = Terminal()
-    render_stats(report, "table", screen)
-    rows = {line.split("│")[1].strip(): line for line in screen.getvalue().splitlines() if "│" in line}
-    # The longest stage fills the bar; a third of it for the stage with a third of the leads.
-    assert rows["New Lead"].count("█") == 24
-    assert rows["Won"].count("█") == 8
-    assert "win rate n/a (nothing closed)" in screen.getvalue()
+    screen = io.StringIO()
+    Console(file=screen, width=120, force_terminal=True, color_system=None).print(stats_view(stats_at_now(store_uri), Pipeline()))
+    rows = {line.split("  ")[0].strip(): line for line in screen.getvalue().splitlines()}
+    assert "avg days" in screen.getvalue()
+    assert rows["Initial Contact"].rstrip().endswith("29.8")
+    assert rows["Closed Won"].rstrip().endswith("█")  # no finished stay: the days cell is empty
+    count_bar = {stage: re.search("█+", rows[stage]).group() for stage in ("New Lead", "Proposal Sent", "Closed Won")}  # type: ignore[union-attr]
+    assert count_bar["New Lead"] == count_bar["Proposal Sent"] == count_bar["Closed Won"]  # one lead each
 
 
 def test_stats_refuses_ids_output(store_uri: str) -> None:

@@ -1,6 +1,7 @@
 """Commands about the tool itself: stages, doctor, config."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,10 +26,12 @@ def stages(ctx: typer.Context, output: OutputOpt = "table") -> None:
         leadcli stages
         leadcli stages -o json
     """
+    from leadcli.output import views
     from leadcli.services.reports import stage_rows
 
-    rows = [{"stage": r["stage"], "count": r["count"]} for r in stage_rows(workspace(ctx), LeadQuery())]
-    Renderer(output).many(rows, ["stage", "count"])
+    ws = workspace(ctx)
+    rows = [{"stage": r["stage"], "count": r["count"]} for r in stage_rows(ws, LeadQuery())]
+    views.stages(rows, output, pipeline=ws.pipeline)
 
 
 @app.command()
@@ -55,7 +58,8 @@ def config_show(ctx: typer.Context, output: OutputOpt = "table") -> None:
     **Examples**
 
         leadcli config show
-        leadcli --profile team config show -o json
+        leadcli config show -o json
+        leadcli --profile team config show      # a [profiles.team] table must exist: else exit 2
     """
     settings = workspace(ctx).settings
     data = settings.masked()
@@ -73,7 +77,7 @@ def config_path(ctx: typer.Context) -> None:
 
         leadcli config path
     """
-    print(workspace(ctx).settings.config_path)
+    print(_config_file(ctx))
 
 
 @config_app.command("init")
@@ -89,9 +93,17 @@ def config_init(
     """
     from importlib.resources import files
 
-    path = workspace(ctx).settings.config_path
+    path = _config_file(ctx)
     if path.exists() and not force:
         raise InvalidInput(f"{path} exists already; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(files("leadcli").joinpath("config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
     info(f"wrote {path}")
+
+
+def _config_file(ctx: typer.Context) -> Path:
+    """The config file's path without reading it: `config path` and `config init` must work
+    when the file is missing (even one named by --config) or broken."""
+    from leadcli.config import config_file_path
+
+    return config_file_path(ctx.find_root().obj.config)

@@ -37,11 +37,12 @@ def move(
         leadcli move ada@example.com --to proposal-sent --note "sent v2 pricing"
         leadcli list --stage negotiation --owner bob -o ids | leadcli move - --to closed-won
     """
-    moved = svc.move_leads(workspace(ctx), read_refs(leads), to, note)
+    ws = workspace(ctx)
+    moved = svc.move_leads(ws, read_refs(leads), to, note)
     if len(moved) == 1 and "-" not in leads:
         print_lead(moved[0], output, fields)
     else:
-        print_leads(moved, output, fields)
+        print_leads(moved, output, fields, ws)
 
 
 @app.command()
@@ -76,7 +77,7 @@ def log(
     **Examples**
 
         leadcli log ada@example.com --type call --note "wants a demo next week"
-        leadcli log 6650f1c2 -t meeting --at "2026-11-25 14:00"
+        leadcli log 6650f1c2 -t meeting --at yesterday --note "demo with the CFO"
     """
     logged = svc.log_activity(workspace(ctx), lead, type_, note, at)
     if output == "table" and not fields:
@@ -99,7 +100,8 @@ def followups(
         leadcli followups
         leadcli followups --due week --owner ada -o json
     """
-    print_leads(svc.followups(workspace(ctx), due, owner), output, fields)
+    ws = workspace(ctx)
+    print_leads(svc.followups(ws, due, owner), output, fields, ws)
 
 
 @app.command()
@@ -126,7 +128,7 @@ def stale(
     fields = fields or (STALE_TABLE_FIELDS if output == "table" else None)
     found = svc.stale_leads(ws, build_query(ws, filters), days)
     if move_to is None:
-        print_leads(found, output, fields)
+        print_leads(found, output, fields, ws)
         return
     target = ws.pipeline.match(move_to)
     leads = list(found)
@@ -139,7 +141,7 @@ def stale(
             raise typer.Exit(1)
     moved = svc.move_stale(ws, leads, target, days)
     info(f"moved {sum(1 for lead in moved if lead['current_stage'] == target)} stale lead(s) to {target}")
-    print_leads(moved, output, fields)
+    print_leads(moved, output, fields, ws)
 
 
 @app.command()
@@ -160,8 +162,8 @@ def stats(ctx: typer.Context, filters: FilterArgs, output: OutputOpt = "table") 
         leadcli stats
         leadcli stats --owner ada --created-after -90d -o json
     """
-    from leadcli.output.stats import render_stats
+    from leadcli.output import views
     from leadcli.services.reports import pipeline_stats
 
     ws = workspace(ctx)
-    render_stats(pipeline_stats(ws, build_query(ws, filters)), output)
+    views.stats(pipeline_stats(ws, build_query(ws, filters)), output, pipeline=ws.pipeline)
