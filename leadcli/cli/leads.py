@@ -105,10 +105,10 @@ def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields:
         leadcli show ada@example.com | grep -i follow_up
     """
     from leadcli.output import views
+    from leadcli.services.pipeline import with_recent_activities
 
     ws = workspace(ctx)
-    found = svc.resolve(ws, lead)
-    record = to_jsonable({**found, "activities": found.get("activities") or []})
+    record = to_jsonable(with_recent_activities(svc.resolve(ws, lead)))
     chosen = lead_fields(output, fields, ("activities",)) if output != "table" or fields else list(record)
     if fields:
         Renderer(output).one(record, chosen)
