@@ -30,9 +30,10 @@ LONG_RUNNING = {
 LONG_RUNNING_WAIT = 3.0
 # Examples that need something this test cannot provide, by a text they contain.
 NEEDS_OUTSIDE = {
-    "mongodb://localhost": "a MongoDB server on localhost",
     "--server ": "a `leadcli serve` running at that URL",
 }
+# Examples naming a local MongoDB run against the test's MongoDB-wire server instead.
+LOCAL_MONGODB = "mongodb://localhost:27017"
 
 SEED = [
     {"id": "6650f1c2a1b2c3d4e5f60718", "name": "Ada Lovelace", "email": "ada@example.com", "company": "Analytical Engines",
@@ -79,10 +80,12 @@ def test_every_command_has_a_summary_and_examples() -> None:
 
 
 @pytest.mark.parametrize(("name", "line"), EXAMPLES, ids=[f"{n}: {line[:60]}" for n, line in EXAMPLES])
-def test_example_runs_as_shown(name: str, line: str, tmp_path: Path) -> None:
+def test_example_runs_as_shown(name: str, line: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     for needle, reason in NEEDS_OUTSIDE.items():
         if needle in line:
             pytest.skip(f"needs {reason}")
+    if LOCAL_MONGODB in line:
+        line = line.replace(LOCAL_MONGODB, request.getfixturevalue("mongo_server"))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "leadcli"

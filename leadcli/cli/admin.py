@@ -1,6 +1,5 @@
 """Commands about the tool itself: stages, doctor, config."""
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +8,7 @@ import typer
 from leadcli.cli.app import app, workspace
 from leadcli.cli.console import info
 from leadcli.cli.options import OutputOpt
-from leadcli.domain.errors import InvalidInput
+from leadcli.domain.errors import Failed, InvalidInput
 from leadcli.domain.query import LeadQuery
 from leadcli.output import Renderer
 
@@ -35,20 +34,26 @@ def stages(ctx: typer.Context, output: OutputOpt = "table") -> None:
 
 
 @app.command()
-def doctor(ctx: typer.Context, output: OutputOpt = "table") -> None:
+def doctor(
+    ctx: typer.Context,
+    fix: Annotated[bool, typer.Option("--fix", help="Create missing indexes (MongoDB), then report.")] = False,
+    output: OutputOpt = "table",
+) -> None:
     """Check the store: reachable, version, indexes, lead count, live-update support.
+
+    Exits 1 when it finds a problem that needs you (each is explained).
 
     **Examples**
 
         leadcli doctor
-        leadcli --db mongodb://localhost:27017/leads_db doctor -o json
+        leadcli --db mongodb://localhost:27017/leads_db doctor --fix -o json
     """
-    ws = workspace(ctx)
-    report = {"store": ws.store.uri_description, **ws.store.describe()}
-    if output == "json":
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        Renderer(output).one(report, list(report))
+    from leadcli.services.doctor import doctor_report
+
+    report = doctor_report(workspace(ctx), fix=fix)
+    Renderer(output).one(report, list(report))
+    if report["problems"]:
+        raise Failed("; ".join(report["problems"]))
 
 
 @config_app.command("show")
@@ -62,11 +67,8 @@ def config_show(ctx: typer.Context, output: OutputOpt = "table") -> None:
         leadcli --profile team config show      # a [profiles.team] table must exist: else exit 2
     """
     settings = workspace(ctx).settings
-    data = settings.masked()
-    if output == "json":
-        print(json.dumps({**data, "sources": settings.sources}, indent=2))
-    else:
-        Renderer(output).one({**data, "sources": settings.sources}, [*data, "sources"])
+    shown = {**settings.masked(), "sources": settings.sources}
+    Renderer(output).one(shown, list(shown))
 
 
 @config_app.command("path")

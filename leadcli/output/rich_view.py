@@ -386,10 +386,16 @@ def stats_view(stats: Mapping[str, Any], pipeline: Pipeline | None = None, *, ba
     table.add_column("", no_wrap=True)
     table.add_column("value", justify="right")
     table.add_column("", no_wrap=True)
+    timed = any("avg_days" in r for r in rows)
+    if timed:
+        table.add_column("avg days", justify="right")
     for row in rows:
         color = palette.color(row.get("stage"))
         count, value = int(row.get("count") or 0), float(row.get("value") or 0)
-        table.add_row(palette.text(row.get("stage")), str(count), _bar(count, most, bar_width, color), money(value) if value else "", _bar(value, richest, bar_width // 2, color))
+        cells = [palette.text(row.get("stage")), str(count), _bar(count, most, bar_width, color), money(value) if value else "", _bar(value, richest, bar_width // 2, color)]
+        if timed:
+            cells.append("" if row.get("avg_days") is None else f"{float(row['avg_days']):.1f}")
+        table.add_row(*cells)
     total = int(stats.get("total") or 0)
     engaged = int(stats.get("engaged") or 0)
     share = f"{engaged / total:.0%}" if total else "–"

@@ -72,13 +72,16 @@ def stats(data: Mapping[str, Any], fmt: str, *, pipeline: Pipeline | None = None
     """`stats` in the contract's shape: bars on a terminal; JSON as is; other formats get one
     row per stage (with the stage's share of all leads)."""
     if fmt == "json":
-        import json
-
-        sys.stdout.write(json.dumps(dict(data), ensure_ascii=False, indent=2) + "\n")
+        Renderer(fmt).one(data, list(data))
         return
+    if fmt == "ids":
+        from leadcli.domain.errors import InvalidInput
+
+        raise InvalidInput("--output: stats prints table, json, jsonl, csv or tsv (it has no ids)")
     if not drawing(fmt):
         rows = list(data.get("stages") or [])
-        Renderer(fmt).many(rows, ["stage", "count", "value"])
+        extra = ["avg_days"] if any("avg_days" in r for r in rows) else []
+        Renderer(fmt).many(rows, ["stage", "count", "value", *extra])
         if fmt == "table":
             win_rate = data.get("win_rate")
             sys.stdout.write(
