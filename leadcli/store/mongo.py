@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
 T = TypeVar("T")
 # Tries at numbering an event when concurrent writers take the same seq.
 SEQ_ATTEMPTS = 100
+# Documents per insert_many/bulk_write/$in: well under the 16 MB and 100,000-operation limits.
+BULK_CHUNK = 1000
 
 
 class _SeqTaken(Exception):
@@ -369,6 +371,145 @@ class MongoStore:
                 raise self._lost_race(lead["id"])
         return lead
 
+    def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
+        wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
+        found: list[Lead] = []
+        with self._errors():
+            for start in range(0, len(wanted), BULK_CHUNK):
+                found += [_from_document(d) for d in self.leads.find({"email": {"$in": wanted[start : start + BULK_CHUNK]}})]
+            if self._has_capitalised_emails():  # another app's capitals: look the misses up one by one
+                seen = {lead["email"].lower() for lead in found}
+                found += [lead for email in wanted if email not in seen and (lead := self.get_by_email(email))]
+        return found
+
+    def write_batch(
+        self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
+    ) -> list[Exception | None]:
+        """One insert_many (unordered) for the new leads and one bulk_write of compare-and-set
+        updates, then the events of what was written, numbered in one insert_many. No
+        transaction: each lead write is atomic, and a batch cut short leaves whole leads."""
+        results: list[Exception | None] = [None] * (len(inserts) + len(updates))
+        written: list[tuple[Lead, Event]] = []
+        self._before_write()
+        with self._errors():
+            new_leads = [{**lead, "version": lead.get("version") or 1} for lead, _ in inserts]
+            for i, error in self._insert_many(new_leads).items():
+                results[i] = error
+            changed = [{**lead, "version": expected + 1} for lead, expected, _ in updates]
+            for j, error in self._update_many(changed, [expected for _, expected, _ in updates]).items():
+                results[len(inserts) + j] = error
+            pairs = [(lead, event) for lead, (_, event) in zip(new_leads, inserts, strict=True)]
+            pairs += [(lead, event) for lead, (_, _, event) in zip(changed, updates, strict=True)]
+            written = [pair for pair, result in zip(pairs, results, strict=True) if result is None]
+            self._append_events(written)
+        return results
+
+    def _insert_many(self, leads: list[Lead]) -> dict[int, Exception]:
+        """Insert `leads`; the ones refused (taken email or id), by position."""
+        errors: dict[int, Exception] = {}
+        for start in range(0, len(leads), BULK_CHUNK):
+            chunk = leads[start : start + BULK_CHUNK]
+            try:
+                self.leads.insert_many([_to_document(lead) for lead in chunk], ordered=False)
+            except mongo_errors.BulkWriteError as exc:
+                for failure in exc.details.get("writeErrors", []):
+                    if not _is_duplicate_write(failure):
+                        raise mongo_errors.OperationFailure(failure.get("errmsg", ""), failure.get("code")) from None
+                    errors[start + failure["index"]] = self._duplicate(chunk[failure["index"]])
+        return errors
+
+    def _update_many(self, leads: list[Lead], expected: list[int]) -> dict[int, Exception]:
+        """Compare-and-set each of `leads` (already at its new version) over `expected`; the ones
+        not written, by position: Conflict for a taken email, VersionConflict/NotFound when the
+        stored lead changed or went. A bulk write reports how many matched, not which: when all
+        did (the usual case) that settles it; otherwise each is read back."""
+        errors: dict[int, Exception] = {}
+        for start in range(0, len(leads), BULK_CHUNK):
+            chunk = leads[start : start + BULK_CHUNK]
+            operations = []
+            for lead, version in zip(chunk, expected[start : start + BULK_CHUNK], strict=True):
+                doc = _to_document(lead)
+                oid = doc.pop("_id")  # $set, not a replace: another app's fields stay
+                operations.append(({"_id": oid, **_version_is(version)}, {"$set": doc}))
+            if not operations:
+                continue
+            failed: dict[int, Exception] = {}
+            try:
+                matched = self.leads.bulk_write([pymongo.UpdateOne(f, u) for f, u in operations], ordered=False).matched_count
+            except mongo_errors.BulkWriteError as exc:
+                matched = exc.details.get("nMatched", 0)
+                for failure in exc.details.get("writeErrors", []):
+                    if not _is_duplicate_write(failure):
+                        raise mongo_errors.OperationFailure(failure.get("errmsg", ""), failure.get("code")) from None
+                    failed[failure["index"]] = self._duplicate(chunk[failure["index"]])
+            except mongo_errors.OperationFailure as exc:
+                # FerretDB v1 fails the whole command on a taken email, having written some of it.
+                if not _is_duplicate(exc):
+                    raise
+                failed = self._update_one_by_one(chunk, operations)
+                matched = len(chunk) - len(failed)
+            if matched + len(failed) < len(chunk):
+                failed.update(self._not_written(chunk, failed))
+            errors.update({start + i: error for i, error in failed.items()})
+        return errors
+
+    def _update_one_by_one(self, leads: list[Lead], operations: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[int, Exception]:
+        """The updates of a bulk write that failed midway, finished one at a time: those already
+        written are left as they are, the rest are tried alone."""
+        failed: dict[int, Exception] = {}
+        pending = self._not_written(leads, {})
+        for i, (lead, (filt, update)) in enumerate(zip(leads, operations, strict=True)):
+            if i not in pending:
+                continue
+            try:
+                result = self.leads.update_one(filt, update)
+            except mongo_errors.OperationFailure as exc:
+                if not _is_duplicate(exc):
+                    raise
+                failed[i] = self._duplicate(lead)
+                continue
+            if result.matched_count == 0:
+                failed[i] = self._lost_race(lead["id"])
+        return failed
+
+    def _not_written(self, leads: list[Lead], known: dict[int, Exception]) -> dict[int, Exception]:
+        """Which of `leads` the store does not hold as written: reads them back (the version and
+        updated_at we wrote mark our write). One that another writer changed again after ours
+        counts as not written: the importer retries it alone, which finds nothing left to do."""
+        ids = [ObjectId(lead["id"]) for lead in leads]
+        stored = {str(d["_id"]): _from_document(d) for d in self.leads.find({"_id": {"$in": ids}})}
+        failed: dict[int, Exception] = {}
+        for i, lead in enumerate(leads):
+            if i in known:
+                continue
+            now = stored.get(lead["id"])
+            if now is None:
+                failed[i] = NotFound(f"lead {lead['id']} no longer exists")
+            elif (now["version"], now["updated_at"]) != (lead["version"], lead["updated_at"]):
+                failed[i] = VersionConflict(f"lead {lead['id']} changed under a concurrent write; run the command again")
+        return failed
+
+    def _append_events(self, written: list[tuple[Lead, Event]]) -> None:
+        """The events of a batch, numbered from the last seq on, in one insert_many per chunk;
+        when a concurrent writer takes a seq first, the rest are renumbered after it."""
+        records = [self._event_record(lead, event) for lead, event in written]
+        attempts = 0
+        while records:
+            latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
+            first = int(latest["seq"]) + 1 if latest else 1
+            chunk = records[:BULK_CHUNK]
+            try:
+                self.events.insert_many([{"seq": first + n, **r} for n, r in enumerate(chunk)], ordered=True)
+                records = records[len(chunk) :]
+            except mongo_errors.BulkWriteError as exc:
+                failures = exc.details.get("writeErrors", [])
+                if not failures or not _is_duplicate_write(failures[0]):
+                    raise
+                attempts += 1
+                if attempts >= SEQ_ATTEMPTS:
+                    raise StoreUnavailable("too many concurrent writers to number these events; run the command again") from None
+                records = records[failures[0]["index"] :]  # the ones before it are in
+
     def delete(self, lead: Lead, event: Event) -> None:
         oid = ObjectId(lead["id"])
         self._before_write()
@@ -402,16 +543,7 @@ class MongoStore:
         concurrent increments return the same number (measured: 200 increments from 4 threads
         gave 60 distinct values). A unique-index insert is atomic everywhere, and as a bonus
         seq N+1 can only be written after seq N is visible, so a tail by seq sees no gaps."""
-        record = {
-            "type": event["type"],
-            "at": event.get("at") or now_utc(),
-            "by": event.get("by"),
-            "lead_id": lead["id"],
-            "lead": _to_document(lead),
-            # JSON text: a change is [old, new], and old/new may be lists (tags), but
-            # FerretDB v1 stores no nested arrays; custom field names may hold `.` or `$`.
-            "changes": json.dumps(event.get("changes") or {}, ensure_ascii=False, default=str),
-        }
+        record = self._event_record(lead, event)
         for _attempt in range(SEQ_ATTEMPTS):
             latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)], session=session)
             seq = int(latest["seq"]) + 1 if latest else 1
@@ -424,6 +556,19 @@ class MongoStore:
                 if session is not None:
                     raise _SeqTaken() from None
         raise StoreUnavailable("too many concurrent writers to number this event; run the command again")
+
+    @staticmethod
+    def _event_record(lead: Lead, event: Event) -> dict[str, Any]:
+        return {
+            "type": event["type"],
+            "at": event.get("at") or now_utc(),
+            "by": event.get("by"),
+            "lead_id": lead["id"],
+            "lead": _to_document(lead),
+            # JSON text: a change is [old, new], and old/new may be lists (tags), but
+            # FerretDB v1 stores no nested arrays; custom field names may hold `.` or `$`.
+            "changes": json.dumps(event.get("changes") or {}, ensure_ascii=False, default=str),
+        }
 
     # -- events ---------------------------------------------------------------------------
 
@@ -726,6 +871,11 @@ def _is_duplicate(exc: mongo_errors.OperationFailure) -> bool:
     """A unique index refused the write. FerretDB v1 reports that on updates as a generic
     error naming SQLite's UNIQUE constraint rather than as code 11000."""
     return exc.code == 11000 or "UNIQUE constraint failed" in _errmsg(exc)
+
+
+def _is_duplicate_write(failure: Mapping[str, Any]) -> bool:
+    """`_is_duplicate` for one entry of a bulk write's writeErrors."""
+    return failure.get("code") == 11000 or "UNIQUE constraint failed" in str(failure.get("errmsg", ""))
 
 
 def _errmsg(exc: mongo_errors.OperationFailure) -> str:
