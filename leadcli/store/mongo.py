@@ -55,8 +55,10 @@ DEFAULTS: dict[str, Any] = {
 T = TypeVar("T")
 # Tries at numbering an event when concurrent writers take the same seq.
 SEQ_ATTEMPTS = 100
-# Documents per insert_many/bulk_write/$in: well under the 16 MB and 100,000-operation limits.
-BULK_CHUNK = 1000
+# Documents per bulk_write and emails per $in: one import batch, well under the 16 MB and
+# 100,000-operation limits. Few round trips matter: FerretDB v1 answers an $in on email by
+# reading the whole collection.
+BULK_CHUNK = 5000
 
 
 class _SeqTaken(Exception):
@@ -490,25 +492,25 @@ class MongoStore:
         return failed
 
     def _append_events(self, written: list[tuple[Lead, Event]]) -> None:
-        """The events of a batch, numbered from the last seq on, in one insert_many per chunk;
-        when a concurrent writer takes a seq first, the rest are renumbered after it."""
+        """The events of a batch, numbered from the last seq on, in one insert_many (pymongo
+        splits it to the server's limits); when a concurrent writer takes a seq first, the rest
+        are renumbered after it. The last seq is asked once, not per event: on FerretDB v1 that
+        query reads every event."""
         records = [self._event_record(lead, event) for lead, event in written]
-        attempts = 0
-        while records:
+        for _attempt in range(SEQ_ATTEMPTS):
+            if not records:
+                return
             latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
             first = int(latest["seq"]) + 1 if latest else 1
-            chunk = records[:BULK_CHUNK]
             try:
-                self.events.insert_many([{"seq": first + n, **r} for n, r in enumerate(chunk)], ordered=True)
-                records = records[len(chunk) :]
+                self.events.insert_many([{"seq": first + n, **r} for n, r in enumerate(records)], ordered=True)
+                return
             except mongo_errors.BulkWriteError as exc:
                 failures = exc.details.get("writeErrors", [])
                 if not failures or not _is_duplicate_write(failures[0]):
                     raise
-                attempts += 1
-                if attempts >= SEQ_ATTEMPTS:
-                    raise StoreUnavailable("too many concurrent writers to number these events; run the command again") from None
                 records = records[failures[0]["index"] :]  # the ones before it are in
+        raise StoreUnavailable("too many concurrent writers to number these events; run the command again")
 
     def delete(self, lead: Lead, event: Event) -> None:
         oid = ObjectId(lead["id"])
