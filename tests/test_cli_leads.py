@@ -250,6 +250,39 @@ def test_edit_unknown_lead_is_exit_3() -> None:
     assert (result.code, result.stderr) == (3, "error: no lead with email ghost@example.com\n")
 
 
+def test_edit_several_leads_or_ids_from_stdin_prints_an_array() -> None:
+    """The contract's `edit` prints an array when several leads (or `-`) are given; `edit`
+    took one LEAD only, so reassigning a list of leads meant a shell loop."""
+    ada, grace = add("Ada", "ada@example.com", "--owner", "ann"), add("Grace", "grace@example.com", "--owner", "ann")
+    add("Linus", "linus@example.com", "--owner", "sam")
+    result = invoke("edit", "ada@example.com", grace["id"], "--owner", "bob", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert [(x["email"], x["owner"]) for x in result.json()] == [("ada@example.com", "bob"), ("grace@example.com", "bob")]
+    ids = invoke("list", "--owner", "bob", "-o", "ids").stdout
+    result = invoke("edit", "-", "--add-tag", "moved", "-o", "json", input=ids)
+    assert result.code == 0, result.stderr
+    assert sorted(x["id"] for x in result.json()) == sorted([ada["id"], grace["id"]])
+    assert all(x["tags"] == ["moved"] for x in result.json())
+    result = invoke("edit", "-", "--owner", "x", "-o", "json", input="")
+    assert (result.code, result.stdout.strip()) == (0, "[]")
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code", "needle"),
+    [
+        (["ada@example.com", "ghost@example.com", "--owner", "bob"], None, 3, "no lead with email ghost@example.com"),
+        (["ada@example.com", "grace@example.com", "--email", "x@example.com"], None, 2, "--email: one lead at a time"),
+        (["-", "--json", "-"], "{}", 2, "--json - and - for leads both read stdin"),
+    ],
+)
+def test_edit_several_leads_is_all_or_nothing(args: list[str], stdin: str | None, code: int, needle: str) -> None:
+    ada, grace = add("Ada", "ada@example.com"), add("Grace", "grace@example.com")
+    result = invoke("edit", *args, input=stdin)
+    assert result.code == code
+    assert needle in result.stderr and result.stderr.startswith("error: ")
+    assert (show(ada["id"]), show(grace["id"])) == ({**ada, "activities": []}, {**grace, "activities": []})
+
+
 # -- delete -------------------------------------------------------------------------------------
 
 
