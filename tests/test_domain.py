@@ -239,3 +239,15 @@ def test_cli_invalid_edit_changes_nothing() -> None:
     after = invoke("show", "ada@example.com", "-o", "json").json()
     assert after["company"] == "Engines"
     assert after["version"] == added["version"] == 1
+
+
+def test_a_custom_field_that_is_not_a_plain_value_is_one_readable_error() -> None:
+    """`add --json -` with `"fields": {"sizes": [1, 2]}` printed pydantic's four union members
+    ("fields.sizes.constrained-str: …; fields.sizes.int: …; …") instead of one sentence."""
+    with pytest.raises(InvalidInput) as caught:
+        validate_changes({"fields": {"sizes": [1, 2], "ok": 1, "deep": {"a": 1}}, "value": "x"})
+    assert caught.value.message == (
+        "value: Input should be a valid number, unable to parse string as a number; "
+        "fields.sizes: must be text, a number, true/false or null; "
+        "fields.deep: must be text, a number, true/false or null"
+    )
