@@ -450,6 +450,19 @@ def test_config_show_masks_secrets_from_file_and_env(leadcli_home: Path) -> None
     assert shown["sources"]["db"] == "env MONGODB_URI"
 
 
+def test_doctor_reports_a_config_that_will_fail_later(tmp_path: Path) -> None:
+    """A timezone typo in the config passed `doctor` (exit 0, no problem listed); the first
+    date a cron job parsed then failed with exit 2."""
+    config = tmp_path / "config.toml"
+    config.write_text('timezone = "Europe/Pariss"\n[pipeline]\nstages = ["A", "A"]\n')
+    result = invoke("--config", str(config), "doctor", "-o", "json")
+    assert result.code == 1
+    problems = result.json()["problems"]
+    assert any("unknown timezone 'Europe/Pariss'" in p for p in problems)
+    assert any("pipeline" in p.lower() or "stage" in p.lower() for p in problems), problems
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
 def test_config_path_and_init(leadcli_home: Path, tmp_path: Path) -> None:
     path = invoke("config", "path")
     assert (path.code, path.stdout) == (0, f"{leadcli_home / 'config.toml'}\n")

@@ -251,3 +251,10 @@ def test_a_custom_field_that_is_not_a_plain_value_is_one_readable_error() -> Non
         "fields.sizes: must be text, a number, true/false or null; "
         "fields.deep: must be text, a number, true/false or null"
     )
+
+
+@pytest.mark.parametrize("stages", [["A", "A"], ["New", "new"], ["Closed Won", "closed-won"]])
+def test_a_pipeline_listing_a_stage_twice_is_refused(stages: list[str]) -> None:
+    """`stages = ["A", "A"]` in the config printed stage A twice in `stages` and `stats`."""
+    with pytest.raises(InvalidInput, match="listed twice"):
+        Pipeline.from_config(stages)
