@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -68,6 +68,7 @@ class MongoStore:
         self._secrets = _uri_secrets(uri)
         self._indexes_ensured = False
         self._capitalised_emails: bool | None = None
+        self._last_seq = 0
         self.index_problems: list[str] = []
         options: dict[str, Any] = {"tz_aware": True, "tzinfo": UTC, "appname": "leadcli"}
         # Keyword options would override the URI's; a URI that sets its own timeouts wins.
@@ -229,6 +230,18 @@ class MongoStore:
             if doc is None and self._has_capitalised_emails():
                 doc = self.leads.find_one({"email": {"$regex": _exact(text), "$options": "i"}})
         return _from_document(doc) if doc else None
+
+    def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
+        wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
+        with self._errors():
+            docs = list(self.leads.find({"email": {"$in": wanted}})) if wanted else []
+            missing = set(wanted) - {doc["email"] for doc in docs}
+            if missing and self._has_capitalised_emails():
+                docs += [doc for doc in map(self._find_email_ignoring_case, sorted(missing)) if doc]
+        return [_from_document(doc) for doc in docs]
+
+    def _find_email_ignoring_case(self, email: str) -> Any:
+        return self.leads.find_one({"email": {"$regex": _exact(email), "$options": "i"}})
 
     def _has_capitalised_emails(self) -> bool:
         """Whether another app stored emails with capitals (leadcli stores them lowercased).
@@ -412,11 +425,19 @@ class MongoStore:
             # FerretDB v1 stores no nested arrays; custom field names may hold `.` or `$`.
             "changes": json.dumps(event.get("changes") or {}, ensure_ascii=False, default=str),
         }
+        # Outside a transaction, first try the number after the one this process wrote last:
+        # a server that cannot sort by the index (FerretDB v1 scans every event) then pays
+        # the lookup once per process, not once per lead of an import.
+        guess = self._last_seq + 1 if session is None and self._last_seq else None
         for _attempt in range(SEQ_ATTEMPTS):
-            latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)], session=session)
-            seq = int(latest["seq"]) + 1 if latest else 1
+            if guess is None:
+                latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)], session=session)
+                seq = int(latest["seq"]) + 1 if latest else 1
+            else:
+                seq, guess = guess, None
             try:
                 self.events.insert_one({"seq": seq, **record}, session=session)
+                self._last_seq = seq
                 return
             except mongo_errors.OperationFailure as exc:
                 if not _is_duplicate(exc):
