@@ -4,7 +4,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from leadcli.cli import admin, leads  # noqa: F401  (commands register on import)
+from leadcli.cli import admin, leads, live  # noqa: F401  (commands register on import)
 from leadcli.cli.app import app
 from leadcli.cli.console import error
 from leadcli.domain.errors import LeadError
