@@ -186,16 +186,26 @@ class EventServer:
         return None
 
     async def _handler(self, connection: Any) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         assert self.hub is not None
         client = self.hub.join(connection)
+        self.log(f"client {connection.remote_address[0]} joined ({len(self.hub.clients)} connected)")
+        sender = asyncio.create_task(self._send(connection, client))
+        reader = asyncio.create_task(_discard_incoming(connection))
+        client.tasks += [sender, reader]
+        try:
+            # Whichever ends first (the client left, or was dropped) ends the other.
+            await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.hub.leave(client)
+            sender.cancel()
+            reader.cancel()
+
+    async def _send(self, connection: Any, client: Client) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         joined = connection.leadcli_joined
         since = connection.leadcli_since
         last = joined if since is None else since
-        self.log(f"client {connection.remote_address[0]} joined ({len(self.hub.clients)} connected)")
-        client.tasks.append(asyncio.current_task())  # type: ignore[arg-type]
-        reader = asyncio.create_task(_discard_incoming(connection))
         try:
             if last < joined:
                 loop = asyncio.get_running_loop()
@@ -209,14 +219,11 @@ class EventServer:
                     continue
                 await connection.send(text)
                 last = seq
-        except (ConnectionClosed, asyncio.CancelledError):
+        except ConnectionClosed:
             pass
         except LeadError as exc:
             self.log(f"replay failed: {exc.message}")
             await _close(connection, 1011, "the store is unavailable")
-        finally:
-            self.hub.leave(client)
-            reader.cancel()
 
     async def run(self, host: str, port: int, on_listening: Callable[[str, int], None]) -> None:
         from concurrent.futures import ThreadPoolExecutor
