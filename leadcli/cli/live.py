@@ -64,6 +64,7 @@ def watch(
     from leadcli.output import Renderer, is_terminal, parse_fields
 
     ws = workspace(ctx)
+    verbose = ctx.find_root().obj.verbose
     query = build_query(ws, filters)
     fmt = output or ("table" if is_terminal(sys.stdout) else "jsonl")
     columns = parse_fields(fields, EVENT_FIELDS, EVENT_FIELDS)
@@ -75,12 +76,18 @@ def watch(
     if server:
         from leadcli.live.client import server_events
 
-        events = server_events(server, _token(token, ws.settings.watch), since, until=until, budget=reconnect_for)
+        def connected(url: str, seq: int) -> None:
+            if verbose or is_terminal(sys.stderr):
+                info(f"watching {url} after seq {seq} (Ctrl-C to stop)")
+
+        events = server_events(server, _token(token, ws.settings.watch), since, until=until, budget=reconnect_for, on_connect=connected)
     else:
         from leadcli.live.watch import store_events
 
-        if board and since is None:
+        if since is None:
             since = ws.store.last_seq()
+        if verbose or is_terminal(sys.stderr):
+            info(f"watching {ws.store.uri_description} after seq {since} (Ctrl-C to stop)")
         events = store_events(ws, since, until=until, budget=reconnect_for)
     # The board needs every event: a lead that leaves the filters must leave its column.
     chosen = _until_interrupted(select(events, LeadQuery() if board else query, count))
@@ -117,6 +124,7 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1). A non-loopback address needs --token.", show_default=False)] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port to listen on (default 8765; 0 picks a free one).", show_default=False, min=0, max=65535)] = None,
     token: TokenOpt = None,
+    client_queue: Annotated[int, typer.Option("--client-queue", hidden=True, min=1, help="Events a client may fall behind before it is dropped.")] = 1000,
 ) -> None:
     """Publish the store's events to WebSocket clients at ws://HOST:PORT/ws.
 
@@ -150,6 +158,7 @@ def serve(
         bind,
         listen_port,
         secret,
+        queue_size=client_queue,
         log=info if verbose else (lambda _m: None),
         on_listening=on_listening,
     )

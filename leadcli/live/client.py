@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -41,7 +41,10 @@ def server_events(
     *,
     until: float | None,
     budget: float = RECONNECT_BUDGET_S,
+    on_connect: Callable[[str, int], None] = lambda _url, _seq: None,
 ) -> Iterator[dict[str, Any]]:
+    """Events of the feed after `since` (None: only new ones); `on_connect(url, seq)` on every
+    (re)connection, with the seq it resumes after."""
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
     from websockets.sync.client import connect
 
@@ -63,6 +66,7 @@ def server_events(
                 if last is None:
                     last = int(ws.response.headers.get(SEQ_HEADER) or 0)
                 backoff.succeeded()
+                on_connect(shown, last)
                 while until is None or time.monotonic() < until:
                     wait = TICK_S if until is None else max(0.0, min(TICK_S, until - time.monotonic()))
                     try:

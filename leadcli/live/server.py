@@ -285,9 +285,18 @@ def _reject(future: asyncio.Future[Any], exc: BaseException) -> None:
         future.set_exception(exc)
 
 
-def serve_events(open_store: Callable[[], Any], host: str, port: int, token: str | None, *, log: Callable[[str], None], on_listening: Callable[[str, int], None]) -> None:
+def serve_events(
+    open_store: Callable[[], Any],
+    host: str,
+    port: int,
+    token: str | None,
+    *,
+    queue_size: int = QUEUE_SIZE,
+    log: Callable[[str], None],
+    on_listening: Callable[[str, int], None],
+) -> None:
     check_bind(host, token)
-    server = EventServer(open_store, token=token, log=log)
+    server = EventServer(open_store, token=token, queue_size=queue_size, log=log)
     try:
         asyncio.run(server.run(host, port, on_listening))
     except OSError as exc:
