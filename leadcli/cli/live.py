@@ -1,9 +1,12 @@
 """Live commands: `watch` (events as they happen) and `serve` (the same events over WebSocket)."""
 
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -19,12 +22,27 @@ SinceOpt = Annotated[int | None, typer.Option("--since", help="Replay every even
 TokenOpt = Annotated[str | None, typer.Option("--token", help="Shared secret for the WebSocket feed. Env: LEADCLI_TOKEN.", show_default=False)]
 
 
-def _until_interrupted(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Ctrl-C is how a watch normally ends: stop the stream so the output closes cleanly."""
+@contextmanager
+def _ctrl_c_stops() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C is how a watch normally ends: the first one stops the stream at the next tick
+    (within ~0.25 s), so the output is closed properly (`-o json` gets its `]`); a second one
+    interrupts at once."""
+    stopping = threading.Event()
+
+    def on_interrupt(_signum: int, _frame: Any) -> None:
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
+
     try:
-        yield from events
-    except KeyboardInterrupt:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield stopping.is_set
         return
+    try:
+        yield stopping.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _token(given: str | None, section: dict[str, Any]) -> str | None:
@@ -60,7 +78,6 @@ def watch(
         leadcli watch --server ws://127.0.0.1:8765/ws --token "$LEADCLI_TOKEN"
     """
     from leadcli.domain.events import EVENT_FIELDS
-    from leadcli.live.watch import select
     from leadcli.output import Renderer, is_terminal, parse_fields
 
     ws = workspace(ctx)
@@ -72,6 +89,14 @@ def watch(
     if board and not is_terminal(sys.stdout):
         raise InvalidInput("--board draws on a terminal; in a pipe use -o jsonl")
     until = None if timeout is None else time.monotonic() + timeout
+    with _ctrl_c_stops() as stopped:
+        _watch(ws, query, renderer, columns, board, server, token, since, count, until, reconnect_for, stopped, verbose)
+
+
+def _watch(ws: Any, query: Any, renderer: Any, columns: list[str], board: bool, server: str | None, token: str | None, since: int | None, count: int | None, until: float | None, reconnect_for: float, stopped: Callable[[], bool], verbose: bool) -> None:
+    from leadcli.live.watch import select
+    from leadcli.output import is_terminal
+
     server = server or ws.settings.watch.get("server") or None
     if server:
         from leadcli.live.client import server_events
@@ -80,7 +105,7 @@ def watch(
             if verbose or is_terminal(sys.stderr):
                 info(f"watching {url} after seq {seq} (Ctrl-C to stop)")
 
-        events = server_events(server, _token(token, ws.settings.watch), since, until=until, budget=reconnect_for, on_connect=connected)
+        events = server_events(server, _token(token, ws.settings.watch), since, until=until, budget=reconnect_for, on_connect=connected, stop=stopped)
     else:
         from leadcli.live.watch import store_events
 
@@ -88,16 +113,16 @@ def watch(
             since = ws.store.last_seq()
         if verbose or is_terminal(sys.stderr):
             info(f"watching {ws.store.uri_description} after seq {since} (Ctrl-C to stop)")
-        events = store_events(ws, since, until=until, budget=reconnect_for)
+        events = store_events(ws, since, until=until, budget=reconnect_for, stop=stopped)
     # The board needs every event: a lead that leaves the filters must leave its column.
-    chosen = _until_interrupted(select(events, LeadQuery() if board else query, count))
+    chosen = select(events, LeadQuery() if board else query, count)
     try:
         if board:
             _board(ws, query, chosen, server is not None)
         else:
             renderer.many(chosen, columns)
     except KeyboardInterrupt:
-        pass
+        pass  # a second Ctrl-C: stop at once, still exit 0
 
 
 def _board(ws: Any, query: Any, events: Iterable[dict[str, Any]], remote: bool) -> None:

@@ -42,6 +42,7 @@ def server_events(
     until: float | None,
     budget: float = RECONNECT_BUDGET_S,
     on_connect: Callable[[str, int], None] = lambda _url, _seq: None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[dict[str, Any]]:
     """Events of the feed after `since` (None: only new ones); `on_connect(url, seq)` on every
     (re)connection, with the seq it resumes after."""
@@ -53,7 +54,7 @@ def server_events(
     backoff = Backoff(budget)
     last = since
     shown = urlsplit(feed_url(server, None))._replace(query="").geturl()
-    while until is None or time.monotonic() < until:
+    while (until is None or time.monotonic() < until) and not stop():
         remaining = None if until is None else until - time.monotonic()
         try:
             with connect(
@@ -67,7 +68,7 @@ def server_events(
                     last = int(ws.response.headers.get(SEQ_HEADER) or 0)
                 backoff.succeeded()
                 on_connect(shown, last)
-                while until is None or time.monotonic() < until:
+                while (until is None or time.monotonic() < until) and not stop():
                     wait = TICK_S if until is None else max(0.0, min(TICK_S, until - time.monotonic()))
                     try:
                         message = ws.recv(timeout=wait)
@@ -92,4 +93,6 @@ def server_events(
         delay = backoff.failed(problem, f"the server {shown}")
         if until is not None and time.monotonic() + delay >= until:
             raise StoreUnavailable(f"the server {shown} was unreachable when the watch ended: {problem}")
-        time.sleep(delay)
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not stop():
+            time.sleep(min(0.1, delay))

@@ -3,7 +3,7 @@ applied to each event's lead, as JSON-ready dicts in the contract's shape."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from leadcli.domain.events import event_to_jsonable
@@ -14,13 +14,20 @@ from leadcli.live.tail import open_tail
 from leadcli.services.context import Workspace
 
 
-def store_events(ws: Workspace, since: int | None, *, until: float | None, budget: float = RECONNECT_BUDGET_S) -> Iterator[dict[str, Any]]:
+def store_events(
+    ws: Workspace,
+    since: int | None,
+    *,
+    until: float | None,
+    budget: float = RECONNECT_BUDGET_S,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[dict[str, Any]]:
     """Every event after `since` (None: only new ones) from the workspace's store."""
     store = ws.store
     start = store.last_seq() if since is None else since
     tail = open_tail(store, start)
     try:
-        for event in follow_tail(tail, until=until, budget=budget, what=f"the store {store.uri_description}"):
+        for event in follow_tail(tail, until=until, budget=budget, what=f"the store {store.uri_description}", stop=stop):
             yield event_to_jsonable(event)
     finally:
         tail.close()
