@@ -55,6 +55,8 @@ def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = No
 
     with CliRunner().isolation(input=input, env=env) as (out, err, _mixed):
         code = run(list(args))
+        sys.stdout.flush()  # a bare print() is still buffered in the runner's wrapper
+        sys.stderr.flush()
         return Result(code, out.getvalue().decode(), err.getvalue().decode())
 
 
@@ -173,3 +175,17 @@ def store(store_uri: str):  # type: ignore[no-untyped-def]
     opened = open_store(store_uri)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def mongo_uri(mongo_server: str) -> Iterator[str]:
+    """A fresh, empty MongoDB database's URI (for tests that are about MongoDB only)."""
+    database = f"leadcli_test_{uuid.uuid4().hex[:12]}"
+    yield f"{mongo_server}/{database}"
+    import pymongo
+
+    client = pymongo.MongoClient(mongo_server, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(database)
+    finally:
+        client.close()

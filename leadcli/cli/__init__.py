@@ -1,15 +1,38 @@
 """The command line: Typer commands (thin) and the one error boundary that maps errors to exit codes."""
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
 
-from leadcli.cli import admin, leads, live  # noqa: F401  (commands register on import)
+from leadcli.cli import admin, leads, live, pipeline, transfer  # noqa: F401  (commands register on import)
 from leadcli.cli.app import app
 from leadcli.cli.console import error
 from leadcli.domain.errors import LeadError
 
 __all__ = ["app", "main", "run"]
+
+
+def command():  # type: ignore[no-untyped-def]
+    """The Click command tree Typer builds from `app`, with plain coercion for simple options
+    (see leadcli/cli/coerce.py: keeps pydantic out of every run)."""
+    import typer.main
+
+    from leadcli.cli.coerce import install
+    from leadcli.cli.helptext import fence
+
+    group = install(typer.main.get_command(app))
+    for _path, cmd in walk(group):
+        cmd.help = fence(cmd.help)
+    return group
+
+
+def walk(cmd, path=()):  # type: ignore[no-untyped-def]
+    """(path, command) for `cmd` and every subcommand under it, depth first; path is the
+    tuple of names after `leadcli`."""
+    yield path, cmd
+    for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+        yield from walk(sub, (*path, name))
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -20,8 +43,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args or bool(os.environ.get("LEADCLI_VERBOSE"))
     try:
-        result = app(args=args, prog_name="leadcli", standalone_mode=False)
-        return result if isinstance(result, int) else 0
+        result = command()(args=args, prog_name="leadcli", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+        if code == 130:  # Typer turns Ctrl-C into a silent Exit(130)
+            _interrupted()
+        return code
     except LeadError as exc:
         if verbose:
             import traceback
@@ -40,14 +66,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         error(exc.format_message())
         return exc.exit_code
     except (Abort, KeyboardInterrupt):
-        print(file=sys.stderr)
-        error("interrupted")
+        _interrupted()
         return 130
     except BrokenPipeError:
-        # The reader went away (`leadcli list | head`): not an error for us.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return _reader_went_away()
+    except SystemExit as exc:  # e.g. --show-completion, which exits by itself
+        # Typer also ends a write to a closed pipe with a silent sys.exit(1) of its own.
+        if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+            return _reader_went_away()
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception as exc:  # the boundary: nothing escapes as a traceback
         if verbose:
             import traceback
@@ -57,6 +84,20 @@ def run(argv: Sequence[str] | None = None) -> int:
         else:
             error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)")
         return 1
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout went away (`leadcli list | head`): not an error for us. Output
+    still buffered goes to /dev/null so the flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    return 0
+
+
+def _interrupted() -> None:
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # the terminal echoed ^C without a newline
+    error("interrupted")
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Commands about the tool itself: stages, doctor, config."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -8,7 +9,7 @@ import typer
 from leadcli.cli.app import app, workspace
 from leadcli.cli.console import info
 from leadcli.cli.options import OutputOpt
-from leadcli.domain.errors import InvalidInput
+from leadcli.domain.errors import Failed, InvalidInput
 from leadcli.domain.query import LeadQuery
 from leadcli.output import Renderer
 
@@ -25,27 +26,38 @@ def stages(ctx: typer.Context, output: OutputOpt = "table") -> None:
         leadcli stages
         leadcli stages -o json
     """
+    from leadcli.output import views
     from leadcli.services.reports import stage_rows
 
-    rows = [{"stage": r["stage"], "count": r["count"]} for r in stage_rows(workspace(ctx), LeadQuery())]
-    Renderer(output).many(rows, ["stage", "count"])
+    ws = workspace(ctx)
+    rows = [{"stage": r["stage"], "count": r["count"]} for r in stage_rows(ws, LeadQuery())]
+    views.stages(rows, output, pipeline=ws.pipeline)
 
 
 @app.command()
-def doctor(ctx: typer.Context, output: OutputOpt = "table") -> None:
+def doctor(
+    ctx: typer.Context,
+    fix: Annotated[bool, typer.Option("--fix", help="Create missing indexes (MongoDB), then report.")] = False,
+    output: OutputOpt = "table",
+) -> None:
     """Check the store: reachable, version, indexes, lead count, live-update support.
+
+    Exits 1 when it finds a problem that needs you (each is explained).
 
     **Examples**
 
         leadcli doctor
-        leadcli --db mongodb://localhost:27017/leads_db doctor -o json
+        leadcli --db mongodb://localhost:27017/leads_db doctor --fix -o json
     """
-    ws = workspace(ctx)
-    report = {"store": ws.store.uri_description, **ws.store.describe()}
+    from leadcli.services.doctor import doctor_report
+
+    report = doctor_report(workspace(ctx), fix=fix)
     if output == "json":
         print(json.dumps(report, indent=2, default=str))
     else:
         Renderer(output).one(report, list(report))
+    if report["problems"]:
+        raise Failed("; ".join(report["problems"]))
 
 
 @config_app.command("show")
@@ -55,7 +67,8 @@ def config_show(ctx: typer.Context, output: OutputOpt = "table") -> None:
     **Examples**
 
         leadcli config show
-        leadcli --profile team config show -o json
+        leadcli config show -o json
+        leadcli --profile team config show      # a [profiles.team] table must exist: else exit 2
     """
     settings = workspace(ctx).settings
     data = settings.masked()
@@ -73,7 +86,7 @@ def config_path(ctx: typer.Context) -> None:
 
         leadcli config path
     """
-    print(workspace(ctx).settings.config_path)
+    print(_config_file(ctx))
 
 
 @config_app.command("init")
@@ -89,9 +102,17 @@ def config_init(
     """
     from importlib.resources import files
 
-    path = workspace(ctx).settings.config_path
+    path = _config_file(ctx)
     if path.exists() and not force:
         raise InvalidInput(f"{path} exists already; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(files("leadcli").joinpath("config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
     info(f"wrote {path}")
+
+
+def _config_file(ctx: typer.Context) -> Path:
+    """The config file's path without reading it: `config path` and `config init` must work
+    when the file is missing (even one named by --config) or broken."""
+    from leadcli.config import config_file_path
+
+    return config_file_path(ctx.find_root().obj.config)

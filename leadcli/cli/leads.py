@@ -35,8 +35,18 @@ def lead_fields(fmt: str, fields: str | None, extra: tuple[str, ...] = ()) -> li
     return parse_fields(fields, LEAD_FIELDS + extra, default)
 
 
-def print_leads(leads: Any, fmt: str, fields: str | None) -> int:
-    return Renderer(fmt).many((to_jsonable(lead) for lead in leads), lead_fields(fmt, fields))
+def print_leads(leads: Any, fmt: str, fields: str | None, ws: Any = None) -> int:
+    """Leads in `fmt`; on a terminal, a table fitted to it with the workspace's stage colours."""
+    from leadcli.output import views
+
+    return views.leads(
+        (to_jsonable(lead) for lead in leads),
+        lead_fields(fmt, fields),
+        fmt,
+        pipeline=ws.pipeline if ws else None,
+        zone=ws.zone if ws else None,
+        fit=not fields,
+    )
 
 
 def print_lead(lead: dict[str, Any], fmt: str, fields: str | None, extra: tuple[str, ...] = ()) -> None:
@@ -67,8 +77,10 @@ def add(
 
     **Examples**
 
-        leadcli add --name "Ada Lovelace" --email ada@example.com --company "Analytical Engines"
-        echo '{"name": "Grace Hopper", "email": "grace@example.com"}' | leadcli add --json - -o json
+        leadcli add --name "Katherine Johnson" --email katherine@example.com --company NASA --value 8000
+        leadcli add --name "Dorothy Vaughan" --email dorothy@example.com --stage "initial contact" --follow-up +3d --tag vip
+        echo '{"name": "Mary Jackson", "email": "mary@example.com"}' | leadcli add --json - -o json
+        leadcli add                     # on a terminal, asks for name and email; in a script: exit 2
     """
     ws = workspace(ctx)
     raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
@@ -90,11 +102,18 @@ def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields:
 
         leadcli show ada@example.com
         leadcli show 6650f1c2 -o json
+        leadcli show ada@example.com | grep -i follow_up
     """
+    from leadcli.output import views
+    from leadcli.services.pipeline import with_recent_activities
+
     ws = workspace(ctx)
-    found = svc.resolve(ws, lead)
-    found = {**found, "activities": found.get("activities") or []}
-    print_lead(found, output, fields, extra=("activities",))
+    record = to_jsonable(with_recent_activities(svc.resolve(ws, lead)))
+    chosen = lead_fields(output, fields, ("activities",)) if output != "table" or fields else list(record)
+    if fields:
+        Renderer(output).one(record, chosen)
+    else:
+        views.lead_card(record, chosen, output, pipeline=ws.pipeline, zone=ws.zone)
 
 
 @app.command()
@@ -136,17 +155,20 @@ def delete(
 
     **Examples**
 
-        leadcli delete ada@example.com
+        leadcli delete ada@example.com          # asks first; in a script it refuses: exit 2
+        leadcli delete ada@example.com --yes
         leadcli list --stage closed-lost -o ids | leadcli delete - --yes
     """
     ws = workspace(ctx)
-    refs = read_refs(leads)
-    found = [svc.resolve(ws, ref) for ref in refs]
+    # The same lead named twice (by id and by email, say) is deleted once.
+    found = list({lead["id"]: lead for lead in (svc.resolve(ws, ref) for ref in read_refs(leads))}.values())
     if not yes:
+        # Refused even when nothing matched, so a script missing --yes fails every day, not
+        # only on the days there is something to delete.
         if not stdin_is_tty() or "-" in leads:
             raise InvalidInput("refusing to delete without confirmation: pass --yes")
         names = ", ".join(f"{lead['name']} <{lead['email']}>" for lead in found)
-        if not confirm(f"Delete {len(found)} lead(s): {names}?"):
+        if found and not confirm(f"Delete {len(found)} lead(s): {names}?"):
             info("nothing deleted")
             raise typer.Exit(1)
     for lead in found:
@@ -155,14 +177,16 @@ def delete(
 
 
 def read_refs(args: list[str]) -> list[str]:
-    """LEAD arguments, with `-` replaced by the lines of stdin (blank lines skipped)."""
+    """LEAD arguments, with `-` replaced by the lines of stdin (blank lines skipped). Empty
+    stdin gives no leads, not an error: `leadcli list … -o ids | leadcli delete - --yes` in a
+    cron job must succeed on the day nothing matches."""
     refs: list[str] = []
     for arg in args:
         if arg == "-":
             refs += [line.strip() for line in sys.stdin if line.strip()]
         else:
             refs.append(arg)
-    if not refs:
+    if not refs and "-" not in args:
         raise InvalidInput("no leads given")
     return refs
 
@@ -170,8 +194,8 @@ def read_refs(args: list[str]) -> list[str]:
 def _list(ctx: typer.Context, filters: FilterArgs, sort: str, desc: bool, page: int, page_size: int | None, everything: bool, output: str, fields: str | None) -> None:
     ws = workspace(ctx)
     query = build_query(ws, filters, sort=sort, descending=desc)
-    query = paged(query, page, page_size or ws.settings.page_size, everything)
-    print_leads(svc.list_leads(ws, query), output, fields)
+    query = paged(query, page, ws.settings.page_size if page_size is None else page_size, everything)
+    print_leads(svc.list_leads(ws, query), output, fields, ws)
 
 
 @app.command("list")
@@ -191,8 +215,10 @@ def list_(
 
     **Examples**
 
-        leadcli list --stage "proposal sent" --owner ada --sort value
+        leadcli list
+        leadcli list --stage "proposal sent" --owner sam --sort value
         leadcli list --tag vip --created-after -7d -o csv --all
+        leadcli list --follow-up-before today --fields name,email,follow_up_at
     """
     _list(ctx, filters, sort, desc, page, page_size, all_, output, fields)
 
@@ -234,4 +260,4 @@ def count(ctx: typer.Context, filters: FilterArgs) -> None:
         leadcli count --stage new-lead --not-engaged
     """
     ws = workspace(ctx)
-    print(svc.count_leads(ws, build_query(ws, filters)))
+    print(svc.count_leads(ws, build_query(ws, filters)), flush=True)

@@ -68,8 +68,18 @@ def parse_when(
     """Read a DATE as the contract allows: YYYY-MM-DD, ISO timestamps, today/yesterday/tomorrow,
     now, and offsets such as -3d or +2w (m, h, d, w). A bare day means its start, or its end
     with `end_of_day` (used for "due by" bounds). Raises InvalidInput naming `flag`."""
-    zone = zone or local_zone()
-    now = now or datetime.now(UTC)
+    try:
+        return _parse_when(text, zone or local_zone(), end_of_day, now or datetime.now(UTC))
+    except (ValueError, OverflowError):
+        raise InvalidInput(
+            f"{flag}: cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, "
+            "today, yesterday, tomorrow, or an offset like -3d or +2w)"
+        ) from None
+
+
+def _parse_when(text: str, zone: tzinfo, end_of_day: bool, now: datetime) -> datetime:
+    """`parse_when` without the error message: ValueError/OverflowError on what it cannot read
+    (a far-off offset such as +99999999999d or a date near year 1 or 9999 overflows)."""
     raw = text.strip().lower()
     today = now.astimezone(zone).date()
     named = {"today": today, "yesterday": today - timedelta(days=1), "tomorrow": today + timedelta(days=1)}
@@ -82,15 +92,9 @@ def parse_when(
         sign, amount, unit = match.groups()
         delta = timedelta(**{_UNITS[unit]: int(amount)})
         return truncate_ms((now + delta if sign == "+" else now - delta).astimezone(UTC))
-    try:
-        if len(raw) == 10:
-            return _day_bound(date.fromisoformat(raw), zone, end_of_day)
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"{flag}: cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, "
-            "today, yesterday, tomorrow, or an offset like -3d or +2w)"
-        ) from None
+    if len(raw) == 10:
+        return _day_bound(date.fromisoformat(raw), zone, end_of_day)
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return to_utc(value)

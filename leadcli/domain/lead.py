@@ -5,7 +5,6 @@ lives in `validation.py`."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -28,19 +27,12 @@ EDITABLE_FIELDS = (
 ENGAGED = "Engaged"
 NOT_ENGAGED = "Not Engaged"
 
-_counter_lock = threading.Lock()
-_counter = int.from_bytes(os.urandom(3), "big")
-_process_random = os.urandom(5)
-
-
 def new_id() -> str:
-    """A 24-hex id laid out like a MongoDB ObjectId (time, per-process random, counter), so ids
-    sort roughly by creation time in both stores and stay valid ObjectIds."""
-    global _counter
-    with _counter_lock:
-        _counter = (_counter + 1) % 0xFFFFFF
-        count = _counter
-    return (int(time.time()).to_bytes(4, "big") + _process_random + count.to_bytes(3, "big")).hex()
+    """A 24-hex id shaped like a MongoDB ObjectId: 4 bytes of creation time (so ids sort roughly
+    by creation and stay valid ObjectIds), then 8 random bytes. Random rather than ObjectId's
+    process id + counter: leads added by one process (an import) would otherwise share all but
+    their last characters, and no short prefix could name one of them."""
+    return (int(time.time()).to_bytes(4, "big") + os.urandom(8)).hex()
 
 
 def is_full_id(text: str) -> bool:

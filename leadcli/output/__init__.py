@@ -31,7 +31,27 @@ def parse_fields(text: str | None, valid: Sequence[str], default: Sequence[str])
     return fields
 
 
+def force_terminal() -> bool:
+    """LEADCLI_FORCE_TERMINAL=1 makes leadcli draw as on a terminal (of COLUMNS width, default
+    100) even into a pipe: for tests and snapshots only, never for scripts."""
+    return os.environ.get("LEADCLI_FORCE_TERMINAL", "") not in ("", "0")
+
+
+def terminal_width(default: int = 100) -> int:
+    """COLUMNS when forced (tests), else the real terminal's width."""
+    if force_terminal():
+        try:
+            return int(os.environ.get("COLUMNS", default))
+        except ValueError:
+            return default
+    import shutil
+
+    return shutil.get_terminal_size((default, 24)).columns
+
+
 def is_terminal(stream: TextIO) -> bool:
+    if force_terminal():
+        return True
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -73,7 +93,9 @@ class Renderer:
 
                 return write_event_lines(self.stream, records)
         writer = getattr(self, f"_many_{self.fmt}")
-        count: int = writer((_pick(r, fields) for r in records), fields)
+        # `ids` prints ids whatever --fields says (picking would drop the id).
+        rows = (dict(r) for r in records) if self.fmt == "ids" else (_pick(r, fields) for r in records)
+        count: int = writer(rows, fields)
         self.stream.flush()
         return count
 
@@ -110,8 +132,10 @@ class Renderer:
             count += 1
         return count
 
-    def _many_csv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        writer = csv.writer(self.stream, lineterminator="\n")
+    def _many_csv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str], delimiter: str = ",") -> int:
+        # Values with the delimiter, quotes or newlines are quoted the way spreadsheets and
+        # Python's csv module read them back.
+        writer = csv.writer(self.stream, delimiter=delimiter, lineterminator="\n")
         writer.writerow(fields)
         count = 0
         for row in rows:
@@ -120,15 +144,7 @@ class Renderer:
         return count
 
     def _many_tsv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        def clean(text: str) -> str:
-            return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-        self.stream.write("\t".join(fields) + "\n")
-        count = 0
-        for row in rows:
-            self.stream.write("\t".join(clean(cell(row[f])) for f in fields) + "\n")
-            count += 1
-        return count
+        return self._many_csv(rows, fields, delimiter="\t")
 
     def _many_ids(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
         count = 0
@@ -152,17 +168,37 @@ class Renderer:
         width = max((len(k) for k in record), default=0)
         buffer = io.StringIO()
         for key, value in record.items():
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                # history, activities: one entry a line, its non-empty values in order
+                buffer.write(f"{key}\n")
+                for entry in value:
+                    buffer.write(f"  {entry_line(entry)}\n")
+                continue
             text = cell(value)
-            buffer.write(f"{key.ljust(width)}  {text}\n")
+            buffer.write(f"{key.ljust(width)}  {text}".rstrip() + "\n")
         self.stream.write(buffer.getvalue())
+
+
+def entry_line(entry: Mapping[str, Any]) -> str:
+    """A history entry or an activity as one line of plain text (`show` in a pipe)."""
+    if "to_stage" in entry:
+        parts = [cell(entry.get("changed_at")), f"{cell(entry.get('from_stage')) or '-'} -> {cell(entry.get('to_stage'))}", f"by {cell(entry.get('by'))}"]
+        rest = {k: v for k, v in entry.items() if k not in ("changed_at", "from_stage", "to_stage", "by")}
+    elif "type" in entry and "at" in entry:
+        parts = [cell(entry.get("at")), cell(entry.get("type")), f"by {cell(entry.get('by'))}"]
+        rest = {k: v for k, v in entry.items() if k not in ("at", "type", "by")}
+    else:
+        parts, rest = [], dict(entry)
+    parts += [cell(v) for v in rest.values() if v not in (None, "")]
+    return "  ".join(p.replace("\n", " ") for p in parts)
 
 
 def plain_table(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
     """Columns aligned with spaces: no ANSI, no box drawing, nothing truncated (for pipes)."""
     cells = [[cell(r[f]).replace("\n", " ") for f in fields] for r in rows]
     widths = [max([len(f)] + [len(c[i]) for c in cells]) for i, f in enumerate(fields)]
-    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(fields, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(f.upper().ljust(w) for f, w in zip(fields, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines) + "\n"
 
 
@@ -172,3 +208,34 @@ def _pick(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
 
 def no_color() -> bool:
     return "NO_COLOR" in os.environ
+
+
+class RowWriter:
+    """Writes records one at a time, as a command produces them (e.g. `import --rejects`):
+    csv/tsv rows (lists of cells) under a header, jsonl objects, or one json array."""
+
+    def __init__(self, fmt: str, stream: TextIO, header: Sequence[str] | None = None) -> None:
+        if fmt not in ("csv", "tsv", "json", "jsonl"):
+            raise InvalidInput(f"cannot write rows as {fmt!r}")
+        self.fmt = fmt
+        self.stream = stream
+        self.count = 0
+        if fmt in ("csv", "tsv"):
+            self._csv = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
+            self._csv.writerow(header or [])
+        elif fmt == "json":
+            stream.write("[")
+
+    def write(self, record: Mapping[str, Any] | Sequence[Any]) -> None:
+        if self.fmt in ("csv", "tsv"):
+            self._csv.writerow([cell(v) for v in record])
+        elif self.fmt == "json":
+            self.stream.write(("," if self.count else "") + "\n" + json.dumps(record, ensure_ascii=False))
+        else:
+            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.stream.write("\n]\n" if self.count else "]\n")
+        self.stream.flush()

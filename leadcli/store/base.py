@@ -7,7 +7,7 @@ transaction where it has one, so `watch` sees exactly the writes that happened.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from leadcli.domain.query import LeadQuery
@@ -35,6 +35,21 @@ class LeadStore(Protocol):
         """Compare-and-set: write `lead` if the stored one still has `expected_version`; the
         stored version becomes expected_version + 1. VersionConflict if it changed, NotFound if
         it is gone, Conflict if the new email belongs to another lead."""
+        ...
+
+    def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
+        """The leads having any of `emails` (trimmed, lowercased); one round trip, for bulk import."""
+        ...
+
+    def write_batch(
+        self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
+    ) -> list[Exception | None]:
+        """Many writes at once, for bulk import: each insert as `insert(lead, event)`, each update
+        `(lead, expected_version, event)` as `replace`, each with its event. Returns one entry per
+        insert, then one per update: None when written, else the error that `insert`/`replace`
+        would have raised (Conflict, VersionConflict, NotFound); the other writes still happen.
+        SQLite: the whole batch is one transaction. MongoDB: each lead write is atomic, so a batch
+        killed midway leaves whole leads; re-running the import with --upsert completes it."""
         ...
 
     def delete(self, lead: Lead, event: Event) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -119,8 +119,38 @@ def _m2_substring_search(db: sqlite3.Connection) -> None:
     )
 
 
+def _m3_filter_indexes(db: sqlite3.Connection) -> None:
+    """Indexes for the filters people combine most: "my leads" (owner) newest first or by stage
+    and value, and a tag table so `--tag` is a B-tree lookup instead of parsing every lead's JSON."""
+    _run_script(
+        db,
+        """
+        DROP INDEX leads_owner;
+        CREATE INDEX leads_owner_created ON leads (owner COLLATE NOCASE, created_at, id);
+        CREATE INDEX leads_owner_stage_value ON leads (owner COLLATE NOCASE, current_stage, value, id);
+        CREATE INDEX leads_stage_value ON leads (current_stage, value, id);
+        CREATE TABLE lead_tags (tag TEXT NOT NULL, pk INTEGER NOT NULL, PRIMARY KEY (tag, pk)) WITHOUT ROWID;
+        INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT j.value, leads.pk FROM leads, json_each(leads.tags) AS j;
+        CREATE TRIGGER lead_tags_insert AFTER INSERT ON leads BEGIN
+            INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT value, new.pk FROM json_each(new.tags);
+        END;
+        CREATE TRIGGER lead_tags_delete AFTER DELETE ON leads BEGIN
+            DELETE FROM lead_tags WHERE pk = old.pk;
+        END;
+        CREATE TRIGGER lead_tags_update AFTER UPDATE OF tags ON leads BEGIN
+            DELETE FROM lead_tags WHERE pk = old.pk;
+            INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT value, new.pk FROM json_each(new.tags);
+        END;
+        """
+    )
+
+
 # Ordered, append-only: the schema version is the number of migrations applied.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_leads_and_events, _m2_substring_search]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m1_leads_and_events,
+    _m2_substring_search,
+    _m3_filter_indexes,
+]
 
 
 def _store_error(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
@@ -139,6 +169,7 @@ class SqliteStore:
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.create_function("leadcli_fold", 1, _fold, deterministic=True)
             self._migrate()
         except sqlite3.Error as exc:
             raise _store_error(exc, self.path) from None
@@ -168,7 +199,10 @@ class SqliteStore:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may have rolled back already (e.g. on a full disk); a second ROLLBACK
+            # would then raise and hide the real error.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         try:
             self.db.execute("COMMIT")
@@ -253,6 +287,53 @@ class SqliteStore:
                 raise self._lost_race(lead["id"])
             self._append_event(db, lead, event)
         return lead
+
+    def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
+        wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
+        found: list[Lead] = []
+        for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
+            chunk = wanted[start : start + 500]
+            rows = self._execute(f"SELECT doc FROM leads WHERE email IN ({', '.join('?' * len(chunk))})", chunk)
+            found += [_decode(r[0]) for r in rows]
+        return found
+
+    def write_batch(
+        self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
+    ) -> list[Exception | None]:
+        results: list[Exception | None] = [None] * (len(inserts) + len(updates))
+        insert_sql = f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        update_sql = f"UPDATE leads SET {', '.join(f'{c} = ?' for c in _COLUMNS if c != 'id')} WHERE id = ? AND version = ?"
+        rows = [_row({**lead, "version": lead.get("version") or 1}) for lead, _ in inserts]
+        events: list[tuple[Any, ...]] = []
+        with self._write() as db:
+            db.execute("SAVEPOINT batch_inserts")
+            try:
+                db.executemany(insert_sql, [columns for columns, _ in rows])
+            except sqlite3.IntegrityError:
+                # Someone else wrote one of these emails meanwhile: redo row by row to find it.
+                db.execute("ROLLBACK TO batch_inserts")
+                for i, (columns, _) in enumerate(rows):
+                    try:
+                        db.execute(insert_sql, columns)
+                    except sqlite3.IntegrityError:
+                        results[i] = self._duplicate(inserts[i][0])
+            db.execute("RELEASE batch_inserts")
+            for i, ((lead, event), (_, doc_json)) in enumerate(zip(inserts, rows, strict=True)):
+                if results[i] is None:
+                    events.append(_event_row(lead["id"], doc_json, event))
+            for j, (lead, expected, event) in enumerate(updates):
+                columns, doc_json = _row({**lead, "version": expected + 1})
+                try:
+                    cursor = db.execute(update_sql, (*columns[1:], lead["id"], expected))
+                except sqlite3.IntegrityError:
+                    results[len(inserts) + j] = self._duplicate(lead)
+                    continue
+                if cursor.rowcount == 0:
+                    results[len(inserts) + j] = self._lost_race(lead["id"])
+                    continue
+                events.append(_event_row(lead["id"], doc_json, event))
+            db.executemany("INSERT INTO events (type, at, by, lead_id, data) VALUES (?, ?, ?, ?, ?)", events)
+        return results
 
     def delete(self, lead: Lead, event: Event) -> None:
         with self._write() as db:
@@ -351,8 +432,51 @@ def _columns(lead: Lead) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def _row(lead: Lead) -> tuple[tuple[Any, ...], str]:
+    """The lead's columns and its JSON document, serialized once (bulk writes reuse it for the event)."""
+    columns = _columns(lead)
+    return columns, columns[-1]
+
+
+def _event_row(lead_id: str, doc_json: str, event: Event) -> tuple[Any, ...]:
+    data = '{"lead":' + doc_json + ',"changes":' + _dumps(event.get("changes") or {}) + "}"
+    return (event["type"], iso(event.get("at") or now_utc()), event.get("by"), lead_id, data)
+
+
 def _decode(doc: str) -> Lead:
     return from_jsonable(json.loads(doc))
+
+
+SEARCH_COLUMNS = ("name", "email", "company", "notes")
+
+
+def _fold(text: str | None) -> str | None:
+    """Case folding as the trigram index does it: each character lowercased on its own."""
+    if text is None:
+        return None
+    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+
+
+def _contains(columns: tuple[str, ...], text: str, clauses: list[str], params: list[Any]) -> None:
+    """`columns` contain `text`, case-insensitively, every character literal.
+
+    Three characters or more go through the trigram index: a quoted FTS5 phrase is an exact
+    substring match (case folded per character), and the text is a bound parameter inside an
+    FTS string, so no character of it is syntax. Shorter text cannot use trigrams: LIKE with
+    ESCAPE for ASCII text, else a scan with the same folding as the index.
+    """
+    if len(text) >= 3:
+        phrase = '"' + text.replace('"', '""') + '"'
+        if columns != SEARCH_COLUMNS:
+            phrase = "{" + " ".join(columns) + "} : " + phrase
+        clauses.append("pk IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ?)")
+        params.append(phrase)
+    elif text.isascii():
+        clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
+        params += [_like(text)] * len(columns)
+    else:
+        clauses.append("(" + " OR ".join(f"instr(leadcli_fold({c}), ?) > 0" for c in columns) + ")")
+        params += [_fold(text)] * len(columns)
 
 
 def _like(text: str) -> str:
@@ -380,21 +504,14 @@ def _where(q: LeadQuery) -> tuple[str, list[Any]]:
         clauses.append("engaged = ?")
         params.append(1 if q.engaged else 0)
     for tag in q.tags:
-        clauses.append("EXISTS (SELECT 1 FROM json_each(leads.tags) WHERE value = ?)")
+        # Correlated lookups keep the sort index usable: a common tag stops after one page,
+        # a rare one costs a B-tree probe per lead, never a JSON parse.
+        clauses.append("EXISTS (SELECT 1 FROM lead_tags WHERE tag = ? AND pk = leads.pk)")
         params.append(tag)
     if q.company:
-        clauses.append("company LIKE ? ESCAPE '\\'")
-        params.append(_like(q.company))
+        _contains(("company",), q.company, clauses, params)
     if q.search:
-        if len(q.search) >= 3:
-            # A trigram phrase is an exact, case-insensitive substring match; the text is a
-            # quoted FTS string bound as a parameter, so no character of it is syntax.
-            clauses.append("pk IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ?)")
-            params.append('"' + q.search.replace('"', '""') + '"')
-        else:
-            columns = ("name", "email", "company", "notes")
-            clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
-            params += [_like(q.search)] * len(columns)
+        _contains(SEARCH_COLUMNS, q.search, clauses, params)
     for column, op, value in (
         ("created_at", ">=", q.created_after),
         ("created_at", "<", q.created_before),

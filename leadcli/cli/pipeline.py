@@ -1,0 +1,169 @@
+"""Pipeline commands: move, history, log, followups, stale, stats."""
+
+from typing import Annotated
+
+import typer
+
+from leadcli.cli.app import app, workspace
+from leadcli.cli.console import confirm, info, stdin_is_tty
+from leadcli.cli.leads import LeadArg, print_lead, print_leads, read_refs
+from leadcli.cli.options import FieldsOpt, OutputOpt, YesOpt, filter_options
+from leadcli.domain.errors import InvalidInput
+from leadcli.output import Renderer, parse_fields
+from leadcli.services import pipeline as svc
+from leadcli.services.filters import FilterArgs, build_query
+
+HISTORY_FIELDS = ("from_stage", "to_stage", "changed_at", "by", "notes")
+# What a stale list is about: when each lead was last touched.
+STALE_TABLE_FIELDS = "id,name,email,company,current_stage,owner,last_contacted,created_at"
+NoteOpt = Annotated[str | None, typer.Option("--note", help="A note kept with the history entry or activity.", show_default=False)]
+
+
+@app.command()
+def move(
+    ctx: typer.Context,
+    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
+    to: Annotated[str, typer.Option("--to", help="The stage to move to (name or slug, e.g. proposal-sent).", show_default=False)],
+    note: NoteOpt = None,
+    output: OutputOpt = "table",
+    fields: FieldsOpt = None,
+) -> None:
+    """Move leads to another stage, recording the move in their history (forward or back).
+
+    Moving a lead to the stage it is already in changes nothing.
+
+    **Examples**
+
+        leadcli move ada@example.com --to proposal-sent --note "sent v2 pricing"
+        leadcli list --stage negotiation --owner bob -o ids | leadcli move - --to closed-won
+    """
+    ws = workspace(ctx)
+    moved = svc.move_leads(ws, read_refs(leads), to, note)
+    if len(moved) == 1 and "-" not in leads:
+        print_lead(moved[0], output, fields)
+    else:
+        print_leads(moved, output, fields, ws)
+
+
+@app.command()
+def history(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields: FieldsOpt = None) -> None:
+    """A lead's stage history, oldest first.
+
+    **Examples**
+
+        leadcli history ada@example.com
+        leadcli history 6650f1c2 -o json
+    """
+    from leadcli.domain.lead import to_jsonable
+
+    entries = to_jsonable({"stage_history": svc.stage_history(workspace(ctx), lead)})["stage_history"] or []
+    Renderer(output).many(entries, parse_fields(fields, HISTORY_FIELDS, HISTORY_FIELDS))
+
+
+@app.command()
+def log(
+    ctx: typer.Context,
+    lead: LeadArg,
+    type_: Annotated[str, typer.Option("--type", "-t", help="call, email, meeting or note.", show_default=False)],
+    note: NoteOpt = None,
+    at: Annotated[str | None, typer.Option("--at", help="When it happened (default now): ISO time, YYYY-MM-DD, -2h, yesterday…", show_default=False)] = None,
+    output: OutputOpt = "table",
+    fields: FieldsOpt = None,
+) -> None:
+    """Record a call, email, meeting or note; a call, email or meeting also sets last_contacted.
+
+    last_contacted never moves backwards: logging yesterday's call after today's email keeps today.
+
+    **Examples**
+
+        leadcli log ada@example.com --type call --note "wants a demo next week"
+        leadcli log 6650f1c2 -t meeting --at yesterday --note "demo with the CFO"
+    """
+    logged = svc.log_activity(workspace(ctx), lead, type_, note, at)
+    if output == "table" and not fields:
+        info(f"logged {type_.strip().lower()} on {logged['name']} <{logged['email']}>")
+    print_lead(svc.with_recent_activities(logged), output, fields, extra=("activities",))
+
+
+@app.command()
+def followups(
+    ctx: typer.Context,
+    due: Annotated[str, typer.Option("--due", help="today (end of today, overdue included), overdue (now), week (now + 7 days), or a DATE.")] = "today",
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's leads.", show_default=False)] = None,
+    output: OutputOpt = "table",
+    fields: FieldsOpt = None,
+) -> None:
+    """Leads whose follow-up is due, most overdue first.
+
+    **Examples**
+
+        leadcli followups
+        leadcli followups --due week --owner ada -o json
+    """
+    ws = workspace(ctx)
+    print_leads(svc.followups(ws, due, owner), output, fields, ws)
+
+
+@app.command()
+@filter_options
+def stale(
+    ctx: typer.Context,
+    filters: FilterArgs,
+    days: Annotated[int, typer.Option("--days", help="Not contacted (never contacted: created) in this many days.", show_default=False)],
+    move_to: Annotated[str | None, typer.Option("--move-to", help="Move every stale lead to this stage (asks first; --yes in scripts).", show_default=False)] = None,
+    yes: YesOpt = False,
+    output: OutputOpt = "table",
+    fields: FieldsOpt = None,
+) -> None:
+    """Open leads going cold: not in a closed stage and not contacted in --days days.
+
+    With --move-to, moves them (the history notes why). Without a terminal, --move-to needs --yes.
+
+    **Examples**
+
+        leadcli stale --days 14 --owner ada
+        leadcli stale --days 30 --move-to closed-lost --yes   # in cron
+    """
+    ws = workspace(ctx)
+    fields = fields or (STALE_TABLE_FIELDS if output == "table" else None)
+    found = svc.stale_leads(ws, build_query(ws, filters), days)
+    if move_to is None:
+        print_leads(found, output, fields, ws)
+        return
+    target = ws.pipeline.match(move_to)
+    leads = list(found)
+    if not yes:
+        # Refused even when nothing is stale today, so a cron line missing --yes fails on day one.
+        if not stdin_is_tty():
+            raise InvalidInput(f"refusing to move {len(leads)} stale lead(s) to {target} without confirmation: pass --yes")
+        if leads and not confirm(f"Move {len(leads)} stale lead(s) to {target}?"):
+            info("nothing moved")
+            raise typer.Exit(1)
+    moved = svc.move_stale(ws, leads, target, days)
+    info(f"moved {sum(1 for lead in moved if lead['current_stage'] == target)} stale lead(s) to {target}")
+    print_leads(moved, output, fields, ws)
+
+
+@app.command()
+@filter_options
+def stats(ctx: typer.Context, filters: FilterArgs, output: OutputOpt = "table") -> None:
+    """Pipeline report for the matching leads: leads and value per stage, engaged count, win rate.
+
+    win_rate = won / (won + lost), empty when nothing is closed.
+
+    avg_days = the average number of days a lead spends in each stage, from the stage history:
+    a stay runs from the move into a stage to the move out of it; a lead's current stay counts
+    up to now when its stage is open, and not at all when it is closed (time after a deal is won
+    or lost is not pipeline time). A lead that was in a stage several times counts the sum of its
+    stays, once; the average is over the leads that spent time in the stage.
+
+    **Examples**
+
+        leadcli stats
+        leadcli stats --owner ada --created-after -90d -o json
+    """
+    from leadcli.output import views
+    from leadcli.services.reports import pipeline_stats
+
+    ws = workspace(ctx)
+    views.stats(pipeline_stats(ws, build_query(ws, filters)), output, pipeline=ws.pipeline)

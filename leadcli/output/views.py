@@ -1,0 +1,102 @@
+"""Where each command's table format goes: a drawn view on a terminal (Rich, loaded only then),
+plain aligned text in a pipe (no ANSI, no box drawing, nothing truncated). Commands call these
+instead of choosing themselves, so every view follows the same rule."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import tzinfo
+from typing import Any, TextIO
+
+from leadcli.domain.pipeline import Pipeline
+from leadcli.output import Renderer, is_terminal, terminal_width
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from leadcli.domain.dates import now_utc
+
+    return now_utc()
+
+
+def drawing(fmt: str, stream: TextIO | None = None) -> bool:
+    """True when `fmt` is table and the output is a terminal (or forced for tests)."""
+    return fmt == "table" and is_terminal(stream or sys.stdout)
+
+
+def leads(
+    records: Iterable[Mapping[str, Any]],
+    fields: Sequence[str],
+    fmt: str,
+    *,
+    pipeline: Pipeline | None = None,
+    zone: tzinfo | None = None,
+    fit: bool = True,
+    title: str | None = None,
+) -> int:
+    """A list of leads (JSON-ready dicts, whole records: overdue/stale marks need more than the
+    shown fields). On a terminal: coloured stages, marks, columns fitted to its width when
+    `fit` (the default columns; pass fit=False for the user's own --fields)."""
+    if not drawing(fmt):
+        return Renderer(fmt, title=title).many(records, fields)
+    from leadcli.output.rich_view import lead_table, print_view
+
+    rows = list(records)
+    view = lead_table(rows, fields, pipeline or Pipeline(), now=_now(), zone=zone or _utc(), width=terminal_width(), fit=fit, title=title)
+    print_view(sys.stdout, view)
+    return len(rows)
+
+
+def lead_card(record: Mapping[str, Any], fields: Sequence[str], fmt: str, *, pipeline: Pipeline | None = None, zone: tzinfo | None = None) -> None:
+    """One lead (`show`): a card on a terminal; otherwise the format asked for."""
+    if not drawing(fmt):
+        Renderer(fmt).one(record, fields)
+        return
+    from leadcli.output.rich_view import lead_card as card
+    from leadcli.output.rich_view import print_view
+
+    print_view(sys.stdout, card(record, pipeline or Pipeline(), now=_now(), zone=zone or _utc(), width=terminal_width()))
+
+
+def stages(rows: Sequence[Mapping[str, Any]], fmt: str, *, pipeline: Pipeline | None = None) -> None:
+    """`stages`: bars on a terminal; otherwise rows of {stage, count}."""
+    if not drawing(fmt):
+        Renderer(fmt).many(rows, ["stage", "count"])
+        return
+    from leadcli.output.rich_view import print_view, stages_chart
+
+    print_view(sys.stdout, stages_chart(rows, pipeline or Pipeline()))
+
+
+def stats(data: Mapping[str, Any], fmt: str, *, pipeline: Pipeline | None = None) -> None:
+    """`stats` in the contract's shape: bars on a terminal; JSON as is; other formats get one
+    row per stage (with the stage's share of all leads)."""
+    if fmt == "json":
+        import json
+
+        sys.stdout.write(json.dumps(dict(data), ensure_ascii=False, indent=2) + "\n")
+        return
+    if fmt == "ids":
+        from leadcli.domain.errors import InvalidInput
+
+        raise InvalidInput("--output: stats prints table, json, jsonl, csv or tsv (it has no ids)")
+    if not drawing(fmt):
+        rows = list(data.get("stages") or [])
+        extra = ["avg_days"] if any("avg_days" in r for r in rows) else []
+        Renderer(fmt).many(rows, ["stage", "count", "value", *extra])
+        if fmt == "table":
+            win_rate = data.get("win_rate")
+            sys.stdout.write(
+                f"\ntotal     {data.get('total')}\nengaged   {data.get('engaged')}\n"
+                f"win_rate  {'' if win_rate is None else round(float(win_rate), 2)}\n"
+            )
+        return
+    from leadcli.output.rich_view import print_view, stats_view
+
+    print_view(sys.stdout, stats_view(data, pipeline))
+
+
+def _utc() -> tzinfo:
+    from datetime import UTC
+
+    return UTC

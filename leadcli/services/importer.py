@@ -1,0 +1,793 @@
+"""Bulk import: CSV, JSON or JSONL files as CRMs and spreadsheets write them, mapped onto lead
+fields, validated row by row, and written in batches (one transaction each on SQLite).
+
+Memory stays flat whatever the file size: records are read one at a time, written a batch at a
+time, and the emails seen so far (to reject duplicates within the file) live in a temporary
+on-disk SQLite table rather than in a Python set.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import IO, Any
+
+from leadcli.domain.dates import from_iso, now_utc, to_utc
+from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
+from leadcli.domain.lead import LEAD_FIELDS, NOT_ENGAGED, is_full_id, new_id
+from leadcli.domain.query import LeadQuery
+from leadcli.services.context import Workspace
+from leadcli.services.leads import diff, history_entry, reconcile_engagement, set_stage, update_lead
+from leadcli.store.base import Lead
+
+BATCH_SIZE = 5000  # rows per write (one SQLite transaction); fewer, larger FTS and index updates
+FORMATS = ("csv", "tsv", "json", "jsonl")
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+# Header spellings seen in CRM and spreadsheet exports, normalized (lowercase, words split on
+# anything that is not a letter or digit). The lead's own field names map to themselves.
+ALIASES: dict[str, str] = {
+    **{f.replace("_", " "): f for f in (*LEAD_FIELDS, "activities")},
+    **dict.fromkeys(("full name", "contact name", "lead name", "contact"), "name"),
+    **dict.fromkeys(("first name", "firstname", "first", "given name"), "first_name"),
+    **dict.fromkeys(("last name", "lastname", "last", "surname", "family name"), "last_name"),
+    **dict.fromkeys(
+        ("e mail", "email address", "e mail address", "emailaddress", "work email", "primary email", "email 1"), "email"
+    ),
+    **dict.fromkeys(("company name", "organization", "organisation", "account", "account name", "employer"), "company"),
+    **dict.fromkeys(("phone number", "mobile", "mobile phone", "telephone", "work phone", "phone 1"), "phone"),
+    **dict.fromkeys(("stage", "pipeline stage", "lead stage", "deal stage"), "current_stage"),
+    **dict.fromkeys(("lead status", "hs lead status"), "lead_status"),
+    **dict.fromkeys(("is engaged",), "engaged"),
+    **dict.fromkeys(("lead owner", "contact owner", "assigned to", "sales rep", "owner name"), "owner"),
+    **dict.fromkeys(("lead source", "original source", "source name"), "source"),
+    **dict.fromkeys(("tag", "labels"), "tags"),
+    **dict.fromkeys(("deal value", "amount", "deal amount", "estimated value"), "value"),
+    **dict.fromkeys(("note", "description", "comments", "comment"), "notes"),
+    **dict.fromkeys(("follow up", "follow up date", "next follow up", "next follow up date", "followup"), "follow_up_at"),
+    **dict.fromkeys(("last contact", "last contacted at", "last contact date", "last contacted date"), "last_contacted"),
+    **dict.fromkeys(("created", "create date", "created date", "date created", "created on"), "created_at"),
+    **dict.fromkeys(("updated", "last modified", "last modified date"), "updated_at"),
+    **dict.fromkeys(("custom fields",), "fields"),
+    # The column a --rejects file adds: ignored, so fixed rows re-import as they are.
+    "reason": "-",
+}
+TEXT_FIELDS = ("name", "email", "company", "phone", "status", "owner", "source", "notes", "first_name", "last_name")
+DATE_FIELDS = ("follow_up_at", "last_contacted")
+SYSTEM_DATES = ("created_at", "updated_at", "stage_updated_at")
+TARGETS = (*LEAD_FIELDS, "activities", "first_name", "last_name", "lead_status")
+BLANK_DATES = {"", "-", "n/a", "na", "none", "null", "never"}
+TRUE_WORDS = {"yes", "y", "true", "t", "1", "engaged"}
+FALSE_WORDS = {"no", "n", "false", "f", "0", "not engaged"}
+# Day-first only with dots (26.11.2026); slashes are month-first, as US CRM exports write them.
+DATE_FORMATS = (
+    "%m/%d/%Y", "%m/%d/%y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y",
+    "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y", "%d-%b-%y",
+)  # fmt: skip
+TIME_FORMATS = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p")
+
+
+def normalize_header(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def parse_maps(maps: Sequence[str]) -> dict[str, str]:
+    """`--map SOURCE=FIELD` options: FIELD is a lead field, `fields.KEY` (a custom field), or `-`
+    (ignore the column)."""
+    out: dict[str, str] = {}
+    for item in maps:
+        source, sep, target = item.rpartition("=")
+        target = target.strip()
+        if not sep or not source.strip() or not target:
+            raise InvalidInput(f"--map: expected SOURCE=FIELD, got {item!r}")
+        if target not in TARGETS and target != "-" and not (target.startswith("fields.") and target[7:].strip()):
+            raise InvalidInput(f"--map: unknown field {target!r}; valid: {', '.join(TARGETS)}, fields.KEY or - (ignore)")
+        out[normalize_header(source)] = target
+    return out
+
+
+def detect_format(name: str, explicit: str | None, first_char: str) -> str:
+    if explicit:
+        if explicit not in FORMATS:
+            raise InvalidInput(f"--format: unknown format {explicit!r}; valid: {', '.join(FORMATS)}")
+        return explicit
+    for ext, fmt in EXTENSIONS.items():
+        if name.lower().endswith(ext):
+            return fmt
+    # stdin or an unknown extension: what the data starts with
+    return {"[": "json", "{": "jsonl"}.get(first_char, "csv")
+
+
+def parse_date(text: str, zone: tzinfo) -> datetime | None:
+    """ISO dates and timestamps, and the common spreadsheet forms: 11/26/2026 (month first),
+    26.11.2026, 26 Nov 2026, Nov 26, 2026, each with an optional time. No zone: `zone`."""
+    raw = " ".join(text.split())
+    if raw.lower() in BLANK_DATES:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+        for date_format in DATE_FORMATS:
+            for time_format in TIME_FORMATS:
+                try:
+                    value = datetime.strptime(raw, date_format + time_format)
+                    break
+                except ValueError:
+                    continue
+            if value is not None:
+                break
+        if value is None:
+            raise ValueError(
+                f"cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, 11/26/2026 (month first), "
+                "26.11.2026 or 26 Nov 2026)"
+            ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return to_utc(value)
+
+
+# -- reading files ------------------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    """One record of the file: its number as a spreadsheet shows it, what it held as it came
+    (cells or an object), its (key, value) pairs, or why it could not be read at all."""
+
+    row: int
+    raw: Any
+    pairs: list[tuple[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+class Source:
+    """An open import file: its format, its CSV header, and its records, read lazily."""
+
+    def __init__(self, binary: IO[bytes], name: str, fmt: str | None) -> None:
+        self.binary = binary
+        buffered = binary if hasattr(binary, "peek") else io.BufferedReader(binary)  # type: ignore[arg-type]
+        head = buffered.peek(64)[:64]  # type: ignore[attr-defined]
+        first = head.decode("utf-8", "ignore").lstrip("\ufeff \t\r\n")[:1]
+        self.format = detect_format(name, fmt, first)
+        self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+        self.header: list[str] | None = None
+        self._csv: Iterator[list[str]] | None = None
+        if self.format in ("csv", "tsv"):
+            self._open_csv(name)
+
+    def _open_csv(self, name: str) -> None:
+        first_line = self._decode(self.text.readline)
+        if self.format == "tsv":
+            delimiter = "\t"
+        else:  # a semicolon-separated "CSV" is what a European Excel saves
+            delimiter = max((",", ";", "\t"), key=first_line.count)
+        rest = self._decode_lines()
+        self._csv = csv.reader(_chain_first(first_line, rest), delimiter=delimiter)
+        try:
+            header = next(self._csv, None)
+        except csv.Error as exc:
+            raise InvalidInput(f"{name}: cannot read the CSV header: {exc}") from None
+        if not header or not any(h.strip() for h in header):
+            raise InvalidInput(f"{name}: no header row; the first row must name the columns (Name, Email, …)")
+        self.header = [h.strip() for h in header]
+
+    def _decode(self, read: Callable[[], str]) -> str:
+        try:
+            return read()
+        except UnicodeDecodeError:
+            raise InvalidInput("the file is not UTF-8 text; save it as UTF-8 (\"CSV UTF-8\" in Excel)") from None
+
+    def _decode_lines(self) -> Iterator[str]:
+        while True:
+            line = self._decode(self.text.readline)
+            if not line:
+                return
+            yield line
+
+    @property
+    def bytes_read(self) -> int:
+        try:
+            return int(self.binary.tell())
+        except (OSError, ValueError):
+            return 0
+
+    def records(self) -> Iterator[Record]:
+        if self.format in ("csv", "tsv"):
+            return self._csv_records()
+        if self.format == "jsonl":
+            return self._jsonl_records(self._decode_lines())
+        return self._json_records()
+
+    def _csv_records(self) -> Iterator[Record]:
+        assert self._csv is not None and self.header is not None
+        width = len(self.header)
+        row = 1
+        while True:
+            try:
+                cells = next(self._csv)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InvalidInput(f"row {row + 1}: cannot read the CSV: {exc}") from None
+            row += 1
+            if not cells or not any(c.strip() for c in cells):
+                continue
+            if len(cells) > width and any(c.strip() for c in cells[width:]):
+                yield Record(row, cells, error=f"has {len(cells)} values but the header has {width} columns")
+                continue
+            yield Record(row, cells[:width] + [""] * (width - len(cells)), list(zip(self.header, cells, strict=False)))
+
+    def _jsonl_records(self, lines: Iterator[str]) -> Iterator[Record]:
+        row = 0
+        for line in lines:
+            if not line.strip():
+                continue
+            row += 1
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Record(row, {"line": line.rstrip("\r\n")}, error=f"not valid JSON ({exc.msg})")
+                continue
+            yield _object_record(row, data)
+
+    def _json_records(self) -> Iterator[Record]:
+        reader = _JsonArrayReader(self)
+        if reader.peek() == "{":  # one object, or objects one after another: read as JSONL
+            yield from self._jsonl_records(reader.objects_as_lines())
+            return
+        for row, value in enumerate(reader.items(), start=1):
+            yield _object_record(row, value)
+
+
+def _object_record(row: int, data: Any) -> Record:
+    if not isinstance(data, dict):
+        return Record(row, {"value": data}, error="expected a JSON object")
+    return Record(row, data, list(data.items()))
+
+
+def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+class _JsonArrayReader:
+    """Streams the items of a top-level JSON array without loading the whole file."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.decoder = json.JSONDecoder()
+
+    def _fill(self) -> bool:
+        chunk = self.source._decode(lambda: self.source.text.read(self.CHUNK))
+        self.buf = self.buf[self.pos :] + chunk
+        self.pos = 0
+        self.eof = not chunk
+        return bool(chunk)
+
+    def peek(self) -> str:
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf) or not self._fill():
+                return self.buf[self.pos : self.pos + 1]
+
+    def _fail(self, what: str) -> InvalidInput:
+        return InvalidInput(f"not a JSON array of objects: {what}")
+
+    def items(self) -> Iterator[Any]:
+        if self.peek() != "[":
+            raise self._fail("it does not start with [")
+        self.pos += 1
+        if self.peek() == "]":
+            return
+        while True:
+            if not self.peek():
+                raise self._fail("it ends before its closing ]")
+            while True:
+                try:
+                    value, end = self.decoder.raw_decode(self.buf, self.pos)
+                    if end < len(self.buf) or self.eof:
+                        break
+                except json.JSONDecodeError as exc:
+                    if self.eof:
+                        raise self._fail(exc.msg) from None
+                if not self._fill():
+                    self.eof = True
+            self.pos = end
+            yield value
+            sep = self.peek()
+            if sep == "]":
+                return
+            if sep != ",":
+                raise self._fail(f"expected , or ] but found {sep!r}" if sep else "it ends before its closing ]")
+            self.pos += 1
+
+    def objects_as_lines(self) -> Iterator[str]:
+        while self.peek():
+            while True:
+                try:
+                    value, end = self.decoder.raw_decode(self.buf, self.pos)
+                    break
+                except json.JSONDecodeError as exc:
+                    if not self._fill():
+                        raise InvalidInput(f"not valid JSON: {exc.msg}") from None
+            self.pos = end
+            yield json.dumps(value)
+
+
+# -- turning a record into lead fields -----------------------------------------------------------
+
+
+@dataclass
+class Row:
+    record: Record
+    email: str
+    user: dict[str, Any]  # user-settable fields, validated
+    system: dict[str, Any]  # id, timestamps, history, activities, version: kept as they came
+
+
+class RowParser:
+    def __init__(self, ws: Workspace, maps: dict[str, str]) -> None:
+        self.ws = ws
+        self.zone = ws.zone
+        self.maps = maps
+        self.plans: dict[str, str] = {}
+        from leadcli.domain.validation import validate_changes
+
+        self.validate = validate_changes
+
+    def target(self, key: str) -> str:
+        plan = self.plans.get(key)
+        if plan is None:
+            norm = normalize_header(key)
+            if norm in self.maps:
+                plan = self.maps[norm]
+            elif key.startswith("fields.") and key[7:].strip():
+                plan = "fields." + key[7:].strip()
+            else:
+                plan = ALIASES.get(norm) or ("fields." + key.strip() if key.strip() else "-")
+            self.plans[key] = plan
+        return plan
+
+    def parse(self, record: Record) -> Row:
+        user: dict[str, Any] = {}
+        system: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        lead_status = None
+        for key, value in record.pairs:
+            target = self.target(key)
+            if target == "-" or value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            if target.startswith("fields."):
+                custom[target[7:]] = value.strip() if isinstance(value, str) else value
+            elif target == "lead_status":
+                lead_status = _text(target, value)
+            else:
+                self._convert(target, value, user, system)
+        if lead_status is not None:
+            try:
+                user.setdefault("current_stage", self.ws.pipeline.match(lead_status))
+            except InvalidInput:
+                user.setdefault("status", lead_status)
+        first, last = user.pop("first_name", None), user.pop("last_name", None)
+        if "name" not in user and (first or last):
+            user["name"] = " ".join(p for p in (first, last) if p)
+        if custom:
+            user["fields"] = {**user.get("fields", {}), **custom}
+        if "email" not in user:
+            raise InvalidInput("email is required (an Email, Email Address or E-mail column)")
+        stage = user.pop("current_stage", None)
+        changes = self.validate(user)
+        if stage is not None:
+            changes["current_stage"] = stage
+        reconcile_engagement(changes)
+        return Row(record, changes["email"], changes, system)
+
+    def _convert(self, target: str, value: Any, user: dict[str, Any], system: dict[str, Any]) -> None:
+        if target in TEXT_FIELDS:
+            user[target] = _text(target, value)
+        elif target == "current_stage":
+            user[target] = self.ws.pipeline.match(_text("stage", value))
+        elif target == "engaged":
+            user[target] = _boolean(value)
+        elif target == "value":
+            user[target] = _number(value)
+        elif target == "tags":
+            user[target] = _tags(value)
+        elif target in DATE_FIELDS:
+            user[target] = self._date(target, value)
+        elif target == "fields":
+            data = _json_value(target, value)
+            if not isinstance(data, dict):
+                raise InvalidInput("fields: expected an object of custom fields")
+            user[target] = data
+        elif target in SYSTEM_DATES:
+            system[target] = self._date(target, value)
+        elif target == "id":
+            text = _text(target, value).lower()
+            if not is_full_id(text):
+                raise InvalidInput(f"id: {value!r} is not a leadcli id (24 hex characters)")
+            system[target] = text
+        elif target == "version":
+            try:
+                version = int(value)
+            except (TypeError, ValueError):
+                version = 0
+            if version < 1 or isinstance(value, bool):
+                raise InvalidInput(f"version: {value!r} is not a positive integer")
+            system[target] = version
+        elif target == "stage_history":
+            system[target] = self._entries(target, value, "changed_at", ("from_stage", "to_stage", "changed_at", "by", "notes"))
+        elif target == "activities":
+            system[target] = self._entries(target, value, "at", ("type", "at", "by", "note"))
+
+    def _date(self, target: str, value: Any) -> datetime | None:
+        if not isinstance(value, str):
+            raise InvalidInput(f"{target}: expected a date, got {value!r}")
+        try:
+            return parse_date(value, self.zone)
+        except ValueError as exc:
+            raise InvalidInput(f"{target}: {exc}") from None
+
+    def _entries(self, target: str, value: Any, stamp: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+        data = _json_value(target, value)
+        if not isinstance(data, list):
+            raise InvalidInput(f"{target}: expected a list")
+        entries = []
+        for n, item in enumerate(data, start=1):
+            if not isinstance(item, dict) or not isinstance(item.get(stamp), str):
+                raise InvalidInput(f"{target}: entry {n} needs {stamp!r} as an ISO timestamp")
+            try:
+                at = from_iso(item[stamp].replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidInput(f"{target}: entry {n}: {item[stamp]!r} is not an ISO timestamp") from None
+            extra = [k for k in item if k not in keys]
+            bad = [k for k in keys if item.get(k) is not None and not isinstance(item[k], str)]
+            if extra or bad:
+                raise InvalidInput(f"{target}: entry {n}: unexpected {', '.join(extra + bad)}")
+            entry = {k: item.get(k) for k in keys}
+            entry[stamp] = at
+            entries.append(entry)
+        if target == "stage_history":
+            for n, entry in enumerate(entries, start=1):
+                if not entry["to_stage"]:
+                    raise InvalidInput(f"stage_history: entry {n} has no to_stage")
+        return entries
+
+
+def _text(target: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidInput(f"{target}: expected text, got {value!r}")
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise InvalidInput(f"engaged: cannot read {value!r} as yes or no (yes/no, true/false, 1/0)")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = re.sub(r"[\s$€£¥,]", "", str(value))
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"value: cannot read {value!r} as a number") from None
+
+
+def _tags(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [_text("tags", v) for v in value]
+    text = _text("tags", value)
+    if text.startswith("["):
+        data = _json_value("tags", text)
+        if isinstance(data, list):
+            return [_text("tags", v) for v in data]
+    return [t.strip() for t in re.split(r"[,;]", text) if t.strip()]
+
+
+def _json_value(target: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise InvalidInput(f"{target}: not valid JSON") from None
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rows: int = 0
+
+
+@dataclass
+class Rejected:
+    row: int
+    raw: Any
+    reason: str
+
+
+class _SeenEmails:
+    """Emails accepted earlier in this file, with their row: a temporary on-disk SQLite table,
+    so a million-row file does not hold a million emails in memory."""
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("")
+        self.db.execute("CREATE TABLE seen (email TEXT PRIMARY KEY, row INTEGER NOT NULL)")
+
+    def rows(self, emails: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(emails), 500):
+            chunk = emails[start : start + 500]
+            found.update(self.db.execute(f"SELECT email, row FROM seen WHERE email IN ({', '.join('?' * len(chunk))})", chunk))
+        return found
+
+    def add(self, pairs: Sequence[tuple[str, int]]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO seen (email, row) VALUES (?, ?)", pairs)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Importer:
+    """Runs one import. `run()` yields each rejected row as it is found (the caller reports it
+    and may write it to a rejects file); `summary` holds the counts."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        source: Source,
+        *,
+        maps: dict[str, str] | None = None,
+        upsert: bool = False,
+        dry_run: bool = False,
+        batch_size: int = BATCH_SIZE,
+        on_batch: Callable[[Summary, int], None] | None = None,
+    ) -> None:
+        self.ws = ws
+        self.source = source
+        self.maps = maps or {}
+        self.upsert = upsert
+        self.dry_run = dry_run
+        self.batch_size = batch_size
+        self.on_batch = on_batch
+        self.summary = Summary()
+        self.parser = RowParser(ws, self.maps)
+        self._check_maps()
+
+    def _check_maps(self) -> None:
+        if self.source.header is None:
+            return
+        present = {normalize_header(h) for h in self.source.header}
+        missing = [source for source in self.maps if source not in present]
+        if missing:
+            raise InvalidInput(f"--map: no column {missing[0]!r} in the file; columns: {', '.join(self.source.header)}")
+
+    def run(self) -> Iterator[Rejected]:
+        """Rejected rows come out in row order, a batch at a time."""
+        seen = _SeenEmails()
+        try:
+            batch: list[Row] = []
+            held: list[Rejected] = []  # rejected while reading this batch
+            pending: dict[str, int] = {}
+            for record in self.source.records():
+                self.summary.rows += 1
+                if record.error:
+                    held.append(self._reject(record.row, record.raw, record.error))
+                    continue
+                try:
+                    row = self.parser.parse(record)
+                except InvalidInput as exc:
+                    held.append(self._reject(record.row, record.raw, exc.message))
+                    continue
+                if row.email in pending:
+                    if not self.upsert:
+                        reason = f"duplicate of row {pending[row.email]} (email {row.email})"
+                        held.append(self._reject(record.row, record.raw, reason))
+                        continue
+                    yield from self._flush(batch, held, seen)  # the later row updates what the earlier one wrote
+                    batch, held, pending = [], [], {}
+                batch.append(row)
+                pending[row.email] = record.row
+                if len(batch) >= self.batch_size:
+                    yield from self._flush(batch, held, seen)
+                    batch, held, pending = [], [], {}
+            yield from self._flush(batch, held, seen)
+        finally:
+            seen.close()
+
+    def _flush(self, batch: list[Row], held: list[Rejected], seen: _SeenEmails) -> Iterator[Rejected]:
+        rejected = held + list(self._write_batch(batch, seen))
+        yield from sorted(rejected, key=lambda r: r.row)
+        if self.on_batch:
+            self.on_batch(self.summary, self.source.bytes_read)
+
+    def _reject(self, row: int, raw: Any, reason: str) -> Rejected:
+        self.summary.rejected += 1
+        return Rejected(row, raw, reason)
+
+    def _write_batch(self, batch: list[Row], seen: _SeenEmails) -> Iterator[Rejected]:
+        if not batch:
+            return
+        store = self.ws.store
+        emails = [row.email for row in batch]
+        earlier = {} if self.upsert else seen.rows(emails)
+        existing = {lead["email"]: lead for lead in _find_by_emails(store, emails)}
+        ids = tuple(row.system["id"] for row in batch if "id" in row.system)
+        by_id = {lead["id"]: lead for lead in store.query(LeadQuery(ids=ids))} if ids else {}
+        now = now_utc()
+        inserts: list[tuple[Row, Lead]] = []
+        updates: list[tuple[Row, Lead, Lead]] = []
+        for row in batch:
+            current = existing.get(row.email)
+            owner = by_id.get(row.system.get("id", ""))
+            if row.email in earlier:
+                yield self._reject(row.record.row, row.record.raw, f"duplicate of row {earlier[row.email]} (email {row.email})")
+            elif owner is not None and owner["email"] != row.email:
+                reason = f"id {owner['id']} belongs to another lead ({owner['email']})"
+                yield self._reject(row.record.row, row.record.raw, reason)
+            elif current is None:
+                if not row.user.get("name"):
+                    yield self._reject(row.record.row, row.record.raw, "name is required (a Name column, or First Name and Last Name)")
+                else:
+                    inserts.append((row, self._new_lead(row, now)))
+            elif not self.upsert:
+                reason = f"a lead with email {row.email} already exists (id {current['id']}); use --upsert to update it"
+                yield self._reject(row.record.row, row.record.raw, reason)
+            else:
+                draft = self._apply(row, current, now)
+                if draft is None:
+                    self.summary.unchanged += 1
+                else:
+                    updates.append((row, current, draft))
+        if not self.dry_run:
+            yield from self._write(inserts, updates, now)
+        else:
+            self.summary.inserted += len(inserts)
+            self.summary.updated += len(updates)
+        if not self.upsert:
+            seen.add([(row.email, row.record.row) for row, _ in inserts])
+
+    def _write(self, inserts: list[tuple[Row, Lead]], updates: list[tuple[Row, Lead, Lead]], now: datetime) -> Iterator[Rejected]:
+        user = self.ws.user
+        results = _write_batch(
+            self.ws.store,
+            [(lead, {"type": "lead_created", "by": user, "at": now, "changes": {}}) for _, lead in inserts],
+            [
+                (draft, before["version"], {"type": _event_type(changes), "by": user, "at": now, "changes": changes})
+                for _, before, draft in updates
+                for changes in [diff(before, draft)]
+            ],
+        )
+        for (row, _), error in zip(inserts, results[: len(inserts)], strict=True):
+            if error is None:
+                self.summary.inserted += 1
+            else:
+                yield self._reject(row.record.row, row.record.raw, _message(error))
+        for (row, before, _), error in zip(updates, results[len(inserts) :], strict=True):
+            if error is None:
+                self.summary.updated += 1
+            elif isinstance(error, VersionConflict):  # changed meanwhile: re-read and retry alone
+                try:
+                    _, changed = update_lead(self.ws, before["id"], lambda lead, at, row=row: self._apply(row, lead, at))
+                except LeadError as exc:
+                    yield self._reject(row.record.row, row.record.raw, exc.message)
+                    continue
+                if changed:
+                    self.summary.updated += 1
+                else:
+                    self.summary.unchanged += 1
+            else:
+                yield self._reject(row.record.row, row.record.raw, _message(error))
+
+    def _new_lead(self, row: Row, now: datetime) -> Lead:
+        user, system = dict(row.user), row.system
+        stage = user.pop("current_stage", None) or self.ws.pipeline.first
+        created = system.get("created_at") or now
+        lead: Lead = {
+            "id": system.get("id") or new_id(),
+            "name": None,
+            "email": None,
+            "company": None,
+            "phone": None,
+            "status": NOT_ENGAGED,
+            "engaged": False,
+            "current_stage": stage,
+            "stage_updated_at": system.get("stage_updated_at") or created,
+            "owner": None,
+            "source": None,
+            "tags": [],
+            "value": None,
+            "notes": None,
+            "follow_up_at": None,
+            "last_contacted": None,
+            "created_at": created,
+            "updated_at": system.get("updated_at") or now,
+            "stage_history": system.get("stage_history", [history_entry(None, stage, created, self.ws.user, None)]),
+            "fields": {},
+            "version": system.get("version") or 1,
+        }
+        if "activities" in system:
+            lead["activities"] = system["activities"]
+        lead.update({k: v for k, v in user.items() if v is not None})
+        return lead
+
+    def _apply(self, row: Row, lead: Lead, now: datetime) -> Lead | None:
+        """`lead` with the row's fields over it (blank cells change nothing), or None if that
+        changes nothing. Ids, timestamps and history of the stored lead are kept."""
+        draft = {**lead, "fields": dict(lead.get("fields") or {})}
+        for key, value in row.user.items():
+            if key == "fields":
+                draft["fields"].update(value)
+            elif key != "current_stage" and value is not None:
+                draft[key] = value
+        stage = row.user.get("current_stage")
+        if stage is not None and stage != lead.get("current_stage"):
+            set_stage(draft, stage, now, self.ws.user)
+        if draft == lead:
+            return None
+        draft["updated_at"] = now
+        return draft
+
+
+def _event_type(changes: dict[str, Any]) -> str:
+    return "lead_stage_changed" if "current_stage" in changes else "lead_updated"
+
+
+def _message(error: Exception) -> str:
+    return error.message if isinstance(error, (Conflict, LeadError)) else str(error)
+
+
+
+def _find_by_emails(store: Any, emails: list[str]) -> list[Lead]:
+    if hasattr(store, "find_by_emails"):
+        return list(store.find_by_emails(emails))
+    # A store without the bulk methods yet (see store/base.py): one read per email.
+    return [lead for lead in map(store.get_by_email, emails) if lead is not None]
+
+
+def _write_batch(store: Any, inserts: list[tuple[Lead, Any]], updates: list[tuple[Lead, int, Any]]) -> list[Exception | None]:
+    if hasattr(store, "write_batch"):
+        return list(store.write_batch(inserts, updates))
+    results: list[Exception | None] = []
+    for lead, event in inserts:
+        try:
+            store.insert(lead, event)
+            results.append(None)
+        except LeadError as exc:
+            results.append(exc)
+    for lead, expected, event in updates:
+        try:
+            store.replace(lead, expected, event)
+            results.append(None)
+        except LeadError as exc:
+            results.append(exc)
+    return results

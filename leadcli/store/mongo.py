@@ -1,0 +1,745 @@
+"""The team store: MongoDB through pymongo, in the Leads Artisan backend's document shape.
+
+Collection `leads` holds one document per lead (`_id` an ObjectId; the backend's fields plus
+leadcli's optional ones), `leadcli_events` the event log, numbered by a unique `seq`. Only portable operators are used (they work on MongoDB and on FerretDB v1, which has
+no $indexOfArray, $switch, $facet, collation or transactions). User text reaches the server
+only as values: `re.escape`d inside anchored or substring regexes, never as operators.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+import pymongo
+from bson import ObjectId
+from pymongo import errors as mongo_errors
+
+from leadcli.config import mask_uri
+from leadcli.domain.dates import iso, now_utc, to_utc
+from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
+from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
+from leadcli.domain.query import LeadQuery
+from leadcli.store.base import Event, Lead
+
+# pymongo's background threads sleep in steps of this many seconds, and at interpreter exit
+# it joins them, so every `leadcli` run on MongoDB ended with up to 0.5 s of idle waiting
+# (measured: `count` 650 ms against 150 ms of work). Shorter steps cost a few wake-ups a second.
+pymongo.common.MIN_HEARTBEAT_INTERVAL = 0.05
+
+DEFAULT_DATABASE = "leads_db"
+LEADS = "leads"
+EVENTS = "leadcli_events"
+# Short enough that an unreachable server is a clear exit 5 well within ~10 s, never a hang.
+TIMEOUT_MS = 5000
+SORT_FIELDS = {
+    "name": "name",
+    "company": "company",
+    "last_contacted": "last_contacted",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "value": "value",
+    "current_stage": "current_stage",
+}
+# leadcli's indexes on `leads` (`id` is `_id`); the unique email index is what enforces
+# uniqueness, so it is built on its own and its failure reported, not hidden.
+EMAIL_INDEX = pymongo.IndexModel([("email", 1)], unique=True, name="email_1")
+LEAD_INDEXES = [
+    pymongo.IndexModel([("current_stage", 1), ("created_at", 1)], name="current_stage_1_created_at_1"),
+    pymongo.IndexModel([("created_at", 1), ("_id", 1)], name="created_at_1__id_1"),
+    pymongo.IndexModel([("owner", 1)], name="owner_1"),
+    pymongo.IndexModel([("tags", 1)], name="tags_1"),
+    pymongo.IndexModel([("follow_up_at", 1)], name="follow_up_at_1"),
+]
+EVENT_INDEXES = [pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1")]
+# Defaults for fields a Leads Artisan document (or an older leadcli one) may lack.
+DEFAULTS: dict[str, Any] = {
+    "phone": None, "status": None, "engaged": False, "owner": None, "source": None,
+    "value": None, "notes": None, "follow_up_at": None, "last_contacted": None,
+}  # fmt: skip
+T = TypeVar("T")
+# Tries at numbering an event when concurrent writers take the same seq.
+SEQ_ATTEMPTS = 100
+
+
+class _SeqTaken(Exception):
+    """Inside a transaction, another writer took the seq: the whole transaction is redone."""
+
+
+class MongoStore:
+    def __init__(self, uri: str, database: str | None = None) -> None:
+        self.uri = uri
+        self.uri_description = mask_uri(uri)
+        self._secrets = _uri_secrets(uri)
+        self._indexes_ensured = False
+        self._capitalised_emails: bool | None = None
+        self.index_problems: list[str] = []
+        options: dict[str, Any] = {"tz_aware": True, "tzinfo": UTC, "appname": "leadcli"}
+        # Keyword options would override the URI's; a URI that sets its own timeouts wins.
+        lowered = uri.lower()
+        for name in ("serverSelectionTimeoutMS", "connectTimeoutMS"):
+            if name.lower() + "=" not in lowered:
+                options[name] = TIMEOUT_MS
+        if "sockettimeoutms=" not in lowered:
+            options["socketTimeoutMS"] = 30_000
+        with self._errors():
+            try:
+                self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, **options)
+            except (ValueError, TypeError) as exc:  # pymongo's URI parser raises these too
+                raise InvalidInput(f"--db: not a valid MongoDB URI: {self._scrub(_one_line(str(exc)))}") from None
+            self.db = self.client.get_default_database(default=database or DEFAULT_DATABASE)
+        self.database = self.db.name
+        self.uri_description = f"{mask_uri(uri)} (database {self.database})"
+        self.leads = self.db[LEADS]
+        self.events = self.db[EVENTS]
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        """An error text safe to show: the URI's password never appears, in any encoding."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return mask_uri(text)
+
+    def _errors(self) -> _ErrorBoundary:
+        return _ErrorBoundary(self)
+
+    def _translate(self, exc: Exception) -> Exception:
+        where = mask_uri(self.uri)
+        if isinstance(exc, mongo_errors.InvalidURI):
+            # Not even a masked URI here: masking needs a URI that parses.
+            return InvalidInput(f"--db: not a valid MongoDB URI: {self._scrub(_one_line(str(exc)))}")
+        if isinstance(exc, mongo_errors.ServerSelectionTimeoutError):
+            reason = str(exc).split(", Timeout:")[0]
+            reason = re.sub(r"\s*\(configured timeouts:[^)]*\)", "", reason)
+            return StoreUnavailable(f"cannot reach MongoDB at {where}: {self._scrub(_one_line(reason))}")
+        if isinstance(exc, (mongo_errors.ConnectionFailure, mongo_errors.ConfigurationError)):
+            return StoreUnavailable(f"cannot use MongoDB at {where}: {self._scrub(_one_line(str(exc)))}")
+        if isinstance(exc, mongo_errors.OperationFailure):
+            if exc.code == 18:
+                return StoreUnavailable(
+                    f"MongoDB at {where} rejected the credentials (authentication failed); check the user, "
+                    "password and authSource in --db"
+                )
+            if exc.code == 13:
+                return StoreUnavailable(
+                    f"MongoDB at {where}: the user is not authorized for this ({self._scrub(_one_line(_errmsg(exc)))})"
+                )
+            return Failed(f"MongoDB at {where}: {self._scrub(_one_line(_errmsg(exc)))}")
+        if isinstance(exc, mongo_errors.PyMongoError):
+            return Failed(f"MongoDB at {where}: {self._scrub(_one_line(str(exc)))}")
+        return exc
+
+    # -- indexes --------------------------------------------------------------------------
+
+    def ensure_indexes(self) -> list[str]:
+        """Create leadcli's indexes if missing (idempotent); returns the problems found, such
+        as duplicate emails in an existing database that keep the unique index from building.
+        Runs before the first write of a process, and from `doctor --fix`."""
+        problems: list[str] = []
+        with self._errors():
+            # Only the missing ones: FerretDB v1.24 drops the connection (a server-side panic)
+            # when one createIndexes names several indexes that all exist already.
+            lead_names = {doc["name"] for doc in self.leads.list_indexes()}
+            missing = [m for m in LEAD_INDEXES if m.document["name"] not in lead_names]
+            try:
+                if missing:
+                    self.leads.create_indexes(missing)
+            except mongo_errors.OperationFailure as exc:
+                if exc.code in (13, 18):
+                    raise
+                problems.append(f"could not create the leads indexes: {self._scrub(_one_line(_errmsg(exc)))}")
+            try:
+                if EMAIL_INDEX.document["name"] not in lead_names:
+                    self.leads.create_indexes([EMAIL_INDEX])
+            except mongo_errors.OperationFailure as exc:
+                if exc.code in (13, 18):
+                    raise
+                problems.append(self._email_index_problem(exc))
+            event_names = {doc["name"] for doc in self.events.list_indexes()}
+            missing = [m for m in EVENT_INDEXES if m.document["name"] not in event_names]
+            if missing:
+                self.events.create_indexes(missing)
+        self._indexes_ensured = True
+        self.index_problems = problems
+        return problems
+
+    def _email_index_problem(self, exc: mongo_errors.OperationFailure) -> str:
+        duplicates = self._duplicate_emails_problem()
+        if duplicates:
+            return duplicates
+        if exc.code in (85, 86):
+            return (
+                "an index on email exists without `unique`, so leadcli cannot refuse duplicate emails; "
+                "drop it (db.leads.dropIndex('email_1')) and run `leadcli doctor --fix`"
+            )
+        return f"could not create the unique email index: {self._scrub(_one_line(_errmsg(exc)))}"
+
+    def _duplicate_emails_problem(self) -> str | None:
+        pipeline: list[dict[str, Any]] = [
+            {"$group": {"_id": "$email", "n": {"$sum": 1}}},
+            {"$match": {"n": {"$gt": 1}}},
+            {"$limit": 3},
+        ]
+        with self._errors():
+            duplicates = list(self.leads.aggregate(pipeline))
+        if not duplicates:
+            return None
+        examples = ", ".join(f"{d['_id']} ({d['n']} leads)" for d in duplicates)
+        return (
+            f"emails are not unique, so the unique email index cannot be built: {examples}; "
+            "merge or delete the duplicates, then run `leadcli doctor --fix` "
+            "(until then leadcli cannot refuse a duplicate email)"
+        )
+
+    def _before_write(self) -> None:
+        if not self._indexes_ensured:
+            self.ensure_indexes()
+
+    def _transactions(self) -> bool:
+        """Whether writes and their events can share a transaction: only replica sets and
+        sharded clusters have them (a standalone server or FerretDB v1 does not)."""
+        kind = self.client.topology_description.topology_type_name
+        return kind in ("ReplicaSetWithPrimary", "Sharded", "LoadBalanced")
+
+    def _atomic(self, write: Callable[[Any], T]) -> T:
+        """Run `write(session)` — the lead's write then its event — in one transaction where the
+        server has them. Elsewhere the event is appended right after the write: a process
+        killed between the two loses that one event (never the write), and a server without
+        transactions offers nothing stronger."""
+        if not self._transactions():
+            return write(None)
+        for _attempt in range(SEQ_ATTEMPTS):
+            try:
+                with self.client.start_session() as session:
+                    return session.with_transaction(write)
+            except _SeqTaken:
+                continue  # a concurrent transaction committed that seq first: redo ours
+        raise StoreUnavailable("too many concurrent writers to number this event; run the command again")
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, lead_id: str) -> Lead | None:
+        oid = _object_id(lead_id)
+        if oid is None:
+            return None
+        with self._errors():
+            doc = self.leads.find_one({"_id": oid})
+        return _from_document(doc) if doc else None
+
+    def get_by_email(self, email: str) -> Lead | None:
+        text = email.strip().lower()
+        with self._errors():
+            doc = self.leads.find_one({"email": text})
+            if doc is None and self._has_capitalised_emails():
+                doc = self.leads.find_one({"email": {"$regex": _exact(text), "$options": "i"}})
+        return _from_document(doc) if doc else None
+
+    def _has_capitalised_emails(self) -> bool:
+        """Whether another app stored emails with capitals (leadcli stores them lowercased).
+        Asked once per process, so a miss (an import checking each new row) costs one indexed
+        lookup, not a scan, in a database where every email is lowercase."""
+        if self._capitalised_emails is None:
+            self._capitalised_emails = self.leads.find_one({"email": {"$regex": "[A-Z]"}}, {"_id": 1}) is not None
+        return self._capitalised_emails
+
+    def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
+        prefix = prefix.lower()[:24]
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            return []
+        bounds = {"$gte": ObjectId(prefix.ljust(24, "0")), "$lte": ObjectId(prefix.ljust(24, "f"))}
+        with self._errors():
+            docs = list(self.leads.find({"_id": bounds}).sort("_id", 1).limit(limit))
+        return [_from_document(d) for d in docs]
+
+    def query(self, query: LeadQuery) -> Iterator[Lead]:
+        if query.limit == 0:  # pymongo's limit(0) means "no limit"
+            return
+        filt = _filter(query)
+        if query.sort == "current_stage" and query.stage_order:
+            yield from self._query_by_stage(filt, query)
+            return
+        direction = pymongo.DESCENDING if query.descending else pymongo.ASCENDING
+        with self._errors():
+            cursor = self.leads.find(filt).sort([(SORT_FIELDS[query.sort], direction), ("_id", direction)])
+            if query.offset:
+                cursor = cursor.skip(query.offset)
+            if query.limit is not None:
+                cursor = cursor.limit(query.limit)
+        yield from self._stream(cursor)
+
+    def _query_by_stage(self, filt: dict[str, Any], query: LeadQuery) -> Iterator[Lead]:
+        """Pipeline order without $indexOfArray/$switch (absent from FerretDB v1): walk the
+        stages in order — every stage outside the pipeline, and no stage, ranking last as in
+        SQLite — skipping whole stages by their counts to honour offset, each stage by id."""
+        order = list(dict.fromkeys(query.stage_order))
+        counts = self._stage_counts(filt)
+        buckets: list[tuple[dict[str, Any], int]] = [({"current_stage": s}, counts.get(s, 0)) for s in order]
+        others = sum(n for stage, n in counts.items() if stage not in order)
+        buckets.append(({"current_stage": {"$nin": order}}, others))
+        if query.descending:
+            buckets.reverse()
+        direction = pymongo.DESCENDING if query.descending else pymongo.ASCENDING
+        skip, remaining = query.offset, query.limit
+        for condition, size in buckets:
+            if remaining is not None and remaining <= 0:
+                return
+            if size == 0 or skip >= size:
+                skip -= min(skip, size)
+                continue
+            with self._errors():
+                cursor = self.leads.find({"$and": [filt, condition]} if filt else condition).sort("_id", direction)
+                if skip:
+                    cursor = cursor.skip(skip)
+                if remaining is not None:
+                    cursor = cursor.limit(remaining)
+            skip = 0
+            for lead in self._stream(cursor):
+                yield lead
+                if remaining is not None:
+                    remaining -= 1
+
+    def _stream(self, cursor: Any) -> Iterator[Lead]:
+        iterator = iter(cursor)
+        while True:
+            with self._errors():
+                doc = next(iterator, None)
+            if doc is None:
+                cursor.close()
+                return
+            yield _from_document(doc)
+
+    def count(self, query: LeadQuery) -> int:
+        with self._errors():
+            return int(self.leads.count_documents(_filter(query)))
+
+    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
+        filt = _filter(query)
+        counts = self._stage_counts(filt)
+        values = self._group_by_stage(filt, {"$sum": "$value"})
+        return {stage: (n, float(values.get(stage) or 0)) for stage, n in counts.items()}
+
+    def _stage_counts(self, filt: dict[str, Any]) -> dict[str | None, int]:
+        return {stage: int(n) for stage, n in self._group_by_stage(filt, {"$sum": 1}).items()}
+
+    def _group_by_stage(self, filt: dict[str, Any], accumulator: dict[str, Any]) -> dict[str | None, Any]:
+        # One accumulator per $group: FerretDB v1.24 computes only the first of several.
+        pipeline: list[dict[str, Any]] = [{"$match": filt}] if filt else []
+        pipeline.append({"$group": {"_id": "$current_stage", "total": accumulator}})
+        with self._errors():
+            return {row["_id"]: row["total"] for row in self.leads.aggregate(pipeline)}
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def insert(self, lead: Lead, event: Event) -> Lead:
+        lead = {**lead, "version": lead.get("version") or 1}
+        doc = _to_document(lead)
+        self._before_write()
+
+        def write(session: Any) -> None:
+            self.leads.insert_one(doc, session=session)
+            self._append_event(session, lead, event)
+
+        with self._errors():
+            try:
+                self._atomic(write)
+            except mongo_errors.OperationFailure as exc:
+                if _is_duplicate(exc):
+                    raise self._duplicate(lead) from None
+                raise
+        return lead
+
+    def replace(self, lead: Lead, expected_version: int, event: Event) -> Lead:
+        lead = {**lead, "version": expected_version + 1}
+        doc = _to_document(lead)
+        oid = doc.pop("_id")
+        self._before_write()
+
+        def write(session: Any) -> bool:
+            # $set, not replace_one: fields another app keeps in the document stay untouched.
+            result = self.leads.update_one({"_id": oid, **_version_is(expected_version)}, {"$set": doc}, session=session)
+            if result.matched_count == 0:
+                return False
+            self._append_event(session, lead, event)
+            return True
+
+        with self._errors():
+            try:
+                written = self._atomic(write)
+            except mongo_errors.OperationFailure as exc:
+                if _is_duplicate(exc):
+                    raise self._duplicate(lead) from None
+                raise
+            if not written:
+                raise self._lost_race(lead["id"])
+        return lead
+
+    def delete(self, lead: Lead, event: Event) -> None:
+        oid = ObjectId(lead["id"])
+        self._before_write()
+
+        def write(session: Any) -> bool:
+            result = self.leads.delete_one({"_id": oid, **_version_is(int(lead.get("version") or 0))}, session=session)
+            if result.deleted_count == 0:
+                return False
+            self._append_event(session, lead, event)
+            return True
+
+        with self._errors():
+            if not self._atomic(write):
+                raise self._lost_race(lead["id"])
+
+    def _lost_race(self, lead_id: str) -> Exception:
+        if self.leads.find_one({"_id": ObjectId(lead_id)}, {"_id": 1}):
+            return VersionConflict(f"lead {lead_id} changed under a concurrent write; run the command again")
+        return NotFound(f"lead {lead_id} no longer exists")
+
+    def _duplicate(self, lead: Lead) -> Conflict:
+        # FerretDB's duplicate-key errors do not name the key, so ask which one it was.
+        other = self.leads.find_one({"email": lead["email"]}, {"_id": 1})
+        if other and str(other["_id"]) != lead["id"]:
+            return Conflict(f"a lead with email {lead['email']} already exists (id {other['_id']})")
+        return Conflict(f"a lead with id {lead['id']} already exists")
+
+    def _append_event(self, session: Any, lead: Lead, event: Event) -> None:
+        """Append the event as seq = last + 1, which the unique index on `seq` makes atomic.
+        Not a `$inc` counter: FerretDB v1 runs findAndModify as a read then a write, so
+        concurrent increments return the same number (measured: 200 increments from 4 threads
+        gave 60 distinct values). A unique-index insert is atomic everywhere, and as a bonus
+        seq N+1 can only be written after seq N is visible, so a tail by seq sees no gaps."""
+        record = {
+            "type": event["type"],
+            "at": event.get("at") or now_utc(),
+            "by": event.get("by"),
+            "lead_id": lead["id"],
+            "lead": _to_document(lead),
+            # JSON text: a change is [old, new], and old/new may be lists (tags), but
+            # FerretDB v1 stores no nested arrays; custom field names may hold `.` or `$`.
+            "changes": json.dumps(event.get("changes") or {}, ensure_ascii=False, default=str),
+        }
+        for _attempt in range(SEQ_ATTEMPTS):
+            latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)], session=session)
+            seq = int(latest["seq"]) + 1 if latest else 1
+            try:
+                self.events.insert_one({"seq": seq, **record}, session=session)
+                return
+            except mongo_errors.OperationFailure as exc:
+                if not _is_duplicate(exc):
+                    raise
+                if session is not None:
+                    raise _SeqTaken() from None
+        raise StoreUnavailable("too many concurrent writers to number this event; run the command again")
+
+    # -- events ---------------------------------------------------------------------------
+
+    def events_after(self, seq: int, limit: int = 500) -> list[Event]:
+        if limit <= 0:
+            return []
+        with self._errors():
+            docs = list(self.events.find({"seq": {"$gt": seq}}).sort("seq", 1).limit(limit))
+        return [event_from_document(d) for d in docs]
+
+    def last_seq(self) -> int:
+        with self._errors():
+            doc = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
+        return int(doc["seq"]) if doc else 0
+
+    # -- doctor ---------------------------------------------------------------------------
+
+    def server_info(self) -> dict[str, Any]:
+        with self._errors():
+            build = self.client.admin.command("buildInfo")
+            hello = self.client.admin.command("hello")
+        replica_set = hello.get("setName")
+        sharded = hello.get("msg") == "isdbgrid"
+        info: dict[str, Any] = {
+            "server_version": build.get("version"),
+            "replica_set": replica_set or ("sharded cluster" if sharded else False),
+        }
+        if build.get("ferretdbVersion"):
+            info["server_version"] = f"{build['version']} (FerretDB {build['ferretdbVersion']})"
+        info["transactions"] = bool(replica_set or sharded)
+        info["change_streams"] = bool(replica_set or sharded)
+        return info
+
+    def describe(self) -> dict[str, Any]:
+        info = self.server_info()
+        with self._errors():
+            existing = {doc["name"]: doc for doc in self.leads.list_indexes()}
+            event_indexes = {doc["name"]: doc for doc in self.events.list_indexes()}
+            leads = self.leads.count_documents({})
+        wanted = [EMAIL_INDEX, *LEAD_INDEXES]
+        missing = [m.document["name"] for m in wanted if m.document["name"] not in existing]
+        missing += [f"{EVENTS}.{m.document['name']}" for m in EVENT_INDEXES if m.document["name"] not in event_indexes]
+        email_unique = any(
+            list(doc["key"]) == ["email"] and doc.get("unique") for doc in existing.values()
+        )
+        report: dict[str, Any] = {
+            "backend": "mongodb",
+            "location": mask_uri(self.uri),
+            "database": self.database,
+            **info,
+            "indexes": [_index_label(doc) for doc in existing.values()]
+            + [f"{EVENTS}.{_index_label(doc)}" for doc in event_indexes.values()],
+            "missing_indexes": missing,
+            "email_unique": email_unique,
+            "leads": leads,
+            "events": self.last_seq(),
+            "live_updates": "change stream" if info["change_streams"] else "poll by seq (no change streams)",
+        }
+        problems = list(self.index_problems)
+        if not email_unique and not problems and (duplicates := self._duplicate_emails_problem()):
+            problems.append(duplicates)
+        report["problems"] = problems
+        return report
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _ErrorBoundary:
+    """`with store._errors():` turns pymongo errors into leadcli's, with secrets scrubbed."""
+
+    def __init__(self, store: MongoStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if isinstance(exc, mongo_errors.PyMongoError):
+            raise self.store._translate(exc) from None
+        return False
+
+
+# -- documents ------------------------------------------------------------------------------
+
+
+def _to_document(lead: Mapping[str, Any]) -> dict[str, Any]:
+    """A lead as a Leads Artisan-shaped document: `_id` ObjectId, datetimes as BSON dates,
+    custom field names made storable (no `.` or leading `$`, which FerretDB refuses)."""
+    lead = from_jsonable(lead)
+    doc: dict[str, Any] = {"_id": ObjectId(lead["id"])}
+    for key, value in lead.items():
+        if key == "id":
+            continue
+        if key == "fields":
+            value = _encode_keys(value)
+        elif key == "stage_history" and value:
+            # An entry the backend wrote (no `by`) is written back exactly as it was.
+            value = [{k: v for k, v in e.items() if not (k == "by" and v is None)} for e in value]
+        doc[key] = value
+    return doc
+
+
+def _from_document(doc: Mapping[str, Any]) -> Lead:
+    """A stored document as a lead: defaults for fields another app did not write, aware UTC
+    datetimes (naive ones are UTC), documents without `version` at version 0."""
+    lead: Lead = {"id": str(doc["_id"])}
+    for key in LEAD_FIELDS[1:]:
+        value = doc.get(key, DEFAULTS.get(key))
+        lead[key] = _utc(value) if key in TIMESTAMP_FIELDS else value
+    lead["engaged"] = bool(lead["engaged"])
+    lead["tags"] = list(doc.get("tags") or [])
+    lead["fields"] = _decode_keys(doc.get("fields") or {})
+    lead["version"] = int(doc.get("version") or 0)
+    lead["stage_history"] = [_history_entry(entry) for entry in doc.get("stage_history") or [] if isinstance(entry, Mapping)]
+    if "activities" in doc:
+        lead["activities"] = [
+            {**entry, "at": _utc(entry.get("at"))} for entry in doc.get("activities") or [] if isinstance(entry, Mapping)
+        ]
+    for key, value in doc.items():
+        # Other plain fields (another app's, or a newer leadcli's) pass through unchanged;
+        # ones only BSON can hold (ObjectIds, binary…) stay in the database untouched.
+        if key not in lead and key != "_id" and _is_plain(value):
+            lead[key] = _utc_all(value)
+    return lead
+
+
+def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    out = {
+        "from_stage": entry.get("from_stage"),
+        "to_stage": entry.get("to_stage"),
+        "changed_at": _utc(entry.get("changed_at")),
+        "by": entry.get("by"),
+        "notes": entry.get("notes"),
+    }
+    for key, value in entry.items():
+        if key not in out:
+            out[key] = value
+    return out
+
+
+def event_from_document(doc: Mapping[str, Any]) -> Event:
+    """A stored event in the shape `events_after` returns (also for change-stream readers)."""
+    at, changes = doc.get("at"), doc.get("changes")
+    return {
+        "seq": int(doc["seq"]),
+        "type": doc.get("type"),
+        "at": iso(at) if isinstance(at, datetime) else at,
+        "by": doc.get("by"),
+        "lead_id": doc.get("lead_id"),
+        "lead": _from_document(doc["lead"]) if doc.get("lead") else None,
+        "changes": json.loads(changes) if isinstance(changes, str) else (changes or {}),
+    }
+
+
+def _utc(value: Any) -> Any:
+    return to_utc(value) if isinstance(value, datetime) else value
+
+
+def _utc_all(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_utc(value)
+    if isinstance(value, list):
+        return [_utc_all(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _utc_all(v) for k, v in value.items()}
+    return value
+
+
+def _is_plain(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, int, float, datetime)):
+        return True
+    if isinstance(value, list):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+_KEY_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
+_KEY_UNESCAPE = re.compile(r"%(25|2E|24|00)")
+
+
+def _encode_key(key: str) -> str:
+    if not any(c in key for c in _KEY_ESCAPES):
+        return key
+    return "".join(_KEY_ESCAPES.get(c, c) for c in key)
+
+
+def _decode_key(key: str) -> str:
+    return _KEY_UNESCAPE.sub(lambda m: unquote(m.group(0)), key) if "%" in key else key
+
+
+def _encode_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_encode_key(k): _encode_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encode_keys(v) for v in value]
+    return value
+
+
+def _decode_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_decode_key(k): _decode_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_keys(v) for v in value]
+    return value
+
+
+# -- queries --------------------------------------------------------------------------------
+
+
+def _object_id(text: str) -> ObjectId | None:
+    return ObjectId(text) if ObjectId.is_valid(text) and len(text) == 24 else None
+
+
+def _version_is(version: int) -> dict[str, Any]:
+    # Documents the Leads Artisan backend wrote have no `version`: they count as version 0.
+    if version == 0:
+        return {"version": {"$in": [None, 0]}}
+    return {"version": version}
+
+
+def _exact(text: str) -> str:
+    r"""A regex matching exactly `text` (\A…\z: `$` would also match before a final newline)."""
+    return r"\A" + re.escape(text) + r"\z"
+
+
+def _contains(text: str) -> dict[str, Any]:
+    return {"$regex": re.escape(text), "$options": "i"}
+
+
+def _filter(q: LeadQuery) -> dict[str, Any]:
+    """The LeadQuery as a Mongo filter, with the same meaning as SqliteStore's WHERE clause."""
+    clauses: list[dict[str, Any]] = []
+    if q.ids is not None:
+        clauses.append({"_id": {"$in": [oid for oid in map(_object_id, q.ids) if oid is not None]}})
+    if q.stages:
+        clauses.append({"current_stage": {"$in": list(q.stages)}})
+    if q.exclude_stages:
+        clauses.append({"current_stage": {"$nin": list(q.exclude_stages)}})  # also matches no stage
+    for field, value in (("status", q.status), ("owner", q.owner), ("source", q.source)):
+        if value is not None:
+            # Case-insensitive equality without collation (FerretDB v1 has none).
+            clauses.append({field: {"$regex": _exact(value), "$options": "i"}})
+    if q.engaged is not None:
+        clauses.append({"engaged": True} if q.engaged else {"engaged": {"$ne": True}})
+    for tag in q.tags:
+        clauses.append({"tags": tag})
+    if q.company:
+        clauses.append({"company": _contains(q.company)})
+    if q.search:
+        clauses.append({"$or": [{field: _contains(q.search)} for field in ("name", "email", "company", "notes")]})
+    if q.created_after is not None:
+        clauses.append({"created_at": {"$gte": q.created_after}})
+    if q.created_before is not None:
+        clauses.append({"created_at": {"$lt": q.created_before}})
+    if q.contacted_before is not None:
+        clauses.append({"$or": [{"last_contacted": None}, {"last_contacted": {"$lt": q.contacted_before}}]})
+    if q.follow_up_before is not None:
+        clauses.append({"follow_up_at": {"$lte": q.follow_up_before}})
+    if q.idle_since is not None:
+        clauses.append(
+            {
+                "$or": [
+                    {"last_contacted": {"$lt": q.idle_since}},
+                    {"last_contacted": None, "created_at": {"$lt": q.idle_since}},
+                ]
+            }
+        )
+    if not clauses:
+        return {}
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _uri_secrets(uri: str) -> list[str]:
+    """The password of a URI, raw and decoded, longest first, for scrubbing error texts. Taken
+    up to the last `@`, so a password with unescaped `@` or `/` is still found whole."""
+    rest = uri.partition("://")[2]
+    if "@" not in rest:
+        return []
+    userinfo = rest.rsplit("@", 1)[0]
+    password = userinfo.partition(":")[2]
+    if not password:
+        return []
+    return sorted({password, unquote(password)}, key=len, reverse=True)
+
+
+def _is_duplicate(exc: mongo_errors.OperationFailure) -> bool:
+    """A unique index refused the write. FerretDB v1 reports that on updates as a generic
+    error naming SQLite's UNIQUE constraint rather than as code 11000."""
+    return exc.code == 11000 or "UNIQUE constraint failed" in _errmsg(exc)
+
+
+def _errmsg(exc: mongo_errors.OperationFailure) -> str:
+    details = exc.details or {}
+    return str(details.get("errmsg") or exc)
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _index_label(doc: Mapping[str, Any]) -> str:
+    keys = ", ".join(f"{k}" if v == 1 else f"{k} {v}" for k, v in doc["key"].items())
+    return f"{doc['name']} ({keys}{'; unique' if doc.get('unique') else ''})"

@@ -1,0 +1,109 @@
+"""Several real processes writing one SQLite file at once: no "database is locked", no lost,
+duplicated or half-written lead, and no lost update.
+
+Each worker process imports leadcli once, waits for a common start time (so they really
+overlap), then runs commands through the real entry point; every command opens its own
+connection, as separate `leadcli` invocations do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ROOT, run_process
+
+WORKER = """
+import json, sys, time
+from leadcli.cli import run
+start_at, commands = float(sys.argv[1]), json.loads(sys.argv[2])
+time.sleep(max(0.0, start_at - time.time()))
+sys.exit(max(run(args) for args in commands))
+"""
+
+
+def run_workers(command_lists: list[list[list[str]]], db: Path) -> list[subprocess.CompletedProcess[str]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LEADCLI_DB": str(db)}
+    start_at = time.time() + 1.5  # after every worker has imported leadcli
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(start_at), json.dumps(commands)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for commands in command_lists
+    ]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    return results
+
+
+def test_parallel_adds_to_a_new_file_all_land(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"  # does not exist yet: the workers also race to create and migrate it
+    workers, per_worker = 4, 15
+    commands = [
+        [["add", "--name", f"Worker {w} lead {i}", "--email", f"w{w}-{i}@example.com", "-o", "ids"] for i in range(per_worker)]
+        for w in range(workers)
+    ]
+    results = run_workers(commands, db)
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "locked" not in result.stderr
+        assert len(result.stdout.split()) == per_worker
+
+    env = {"LEADCLI_DB": str(db)}
+    leads = run_process("list", "--all", "-o", "json", env=env).json()
+    assert len(leads) == workers * per_worker
+    assert {lead["email"] for lead in leads} == {f"w{w}-{i}@example.com" for w in range(workers) for i in range(per_worker)}
+    assert len({lead["id"] for lead in leads}) == workers * per_worker
+    printed = {lead_id for result in results for lead_id in result.stdout.split()}
+    assert printed == {lead["id"] for lead in leads}
+    assert run_process("doctor", "-o", "json", env=env).json()["events"] == workers * per_worker
+
+
+def test_racing_adds_of_one_email_let_exactly_one_win(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    racers = 5
+    command = [["add", "--name", "Ada", "--email", "ada@example.com", "-o", "ids"]]
+    results = run_workers([command] * racers, db)
+    codes = sorted(result.returncode for result in results)
+    assert codes == [0] + [4] * (racers - 1), [r.stderr for r in results]
+    for result in results:
+        if result.returncode == 4:
+            assert result.stderr.startswith("error: a lead with email ada@example.com already exists")
+            assert result.stdout == ""
+    assert run_process("count", env={"LEADCLI_DB": str(db)}).stdout == "1\n"
+
+
+def test_parallel_edits_of_one_lead_lose_no_update(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    env = {"LEADCLI_DB": str(db)}
+    lead_id = run_process("add", "--name", "Ada", "--email", "ada@example.com", "-o", "ids", env=env).stdout.strip()
+    workers, edits = 4, 6
+    own_field = ["company", "owner", "source", "phone"]
+    commands = [
+        [
+            ["edit", lead_id[:12], f"--{own_field[w]}", f"{own_field[w]}-{i}", "--field", f"w{w}={i}", "--add-tag", f"w{w}-{i}", "-o", "ids"]
+            for i in range(edits)
+        ]
+        for w in range(workers)
+    ]
+    results = run_workers(commands, db)
+    for result in results:
+        assert result.returncode == 0, result.stderr
+
+    lead = run_process("show", lead_id, "-o", "json", env=env).json()
+    assert lead["version"] == 1 + workers * edits
+    for w in range(workers):
+        assert lead[own_field[w]] == f"{own_field[w]}-{edits - 1}"
+        assert lead["fields"][f"w{w}"] == str(edits - 1)
+    assert sorted(lead["tags"]) == sorted(f"w{w}-{i}" for w in range(workers) for i in range(edits))
+    assert run_process("doctor", "-o", "json", env=env).json()["events"] == 1 + workers * edits

@@ -1,0 +1,112 @@
+"""`leadcli export`: every matching lead, complete, in a format `import` reads back into any
+store with ids, timestamps, history, activities and custom fields intact."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import invoke
+
+from leadcli.services.exporter import EXPORT_FIELDS
+from leadcli.store import open_store
+
+
+def seed(uri: str) -> None:
+    """Three leads with what a user builds up over time: history, activities, custom fields."""
+    for name, email, extra in (
+        ("Ada Lovelace", "ada@example.com", ["--stage", "negotiation", "--tag", "vip", "--tag", "emea", "--value", "1200"]),
+        ("Grace Hopper", "grace@example.com", ["--company", 'Navy, "Fleet" Ops', "--field", "tier=gold", "--notes", "two\nlines"]),
+        ("José Müller", "jose@example.com", ["--engaged", "--follow-up", "2026-12-01"]),
+    ):
+        assert invoke("--db", uri, "add", "--name", name, "--email", email, *extra).code == 0
+    assert invoke("--db", uri, "edit", "ada@example.com", "--stage", "closed-won", "--note", "signed").code == 0
+    store = open_store(uri)
+    try:
+        ada = store.get_by_email("ada@example.com")
+        assert ada is not None
+        activity = {"type": "call", "at": datetime(2026, 11, 20, 9, 30, tzinfo=UTC), "by": "tester", "note": "intro"}
+        store.replace({**ada, "activities": [activity]}, ada["version"], {"type": "activity_logged", "by": "tester", "changes": {}})
+    finally:
+        store.close()
+
+
+def exported(uri: str, *args: str) -> list[dict]:
+    result = invoke("--db", uri, "export", "-o", "jsonl", *args)
+    assert result.code == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_export_is_csv_by_default_with_every_field_and_a_count_on_stderr(store_uri: str) -> None:
+    seed(store_uri)
+
+    result = invoke("--db", store_uri, "export")
+
+    assert result.code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == list(EXPORT_FIELDS)
+    assert [r["email"] for r in rows] == ["ada@example.com", "grace@example.com", "jose@example.com"]  # oldest first
+    assert rows[1]["company"] == 'Navy, "Fleet" Ops' and rows[1]["notes"] == "two\nlines"
+    assert rows[0]["tags"] == "vip, emea"
+    assert json.loads(rows[0]["activities"])[0]["note"] == "intro"
+    assert result.stderr.strip() == "exported 3 lead(s)"
+
+
+def test_export_applies_filters_and_fields(store_uri: str) -> None:
+    seed(store_uri)
+
+    result = invoke("--db", store_uri, "export", "--stage", "closed-won", "-o", "json", "--fields", "email,current_stage")
+
+    assert result.code == 0, result.stderr
+    assert result.json() == [{"email": "ada@example.com", "current_stage": "Closed Won"}]
+    bad = invoke("--db", store_uri, "export", "--fields", "email,shoe_size")
+    assert bad.code == 2 and "shoe_size" in bad.stderr and bad.stdout == ""
+    assert invoke("--db", store_uri, "export", "-o", "table").code == 2
+
+
+def test_export_to_a_file(store_uri: str, tmp_path: Path) -> None:
+    seed(store_uri)
+    target = tmp_path / "leads.jsonl"
+
+    result = invoke("--db", store_uri, "export", "-o", "jsonl", "--file", str(target))
+
+    assert result.code == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"exported 3 lead(s) to {target}"
+    assert len(target.read_text().splitlines()) == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_jsonl_export_imports_into_another_store_unchanged(store_uri: str, tmp_path: Path) -> None:
+    """SQLite -> jsonl -> (each store) -> jsonl: the same records, ids and history included."""
+    source = str(tmp_path / "source.db")
+    seed(source)
+    dump = invoke("--db", source, "export", "-o", "jsonl").stdout
+
+    imported = invoke("--db", store_uri, "import", "-", "--format", "jsonl", input=dump)
+
+    assert imported.code == 0, imported.stderr
+    assert "import: 3 inserted" in imported.stderr
+    assert invoke("--db", store_uri, "export", "-o", "jsonl").stdout == dump
+    ada = exported(store_uri)[0]
+    assert [h["to_stage"] for h in ada["stage_history"]] == ["Negotiation", "Closed Won"]
+    assert ada["activities"] == [{"type": "call", "at": "2026-11-20T09:30:00.000+00:00", "by": "tester", "note": "intro"}]
+    again = invoke("--db", store_uri, "import", "-", "--format", "jsonl", "--upsert", input=dump)
+    assert "import: 0 inserted, 0 updated, 3 unchanged, 0 rejected" in again.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_csv_and_json_exports_are_reimportable(fmt: str, tmp_path: Path) -> None:
+    source, target = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    seed(source)
+    dump = tmp_path / f"leads.{fmt}"
+    assert invoke("--db", source, "export", "-o", fmt, "--file", str(dump)).code == 0
+
+    result = invoke("--db", target, "import", str(dump))
+
+    assert result.code == 0, result.stderr
+    assert exported(target) == exported(source)

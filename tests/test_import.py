@@ -1,0 +1,343 @@
+"""`leadcli import`: real-shaped exports in, every rejected row reported by its spreadsheet row,
+the rest written with their events, on both stores."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, invoke, run_process
+
+from leadcli.services.importer import parse_date
+from leadcli.store import open_store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LEADS_ARTISAN = FIXTURES / "leads_artisan_export.csv"
+CRM = FIXTURES / "crm_export.csv"
+
+
+def leads_by_email(uri: str) -> dict[str, dict]:
+    listed = invoke("--db", uri, "list", "--all", "-o", "json")
+    assert listed.code == 0, listed.stderr
+    return {lead["email"]: lead for lead in listed.json()}
+
+
+def events(uri: str) -> list[dict]:
+    store = open_store(uri)
+    try:
+        return store.events_after(0, limit=100_000)
+    finally:
+        store.close()
+
+
+def rejected_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("row ")]
+
+
+def test_a_leads_artisan_export_imports_as_it_is(store_uri: str) -> None:
+    result = invoke("--db", store_uri, "import", str(LEADS_ARTISAN))
+
+    assert result.code == 1  # one row has a stage the pipeline does not know
+    assert result.stdout == ""
+    assert rejected_lines(result.stderr) == [
+        "row 5: unknown stage 'Qualified'; valid stages: New Lead, Initial Contact, Meeting Scheduled, "
+        "Proposal Sent, Negotiation, Closed Won, Closed Lost"
+    ]
+    assert "import: 4 inserted, 0 updated, 0 unchanged, 1 rejected" in result.stderr
+    leads = leads_by_email(store_uri)
+    assert sorted(leads) == ["ada@example.com", "alan@example.com", "barbara@example.com", "grace@example.com"]
+    ada, alan = leads["ada@example.com"], leads["alan@example.com"]
+    assert (ada["name"], ada["company"], ada["current_stage"]) == ("Ada Lovelace", "Analytical Engines", "New Lead")
+    assert (ada["engaged"], ada["status"]) == (True, "Engaged")
+    assert (leads["grace@example.com"]["engaged"], leads["grace@example.com"]["status"]) == (False, "Not Engaged")
+    assert alan["company"] == "Bletchley Park, Hut 8"
+    assert alan["last_contacted"].startswith("2026-11-2")  # 11/26/2026 local midnight, in UTC
+    assert leads["barbara@example.com"]["current_stage"] == "Closed Won"
+    assert ada["stage_history"][0]["to_stage"] == "New Lead"
+    assert ada["stage_history"][0]["by"] == "tester"
+
+
+def test_a_crm_export_maps_aliases_and_reports_each_bad_row(store_uri: str, tmp_path: Path) -> None:
+    invoke("--db", store_uri, "add", "--name", "Already Here", "--email", "taken@example.com")
+    rejects = tmp_path / "rejects.csv"
+
+    result = invoke("--db", store_uri, "import", str(CRM), "--rejects", str(rejects))
+
+    assert result.code == 1
+    lines = rejected_lines(result.stderr)
+    assert [line.split(":")[0] for line in lines] == ["row 5", "row 6", "row 7", "row 8"]
+    assert "not-an-email" in lines[0] and "not a valid email address" in lines[0]
+    assert "name is required" in lines[1]
+    assert lines[2] == "row 7: duplicate of row 2 (email jose.mueller@example.com)"
+    assert "taken@example.com already exists" in lines[3] and "--upsert" in lines[3]
+    assert "import: 4 inserted, 0 updated, 0 unchanged, 4 rejected" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: 4 row(s) rejected")
+
+    leads = leads_by_email(store_uri)
+    jose = leads["jose.mueller@example.com"]
+    assert jose["name"] == "José Müller"
+    assert jose["company"] == "Müller & Söhne, GmbH"
+    assert jose["current_stage"] == "Meeting Scheduled"  # a Lead Status that is a stage
+    assert (jose["phone"], jose["owner"], jose["source"]) == ("+49 30 1234567", "ada", "Trade show")
+    assert jose["tags"] == ["vip", "emea"]
+    assert jose["fields"] == {"Record ID": "1001"}  # unknown columns are kept as custom fields
+    li = leads["li.lei@example.cn"]
+    assert (li["name"], li["company"]) == ("李 雷", "北京科技")
+    assert (li["status"], li["current_stage"]) == ("Open", "New Lead")  # a Lead Status that is not a stage
+    assert li["notes"] == 'Said "call me" after lunch,\nthen left, early'
+    assert leads["zoe@example.ie"]["name"] == "Zoë O'Brien"
+    assert leads["unal@example.com.tr"]["company"] == "İstanbul A.Ş."
+    assert leads["taken@example.com"]["name"] == "Already Here"
+
+    with open(rejects, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = next(csv.reader(CRM.open(encoding="utf-8-sig")))
+    assert rows[0] == [*header, "reason"]
+    assert [r[2] for r in rows[1:]] == ["not-an-email", "noname@example.com", "jose.mueller@example.com", "taken@example.com"]
+    assert rows[1][-1] == lines[0].removeprefix("row 5: ")
+
+
+def test_fixed_rejects_reimport_cleanly(store_uri: str, tmp_path: Path) -> None:
+    rejects = tmp_path / "rejects.csv"
+    invoke("--db", store_uri, "import", str(CRM), "--rejects", str(rejects))
+    text = rejects.read_text(encoding="utf-8").replace("not-an-email", "bad.email@example.com")
+    text = text.replace(",,noname@example.com", "Nora,Name,noname@example.com")
+    rejects.write_text(text, encoding="utf-8")
+
+    again = invoke("--db", store_uri, "import", str(rejects), "--upsert")
+
+    assert again.code == 0, again.stderr
+    assert "import: 2 inserted, 1 updated, 0 unchanged, 0 rejected" in again.stderr
+    leads = leads_by_email(store_uri)
+    assert leads["noname@example.com"]["name"] == "Nora Name"
+    assert "reason" not in leads["noname@example.com"]["fields"]  # the added column is not data
+    assert leads["jose.mueller@example.com"]["company"] == "Dup Co"  # --upsert: the later row wins
+
+
+def test_upsert_updates_by_email_records_the_stage_change_and_reruns_as_a_no_op(store_uri: str, tmp_path: Path) -> None:
+    assert invoke("--db", store_uri, "import", str(CRM)).code == 1
+    before = leads_by_email(store_uri)
+    seq_before = len(events(store_uri))
+    moved = tmp_path / "moved.csv"
+    moved.write_text("Email,Stage,Deal Value\nzoe@example.ie,Closed Won,\"$12,500\"\nli.lei@example.cn,new lead,\n")
+
+    result = invoke("--db", store_uri, "import", str(moved), "--upsert")
+
+    assert result.code == 0, result.stderr
+    assert "import: 0 inserted, 1 updated, 1 unchanged, 0 rejected" in result.stderr
+    zoe = leads_by_email(store_uri)["zoe@example.ie"]
+    assert (zoe["current_stage"], zoe["value"], zoe["version"]) == ("Closed Won", 12500, before["zoe@example.ie"]["version"] + 1)
+    assert zoe["name"] == "Zoë O'Brien"  # columns the file does not have are kept
+    assert [(h["from_stage"], h["to_stage"]) for h in zoe["stage_history"]][-1] == ("Negotiation", "Closed Won")
+    new_events = events(store_uri)[seq_before:]
+    assert [(e["type"], e["lead_id"]) for e in new_events] == [("lead_stage_changed", zoe["id"])]
+    assert new_events[0]["changes"]["current_stage"] == ["Negotiation", "Closed Won"]
+
+    after = leads_by_email(store_uri)
+    rerun = invoke("--db", store_uri, "import", str(moved), "--upsert")
+    assert "import: 0 inserted, 0 updated, 2 unchanged, 0 rejected" in rerun.stderr
+    assert leads_by_email(store_uri) == after
+    assert len(events(store_uri)) == seq_before + 1
+
+
+def test_rerunning_the_same_import_with_upsert_writes_nothing(store_uri: str) -> None:
+    invoke("--db", store_uri, "import", str(LEADS_ARTISAN))
+    before, seq = leads_by_email(store_uri), len(events(store_uri))
+
+    again = invoke("--db", store_uri, "import", str(LEADS_ARTISAN), "--upsert")
+
+    assert again.code == 1  # the unknown stage is still rejected
+    assert "import: 0 inserted, 0 updated, 4 unchanged, 1 rejected" in again.stderr
+    assert leads_by_email(store_uri) == before
+    assert len(events(store_uri)) == seq
+
+
+def test_dry_run_validates_and_reports_without_writing(store_uri: str) -> None:
+    result = invoke("--db", store_uri, "import", str(CRM), "--dry-run")
+
+    assert result.code == 1
+    assert len(rejected_lines(result.stderr)) == 3  # nothing is in the store yet: no row 8 conflict
+    assert "dry run, nothing written: 5 inserted, 0 updated, 0 unchanged, 3 rejected" in result.stderr
+    assert leads_by_email(store_uri) == {}
+    assert events(store_uri) == []
+
+
+def test_every_write_has_its_event(store_uri: str) -> None:
+    invoke("--db", store_uri, "import", str(LEADS_ARTISAN))
+
+    leads = leads_by_email(store_uri)
+    created = events(store_uri)
+    assert sorted(e["lead_id"] for e in created) == sorted(lead["id"] for lead in leads.values())
+    assert {e["type"] for e in created} == {"lead_created"}
+    assert all(e["by"] == "tester" for e in created)
+
+
+def test_json_array_and_jsonl_from_stdin_count_records_from_one(store_uri: str) -> None:
+    records = [
+        {"name": "Ada", "email": "ada@example.com", "stage": "negotiation", "tags": ["vip"], "value": 10},
+        ["not", "an", "object"],
+        {"name": "Bob", "email": "bob@example.com", "engaged": "maybe"},
+        {"Full Name": "Cy", "E-mail": "cy@example.com", "follow_up_at": "2026-12-01T09:30:00Z", "fields": {"tier": 2}},
+    ]
+    as_json = invoke("--db", store_uri, "import", "-", "--format", "json", input=json.dumps(records, indent=1))
+
+    assert as_json.code == 1
+    assert rejected_lines(as_json.stderr) == [
+        "row 2: expected a JSON object",
+        "row 3: engaged: cannot read 'maybe' as yes or no (yes/no, true/false, 1/0)",
+    ]
+    leads = leads_by_email(store_uri)
+    assert (leads["ada@example.com"]["current_stage"], leads["ada@example.com"]["tags"]) == ("Negotiation", ["vip"])
+    assert leads["cy@example.com"]["follow_up_at"] == "2026-12-01T09:30:00.000+00:00"
+    assert leads["cy@example.com"]["fields"] == {"tier": 2}
+
+    lines = '{"name": "Dee", "email": "dee@example.com"}\n\n{not json}\n{"name": "Eve", "email": "ada@example.com"}\n'
+    as_jsonl = invoke("--db", store_uri, "import", "-", input=lines)  # no extension: the data says JSONL
+
+    assert as_jsonl.code == 1
+    assert [line.split(":")[0] for line in rejected_lines(as_jsonl.stderr)] == ["row 2", "row 3"]
+    assert "not valid JSON" in rejected_lines(as_jsonl.stderr)[0]
+    assert "dee@example.com" in leads_by_email(store_uri)
+
+
+def test_map_options_and_their_errors(store_uri: str, tmp_path: Path) -> None:
+    data = tmp_path / "odd.csv"
+    data.write_text("Who,Mail,Pipeline Step,Internal\nAda,ada@example.com,Proposal Sent,x\n")
+
+    mapped = invoke("--db", store_uri, "import", str(data), "--map", "who=name", "--map", "MAIL=email",
+                    "--map", "Pipeline Step=current_stage", "--map", "Internal=-")  # fmt: skip
+
+    assert mapped.code == 0, mapped.stderr
+    ada = leads_by_email(store_uri)["ada@example.com"]
+    assert (ada["name"], ada["current_stage"], ada["fields"]) == ("Ada", "Proposal Sent", {})
+    unknown = invoke("--db", store_uri, "import", str(data), "--map", "Who=nickname")
+    assert unknown.code == 2 and "--map: unknown field 'nickname'" in unknown.stderr
+    missing = invoke("--db", store_uri, "import", str(data), "--map", "Nope=name")
+    assert missing.code == 2 and "no column 'nope'" in missing.stderr
+
+
+def test_file_level_problems_are_usage_errors(tmp_path: Path) -> None:
+    assert invoke("import", str(tmp_path / "missing.csv")).code == 2
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("Name,Email\nJos\xe9,jose@example.com\n".encode("latin-1"))
+    result = invoke("import", str(latin))
+    assert result.code == 2 and "not UTF-8" in result.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"name": "A", "email": "a@example.com"}, {"name": ')
+    result = invoke("import", str(broken))
+    assert result.code == 2 and "not a JSON array" in result.stderr
+    assert invoke("import", str(broken), "--format", "xml").code == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-26", datetime(2026, 11, 26, tzinfo=UTC)),
+        ("2026-11-26T13:00:00Z", datetime(2026, 11, 26, 13, tzinfo=UTC)),
+        ("11/26/2026", datetime(2026, 11, 26, tzinfo=UTC)),
+        ("11/26/2026 2:30 PM", datetime(2026, 11, 26, 14, 30, tzinfo=UTC)),
+        ("26.11.2026", datetime(2026, 11, 26, tzinfo=UTC)),
+        ("26 Nov 2026", datetime(2026, 11, 26, tzinfo=UTC)),
+        ("Nov 26, 2026", datetime(2026, 11, 26, tzinfo=UTC)),
+        ("never", None),
+    ],
+)
+def test_human_dates(text: str, expected: datetime | None) -> None:
+    assert parse_date(text, UTC) == expected
+
+
+def test_ambiguous_or_wrong_dates_are_rejected_with_the_rule() -> None:
+    with pytest.raises(ValueError, match="month first"):
+        parse_date("26/11/2026", UTC)
+
+
+def test_full_records_are_validated(store_uri: str) -> None:
+    records = [
+        {"id": "not-an-id", "name": "A", "email": "a@example.com"},
+        {"name": "B", "email": "b@example.com", "stage_history": [{"to_stage": "New Lead"}]},
+        {"name": "C", "email": "c@example.com", "version": 0},
+        {"name": "D", "email": "d@example.com", "last_contacted": "26/11/2026"},
+        {"id": "6650f1c2a1b2c3d4e5f60718", "name": "E", "email": "e@example.com", "version": 3,
+         "created_at": "2025-01-02T03:04:05.678+00:00"},
+    ]  # fmt: skip
+    result = invoke("--db", store_uri, "import", "-", "--format", "jsonl", input="\n".join(map(json.dumps, records)))
+
+    assert [line.split(":")[0] for line in rejected_lines(result.stderr)] == ["row 1", "row 2", "row 3", "row 4"]
+    assert "id: 'not-an-id' is not a leadcli id" in result.stderr
+    assert "month first" in result.stderr
+    e = leads_by_email(store_uri)["e@example.com"]
+    assert (e["id"], e["version"], e["created_at"]) == ("6650f1c2a1b2c3d4e5f60718", 3, "2025-01-02T03:04:05.678+00:00")
+    clash = invoke("--db", store_uri, "import", "-", "--format", "jsonl",
+                   input=json.dumps({"id": e["id"], "name": "F", "email": "f@example.com"}))  # fmt: skip
+    assert clash.code == 1 and "belongs to another lead (e@example.com)" in clash.stderr
+
+
+def _write_big_csv(path: Path, rows: int) -> None:
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["Name", "Email", "Stage", "Company"])
+        for i in range(rows):
+            out.writerow([f"Lead {i}", f"lead{i}@example.com", "Initial Contact" if i % 3 else "New Lead", f"Co {i % 50}"])
+
+
+def test_an_import_killed_midway_leaves_a_consistent_store_and_upsert_completes_it(tmp_path: Path) -> None:
+    rows = 30_000
+    data, db = tmp_path / "big.csv", tmp_path / "leads.db"
+    _write_big_csv(data, rows)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "leadcli", "--db", str(db), "import", str(data)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        written = 0
+        while written == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                with sqlite3.connect(db) as peek:
+                    written = peek.execute("SELECT count(*) FROM leads").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    with sqlite3.connect(db) as peek:
+        partial = peek.execute("SELECT count(*) FROM leads").fetchone()[0]
+        orphans = peek.execute(
+            "SELECT count(*) FROM leads WHERE id NOT IN (SELECT lead_id FROM events WHERE type = 'lead_created')"
+        ).fetchone()[0]
+        stray_events = peek.execute("SELECT count(*) FROM events WHERE lead_id NOT IN (SELECT id FROM leads)").fetchone()[0]
+    assert 0 < partial < rows, "the import should have been killed midway"
+    assert (orphans, stray_events) == (0, 0)
+
+    finished = run_process("--db", str(db), "import", str(data), "--upsert")
+
+    assert finished.code == 0, finished.stderr
+    assert f"import: {rows - partial} inserted, 0 updated, {partial} unchanged, 0 rejected" in finished.stderr
+    with sqlite3.connect(db) as check:
+        assert check.execute("SELECT count(*), count(DISTINCT email) FROM leads").fetchone() == (rows, rows)
+        assert check.execute("SELECT count(*), count(DISTINCT lead_id) FROM events").fetchone() == (rows, rows)
+
+
+def test_a_store_without_the_bulk_methods_still_imports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An adapter that has not implemented find_by_emails/write_batch yet falls back to single writes."""
+    from leadcli.store.sqlite import SqliteStore
+
+    monkeypatch.delattr(SqliteStore, "write_batch")
+    monkeypatch.delattr(SqliteStore, "find_by_emails")
+    uri = str(tmp_path / "plain.db")
+
+    result = invoke("--db", uri, "import", str(LEADS_ARTISAN))
+    again = invoke("--db", uri, "import", str(LEADS_ARTISAN), "--upsert")
+
+    assert "import: 4 inserted, 0 updated, 0 unchanged, 1 rejected" in result.stderr
+    assert "import: 0 inserted, 0 updated, 4 unchanged, 1 rejected" in again.stderr
+    assert len(events(uri)) == 4

@@ -1,0 +1,145 @@
+"""leadcli on a database the Leads Artisan backend wrote: its documents (naive UTC datetimes,
+no `version`, history without `by`, none of leadcli's extra fields) read correctly, and after
+leadcli changes them they keep that backend's shape so it can still read them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pymongo
+import pytest
+from bson import ObjectId
+from conftest import invoke
+
+pytestmark = pytest.mark.mongo
+
+ARTISAN_FIELDS = {
+    "_id", "name", "email", "company", "status", "engaged", "current_stage", "stage_updated_at",
+    "stage_history", "last_contacted", "created_at", "updated_at",
+}  # fmt: skip
+CREATED = datetime(2026, 3, 2, 8, 15, 30, 250000)  # naive, UTC: how that backend stores time
+
+
+def artisan_lead(name: str, email: str, stage: str = "New Lead", **extra: object) -> dict:
+    return {
+        "_id": ObjectId(),
+        "name": name,
+        "email": email,
+        "company": "Analytical Engines",
+        "status": "Not Engaged",
+        "engaged": False,
+        "current_stage": stage,
+        "stage_updated_at": CREATED,
+        "stage_history": [{"from_stage": None, "to_stage": stage, "changed_at": CREATED, "notes": "Lead created"}],
+        "last_contacted": None,
+        "created_at": CREATED,
+        "updated_at": CREATED,
+        **extra,
+    }
+
+
+@pytest.fixture
+def artisan(mongo_uri: str):  # type: ignore[no-untyped-def]
+    """The raw `leads` collection, written the way the backend does (a naive client)."""
+    client = pymongo.MongoClient(mongo_uri)
+    yield client.get_default_database().leads
+    client.close()
+
+
+def test_leadcli_reads_and_changes_leads_artisan_documents_keeping_their_shape(mongo_uri: str, artisan) -> None:
+    owner_ref = ObjectId()
+    ada = artisan_lead("Ada Lovelace", "ada@engines.io", owner_ref=owner_ref, __v=0)
+    grace = artisan_lead("Grace Hopper", "grace@navy.mil", stage="Negotiation")
+    artisan.insert_many([ada, grace])
+
+    listed = invoke("--db", mongo_uri, "list", "-o", "json", "--sort", "name", "--asc")
+    assert listed.code == 0, listed.stderr
+    first = listed.json()[0]
+    assert [x["id"] for x in listed.json()] == [str(ada["_id"]), str(grace["_id"])]
+    assert first["created_at"] == "2026-03-02T08:15:30.250+00:00"
+    assert first["version"] == 0 and first["tags"] == [] and first["fields"] == {} and first["phone"] is None
+    assert first["stage_history"] == [
+        {"from_stage": None, "to_stage": "New Lead", "changed_at": "2026-03-02T08:15:30.250+00:00", "by": None, "notes": "Lead created"}
+    ]
+    assert "owner_ref" not in first  # an ObjectId is not lead data a user can see or set
+
+    shown = invoke("--db", mongo_uri, "show", "ada@engines.io", "-o", "json")
+    assert shown.code == 0 and shown.json()["id"] == str(ada["_id"])
+    assert invoke("--db", mongo_uri, "count", "--stage", "negotiation").stdout == "1\n"
+    assert invoke("--db", mongo_uri, "search", "ENGINES", "-o", "ids").stdout.split() == [str(grace["_id"]), str(ada["_id"])]
+
+    edited = invoke("--db", mongo_uri, "edit", "ada@engines.io", "--company", "Babbage & Co", "--tag", "vip", "-o", "json")
+    assert edited.code == 0, edited.stderr
+    assert edited.json()["version"] == 1
+    moved = invoke("--db", mongo_uri, "edit", str(ada["_id"]), "--stage", "initial contact", "--note", "Called her", "-o", "json")
+    assert moved.code == 0, moved.stderr
+    assert moved.json()["version"] == 2
+
+    doc = artisan.find_one({"_id": ada["_id"]})
+    assert isinstance(doc["_id"], ObjectId)
+    assert ARTISAN_FIELDS <= set(doc)
+    assert doc["owner_ref"] == owner_ref and doc["__v"] == 0  # fields leadcli does not know stay untouched
+    assert doc["company"] == "Babbage & Co" and doc["tags"] == ["vip"] and doc["version"] == 2
+    assert doc["current_stage"] == "Initial Contact"
+    for key in ("created_at", "updated_at", "stage_updated_at"):
+        assert isinstance(doc[key], datetime), key
+    assert doc["created_at"] == CREATED  # naive UTC in, same instant out
+    assert doc["updated_at"] > CREATED and doc["stage_updated_at"] == doc["updated_at"]
+    assert doc["stage_history"][0] == ada["stage_history"][0]
+    last = doc["stage_history"][-1]
+    assert last["from_stage"] == "New Lead" and last["to_stage"] == "Initial Contact"
+    assert last["notes"] == "Called her" and last["by"] == "tester"
+    assert isinstance(last["changed_at"], datetime)
+    assert abs(last["changed_at"] - datetime.now(UTC).replace(tzinfo=None)).total_seconds() < 600
+
+    # The other document was never written.
+    assert artisan.find_one({"_id": grace["_id"]}) == grace
+
+
+def test_versionless_documents_are_compare_and_set_too(mongo_uri: str, artisan) -> None:
+    from leadcli.domain.errors import VersionConflict
+    from leadcli.store.mongo import MongoStore
+
+    lead = artisan_lead("Ada Lovelace", "ada@engines.io")
+    artisan.insert_one(lead)
+    store = MongoStore(mongo_uri)
+    try:
+        mine = store.get(str(lead["_id"]))
+        theirs = store.get(str(lead["_id"]))
+        assert mine["version"] == theirs["version"] == 0
+        store.replace({**mine, "company": "Mine"}, 0, {"type": "lead_updated", "by": "a", "changes": {}})
+        with pytest.raises(VersionConflict):
+            store.replace({**theirs, "company": "Theirs"}, 0, {"type": "lead_updated", "by": "b", "changes": {}})
+        assert store.get(str(lead["_id"]))["company"] == "Mine"
+    finally:
+        store.close()
+
+
+def test_capitalised_emails_from_the_backend_still_resolve(mongo_uri: str, artisan) -> None:
+    lead = artisan_lead("Ada Lovelace", "Ada@Engines.io")
+    artisan.insert_one(lead)
+    shown = invoke("--db", mongo_uri, "show", "ada@engines.io", "-o", "json")
+    assert shown.code == 0, shown.stderr
+    assert shown.json()["id"] == str(lead["_id"])
+
+
+def test_doctor_explains_duplicate_emails_instead_of_crashing(mongo_uri: str, artisan) -> None:
+    artisan.insert_many([artisan_lead("Ada", "ada@engines.io"), artisan_lead("Ada L.", "ada@engines.io")])
+    for args in (("doctor",), ("doctor", "--fix")):
+        result = invoke("--db", mongo_uri, *args)
+        assert result.code == 1
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith("error: emails are not unique")
+        assert "ada@engines.io (2 leads)" in result.stderr
+        assert "leads            2" in result.stdout
+    # Everything else keeps working on such a database.
+    listed = invoke("--db", mongo_uri, "list", "-o", "ids")
+    assert listed.code == 0 and len(listed.stdout.split()) == 2
+    added = invoke("--db", mongo_uri, "add", "--name", "Grace", "--email", "grace@navy.mil")
+    assert added.code == 0, added.stderr
+    # Once the duplicate is gone, --fix builds the index and uniqueness is enforced.
+    artisan.delete_one({"name": "Ada L."})
+    fixed = invoke("--db", mongo_uri, "doctor", "--fix", "-o", "json")
+    assert fixed.code == 0, fixed.stderr
+    assert fixed.json()["email_unique"] is True and fixed.json()["problems"] == []
+    assert invoke("--db", mongo_uri, "add", "--name", "Ada 2", "--email", "ada@engines.io").code == 4

@@ -1,0 +1,276 @@
+"""The embedded SQLite store itself: schema migrations, WAL, events written with each change,
+compare-and-set on `version`, the unique email, and clear exit-5 errors for unusable paths."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import invoke
+
+from leadcli.domain.errors import Conflict, NotFound, StoreUnavailable, VersionConflict
+from leadcli.domain.lead import new_id
+from leadcli.domain.query import LeadQuery
+from leadcli.store import open_store
+from leadcli.store.sqlite import MIGRATIONS, SqliteStore
+
+T0 = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+
+
+def make_lead(email: str, *, at: datetime = T0, **changes: Any) -> dict[str, Any]:
+    lead = {
+        "id": new_id(), "name": email.split("@")[0].title(), "email": email, "company": None, "phone": None,
+        "status": "Not Engaged", "engaged": False, "current_stage": "New Lead", "stage_updated_at": at,
+        "owner": None, "source": None, "tags": [], "value": None, "notes": None, "follow_up_at": None,
+        "last_contacted": None, "created_at": at, "updated_at": at,
+        "stage_history": [{"from_stage": None, "to_stage": "New Lead", "changed_at": at, "by": "ops", "notes": None}],
+        "fields": {}, "version": 1,
+    }  # fmt: skip
+    lead.update(changes)
+    return lead
+
+
+def event(kind: str = "lead_created", **changes: Any) -> dict[str, Any]:
+    return {"type": kind, "by": "ops", "at": T0, "changes": changes}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "leads.db"
+
+
+@pytest.fixture
+def sqlite_store(db_path: Path):  # type: ignore[no-untyped-def]
+    opened = SqliteStore(db_path)
+    yield opened
+    opened.close()
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path)
+
+
+# -- schema -------------------------------------------------------------------------------------
+
+
+def test_migrations_from_an_empty_file_reach_the_latest_version(db_path: Path) -> None:
+    db_path.touch()  # an empty file is a valid, empty SQLite database
+    SqliteStore(db_path).close()
+    with raw(db_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"leads", "events", "leads_fts"} <= tables
+
+
+def test_migrations_are_idempotent(db_path: Path) -> None:
+    def schema() -> list[tuple[str, str]]:
+        with raw(db_path) as db:
+            return db.execute("SELECT type, name FROM sqlite_master ORDER BY type, name").fetchall()
+
+    first = SqliteStore(db_path)
+    first.insert(make_lead("ada@example.com"), event())
+    first.close()
+    before = schema()
+    for _ in range(2):
+        again = SqliteStore(db_path)
+        assert again.schema_version() == len(MIGRATIONS)
+        assert again.count(LeadQuery()) == 1
+        again.close()
+    assert schema() == before
+
+
+def test_an_older_schema_is_migrated_with_its_data(db_path: Path) -> None:
+    """A file written at schema 1 (before the search index) gains the index, covering the
+    leads it already holds."""
+    from leadcli.store.sqlite import _COLUMNS, _columns
+
+    lead = make_lead("grace@example.com", company="Navy")
+    db = sqlite3.connect(db_path, isolation_level=None)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute(f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", _columns(lead))
+    db.close()
+
+    store = SqliteStore(db_path)
+    try:
+        assert store.schema_version() == len(MIGRATIONS)
+        assert [found["id"] for found in store.query(LeadQuery(search="NAVY"))] == [lead["id"]]
+    finally:
+        store.close()
+
+
+def test_wal_mode_and_a_busy_timeout(sqlite_store: SqliteStore, db_path: Path) -> None:
+    with raw(db_path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert sqlite_store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+
+
+def test_a_file_in_a_missing_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "deeper" / "leads.db"
+    store = SqliteStore(path)
+    store.close()
+    assert path.is_file()
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+def test_every_write_appends_one_event_with_a_growing_seq(sqlite_store: SqliteStore) -> None:
+    lead = sqlite_store.insert(make_lead("ada@example.com"), event())
+    changed = sqlite_store.replace({**lead, "company": "Engines"}, 1, event("lead_updated", company=[None, "Engines"]))
+    sqlite_store.delete(changed, event("lead_deleted"))
+    events = sqlite_store.events_after(0)
+    assert [(e["seq"], e["type"], e["lead_id"]) for e in events] == [
+        (1, "lead_created", lead["id"]),
+        (2, "lead_updated", lead["id"]),
+        (3, "lead_deleted", lead["id"]),
+    ]
+    assert events[1]["changes"] == {"company": [None, "Engines"]}
+    assert events[1]["lead"]["company"] == "Engines"
+    assert events[1]["lead"]["version"] == 2
+    assert sqlite_store.last_seq() == 3
+    assert [e["seq"] for e in sqlite_store.events_after(1)] == [2, 3]
+
+
+def test_a_failing_event_write_leaves_neither_lead_nor_event(sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    kept = sqlite_store.insert(make_lead("kept@example.com"), event())
+
+    def disk_full(*args: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(sqlite_store, "_append_event", disk_full)
+    with pytest.raises(sqlite3.OperationalError):
+        sqlite_store.insert(make_lead("lost@example.com"), event())
+    with pytest.raises(sqlite3.OperationalError):
+        sqlite_store.replace({**kept, "name": "Changed"}, 1, event("lead_updated"))
+    with pytest.raises(sqlite3.OperationalError):
+        sqlite_store.delete(kept, event("lead_deleted"))
+    monkeypatch.undo()
+
+    assert sqlite_store.get_by_email("lost@example.com") is None
+    assert sqlite_store.get(kept["id"]) == kept
+    assert sqlite_store.last_seq() == 1
+    # The connection is usable afterwards: no transaction was left open.
+    assert not sqlite_store.db.in_transaction
+    sqlite_store.insert(make_lead("next@example.com"), event())
+    assert sqlite_store.last_seq() == 2
+
+
+# -- records, CAS and uniqueness ----------------------------------------------------------------
+
+
+def test_a_lead_reads_back_as_written(sqlite_store: SqliteStore) -> None:
+    lead = make_lead(
+        "ada@example.com", tags=["vip", "ünïcode"], value=1250.5, fields={"size": 3, "ok": True, "note": "a,b"},
+        follow_up_at=T0 + timedelta(days=2), notes='multi\nline "quoted"',
+    )  # fmt: skip
+    sqlite_store.insert(lead, event())
+    assert sqlite_store.get(lead["id"]) == lead
+    assert sqlite_store.get_by_email(" ADA@example.com ") == lead
+    assert sqlite_store.get(lead["id"])["created_at"].tzinfo is not None  # type: ignore[index]
+
+
+def test_replace_is_compare_and_set_on_version(sqlite_store: SqliteStore) -> None:
+    lead = sqlite_store.insert(make_lead("ada@example.com"), event())
+    first = sqlite_store.replace({**lead, "company": "A"}, 1, event("lead_updated"))
+    assert first["version"] == 2
+    with pytest.raises(VersionConflict) as caught:
+        sqlite_store.replace({**lead, "company": "B"}, 1, event("lead_updated"))  # a stale read
+    assert caught.value.exit_code == 4
+    stored = sqlite_store.get(lead["id"])
+    assert stored is not None and stored["company"] == "A" and stored["version"] == 2
+    assert sqlite_store.last_seq() == 2  # the lost write recorded no event
+    with pytest.raises(VersionConflict):
+        sqlite_store.delete(lead, event("lead_deleted"))  # version 1 is stale too
+    assert sqlite_store.get(lead["id"]) is not None
+
+
+def test_replace_or_delete_of_a_deleted_lead_is_not_found(sqlite_store: SqliteStore) -> None:
+    lead = sqlite_store.insert(make_lead("ada@example.com"), event())
+    sqlite_store.delete(lead, event("lead_deleted"))
+    with pytest.raises(NotFound):
+        sqlite_store.replace({**lead, "company": "X"}, 1, event("lead_updated"))
+    with pytest.raises(NotFound):
+        sqlite_store.delete(lead, event("lead_deleted"))
+
+
+def test_email_is_unique(sqlite_store: SqliteStore) -> None:
+    ada = sqlite_store.insert(make_lead("ada@example.com"), event())
+    grace = sqlite_store.insert(make_lead("grace@example.com"), event())
+    with pytest.raises(Conflict) as caught:
+        sqlite_store.insert(make_lead("ada@example.com"), event())
+    assert caught.value.exit_code == 4
+    assert "ada@example.com" in caught.value.message and ada["id"] in caught.value.message
+    with pytest.raises(Conflict) as taken:
+        sqlite_store.replace({**grace, "email": "ada@example.com"}, 1, event("lead_updated"))
+    assert not isinstance(taken.value, VersionConflict)
+    assert sqlite_store.count(LeadQuery()) == 2
+    assert sqlite_store.last_seq() == 2
+
+
+def test_find_by_prefix(sqlite_store: SqliteStore) -> None:
+    a = sqlite_store.insert(make_lead("a@example.com", id="abcd" + "0" * 20), event())
+    sqlite_store.insert(make_lead("b@example.com", id="abce" + "0" * 20), event())
+    assert [lead["id"] for lead in sqlite_store.find_by_prefix("abcd")] == [a["id"]]
+    assert len(sqlite_store.find_by_prefix("abc")) == 2
+    assert sqlite_store.find_by_prefix("abcf") == []
+
+
+def test_equal_timestamps_sort_by_id_so_pages_never_overlap(sqlite_store: SqliteStore) -> None:
+    ids = [sqlite_store.insert(make_lead(f"l{i}@example.com"), event())["id"] for i in range(7)]
+    pages = [[lead["id"] for lead in sqlite_store.query(LeadQuery().page(n, 3))] for n in (1, 2, 3)]
+    assert pages[0] + pages[1] + pages[2] == sorted(ids, reverse=True)
+
+
+# -- unusable locations -------------------------------------------------------------------------
+
+
+def test_a_path_below_a_regular_file_is_store_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(StoreUnavailable) as caught:
+        SqliteStore(blocker / "leads.db")
+    assert caught.value.exit_code == 5
+    assert str(blocker) in caught.value.message
+
+
+def test_a_directory_or_a_non_database_file_is_store_unavailable(tmp_path: Path) -> None:
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database, it is a text file" * 100)
+    for path in (folder, junk):
+        with pytest.raises(StoreUnavailable) as caught:
+            SqliteStore(path)
+        assert caught.value.exit_code == 5
+
+
+def test_cli_unwritable_db_is_exit_5_with_one_error_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = invoke("--db", str(blocker / "sub" / "leads.db"), "add", "--name", "Ada", "--email", "ada@example.com")
+    assert result.code == 5
+    assert result.stderr.startswith("error: cannot open the store ")
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("form", "where"),
+    [
+        ("sqlite:///{rel}", "relative"),
+        ("sqlite:///{abs}", "absolute"),
+        ("{rel}", "relative"),
+        ("{abs}", "absolute"),
+    ],
+)
+def test_open_store_reads_every_sqlite_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str, where: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "data" / "x.db"
+    uri = form.format(rel="data/x.db", abs=str(target))  # an absolute path gives sqlite:////…
+    store = open_store(uri)
+    store.close()
+    assert target.is_file()

@@ -1,0 +1,149 @@
+"""`stats` against figures worked out by hand from five leads with fixed histories and a frozen
+"now" (passed to the service), plus the command's JSON shape and its table in a pipe."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
+from conftest import invoke
+from leadmaker import at, insert, make_lead
+
+NOW = at("2026-03-31")
+
+
+@pytest.fixture
+def funnel(store: Any) -> None:
+    leads = [
+        # L1: New Lead since 1 Mar -> New Lead 30 days (to NOW, open stage).
+        make_lead("l1@example.com", created="2026-03-01", value=1000),
+        # L2: New Lead 10 d, Initial Contact 10.5 d (11 Mar -> 21 Mar 12:00), Proposal Sent 9.5 d (to NOW).
+        make_lead(
+            "l2@example.com",
+            moves=[("New Lead", "2026-03-01"), ("Initial Contact", "2026-03-11"), ("Proposal Sent", "2026-03-21T12:00")],
+            value=5000, engaged=True, owner="ada",
+        ),  # fmt: skip
+        # L3: New Lead 4 d, Initial Contact 10 d, Negotiation 14 d (15 Feb -> 1 Mar, 2026 is not a
+        # leap year), then Closed Won: a closed current stage does not count.
+        make_lead(
+            "l3@example.com",
+            moves=[("New Lead", "2026-02-01"), ("Initial Contact", "2026-02-05"), ("Negotiation", "2026-02-15"), ("Closed Won", "2026-03-01")],
+            value=8000, engaged=True, owner="ada",
+        ),  # fmt: skip
+        # L4: New Lead 2 d, Negotiation 7 d, back to Proposal Sent 2 d, Negotiation again 8 d
+        # (the lead's Negotiation total is 7 + 8 = 15 d), then Closed Lost (not counted).
+        make_lead(
+            "l4@example.com",
+            moves=[("New Lead", "2026-02-01"), ("Negotiation", "2026-02-03"), ("Proposal Sent", "2026-02-10"), ("Negotiation", "2026-02-12"), ("Closed Lost", "2026-02-20")],
+            value=2000,
+        ),  # fmt: skip
+        # L5: New Lead 10 d, Closed Lost 10 d (reopened: a finished stay counts), then Initial
+        # Contact from 21 Jan to NOW = 11 (Jan) + 28 (Feb) + 30 (Mar) = 69 d. No value.
+        make_lead("l5@example.com", moves=[("New Lead", "2026-01-01"), ("Closed Lost", "2026-01-11"), ("Initial Contact", "2026-01-21")]),
+    ]
+    for lead in leads:
+        insert(store, lead)
+
+
+def stats_at_now(store_uri: str, **filters: Any) -> dict[str, Any]:
+    from leadcli.config import load_settings
+    from leadcli.services.context import Workspace
+    from leadcli.services.filters import FilterArgs, build_query
+    from leadcli.services.reports import pipeline_stats
+
+    ws = Workspace(load_settings(db=store_uri))
+    try:
+        return pipeline_stats(ws, build_query(ws, FilterArgs(**filters)), now=NOW)
+    finally:
+        ws.close()
+
+
+def test_stats_match_the_hand_computed_figures(store_uri: str, funnel: None) -> None:
+    assert stats_at_now(store_uri) == {
+        "total": 5,
+        "engaged": 2,  # L2, L3
+        "win_rate": 0.5,  # won 1 (L3) / (won 1 + lost 1 (L4)); L5 left Closed Lost, so it is not lost
+        "value": 16000,  # 1000 + 5000 + 8000 + 2000
+        "stages": [
+            # New Lead: (30 + 10 + 4 + 2 + 10) / 5 = 56 / 5 = 11.2
+            {"stage": "New Lead", "count": 1, "value": 1000, "avg_days": 11.2},
+            # Initial Contact: (10.5 + 10 + 69) / 3 = 89.5 / 3 = 29.833…
+            {"stage": "Initial Contact", "count": 1, "value": 0, "avg_days": 29.83},
+            {"stage": "Meeting Scheduled", "count": 0, "value": 0, "avg_days": None},
+            # Proposal Sent: (9.5 + 2) / 2 = 5.75
+            {"stage": "Proposal Sent", "count": 1, "value": 5000, "avg_days": 5.75},
+            # Negotiation: (14 + 15) / 2 = 14.5
+            {"stage": "Negotiation", "count": 0, "value": 0, "avg_days": 14.5},
+            # Closed Won: L3's stay is still running in a closed stage -> no finished stay.
+            {"stage": "Closed Won", "count": 1, "value": 8000, "avg_days": None},
+            # Closed Lost: L5's finished 10-day stay; L4's running stay does not count.
+            {"stage": "Closed Lost", "count": 1, "value": 2000, "avg_days": 10.0},
+        ],
+    }
+
+
+def test_stats_respect_filters(store_uri: str, funnel: None) -> None:
+    ada = stats_at_now(store_uri, owner="ada")
+    assert (ada["total"], ada["engaged"], ada["value"]) == (2, 2, 13000)  # L2, L3: 5000 + 8000
+    assert ada["win_rate"] == 1.0  # won 1 / (won 1 + lost 0)
+    by_stage = {row["stage"]: row for row in ada["stages"]}
+    assert by_stage["New Lead"]["avg_days"] == 7.0  # (10 + 4) / 2
+    assert by_stage["Initial Contact"]["avg_days"] == 10.25  # (10.5 + 10) / 2
+
+    open_only = stats_at_now(store_uri, stage=("new-lead", "initial-contact"))
+    assert (open_only["total"], open_only["win_rate"]) == (2, None)  # nothing closed: no win rate
+
+
+def test_stats_command_json_shape(store_uri: str, funnel: None) -> None:
+    result = invoke("--db", store_uri, "stats", "-o", "json")
+    assert result.code == 0, result.stderr
+    report = result.json()
+    assert (report["total"], report["engaged"], report["win_rate"]) == (5, 2, 0.5)
+    assert [(row["stage"], row["count"], row["value"]) for row in report["stages"]] == [
+        ("New Lead", 1, 1000), ("Initial Contact", 1, 0), ("Meeting Scheduled", 0, 0), ("Proposal Sent", 1, 5000),
+        ("Negotiation", 0, 0), ("Closed Won", 1, 8000), ("Closed Lost", 1, 2000),
+    ]  # fmt: skip
+    # Finished stays do not depend on the clock.
+    assert [row["avg_days"] for row in report["stages"]][4:] == [14.5, None, 10.0]
+
+    engaged_only = invoke("--db", store_uri, "stats", "--engaged", "-o", "json").json()
+    assert (engaged_only["total"], engaged_only["engaged"], engaged_only["win_rate"]) == (2, 2, 1.0)
+
+
+def test_stats_of_an_empty_store(store_uri: str) -> None:
+    report = invoke("--db", store_uri, "stats", "-o", "json").json()
+    assert (report["total"], report["engaged"], report["win_rate"], report["value"]) == (0, 0, None, 0)
+    assert all(row["count"] == 0 and row["avg_days"] is None for row in report["stages"])
+
+
+def test_stats_table_in_a_pipe_is_plain(store_uri: str, funnel: None) -> None:
+    result = invoke("--db", store_uri, "stats")
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["STAGE", "COUNT", "VALUE", "AVG_DAYS"]
+    assert lines[7].split() == ["Closed", "Lost", "1", "2000", "10"]
+    assert [line.split() for line in lines[-3:]] == [["total", "5"], ["engaged", "2"], ["win_rate", "0.5"]]
+    assert "\x1b[" not in result.stdout and "█" not in result.stdout
+
+
+def test_stats_on_a_terminal_draws_bars_and_the_days_per_stage(store_uri: str, funnel: None) -> None:
+    from rich.console import Console
+
+    from leadcli.domain.pipeline import Pipeline
+    from leadcli.output.rich_view import stats_view
+
+    screen = io.StringIO()
+    Console(file=screen, width=120, force_terminal=True, color_system=None).print(stats_view(stats_at_now(store_uri), Pipeline()))
+    rows = {line.split("  ")[0].strip(): line for line in screen.getvalue().splitlines()}
+    assert "avg days" in screen.getvalue()
+    assert rows["Initial Contact"].rstrip().endswith("29.8")
+    assert rows["Closed Won"].rstrip().endswith("█")  # no finished stay: the days cell is empty
+    count_bar = {stage: re.search("█+", rows[stage]).group() for stage in ("New Lead", "Proposal Sent", "Closed Won")}  # type: ignore[union-attr]
+    assert count_bar["New Lead"] == count_bar["Proposal Sent"] == count_bar["Closed Won"]  # one lead each
+
+
+def test_stats_refuses_ids_output(store_uri: str) -> None:
+    result = invoke("--db", store_uri, "stats", "-o", "ids")
+    assert (result.code, result.stdout) == (2, "")
