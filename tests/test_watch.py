@@ -208,3 +208,48 @@ def test_csv_and_tsv_have_a_header_then_one_row_per_event(tmp_path: Path, fmt: s
     sep = "," if fmt == "csv" else "\t"
     header, row = result.stdout.splitlines()
     assert header == sep.join(["seq", "type", "lead_id"]) and row.split(sep)[1] == "lead_created"
+
+
+def test_move_log_and_import_emit_their_events(store_uri: str, tmp_path: Path) -> None:
+    add(store_uri, "Ada", "ada@example.com")
+    assert invoke("--db", store_uri, "move", "ada@example.com", "--to", "negotiation", "--note", "keen").code == 0
+    assert invoke("--db", store_uri, "log", "ada@example.com", "--type", "call", "--note", "left a message").code == 0
+    rows = tmp_path / "rows.csv"
+    rows.write_text("Name,Email,Company\nGrace,grace@example.com,Navy\nBob,bob@example.com,\n")
+    imported = invoke("--db", store_uri, "import", str(rows))
+    assert imported.code == 0, imported.stderr
+    events = replay(store_uri)[1:]
+    assert [(e["type"], e["lead"]["email"]) for e in events] == [
+        ("lead_stage_changed", "ada@example.com"),
+        ("activity_logged", "ada@example.com"),
+        ("lead_created", "grace@example.com"),
+        ("lead_created", "bob@example.com"),
+    ]
+    moved, logged = events[0], events[1]
+    assert moved["changes"]["current_stage"] == ["New Lead", "Negotiation"]
+    assert logged["lead"]["activities"][-1]["note"] == "left a message"
+    assert logged["lead"]["last_contacted"] is not None
+
+
+@pytest.mark.mongo
+def test_mongo_without_change_streams_is_tailed_by_seq(mongo_server: str) -> None:
+    # FerretDB (like a standalone mongod) has no change streams: the tail reads by seq.
+    import uuid
+
+    from leadcli.live.tail import SeqTail, open_tail
+    from leadcli.store import open_store
+
+    store = open_store(f"{mongo_server}/leadcli_test_{uuid.uuid4().hex[:12]}")
+    try:
+        assert store.server_info()["change_streams"] is False  # type: ignore[attr-defined]
+        tail = open_tail(store, 0)
+        assert isinstance(tail, SeqTail)
+        db_uri = f"{mongo_server}/{store.db.name}"  # type: ignore[attr-defined]
+        add(db_uri, "Ada", "ada@example.com")
+        add(db_uri, "Bob", "bob@example.com")
+        events = tail.poll(5)
+        assert [e["lead"]["email"] for e in events] == ["ada@example.com", "bob@example.com"]
+        assert tail.position == 2
+    finally:
+        store.client.drop_database(store.db.name)  # type: ignore[attr-defined]
+        store.close()

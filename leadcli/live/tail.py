@@ -241,12 +241,23 @@ class ChangeStreamTail:
 
 
 def open_tail(store: Any, after: int) -> Tail:
-    """The best tail the store offers."""
+    """The best tail the store offers: data_version polling on SQLite, a change stream on a
+    MongoDB replica set, else a tail by seq (standalone MongoDB, FerretDB)."""
     if hasattr(store, "data_version"):
         return SqliteTail(store, after)
-    make_stream_tail = getattr(store, "change_stream_tail", None)
-    if make_stream_tail is not None:
-        tail = make_stream_tail(after)
-        if tail is not None:
-            return tail  # type: ignore[no-any-return]
+    server_info = getattr(store, "server_info", None)
+    if server_info is not None and server_info().get("change_streams"):
+        return mongo_change_stream_tail(store, after)
     return SeqTail(store.events_after, after)
+
+
+def mongo_change_stream_tail(store: Any, after: int) -> ChangeStreamTail:
+    from pymongo.errors import PyMongoError
+
+    from leadcli.store.mongo import event_from_document
+
+    def open_stream(**resume: Any) -> ChangeStream:
+        # Inserts only matter; other operations and `invalidate` are sorted out by the tail.
+        return store.events.watch(max_await_time_ms=250, **resume)  # type: ignore[no-any-return]
+
+    return ChangeStreamTail(open_stream, event_from_document, store.events_after, after, errors=(PyMongoError,))
