@@ -195,9 +195,14 @@ def test_terminal_view_and_board_update_live(tmp_path: Path) -> None:
     assert "Negotiation (1)" in board and "Grace Hopper" in board and "Ada Lovelace" in board
 
 
-def test_board_needs_a_terminal(tmp_path: Path) -> None:
-    result = invoke("--db", str(tmp_path / "leads.db"), "watch", "--board", "--timeout", "0")
-    assert result.code == 2 and "-o jsonl" in result.stderr
+def test_board_in_a_pipe_prints_the_board_as_it_is_at_the_end(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    add(db, "Ada Lovelace", "ada@example.com", "--stage", "negotiation")
+    add(db, "Alan Turing", "alan@example.com", "--stage", "negotiation")
+    result = invoke("--db", db, "watch", "--board", "--timeout", "0.2", "--not-engaged", env={"COLUMNS": "200"})
+    assert result.code == 0, result.stderr
+    assert "Negotiation (2)" in result.stdout and "Alan Turing" in result.stdout
+    assert "\x1b[" not in result.stdout
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv"])

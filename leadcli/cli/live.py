@@ -14,7 +14,6 @@ import typer
 from leadcli.cli.app import app, workspace
 from leadcli.cli.console import info
 from leadcli.cli.options import FieldsOpt, filter_options
-from leadcli.domain.errors import InvalidInput
 from leadcli.domain.query import LeadQuery
 from leadcli.services.filters import FilterArgs, build_query
 
@@ -59,7 +58,7 @@ def watch(
     since: SinceOpt = None,
     count: Annotated[int | None, typer.Option("--count", help="Stop after N events.", show_default=False, min=1)] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Stop after SEC seconds.", show_default=False, min=0)] = None,
-    board: Annotated[bool, typer.Option("--board", help="Show the pipeline as live columns of leads (terminal only).")] = False,
+    board: Annotated[bool, typer.Option("--board", help="Show the pipeline as live columns of leads with counts (in a pipe: the board as it is when the watch ends).")] = False,
     server: Annotated[str | None, typer.Option("--server", help="Watch a `leadcli serve` feed (ws://HOST:PORT/ws) instead of the store.", show_default=False)] = None,
     token: TokenOpt = None,
     reconnect_for: Annotated[float, typer.Option("--reconnect-for", help="Give up (exit 5) when the store or server stays unreachable this long.", min=0)] = 30.0,
@@ -86,8 +85,6 @@ def watch(
     fmt = output or ("table" if is_terminal(sys.stdout) else "jsonl")
     columns = parse_fields(fields, EVENT_FIELDS, EVENT_FIELDS)
     renderer = Renderer(fmt, live=True)  # checks the format before anything starts
-    if board and not is_terminal(sys.stdout):
-        raise InvalidInput("--board draws on a terminal; in a pipe use -o jsonl")
     until = None if timeout is None else time.monotonic() + timeout
     with _ctrl_c_stops() as stopped:
         _watch(ws, query, renderer, columns, board, server, token, since, count, until, reconnect_for, stopped, verbose)
