@@ -217,3 +217,17 @@ def test_watch_server_with_a_wrong_token_is_exit_2(feed: tuple[str, Proc]) -> No
     url, _ = feed
     result = invoke("watch", "--server", url, "--token", "nope", "--timeout", "5")
     assert result.code == 2 and "token" in result.stderr and "nope" not in result.stderr
+
+
+def test_serve_exits_5_when_the_store_is_unreachable(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    result = invoke("--db", str(blocker / "leads.db"), "serve", "--port", "0")
+    assert result.code == 5 and result.stderr.startswith("error:")
+
+
+def test_loopback_addresses_are_recognised() -> None:
+    from leadcli.live.server import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.20", "example.com"))
