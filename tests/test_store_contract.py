@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from store_helpers import BASE, PIPELINE, event, make_lead, reference_order
+from leadmaker import BASE, PIPELINE, event, make_lead, reference_order
 
 from leadcli.domain.errors import Conflict, NotFound, VersionConflict
 from leadcli.domain.query import SORT_FIELDS, LeadQuery

@@ -102,7 +102,8 @@ class Renderer:
     def one(self, record: Mapping[str, Any], fields: Sequence[str]) -> None:
         picked = _pick(record, fields)
         if self.fmt == "json":
-            self.stream.write(json.dumps(picked, ensure_ascii=False, indent=2) + "\n")
+            # default=str: a report may hold values JSON has no type for (e.g. a server's timestamps).
+            self.stream.write(json.dumps(picked, ensure_ascii=False, indent=2, default=str) + "\n")
         elif self.fmt == "table":
             self._card(picked)
         else:

@@ -23,7 +23,7 @@ from leadcli.config import mask_uri
 from leadcli.domain.dates import iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
-from leadcli.domain.query import LeadQuery
+from leadcli.domain.query import SORT_FIELDS, LeadQuery
 from leadcli.store.base import Event, Lead
 
 # pymongo's background threads sleep in steps of this many seconds, and at interpreter exit
@@ -36,15 +36,6 @@ LEADS = "leads"
 EVENTS = "leadcli_events"
 # Short enough that an unreachable server is a clear exit 5 well within ~10 s, never a hang.
 TIMEOUT_MS = 5000
-SORT_FIELDS = {
-    "name": "name",
-    "company": "company",
-    "last_contacted": "last_contacted",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "value": "value",
-    "current_stage": "current_stage",
-}
 # leadcli's indexes on `leads` (`id` is `_id`); the unique email index is what enforces
 # uniqueness, so it is built on its own and its failure reported, not hidden.
 EMAIL_INDEX = pymongo.IndexModel([("email", 1)], unique=True, name="email_1")
@@ -265,7 +256,7 @@ class MongoStore:
             return
         direction = pymongo.DESCENDING if query.descending else pymongo.ASCENDING
         with self._errors():
-            cursor = self.leads.find(filt).sort([(SORT_FIELDS[query.sort], direction), ("_id", direction)])
+            cursor = self.leads.find(filt).sort([(_sort_field(query.sort), direction), ("_id", direction)])
             if query.offset:
                 cursor = cursor.skip(query.offset)
             if query.limit is not None:
@@ -663,6 +654,13 @@ def _exact(text: str) -> str:
 
 def _contains(text: str) -> dict[str, Any]:
     return {"$regex": re.escape(text), "$options": "i"}
+
+
+def _sort_field(name: str) -> str:
+    """The document field to sort by: only LeadQuery's sort fields, each stored under its name."""
+    if name not in SORT_FIELDS:
+        raise ValueError(f"unknown sort field {name!r}")
+    return name
 
 
 def _filter(q: LeadQuery) -> dict[str, Any]:
