@@ -77,14 +77,22 @@ def cell(value: Any) -> str:
 class Renderer:
     """Writes records in one format. `many` streams a sequence; `one` writes a single object."""
 
-    def __init__(self, fmt: str, *, stream: TextIO | None = None, title: str | None = None) -> None:
+    def __init__(self, fmt: str, *, stream: TextIO | None = None, title: str | None = None, live: bool = False) -> None:
         if fmt not in FORMATS:
             raise InvalidInput(f"--output: unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
         self.fmt = fmt
         self.stream = stream or sys.stdout
         self.title = title
+        # Live: records arrive over time (`watch`), so each is flushed as soon as it is written.
+        self.live = live
 
     def many(self, records: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> int:
+        if self.live:
+            records = self._flushing(records)
+            if self.fmt == "table":
+                from leadcli.output.events import write_event_lines
+
+                return write_event_lines(self.stream, records)
         writer = getattr(self, f"_many_{self.fmt}")
         # `ids` prints ids whatever --fields says (picking would drop the id).
         rows = (dict(r) for r in records) if self.fmt == "ids" else (_pick(r, fields) for r in records)
@@ -102,6 +110,11 @@ class Renderer:
         else:
             self.many([record], fields)
         self.stream.flush()
+
+    def _flushing(self, records: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+        for record in records:
+            yield record
+            self.stream.flush()  # runs once the writer has written `record` and asks for the next
 
     # -- formats ----------------------------------------------------------------------------
 
