@@ -117,7 +117,7 @@ def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields:
 @lead_field_options
 def edit(
     ctx: typer.Context,
-    lead: LeadArg,
+    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
     values: dict[str, Any],
     add_tag: Annotated[list[str] | None, typer.Option("--add-tag", help="Add a tag (repeatable).", show_default=False)] = None,
     remove_tag: Annotated[list[str] | None, typer.Option("--remove-tag", help="Remove a tag (repeatable).", show_default=False)] = None,
@@ -133,13 +133,19 @@ def edit(
 
         leadcli edit ada@example.com --company "Babbage & Co" --add-tag vip
         leadcli edit 6650f1c2 --stage negotiation --value 12000 --unset follow_up_at
+        leadcli list --owner ann -o ids | leadcli edit - --owner bob
     """
     ws = workspace(ctx)
+    if json_source == "-" and "-" in leads:
+        raise InvalidInput("--json - and - for leads both read stdin; give the JSON in a file")
     raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
     if not (raw or add_tag or remove_tag or unset):
         raise InvalidInput("nothing to change: give at least one field option (see leadcli edit --help)")
-    changed = svc.edit_lead(ws, lead, raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)
-    print_lead(changed, output, fields)
+    changed = svc.edit_leads(ws, read_refs(leads), raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)
+    if len(changed) == 1 and "-" not in leads:
+        print_lead(changed[0], output, fields)
+    else:
+        print_leads(changed, output, fields, ws)
 
 
 @app.command()

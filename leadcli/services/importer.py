@@ -664,7 +664,7 @@ class Importer:
         store = self.ws.store
         emails = [row.email for row in batch]
         earlier = {} if self.upsert else seen.rows(emails)
-        existing = {lead["email"]: lead for lead in _find_by_emails(store, emails)}
+        existing = {lead["email"].lower(): lead for lead in _find_by_emails(store, emails)}
         ids = tuple(row.system["id"] for row in batch if "id" in row.system)
         by_id = {lead["id"]: lead for lead in store.query(LeadQuery(ids=ids))} if ids else {}
         now = now_utc()

@@ -159,8 +159,26 @@ def edit_lead(
     unset: Sequence[str] = (),
     note: str | None = None,
 ) -> Lead:
+    return edit_leads(ws, [ref], raw, add_tags=add_tags, remove_tags=remove_tags, unset=unset, note=note)[0]
+
+
+def edit_leads(
+    ws: Workspace,
+    refs: Sequence[str],
+    raw: Mapping[str, Any],
+    *,
+    add_tags: Sequence[str] = (),
+    remove_tags: Sequence[str] = (),
+    unset: Sequence[str] = (),
+    note: str | None = None,
+) -> list[Lead]:
+    """Apply the same changes to each lead. Everything is checked and every ref resolved before
+    the first write, so a typo in the tenth id changes nothing; a lead named twice is edited once."""
     changes = check_changes(ws, raw)
     clear_fields, clear_custom = _unset_plan(unset)
+    leads = list({lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}.values())
+    if "email" in changes and len(leads) > 1:
+        raise InvalidInput("--email: one lead at a time (an email belongs to a single lead)")
     from leadcli.domain.validation import unique_tags
 
     def change(lead: Lead, now: datetime) -> Lead:
@@ -180,8 +198,7 @@ def edit_lead(
             set_stage(lead, stage, now, ws.user, note)
         return lead
 
-    lead, _ = update_lead(ws, ref, change)
-    return lead
+    return [update_lead(ws, lead, change)[0] for lead in leads]
 
 
 def _unset_plan(unset: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -72,6 +72,7 @@ class MongoStore:
         self._secrets = _uri_secrets(uri)
         self._indexes_ensured = False
         self._capitalised_emails: bool | None = None
+        self._last_seq = 0
         self.index_problems: list[str] = []
         options: dict[str, Any] = {"tz_aware": True, "tzinfo": UTC, "appname": "leadcli"}
         # Keyword options would override the URI's; a URI that sets its own timeouts wins.
@@ -234,6 +235,18 @@ class MongoStore:
                 doc = self.leads.find_one({"email": {"$regex": _exact(text), "$options": "i"}})
         return _from_document(doc) if doc else None
 
+    def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
+        wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
+        with self._errors():
+            docs = list(self.leads.find({"email": {"$in": wanted}})) if wanted else []
+            missing = set(wanted) - {doc["email"] for doc in docs}
+            if missing and self._has_capitalised_emails():
+                docs += [doc for doc in map(self._find_email_ignoring_case, sorted(missing)) if doc]
+        return [_from_document(doc) for doc in docs]
+
+    def _find_email_ignoring_case(self, email: str) -> Any:
+        return self.leads.find_one({"email": {"$regex": _exact(email), "$options": "i"}})
+
     def _has_capitalised_emails(self) -> bool:
         """Whether another app stored emails with capitals (leadcli stores them lowercased).
         Asked once per process, so a miss (an import checking each new row) costs one indexed
@@ -373,17 +386,6 @@ class MongoStore:
                 raise self._lost_race(lead["id"])
         return lead
 
-    def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
-        wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
-        found: list[Lead] = []
-        with self._errors():
-            for start in range(0, len(wanted), BULK_CHUNK):
-                found += [_from_document(d) for d in self.leads.find({"email": {"$in": wanted[start : start + BULK_CHUNK]}})]
-            if self._has_capitalised_emails():  # another app's capitals: look the misses up one by one
-                seen = {lead["email"].lower() for lead in found}
-                found += [lead for email in wanted if email not in seen and (lead := self.get_by_email(email))]
-        return found
-
     def write_batch(
         self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
     ) -> list[Exception | None]:
@@ -497,13 +499,18 @@ class MongoStore:
         are renumbered after it. The last seq is asked once, not per event: on FerretDB v1 that
         query reads every event."""
         records = [self._event_record(lead, event) for lead, event in written]
+        guess = self._last_seq + 1 if self._last_seq else None  # as in _append_event
         for _attempt in range(SEQ_ATTEMPTS):
             if not records:
                 return
-            latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
-            first = int(latest["seq"]) + 1 if latest else 1
+            if guess is None:
+                latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
+                first = int(latest["seq"]) + 1 if latest else 1
+            else:
+                first, guess = guess, None
             try:
                 self.events.insert_many([{"seq": first + n, **r} for n, r in enumerate(records)], ordered=True)
+                self._last_seq = first + len(records) - 1
                 return
             except mongo_errors.BulkWriteError as exc:
                 failures = exc.details.get("writeErrors", [])
@@ -546,11 +553,19 @@ class MongoStore:
         gave 60 distinct values). A unique-index insert is atomic everywhere, and as a bonus
         seq N+1 can only be written after seq N is visible, so a tail by seq sees no gaps."""
         record = self._event_record(lead, event)
+        # Outside a transaction, first try the number after the one this process wrote last:
+        # a server that cannot sort by the index (FerretDB v1 scans every event) then pays
+        # the lookup once per process, not once per lead of an import.
+        guess = self._last_seq + 1 if session is None and self._last_seq else None
         for _attempt in range(SEQ_ATTEMPTS):
-            latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)], session=session)
-            seq = int(latest["seq"]) + 1 if latest else 1
+            if guess is None:
+                latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)], session=session)
+                seq = int(latest["seq"]) + 1 if latest else 1
+            else:
+                seq, guess = guess, None
             try:
                 self.events.insert_one({"seq": seq, **record}, session=session)
+                self._last_seq = seq
                 return
             except mongo_errors.OperationFailure as exc:
                 if not _is_duplicate(exc):
