@@ -55,9 +55,8 @@ DEFAULTS: dict[str, Any] = {
 T = TypeVar("T")
 # Tries at numbering an event when concurrent writers take the same seq.
 SEQ_ATTEMPTS = 100
-# Documents per bulk_write and emails per $in: one import batch, well under the 16 MB and
-# 100,000-operation limits. Few round trips matter: FerretDB v1 answers an $in on email by
-# reading the whole collection.
+# Leads per insert_many/bulk_write: one import batch, well under the 100,000-operation limit
+# (pymongo splits by size itself).
 BULK_CHUNK = 5000
 
 
