@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadcli.domain.errors import InvalidInput
-from leadcli.domain.validation import TEXT_LIMITS, LeadChanges, plain_changes, validate_changes
+from leadcli.domain.lead_model import LeadChanges
+from leadcli.domain.validation import FIELD_ORDER, TEXT_LIMITS, plain_changes, validate_changes
 
 EDGE_TEXT = st.sampled_from(["", " ", "a", " a", "a ", "x\x1c", "\u00e9t\u00e9", "\ud800", "a\u200b", "Ada Lovelace"])
 TEXT = st.one_of(EDGE_TEXT, st.text(max_size=12), st.sampled_from([50, 51, 100, 101, 200, 201]).map(lambda n: "x" * n), st.integers(-3, 3))
@@ -84,3 +85,12 @@ def test_what_the_fast_path_refuses_gets_the_models_message(data: dict[str, Any]
     with pytest.raises(InvalidInput) as caught:
         validate_changes(data)
     assert caught.value.message.startswith(message)
+
+
+def test_the_fast_path_knows_the_models_fields_and_limits() -> None:
+    assert FIELD_ORDER == tuple(LeadChanges.model_fields)
+    for key, limit in TEXT_LIMITS.items():
+        assert plain_changes({key: "x" * limit}) == {key: "x" * limit}
+        assert plain_changes({key: "x" * (limit + 1)}) is None
+        with pytest.raises(InvalidInput, match=f"{key}: String should have at most {limit} characters"):
+            validate_changes({key: "x" * (limit + 1)})
