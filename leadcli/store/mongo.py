@@ -233,7 +233,8 @@ class MongoStore:
     def _lease(self, lead_id: str) -> AbstractContextManager[Lease]:
         """Hold `lead_id`'s write lease where compare-and-set needs one (FerretDB v1 runs an
         update or delete as a read, then a write by `_id`); elsewhere a no-op. The write under
-        it calls `lease.check()` right before touching the lead."""
+        it calls `lease.check()` right before touching the lead. Every write to an existing
+        lead goes through it (a bulk update too: `with self._lease(id) as lease:` per lead)."""
         if self.write_lease is None:
             self.write_lease = self._is_ferretdb()
         if not self.write_lease:
