@@ -128,7 +128,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise InvalidInput(f"config file {path}: {exc.strerror}") from None
     unknown = set(data) - KNOWN_KEYS
     if unknown:
-        raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(KNOWN_KEYS))}")
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict) or not all(isinstance(table, dict) for table in profiles.values()):
         raise InvalidInput(f"config file {path}: profiles must be tables, e.g. [profiles.team]")
@@ -136,7 +136,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         # A typo in a profile (`dbb = …`) would otherwise silently leave the team on the default store.
         unknown = set(table) - (KNOWN_KEYS - {"profiles"})
         if unknown:
-            raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))} in [profiles.{name}]")
+            valid = ", ".join(sorted(KNOWN_KEYS - {"profiles"}))
+            raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))} in [profiles.{name}]; valid: {valid}")
     return data
 
 

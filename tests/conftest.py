@@ -155,16 +155,7 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "leads.db")
         return
-    server = request.getfixturevalue("mongo_server")
-    database = f"leadcli_test_{uuid.uuid4().hex[:12]}"
-    yield f"{server}/{database}"
-    import pymongo
-
-    client = pymongo.MongoClient(server, serverSelectionTimeoutMS=5000)
-    try:
-        client.drop_database(database)
-    finally:
-        client.close()
+    yield request.getfixturevalue("mongo_uri")
 
 
 @pytest.fixture

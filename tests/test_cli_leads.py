@@ -250,6 +250,39 @@ def test_edit_unknown_lead_is_exit_3() -> None:
     assert (result.code, result.stderr) == (3, "error: no lead with email ghost@example.com\n")
 
 
+def test_edit_several_leads_or_ids_from_stdin_prints_an_array() -> None:
+    """The contract's `edit` prints an array when several leads (or `-`) are given; `edit`
+    took one LEAD only, so reassigning a list of leads meant a shell loop."""
+    ada, grace = add("Ada", "ada@example.com", "--owner", "ann"), add("Grace", "grace@example.com", "--owner", "ann")
+    add("Linus", "linus@example.com", "--owner", "sam")
+    result = invoke("edit", "ada@example.com", grace["id"], "--owner", "bob", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert [(x["email"], x["owner"]) for x in result.json()] == [("ada@example.com", "bob"), ("grace@example.com", "bob")]
+    ids = invoke("list", "--owner", "bob", "-o", "ids").stdout
+    result = invoke("edit", "-", "--add-tag", "moved", "-o", "json", input=ids)
+    assert result.code == 0, result.stderr
+    assert sorted(x["id"] for x in result.json()) == sorted([ada["id"], grace["id"]])
+    assert all(x["tags"] == ["moved"] for x in result.json())
+    result = invoke("edit", "-", "--owner", "x", "-o", "json", input="")
+    assert (result.code, result.stdout.strip()) == (0, "[]")
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code", "needle"),
+    [
+        (["ada@example.com", "ghost@example.com", "--owner", "bob"], None, 3, "no lead with email ghost@example.com"),
+        (["ada@example.com", "grace@example.com", "--email", "x@example.com"], None, 2, "--email: one lead at a time"),
+        (["-", "--json", "-"], "{}", 2, "--json - and - for leads both read stdin"),
+    ],
+)
+def test_edit_several_leads_is_all_or_nothing(args: list[str], stdin: str | None, code: int, needle: str) -> None:
+    ada, grace = add("Ada", "ada@example.com"), add("Grace", "grace@example.com")
+    result = invoke("edit", *args, input=stdin)
+    assert result.code == code
+    assert needle in result.stderr and result.stderr.startswith("error: ")
+    assert (show(ada["id"]), show(grace["id"])) == ({**ada, "activities": []}, {**grace, "activities": []})
+
+
 # -- delete -------------------------------------------------------------------------------------
 
 
@@ -415,6 +448,19 @@ def test_config_show_masks_secrets_from_file_and_env(leadcli_home: Path) -> None
     shown = invoke("config", "show", "-o", "json", env={"MONGODB_URI": "mongodb://ops:s3cr3t-pw@other.example.com/crm"}).json()
     assert shown["db"] == "mongodb://ops:***@other.example.com/crm"
     assert shown["sources"]["db"] == "env MONGODB_URI"
+
+
+def test_doctor_reports_a_config_that_will_fail_later(tmp_path: Path) -> None:
+    """A timezone typo in the config passed `doctor` (exit 0, no problem listed); the first
+    date a cron job parsed then failed with exit 2."""
+    config = tmp_path / "config.toml"
+    config.write_text('timezone = "Europe/Pariss"\n[pipeline]\nstages = ["A", "A"]\n')
+    result = invoke("--config", str(config), "doctor", "-o", "json")
+    assert result.code == 1
+    problems = result.json()["problems"]
+    assert any("unknown timezone 'Europe/Pariss'" in p for p in problems)
+    assert any("pipeline" in p.lower() or "stage" in p.lower() for p in problems), problems
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
 
 
 def test_config_path_and_init(leadcli_home: Path, tmp_path: Path) -> None:

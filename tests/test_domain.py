@@ -88,6 +88,11 @@ def when(text: str, **kwargs: object) -> str | None:
         ("+2w", "2026-12-10T13:30:15.123+00:00"),
         ("+4h", "2026-11-26T17:30:15.123+00:00"),
         ("-90m", "2026-11-26T12:00:15.123+00:00"),
+        # "leads from the last 6 months / year" had no unit: +1y and -6mo were unreadable
+        ("-6mo", "2026-05-26T13:30:15.123+00:00"),
+        ("+3mo", "2027-02-26T13:30:15.123+00:00"),
+        ("-1y", "2025-11-26T13:30:15.123+00:00"),
+        ("+2Y", "2028-11-26T13:30:15.123+00:00"),
     ],
 )
 def test_every_date_form_reads_in_utc(text: str, expected: str) -> None:
@@ -113,7 +118,7 @@ def test_end_of_day_bounds_a_bare_day() -> None:
     assert when("today", zone=UTC, end_of_day=True) == "2026-11-26T23:59:59.999+00:00"
 
 
-@pytest.mark.parametrize("text", ["next tuesday", "2026-13-01", "3d", "+3y", "", "2026/12/01", "+99999999999d"])
+@pytest.mark.parametrize("text", ["next tuesday", "2026-13-01", "3d", "+3q", "+99999999999y", "", "2026/12/01", "+99999999999d"])
 def test_an_unreadable_date_is_invalid_input_naming_the_flag(text: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_when(text, flag="--follow-up", zone=UTC, now=NOW)
@@ -239,3 +244,33 @@ def test_cli_invalid_edit_changes_nothing() -> None:
     after = invoke("show", "ada@example.com", "-o", "json").json()
     assert after["company"] == "Engines"
     assert after["version"] == added["version"] == 1
+
+
+def test_a_custom_field_that_is_not_a_plain_value_is_one_readable_error() -> None:
+    """`add --json -` with `"fields": {"sizes": [1, 2]}` printed pydantic's four union members
+    ("fields.sizes.constrained-str: …; fields.sizes.int: …; …") instead of one sentence."""
+    with pytest.raises(InvalidInput) as caught:
+        validate_changes({"fields": {"sizes": [1, 2], "ok": 1, "deep": {"a": 1}}, "value": "x"})
+    assert caught.value.message == (
+        "value: Input should be a valid number, unable to parse string as a number; "
+        "fields.sizes: must be text, a number, true/false or null; "
+        "fields.deep: must be text, a number, true/false or null"
+    )
+
+
+@pytest.mark.parametrize("stages", [["A", "A"], ["New", "new"], ["Closed Won", "closed-won"]])
+def test_a_pipeline_listing_a_stage_twice_is_refused(stages: list[str]) -> None:
+    """`stages = ["A", "A"]` in the config printed stage A twice in `stages` and `stats`."""
+    with pytest.raises(InvalidInput, match="listed twice"):
+        Pipeline.from_config(stages)
+
+
+def test_a_month_offset_from_a_long_month_lands_on_the_shorter_months_last_day() -> None:
+    end_of_march = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
+    assert iso(parse_when("-1mo", zone=UTC, now=end_of_march)) == "2026-02-28T12:00:00.000+00:00"
+    assert iso(parse_when("+1y", zone=UTC, now=datetime(2028, 2, 29, tzinfo=UTC))) == "2029-02-28T00:00:00.000+00:00"
+
+
+def test_an_unreadable_date_names_the_offset_units() -> None:
+    with pytest.raises(InvalidInput, match=r"units m h d w mo y"):
+        parse_when("+1q", flag="--due")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import invoke, run_process
-from leadmaker import at, insert, make_lead
+from leadmaker import at, insert, lead_with_moves
 
 
 def add(db: str, email: str, *extra: str) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def test_followups_today_runs_to_the_end_of_the_day_overdue_to_now(store_uri: st
 
     store = open_store(store_uri)
     for email, when in (("morning@example.com", "2026-03-10T08:00"), ("afternoon@example.com", "2026-03-10T15:00"), ("tomorrow@example.com", "2026-03-11T08:00")):
-        insert(store, make_lead(email, follow_up_at=when))
+        insert(store, lead_with_moves(email, follow_up_at=when))
     store.close()
     ws = Workspace(load_settings(db=store_uri, env={"LEADCLI_TIMEZONE": "UTC"}))
     now = at("2026-03-10T09:00")
@@ -79,11 +79,11 @@ def days_ago(n: float) -> datetime:
 def stale_store(store: Any) -> dict[str, dict[str, Any]]:
     """Five leads, two of them stale at 30 days; written with old timestamps, no sleeping."""
     leads = {
-        "never": make_lead("never@example.com", created=days_ago(60)),
-        "cold": make_lead("cold@example.com", moves=[("New Lead", days_ago(60)), ("Negotiation", days_ago(45))], last_contacted=days_ago(40), owner="ada"),
-        "warm": make_lead("warm@example.com", created=days_ago(60), last_contacted=days_ago(5), owner="ada"),
-        "won": make_lead("won@example.com", moves=[("New Lead", days_ago(90)), ("Closed Won", days_ago(80))]),
-        "new": make_lead("new@example.com", created=days_ago(2)),
+        "never": lead_with_moves("never@example.com", created=days_ago(60)),
+        "cold": lead_with_moves("cold@example.com", moves=[("New Lead", days_ago(60)), ("Negotiation", days_ago(45))], last_contacted=days_ago(40), owner="ada"),
+        "warm": lead_with_moves("warm@example.com", created=days_ago(60), last_contacted=days_ago(5), owner="ada"),
+        "won": lead_with_moves("won@example.com", moves=[("New Lead", days_ago(90)), ("Closed Won", days_ago(80))]),
+        "new": lead_with_moves("new@example.com", created=days_ago(2)),
     }
     for lead in leads.values():
         insert(store, lead)

@@ -155,6 +155,31 @@ def test_a_piped_table_keeps_one_line_per_lead_with_awkward_values(awkward_lead:
     lines = invoke("list", "--fields", "email,notes").stdout.splitlines()
     assert len(lines) == 2
     assert "line one line two" in lines[1]
+    # A tab in a value made the plain table misalign (and split a `cut -f` column); a
+    # carriage return rewrote the terminal line.
+    assert "\t" not in lines[1] and "\r" not in lines[1]
+
+
+def test_piped_show_indents_the_lines_of_multi_line_notes() -> None:
+    """`show | grep '^notes'` style parsing: a note's second line printed at column 0 looked
+    like a field named after its first word."""
+    add("Ada", "ada@example.com", "--notes", "line one\nline two", "--company", "A\tB")
+    lines = invoke("show", "ada@example.com").stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("notes "))
+    assert lines[at].split() == ["notes", "line", "one"]
+    assert lines[at + 1].strip() == "line two" and lines[at + 1].startswith(" " * len("notes"))
+    assert any(line.split() == ["company", "A", "B"] and "\t" not in line for line in lines)
+
+
+def test_a_piped_table_aligns_columns_whatever_the_whitespace_in_values() -> None:
+    add("Tab\tName", "tab@example.com", "--notes", "a\r\nb")
+    add("Plain", "plain@example.com", "--notes", "c")
+    lines = invoke("list", "--fields", "name,email,notes", "--sort", "name", "--asc").stdout.splitlines()
+    assert lines == [
+        "NAME      EMAIL              NOTES",
+        "Plain     plain@example.com  c",
+        "Tab Name  tab@example.com    a b",
+    ]
 
 
 # -- a real pipe --------------------------------------------------------------------------------

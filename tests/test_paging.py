@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import invoke
-from finding_helpers import lead, seed
+from leadmaker import lead, seed
 
 from leadcli.domain.pipeline import DEFAULT_STAGES
 

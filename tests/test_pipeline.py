@@ -80,6 +80,16 @@ def test_move_emits_a_stage_changed_event(store_uri: str, store: Any) -> None:
     assert event["changes"]["current_stage"] == ["New Lead", "Meeting Scheduled"]
 
 
+def test_a_lead_named_twice_is_moved_and_printed_once(tmp_path: Path) -> None:
+    """`move -` given the same lead by email and by id printed it twice, so the ids piped on
+    to the next command repeated it (delete and edit already named it once)."""
+    db = str(tmp_path / "leads.db")
+    lead = add(db, "ada@example.com")
+    result = invoke("--db", db, "move", "-", "--to", "negotiation", "-o", "ids", input=f"ada@example.com\n{lead['id']}\n")
+    assert (result.code, result.stdout) == (0, lead["id"] + "\n")
+    assert len(show(db, lead["id"])["stage_history"]) == 2
+
+
 def test_move_several_leads_and_ids_from_stdin_print_arrays(store_uri: str) -> None:
     a = add(store_uri, "a@example.com")
     b = add(store_uri, "b@example.com")

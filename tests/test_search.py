@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import invoke
-from finding_helpers import lead, seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from leadmaker import lead, seed
 
 TRICKY = [
     lead("Percent Man", company="100% Growth_Co", notes="margin 5%"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import invoke
-from leadmaker import at, insert, make_lead
+from leadmaker import at, insert, lead_with_moves
 
 NOW = at("2026-03-31")
 
@@ -18,30 +18,30 @@ NOW = at("2026-03-31")
 def funnel(store: Any) -> None:
     leads = [
         # L1: New Lead since 1 Mar -> New Lead 30 days (to NOW, open stage).
-        make_lead("l1@example.com", created="2026-03-01", value=1000),
+        lead_with_moves("l1@example.com", created="2026-03-01", value=1000),
         # L2: New Lead 10 d, Initial Contact 10.5 d (11 Mar -> 21 Mar 12:00), Proposal Sent 9.5 d (to NOW).
-        make_lead(
+        lead_with_moves(
             "l2@example.com",
             moves=[("New Lead", "2026-03-01"), ("Initial Contact", "2026-03-11"), ("Proposal Sent", "2026-03-21T12:00")],
             value=5000, engaged=True, owner="ada",
         ),  # fmt: skip
         # L3: New Lead 4 d, Initial Contact 10 d, Negotiation 14 d (15 Feb -> 1 Mar, 2026 is not a
         # leap year), then Closed Won: a closed current stage does not count.
-        make_lead(
+        lead_with_moves(
             "l3@example.com",
             moves=[("New Lead", "2026-02-01"), ("Initial Contact", "2026-02-05"), ("Negotiation", "2026-02-15"), ("Closed Won", "2026-03-01")],
             value=8000, engaged=True, owner="ada",
         ),  # fmt: skip
         # L4: New Lead 2 d, Negotiation 7 d, back to Proposal Sent 2 d, Negotiation again 8 d
         # (the lead's Negotiation total is 7 + 8 = 15 d), then Closed Lost (not counted).
-        make_lead(
+        lead_with_moves(
             "l4@example.com",
             moves=[("New Lead", "2026-02-01"), ("Negotiation", "2026-02-03"), ("Proposal Sent", "2026-02-10"), ("Negotiation", "2026-02-12"), ("Closed Lost", "2026-02-20")],
             value=2000,
         ),  # fmt: skip
         # L5: New Lead 10 d, Closed Lost 10 d (reopened: a finished stay counts), then Initial
         # Contact from 21 Jan to NOW = 11 (Jan) + 28 (Feb) + 30 (Mar) = 69 d. No value.
-        make_lead("l5@example.com", moves=[("New Lead", "2026-01-01"), ("Closed Lost", "2026-01-11"), ("Initial Contact", "2026-01-21")]),
+        lead_with_moves("l5@example.com", moves=[("New Lead", "2026-01-01"), ("Closed Lost", "2026-01-11"), ("Initial Contact", "2026-01-21")]),
     ]
     for lead in leads:
         insert(store, lead)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_helpers import BASE, PIPELINE, event, make_lead
+from leadmaker import BASE, PIPELINE, event, make_lead
 
 from leadcli.domain.query import SORT_FIELDS, LeadQuery
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import invoke
-from finding_helpers import lead, seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from leadmaker import lead, seed
 
 from leadcli.domain.pipeline import DEFAULT_STAGES
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from store_helpers import BASE, PIPELINE, event, make_lead, reference_order
+from leadmaker import BASE, PIPELINE, event, make_lead, reference_order
 
 from leadcli.domain.errors import Conflict, NotFound, VersionConflict
 from leadcli.domain.query import SORT_FIELDS, LeadQuery
@@ -32,6 +32,17 @@ def test_find_by_prefix_finds_leads_whose_id_starts_with_it(store) -> None:
     assert [x["id"] for x in store.find_by_prefix("abcd", limit=1)] == [first["id"]]
     assert [x["id"] for x in store.find_by_prefix("abcd1")] == [second["id"]]
     assert store.find_by_prefix("abcf") == []
+
+
+def test_find_by_emails_finds_many_leads_in_one_call(store) -> None:
+    """Bulk import looks up a whole batch of emails at once; a store answering one email per
+    round trip made a 3,000-row import into MongoDB take minutes."""
+    leads = [make_lead(email=f"p{i}@example.com") for i in range(3)]
+    for lead in leads:
+        store.insert(lead, event())
+    found = store.find_by_emails([" P0@Example.com", "p2@example.com", "nobody@example.com", "p2@example.com"])
+    assert sorted(lead["email"] for lead in found) == ["p0@example.com", "p2@example.com"]
+    assert store.find_by_emails([]) == []
 
 
 def test_duplicate_email_or_id_is_a_conflict(store) -> None:
@@ -231,6 +242,21 @@ def test_events_record_every_write_in_order(store) -> None:
     assert [e["seq"] for e in store.events_after(seqs[1])] == seqs[2:]
     assert [e["seq"] for e in store.events_after(0, limit=2)] == seqs[:2]
     assert store.events_after(seqs[-1]) == []
+
+
+def test_two_writers_taking_turns_number_events_without_gaps_or_repeats(store, store_uri: str) -> None:
+    """Each process remembers the last seq it wrote (so an import does not look it up per
+    lead); another writer in between must still get, and leave, the next number."""
+    from leadcli.store import open_store
+
+    other = open_store(store_uri)
+    try:
+        for i in range(3):
+            store.insert(make_lead(email=f"a{i}@example.com"), event())
+            other.insert(make_lead(email=f"b{i}@example.com"), event())
+    finally:
+        other.close()
+    assert [e["seq"] for e in store.events_after(0)] == list(range(1, 7))
 
 
 def test_failed_writes_record_no_event(store) -> None:

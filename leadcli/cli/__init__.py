@@ -5,7 +5,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from leadcli.cli import admin, leads, pipeline, transfer  # noqa: F401  (commands register on import)
+from leadcli.cli import admin, leads, live, pipeline, transfer  # noqa: F401  (commands register on import)
 from leadcli.cli.app import app
 from leadcli.cli.console import error
 from leadcli.domain.errors import LeadError

@@ -1,6 +1,5 @@
 """Commands about the tool itself: stages, doctor, config."""
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -52,10 +51,7 @@ def doctor(
     from leadcli.services.doctor import doctor_report
 
     report = doctor_report(workspace(ctx), fix=fix)
-    if output == "json":
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        Renderer(output).one(report, list(report))
+    Renderer(output).one(report, list(report))
     if report["problems"]:
         raise Failed("; ".join(report["problems"]))
 
@@ -71,11 +67,8 @@ def config_show(ctx: typer.Context, output: OutputOpt = "table") -> None:
         leadcli --profile team config show      # a [profiles.team] table must exist: else exit 2
     """
     settings = workspace(ctx).settings
-    data = settings.masked()
-    if output == "json":
-        print(json.dumps({**data, "sources": settings.sources}, indent=2))
-    else:
-        Renderer(output).one({**data, "sources": settings.sources}, [*data, "sources"])
+    shown = {**settings.masked(), "sources": settings.sources}
+    Renderer(output).one(shown, list(shown))
 
 
 @config_app.command("path")

@@ -9,14 +9,13 @@ import typer
 from leadcli.cli.app import app, workspace
 from leadcli.cli.console import confirm, info, stdin_is_tty
 from leadcli.cli.options import (
-    AllOpt,
     FieldsOpt,
+    Listing,
     OutputOpt,
-    PageOpt,
-    PageSizeOpt,
     YesOpt,
     filter_options,
     lead_field_options,
+    listing_options,
 )
 from leadcli.domain.errors import InvalidInput
 from leadcli.domain.lead import LEAD_FIELDS, to_jsonable
@@ -26,8 +25,6 @@ from leadcli.services.filters import FilterArgs, build_query, paged
 
 TABLE_FIELDS = ("id", "name", "email", "company", "current_stage", "status", "owner", "value", "follow_up_at")
 LeadArg = Annotated[str, typer.Argument(help="Lead id, unique id prefix (4+ characters) or email.", show_default=False)]
-SortOpt = Annotated[str, typer.Option("--sort", help="name, company, current_stage, last_contacted, created_at, updated_at or value.")]
-DescOpt = Annotated[bool, typer.Option("--desc/--asc", help="Sort order (default: newest first).")]
 
 
 def lead_fields(fmt: str, fields: str | None, extra: tuple[str, ...] = ()) -> list[str]:
@@ -120,7 +117,7 @@ def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields:
 @lead_field_options
 def edit(
     ctx: typer.Context,
-    lead: LeadArg,
+    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
     values: dict[str, Any],
     add_tag: Annotated[list[str] | None, typer.Option("--add-tag", help="Add a tag (repeatable).", show_default=False)] = None,
     remove_tag: Annotated[list[str] | None, typer.Option("--remove-tag", help="Remove a tag (repeatable).", show_default=False)] = None,
@@ -136,13 +133,19 @@ def edit(
 
         leadcli edit ada@example.com --company "Babbage & Co" --add-tag vip
         leadcli edit 6650f1c2 --stage negotiation --value 12000 --unset follow_up_at
+        leadcli list --owner ann -o ids | leadcli edit - --owner bob
     """
     ws = workspace(ctx)
+    if json_source == "-" and "-" in leads:
+        raise InvalidInput("--json - and - for leads both read stdin; give the JSON in a file")
     raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
     if not (raw or add_tag or remove_tag or unset):
         raise InvalidInput("nothing to change: give at least one field option (see leadcli edit --help)")
-    changed = svc.edit_lead(ws, lead, raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)
-    print_lead(changed, output, fields)
+    changed = svc.edit_leads(ws, read_refs(leads), raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)
+    if len(changed) == 1 and "-" not in leads:
+        print_lead(changed[0], output, fields)
+    else:
+        print_leads(changed, output, fields, ws)
 
 
 @app.command()
@@ -191,26 +194,18 @@ def read_refs(args: list[str]) -> list[str]:
     return refs
 
 
-def _list(ctx: typer.Context, filters: FilterArgs, sort: str, desc: bool, page: int, page_size: int | None, everything: bool, output: str, fields: str | None) -> None:
+def _list(ctx: typer.Context, filters: FilterArgs, listing: Listing) -> None:
     ws = workspace(ctx)
-    query = build_query(ws, filters, sort=sort, descending=desc)
-    query = paged(query, page, ws.settings.page_size if page_size is None else page_size, everything)
-    print_leads(svc.list_leads(ws, query), output, fields, ws)
+    query = build_query(ws, filters, sort=listing.sort, descending=listing.descending)
+    page_size = ws.settings.page_size if listing.page_size is None else listing.page_size
+    query = paged(query, listing.page, page_size, listing.everything)
+    print_leads(svc.list_leads(ws, query), listing.output, listing.fields, ws)
 
 
 @app.command("list")
 @filter_options
-def list_(
-    ctx: typer.Context,
-    filters: FilterArgs,
-    sort: SortOpt = "created_at",
-    desc: DescOpt = True,
-    page: PageOpt = 1,
-    page_size: PageSizeOpt = None,
-    all_: AllOpt = False,
-    output: OutputOpt = "table",
-    fields: FieldsOpt = None,
-) -> None:
+@listing_options
+def list_(ctx: typer.Context, filters: FilterArgs, listing: Listing) -> None:
     """List leads, filtered, sorted and paged.
 
     **Examples**
@@ -220,22 +215,17 @@ def list_(
         leadcli list --tag vip --created-after -7d -o csv --all
         leadcli list --follow-up-before today --fields name,email,follow_up_at
     """
-    _list(ctx, filters, sort, desc, page, page_size, all_, output, fields)
+    _list(ctx, filters, listing)
 
 
 @app.command()
 @filter_options
+@listing_options
 def search(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="Text to find in name, email, company or notes (literal, case-insensitive).", show_default=False)],
     filters: FilterArgs,
-    sort: SortOpt = "created_at",
-    desc: DescOpt = True,
-    page: PageOpt = 1,
-    page_size: PageSizeOpt = None,
-    all_: AllOpt = False,
-    output: OutputOpt = "table",
-    fields: FieldsOpt = None,
+    listing: Listing,
 ) -> None:
     """Find leads by text: the same as `list --search TEXT`.
 
@@ -246,7 +236,7 @@ def search(
     """
     from dataclasses import replace
 
-    _list(ctx, replace(filters, search=text), sort, desc, page, page_size, all_, output, fields)
+    _list(ctx, replace(filters, search=text), listing)
 
 
 @app.command()

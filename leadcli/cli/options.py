@@ -7,6 +7,7 @@ the command one object instead of a dozen parameters.
 import functools
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +24,8 @@ PageOpt = Annotated[int, typer.Option("--page", help="Page number, from 1.")]
 PageSizeOpt = Annotated[int | None, typer.Option("--page-size", help="Leads per page (default 20, or the config's page_size).", show_default=False)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every matching lead, streamed, no paging.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+SortOpt = Annotated[str, typer.Option("--sort", help="name, company, current_stage, last_contacted, created_at, updated_at or value.")]
+DescOpt = Annotated[bool, typer.Option("--desc/--asc", help="Sort order (default: newest first).")]
 
 
 def _opt(annotation: Any, *decls: str, help: str, default: Any = None) -> inspect.Parameter:
@@ -43,7 +46,7 @@ FILTER_PARAMS = [
     _opt(list[str] | None, "--tag", help="Only leads with this tag (repeatable, all of)."),
     _opt(str | None, "--company", help="Company contains this text (case-insensitive)."),
     _opt(str | None, "--search", "-q", help="Name, email, company or notes contain this text (case-insensitive, literal)."),
-    _opt(str | None, "--created-after", help="Created at or after DATE (YYYY-MM-DD, ISO, today, -3d, +2w…)."),
+    _opt(str | None, "--created-after", help="Created at or after DATE (YYYY-MM-DD, ISO, today, -3d, +2w, -6mo, -1y…)."),
     _opt(str | None, "--created-before", help="Created before DATE."),
     _opt(str | None, "--contacted-before", help="Last contacted before DATE, or never contacted."),
     _opt(str | None, "--follow-up-before", help="Follow-up due at or before DATE."),
@@ -113,9 +116,44 @@ LEAD_FIELD_PARAMS = [
 
 def lead_field_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Adds the lead field options of add/edit; the command receives `values: dict` holding only
-    the options given, with `--follow-up` and `--field` still as typed (see `parse_lead_values`)."""
+    the options given, with `--follow-up` and `--field` still as typed (see
+    `services.leads.changes_from_options`)."""
 
     def build(values: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in values.items() if v is not None and v != []}
 
     return _with_params(func, LEAD_FIELD_PARAMS, "values", build)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a list of leads is ordered, paged and printed (`list` and `search`)."""
+
+    sort: str
+    descending: bool
+    page: int
+    page_size: int | None
+    everything: bool
+    output: str
+    fields: str | None
+
+
+def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+LISTING_PARAMS = [
+    _keyword("sort", SortOpt, "created_at"),
+    _keyword("descending", DescOpt, True),
+    _keyword("page", PageOpt, 1),
+    _keyword("page_size", PageSizeOpt, None),
+    _keyword("everything", AllOpt, False),
+    _keyword("output", OutputOpt, "table"),
+    _keyword("fields", FieldsOpt, None),
+]
+
+
+def listing_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds --sort, --desc/--asc, --page, --page-size, --all, --output and --fields; the command
+    receives `listing: Listing`."""
+    return _with_params(func, LISTING_PARAMS, "listing", lambda values: Listing(**values))

@@ -46,7 +46,7 @@ def import_(
     with ExitStack() as stack:
         binary = sys.stdin.buffer if file == "-" else stack.enter_context(_open_input(file))
         source = importer.Source(binary, file, format_)
-        writer = stack.enter_context(_rejects_writer(rejects, source)) if rejects else None
+        writer = stack.enter_context(_RejectsFile(rejects, source)) if rejects else None
         progress = stack.enter_context(_progress(file))
         run = importer.Importer(ws, source, maps=maps, upsert=upsert, dry_run=dry_run, on_batch=progress)
         for rejected in run.run():
@@ -68,6 +68,8 @@ def _open_input(file: str) -> Any:
 
 
 class _RejectsFile:
+    """`--rejects FILE`: the rejected rows as they came, in the input's format, with a reason."""
+
     def __init__(self, path: str, source: Any) -> None:
         from leadcli.output import RowWriter
 
@@ -87,10 +89,6 @@ class _RejectsFile:
     def __exit__(self, *exc: object) -> None:
         self.writer.close()
         self.stream.close()
-
-
-def _rejects_writer(path: str, source: Any) -> _RejectsFile:
-    return _RejectsFile(path, source)
 
 
 def _reject_row(rejected: Any, source: Any) -> Any:

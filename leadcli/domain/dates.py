@@ -10,8 +10,9 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from leadcli.domain.errors import InvalidInput
 
-_OFFSET = re.compile(r"^([+-])(\d+)\s*([mhdw])$")
+_OFFSET = re.compile(r"^([+-])(\d+)\s*(mo|[mhdwy])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_MONTHS = {"mo": 1, "y": 12}
 
 
 def now_utc() -> datetime:
@@ -73,7 +74,7 @@ def parse_when(
     except (ValueError, OverflowError):
         raise InvalidInput(
             f"{flag}: cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, "
-            "today, yesterday, tomorrow, or an offset like -3d or +2w)"
+            "today, yesterday, tomorrow, or an offset like -3d or +2w; units m h d w mo y)"
         ) from None
 
 
@@ -90,6 +91,8 @@ def _parse_when(text: str, zone: tzinfo, end_of_day: bool, now: datetime) -> dat
     match = _OFFSET.match(raw)
     if match:
         sign, amount, unit = match.groups()
+        if unit in _MONTHS:
+            return truncate_ms(_add_months(now, int(amount) * _MONTHS[unit] * (1 if sign == "+" else -1)).astimezone(UTC))
         delta = timedelta(**{_UNITS[unit]: int(amount)})
         return truncate_ms((now + delta if sign == "+" else now - delta).astimezone(UTC))
     if len(raw) == 10:
@@ -98,6 +101,16 @@ def _parse_when(text: str, zone: tzinfo, end_of_day: bool, now: datetime) -> dat
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return to_utc(value)
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    """Calendar months later (or earlier); the 31st becomes the shorter month's last day."""
+    import calendar
+
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
 
 
 def _day_bound(day: date, zone: tzinfo, end_of_day: bool) -> datetime:

@@ -27,12 +27,33 @@ EDITABLE_FIELDS = (
 ENGAGED = "Engaged"
 NOT_ENGAGED = "Not Engaged"
 
+
 def new_id() -> str:
     """A 24-hex id shaped like a MongoDB ObjectId: 4 bytes of creation time (so ids sort roughly
     by creation and stay valid ObjectIds), then 8 random bytes. Random rather than ObjectId's
     process id + counter: leads added by one process (an import) would otherwise share all but
     their last characters, and no short prefix could name one of them."""
     return (int(time.time()).to_bytes(4, "big") + os.urandom(8)).hex()
+
+
+def history_entry(from_stage: str | None, to_stage: str, at: datetime, by: str, notes: str | None) -> dict[str, Any]:
+    return {"from_stage": from_stage, "to_stage": to_stage, "changed_at": at, "by": by, "notes": notes}
+
+
+def new_lead(name: str | None, email: str | None, stage: str, at: datetime, by: str, /, **overrides: Any) -> dict[str, Any]:
+    """A lead as it is created: every contract field present (the unset ones empty), version 1,
+    its history the entry into `stage` at `at` by `by`. `overrides` replace any field (an
+    import keeps the file's id, timestamps and history). The one place a record is built."""
+    lead: dict[str, Any] = {
+        "id": overrides.pop("id", None) or new_id(), "name": name, "email": email, "company": None,
+        "phone": None, "status": NOT_ENGAGED, "engaged": False, "current_stage": stage,
+        "stage_updated_at": at, "owner": None, "source": None, "tags": [], "value": None,
+        "notes": None, "follow_up_at": None, "last_contacted": None, "created_at": at,
+        "updated_at": at, "stage_history": [history_entry(None, stage, at, by, None)], "fields": {},
+        "version": 1,
+    }  # fmt: skip
+    lead.update(overrides)
+    return lead
 
 
 def is_full_id(text: str) -> bool:

@@ -39,8 +39,10 @@ class Pipeline:
         if not self.stages:
             raise InvalidInput("pipeline: at least one stage is needed")
         for name in self.stages:
-            self._lookup[name.strip().lower()] = name
-            self._lookup[slug(name)] = name
+            for key in (name.strip().lower(), slug(name)):
+                if self._lookup.setdefault(key, name) != name or self.stages.count(name) > 1:
+                    # Two stages a user cannot tell apart on input (`--stage a` would pick one).
+                    raise InvalidInput(f"pipeline: stage {name!r} is listed twice (stage names must differ by more than case or punctuation)")
         for name in self.closed:
             if name not in self.stages:
                 raise InvalidInput(f"pipeline: closed stage {name!r} is not one of the stages")

@@ -134,11 +134,17 @@ def validate_changes(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
+    parts: dict[str, str] = {}
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "input"
+        loc = err["loc"]
+        if len(loc) == 3 and loc[0] == "fields":
+            # A custom field failed every member of FieldValue; pydantic reports one error per
+            # member (fields.k.int, fields.k.bool…). One sentence says what is allowed.
+            parts[f"fields.{loc[1]}"] = "must be text, a number, true/false or null"
+            continue
+        where = ".".join(str(p) for p in loc) or "input"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "is not a lead field"
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+        parts[where] = message
+    return "; ".join(f"{where}: {message}" for where, message in parts.items())

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
@@ -76,14 +77,22 @@ def cell(value: Any) -> str:
 class Renderer:
     """Writes records in one format. `many` streams a sequence; `one` writes a single object."""
 
-    def __init__(self, fmt: str, *, stream: TextIO | None = None, title: str | None = None) -> None:
+    def __init__(self, fmt: str, *, stream: TextIO | None = None, title: str | None = None, live: bool = False) -> None:
         if fmt not in FORMATS:
             raise InvalidInput(f"--output: unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
         self.fmt = fmt
         self.stream = stream or sys.stdout
         self.title = title
+        # Live: records arrive over time (`watch`), so each is flushed as soon as it is written.
+        self.live = live
 
     def many(self, records: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> int:
+        if self.live:
+            records = self._flushing(records)
+            if self.fmt == "table":
+                from leadcli.output.events import write_event_lines
+
+                return write_event_lines(self.stream, records)
         writer = getattr(self, f"_many_{self.fmt}")
         # `ids` prints ids whatever --fields says (picking would drop the id).
         rows = (dict(r) for r in records) if self.fmt == "ids" else (_pick(r, fields) for r in records)
@@ -94,12 +103,18 @@ class Renderer:
     def one(self, record: Mapping[str, Any], fields: Sequence[str]) -> None:
         picked = _pick(record, fields)
         if self.fmt == "json":
-            self.stream.write(json.dumps(picked, ensure_ascii=False, indent=2) + "\n")
+            # default=str: a report may hold values JSON has no type for (e.g. a server's timestamps).
+            self.stream.write(json.dumps(picked, ensure_ascii=False, indent=2, default=str) + "\n")
         elif self.fmt == "table":
             self._card(picked)
         else:
             self.many([record], fields)
         self.stream.flush()
+
+    def _flushing(self, records: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+        for record in records:
+            yield record
+            self.stream.flush()  # runs once the writer has written `record` and asks for the next
 
     # -- formats ----------------------------------------------------------------------------
 
@@ -161,7 +176,8 @@ class Renderer:
                 for entry in value:
                     buffer.write(f"  {entry_line(entry)}\n")
                 continue
-            text = cell(value)
+            # A multi-line value (notes) continues indented, so no line of it reads as a key.
+            text = ("\n" + " " * (width + 2)).join(one_line(line) for line in cell(value).splitlines())
             buffer.write(f"{key.ljust(width)}  {text}".rstrip() + "\n")
         self.stream.write(buffer.getvalue())
 
@@ -177,12 +193,20 @@ def entry_line(entry: Mapping[str, Any]) -> str:
     else:
         parts, rest = [], dict(entry)
     parts += [cell(v) for v in rest.values() if v not in (None, "")]
-    return "  ".join(p.replace("\n", " ") for p in parts)
+    return "  ".join(one_line(p) for p in parts)
+
+
+_LINE_BREAKS = re.compile(r"\r\n|[\t\n\r\v\f\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`text` with tabs and line breaks as spaces, so a value keeps its row and column."""
+    return _LINE_BREAKS.sub(" ", text)
 
 
 def plain_table(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
     """Columns aligned with spaces: no ANSI, no box drawing, nothing truncated (for pipes)."""
-    cells = [[cell(r[f]).replace("\n", " ") for f in fields] for r in rows]
+    cells = [[one_line(cell(r[f])) for f in fields] for r in rows]
     widths = [max([len(f)] + [len(c[i]) for c in cells]) for i, f in enumerate(fields)]
     lines = ["  ".join(f.upper().ljust(w) for f, w in zip(fields, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leadcli.domain.pipeline import Pipeline
-from leadcli.output import cell, force_terminal, no_color, terminal_width
+from leadcli.output import cell, force_terminal, no_color, one_line, terminal_width
 
 STALE_DAYS = 30  # an open lead not contacted in this many days is marked stale
 OPEN_COLORS = ("blue", "cyan", "magenta", "yellow", "bright_blue", "bright_cyan", "bright_magenta", "bright_yellow")
@@ -197,7 +197,7 @@ def lead_table(
                 marked_stale = True
                 row[name] = Text.assemble(cell(value), (f" · stale {stale}d", "dim yellow"))
             else:
-                row[name] = Text(cell(value).replace("\n", " "))
+                row[name] = Text(one_line(cell(value)))
         cells.append(row)
     natural = {f: max([len(HEADERS.get(f, f.replace("_", " ")))] + [r[f].cell_len for r in cells]) for f in fields}
     widths = fit_columns(natural, width) if fit and width else {f: None for f in fields}

@@ -72,9 +72,7 @@ def stats(data: Mapping[str, Any], fmt: str, *, pipeline: Pipeline | None = None
     """`stats` in the contract's shape: bars on a terminal; JSON as is; other formats get one
     row per stage (with the stage's share of all leads)."""
     if fmt == "json":
-        import json
-
-        sys.stdout.write(json.dumps(dict(data), ensure_ascii=False, indent=2) + "\n")
+        Renderer(fmt).one(data, list(data))
         return
     if fmt == "ids":
         from leadcli.domain.errors import InvalidInput

@@ -20,10 +20,10 @@ from typing import IO, Any
 
 from leadcli.domain.dates import from_iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
-from leadcli.domain.lead import LEAD_FIELDS, NOT_ENGAGED, is_full_id, new_id
+from leadcli.domain.lead import LEAD_FIELDS, is_full_id, new_lead
 from leadcli.domain.query import LeadQuery
 from leadcli.services.context import Workspace
-from leadcli.services.leads import diff, history_entry, reconcile_engagement, set_stage, update_lead
+from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
 
 BATCH_SIZE = 5000  # rows per write (one SQLite transaction); fewer, larger FTS and index updates
@@ -640,7 +640,7 @@ class Importer:
         store = self.ws.store
         emails = [row.email for row in batch]
         earlier = {} if self.upsert else seen.rows(emails)
-        existing = {lead["email"]: lead for lead in _find_by_emails(store, emails)}
+        existing = {lead["email"].lower(): lead for lead in _find_by_emails(store, emails)}
         ids = tuple(row.system["id"] for row in batch if "id" in row.system)
         by_id = {lead["id"]: lead for lead in store.query(LeadQuery(ids=ids))} if ids else {}
         now = now_utc()
@@ -712,29 +712,13 @@ class Importer:
         user, system = dict(row.user), row.system
         stage = user.pop("current_stage", None) or self.ws.pipeline.first
         created = system.get("created_at") or now
-        lead: Lead = {
-            "id": system.get("id") or new_id(),
-            "name": None,
-            "email": None,
-            "company": None,
-            "phone": None,
-            "status": NOT_ENGAGED,
-            "engaged": False,
-            "current_stage": stage,
-            "stage_updated_at": system.get("stage_updated_at") or created,
-            "owner": None,
-            "source": None,
-            "tags": [],
-            "value": None,
-            "notes": None,
-            "follow_up_at": None,
-            "last_contacted": None,
-            "created_at": created,
-            "updated_at": system.get("updated_at") or now,
-            "stage_history": system.get("stage_history", [history_entry(None, stage, created, self.ws.user, None)]),
-            "fields": {},
-            "version": system.get("version") or 1,
-        }
+        lead: Lead = new_lead(
+            None, None, stage, created, self.ws.user,
+            id=system.get("id"), stage_updated_at=system.get("stage_updated_at") or created,
+            updated_at=system.get("updated_at") or now, version=system.get("version") or 1,
+        )  # fmt: skip
+        if "stage_history" in system:
+            lead["stage_history"] = system["stage_history"]
         if "activities" in system:
             lead["activities"] = system["activities"]
         lead.update({k: v for k, v in user.items() if v is not None})

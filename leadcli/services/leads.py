@@ -8,7 +8,7 @@ from typing import Any
 
 from leadcli.domain.dates import now_utc
 from leadcli.domain.errors import InvalidInput, NotFound, VersionConflict
-from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, is_full_id, new_id, to_jsonable
+from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, history_entry, is_full_id, new_lead, to_jsonable
 from leadcli.domain.query import LeadQuery
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
@@ -71,10 +71,6 @@ def check_changes(ws: Workspace, raw: Mapping[str, Any]) -> dict[str, Any]:
     return reconcile_engagement(changes)
 
 
-def history_entry(from_stage: str | None, to_stage: str, at: datetime, by: str, notes: str | None) -> dict[str, Any]:
-    return {"from_stage": from_stage, "to_stage": to_stage, "changed_at": at, "by": by, "notes": notes}
-
-
 def set_stage(lead: Lead, stage: str, at: datetime, by: str, notes: str | None = None) -> None:
     """Move `lead` (in place) to `stage`, appending to its history; no-op at the same stage."""
     if lead.get("current_stage") == stage:
@@ -91,29 +87,7 @@ def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
         raise InvalidInput(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     now = now_utc()
     stage = changes.pop("current_stage", None) or ws.pipeline.first
-    lead: Lead = {
-        "id": new_id(),
-        "name": changes.pop("name"),
-        "email": changes.pop("email"),
-        "company": None,
-        "phone": None,
-        "status": NOT_ENGAGED,
-        "engaged": False,
-        "current_stage": stage,
-        "stage_updated_at": now,
-        "owner": None,
-        "source": None,
-        "tags": [],
-        "value": None,
-        "notes": None,
-        "follow_up_at": None,
-        "last_contacted": None,
-        "created_at": now,
-        "updated_at": now,
-        "stage_history": [history_entry(None, stage, now, ws.user, None)],
-        "fields": {},
-        "version": 1,
-    }
+    lead: Lead = new_lead(changes.pop("name"), changes.pop("email"), stage, now, ws.user)
     lead.update({k: v for k, v in changes.items() if v is not None})
     return ws.store.insert(lead, {"type": "lead_created", "by": ws.user, "at": now, "changes": {}})
 
@@ -149,17 +123,25 @@ def update_lead(
         try:
             return ws.store.replace(draft, lead["version"], {"type": kind, "by": ws.user, "at": now, "changes": changes}), True
         except VersionConflict:
-            fresh = ws.store.get(lead["id"])
-            if fresh is None:
-                raise NotFound(f"lead {lead['id']} was deleted meanwhile") from None
-            lead = fresh
-    raise VersionConflict(f"lead {lead['id']} kept changing under concurrent writes; run the command again")
+            lead = _reread(ws, lead)
+    raise _kept_changing(lead)
+
+
+def _reread(ws: Workspace, lead: Lead) -> Lead:
+    """The lead as it is now, after a compare-and-set write lost its race."""
+    fresh = ws.store.get(lead["id"])
+    if fresh is None:
+        raise NotFound(f"lead {lead['id']} was deleted meanwhile") from None
+    return fresh
+
+
+def _kept_changing(lead: Lead) -> VersionConflict:
+    return VersionConflict(f"lead {lead['id']} kept changing under concurrent writes; run the command again")
 
 
 def _copy(lead: Lead) -> Lead:
     out = dict(lead)
-    for key in ("tags",):
-        out[key] = list(lead.get(key) or [])
+    out["tags"] = list(lead.get("tags") or [])
     out["fields"] = dict(lead.get("fields") or {})
     out["stage_history"] = list(lead.get("stage_history") or [])
     if "activities" in lead:
@@ -177,8 +159,26 @@ def edit_lead(
     unset: Sequence[str] = (),
     note: str | None = None,
 ) -> Lead:
+    return edit_leads(ws, [ref], raw, add_tags=add_tags, remove_tags=remove_tags, unset=unset, note=note)[0]
+
+
+def edit_leads(
+    ws: Workspace,
+    refs: Sequence[str],
+    raw: Mapping[str, Any],
+    *,
+    add_tags: Sequence[str] = (),
+    remove_tags: Sequence[str] = (),
+    unset: Sequence[str] = (),
+    note: str | None = None,
+) -> list[Lead]:
+    """Apply the same changes to each lead. Everything is checked and every ref resolved before
+    the first write, so a typo in the tenth id changes nothing; a lead named twice is edited once."""
     changes = check_changes(ws, raw)
     clear_fields, clear_custom = _unset_plan(unset)
+    leads = list({lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}.values())
+    if "email" in changes and len(leads) > 1:
+        raise InvalidInput("--email: one lead at a time (an email belongs to a single lead)")
     from leadcli.domain.validation import unique_tags
 
     def change(lead: Lead, now: datetime) -> Lead:
@@ -198,8 +198,7 @@ def edit_lead(
             set_stage(lead, stage, now, ws.user, note)
         return lead
 
-    lead, _ = update_lead(ws, ref, change)
-    return lead
+    return [update_lead(ws, lead, change)[0] for lead in leads]
 
 
 def _unset_plan(unset: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -223,11 +222,8 @@ def delete_lead(ws: Workspace, lead: Lead) -> None:
             ws.store.delete(lead, {"type": "lead_deleted", "by": ws.user, "at": now_utc(), "changes": {}})
             return
         except VersionConflict:
-            fresh = ws.store.get(lead["id"])
-            if fresh is None:
-                raise NotFound(f"lead {lead['id']} was deleted meanwhile") from None
-            lead = fresh
-    raise VersionConflict(f"lead {lead['id']} kept changing under concurrent writes; run the command again")
+            lead = _reread(ws, lead)
+    raise _kept_changing(lead)
 
 
 def list_leads(ws: Workspace, query: LeadQuery) -> Iterator[Lead]:

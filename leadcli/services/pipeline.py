@@ -29,8 +29,8 @@ def move_leads(ws: Workspace, refs: Sequence[str], stage: str, note: str | None 
     """Move each lead to `stage` (every ref is resolved first, so a typo moves nothing).
     Moving a lead to the stage it is in changes nothing. Returns the leads after the move."""
     target = ws.pipeline.match(stage)
-    leads = [resolve(ws, ref) for ref in refs]
-    return [move_lead(ws, lead, target, note) for lead in leads]
+    leads = {lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}  # a lead named twice moves once
+    return [move_lead(ws, lead, target, note) for lead in leads.values()]
 
 
 def move_lead(ws: Workspace, lead: Lead | str, stage: str, note: str | None = None) -> Lead:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -25,7 +25,7 @@ from leadcli.config import mask_uri
 from leadcli.domain.dates import iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
-from leadcli.domain.query import LeadQuery
+from leadcli.domain.query import SORT_FIELDS, LeadQuery
 from leadcli.store.base import Event, Lead
 from leadcli.store.mongo_lease import NO_LEASE, Lease, WriteLeases
 from leadcli.store.mongo_lease import is_duplicate as _is_duplicate
@@ -41,15 +41,6 @@ EVENTS = "leadcli_events"
 LOCKS = "leadcli_locks"
 # Short enough that an unreachable server is a clear exit 5 well within ~10 s, never a hang.
 TIMEOUT_MS = 5000
-SORT_FIELDS = {
-    "name": "name",
-    "company": "company",
-    "last_contacted": "last_contacted",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "value": "value",
-    "current_stage": "current_stage",
-}
 # leadcli's indexes on `leads` (`id` is `_id`); the unique email index is what enforces
 # uniqueness, so it is built on its own and its failure reported, not hidden.
 EMAIL_INDEX = pymongo.IndexModel([("email", 1)], unique=True, name="email_1")
@@ -82,6 +73,7 @@ class MongoStore:
         self._secrets = _uri_secrets(uri)
         self._indexes_ensured = False
         self._capitalised_emails: bool | None = None
+        self._last_seq = 0
         self.index_problems: list[str] = []
         # Whether writes take a per-lead lease first: None decides at the first write (only
         # FerretDB needs one); tests set it to exercise either path on any server.
@@ -264,6 +256,18 @@ class MongoStore:
                 doc = self.leads.find_one({"email": {"$regex": _exact(text), "$options": "i"}})
         return _from_document(doc) if doc else None
 
+    def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
+        wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
+        with self._errors():
+            docs = list(self.leads.find({"email": {"$in": wanted}})) if wanted else []
+            missing = set(wanted) - {doc["email"] for doc in docs}
+            if missing and self._has_capitalised_emails():
+                docs += [doc for doc in map(self._find_email_ignoring_case, sorted(missing)) if doc]
+        return [_from_document(doc) for doc in docs]
+
+    def _find_email_ignoring_case(self, email: str) -> Any:
+        return self.leads.find_one({"email": {"$regex": _exact(email), "$options": "i"}})
+
     def _has_capitalised_emails(self) -> bool:
         """Whether another app stored emails with capitals (leadcli stores them lowercased).
         Asked once per process, so a miss (an import checking each new row) costs one indexed
@@ -290,7 +294,7 @@ class MongoStore:
             return
         direction = pymongo.DESCENDING if query.descending else pymongo.ASCENDING
         with self._errors():
-            cursor = self.leads.find(filt).sort([(SORT_FIELDS[query.sort], direction), ("_id", direction)])
+            cursor = self.leads.find(filt).sort([(_sort_field(query.sort), direction), ("_id", direction)])
             if query.offset:
                 cursor = cursor.skip(query.offset)
             if query.limit is not None:
@@ -448,11 +452,19 @@ class MongoStore:
             # FerretDB v1 stores no nested arrays; custom field names may hold `.` or `$`.
             "changes": json.dumps(event.get("changes") or {}, ensure_ascii=False, default=str),
         }
+        # Outside a transaction, first try the number after the one this process wrote last:
+        # a server that cannot sort by the index (FerretDB v1 scans every event) then pays
+        # the lookup once per process, not once per lead of an import.
+        guess = self._last_seq + 1 if session is None and self._last_seq else None
         for _attempt in range(SEQ_ATTEMPTS):
-            latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)], session=session)
-            seq = int(latest["seq"]) + 1 if latest else 1
+            if guess is None:
+                latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)], session=session)
+                seq = int(latest["seq"]) + 1 if latest else 1
+            else:
+                seq, guess = guess, None
             try:
                 self.events.insert_one({"seq": seq, **record}, session=session)
+                self._last_seq = seq
                 return
             except mongo_errors.OperationFailure as exc:
                 if not _is_duplicate(exc):
@@ -692,6 +704,13 @@ def _exact(text: str) -> str:
 
 def _contains(text: str) -> dict[str, Any]:
     return {"$regex": re.escape(text), "$options": "i"}
+
+
+def _sort_field(name: str) -> str:
+    """The document field to sort by: only LeadQuery's sort fields, each stored under its name."""
+    if name not in SORT_FIELDS:
+        raise ValueError(f"unknown sort field {name!r}")
+    return name
 
 
 def _filter(q: LeadQuery) -> dict[str, Any]:

@@ -17,18 +17,10 @@ from typing import Any
 from leadcli.domain.dates import iso, now_utc
 from leadcli.domain.errors import Conflict, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.lead import from_jsonable, to_jsonable
-from leadcli.domain.query import LeadQuery
+from leadcli.domain.query import SORT_FIELDS, LeadQuery
 from leadcli.store.base import Event, Lead
 
 BUSY_TIMEOUT_S = 10.0
-SORT_COLUMNS = {
-    "name": "name",
-    "company": "company",
-    "last_contacted": "last_contacted",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "value": "value",
-}
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -538,6 +530,8 @@ def _order(q: LeadQuery, params: list[Any]) -> str:
         for rank, stage in enumerate(q.stage_order):
             params += [stage, rank]
         key = f"CASE current_stage {cases} ELSE {len(q.stage_order)} END" if q.stage_order else "current_stage"
+    elif q.sort in SORT_FIELDS:  # a column name spliced into SQL: only the known ones
+        key = q.sort
     else:
-        key = SORT_COLUMNS[q.sort]
+        raise ValueError(f"unknown sort field {q.sort!r}")
     return f"{key} {direction}, id {direction}"

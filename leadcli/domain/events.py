@@ -1,0 +1,28 @@
+"""Events as the contract shows them (`watch -o jsonl`, `serve`): one per lead a write changed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from leadcli.domain.dates import iso
+from leadcli.domain.lead import to_jsonable
+
+EVENT_FIELDS = ("seq", "type", "at", "by", "lead_id", "lead", "changes")
+EVENT_TYPES = ("lead_created", "lead_updated", "lead_stage_changed", "lead_deleted", "activity_logged")
+
+
+def event_to_jsonable(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event in the contract's key order, the lead through `to_jsonable`."""
+    at = event.get("at")
+    lead = event.get("lead")
+    return {
+        "seq": int(event["seq"]),
+        "type": event["type"],
+        "at": iso(at) if isinstance(at, datetime) else at,
+        "by": event.get("by"),
+        "lead_id": event.get("lead_id") or (lead or {}).get("id"),
+        "lead": to_jsonable(lead) if lead is not None else None,
+        "changes": dict(event.get("changes") or {}),
+    }

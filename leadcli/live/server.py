@@ -1,0 +1,303 @@
+"""`serve`: one tail of the store fanned out to every WebSocket client at `/ws`.
+
+The tail runs in a thread (store calls block) and hands each event, encoded once, to the
+asyncio loop; every client has its own bounded queue, so a slow or dead client is dropped
+(it can reconnect with `?since=`) and never delays the others, and writers never wait on
+clients at all — they only write to the store. `?since=SEQ` replays from the store up to the
+point where the client joined the live feed, so nothing is missed or doubled between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from leadcli.domain.errors import InvalidInput, LeadError
+from leadcli.domain.events import event_to_jsonable
+from leadcli.live.client import SEQ_HEADER
+from leadcli.live.feed import RECONNECT_BUDGET_S, follow_tail
+from leadcli.live.tail import BATCH, open_tail
+
+QUEUE_SIZE = 1000
+PATH = "/ws"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token: str | None) -> None:
+    if not token and not is_loopback(host):
+        raise InvalidInput(f"--host {host} is not a loopback address: refusing to serve leads without --token (or LEADCLI_TOKEN)")
+
+
+@dataclass(eq=False)
+class Client:
+    connection: Any
+    queue: asyncio.Queue[tuple[int, str]]
+    dropped: bool = False
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+class Hub:
+    """Fans events out to clients; `position` is the seq of the last event published."""
+
+    def __init__(self, position: int, queue_size: int = QUEUE_SIZE, log: Callable[[str], None] = lambda _m: None) -> None:
+        self.position = position
+        self.queue_size = queue_size
+        self.clients: set[Client] = set()
+        self.log = log
+
+    def join(self, connection: Any) -> Client:
+        client = Client(connection, asyncio.Queue(self.queue_size))
+        self.clients.add(client)
+        return client
+
+    def leave(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    def publish(self, seq: int, text: str) -> None:
+        self.position = seq
+        for client in list(self.clients):
+            try:
+                client.queue.put_nowait((seq, text))
+            except asyncio.QueueFull:
+                self.drop(client)
+
+    def drop(self, client: Client) -> None:
+        """A client that fell `queue_size` events behind: cut it off, it may come back with ?since=."""
+        self.leave(client)
+        client.dropped = True
+        for task in client.tasks:
+            task.cancel()
+        self.log(f"dropped a client that fell {self.queue_size} events behind")
+        asyncio.get_running_loop().create_task(_close(client.connection, 1013, "too slow: reconnect with ?since=SEQ"))
+
+
+async def _close(connection: Any, code: int, reason: str) -> None:
+    try:
+        await asyncio.wait_for(connection.close(code, reason), timeout=2)
+    except Exception:  # noqa: BLE001 - a dead peer cannot be closed politely; drop it
+        connection.transport.abort()
+
+
+def _authorized(request: Any, token: str | None, query: dict[str, list[str]]) -> bool:
+    if not token:
+        return True
+    header = request.headers.get("Authorization") or ""
+    given = header[7:].strip() if header.lower().startswith("bearer ") else None
+    if given is None and query.get("token"):
+        given = query["token"][0]
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+class EventServer:
+    def __init__(
+        self,
+        open_store: Callable[[], Any],
+        *,
+        token: str | None,
+        queue_size: int = QUEUE_SIZE,
+        budget: float = RECONNECT_BUDGET_S,
+        log: Callable[[str], None] = lambda _m: None,
+    ) -> None:
+        self.open_store = open_store
+        self.token = token
+        self.queue_size = queue_size
+        self.budget = budget
+        self.log = log
+        self.hub: Hub | None = None
+        self._stop = threading.Event()
+        self._local = threading.local()
+        self._replayer: Any = None
+
+    # -- the tail thread ---------------------------------------------------------------------
+
+    def _pump(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int], failed: asyncio.Future[None]) -> None:
+        try:
+            store = self.open_store()
+            start = store.last_seq()
+            loop.call_soon_threadsafe(_resolve, ready, start)
+            tail = open_tail(store, start)
+            for event in follow_tail(tail, budget=self.budget, what=f"the store {store.uri_description}", stop=self._stop.is_set):
+                text = json.dumps(event_to_jsonable(event), ensure_ascii=False)
+                loop.call_soon_threadsafe(self.hub.publish, int(event["seq"]), text)  # type: ignore[union-attr]
+        except LeadError as exc:
+            target = failed if ready.done() else ready
+            loop.call_soon_threadsafe(_reject, target, exc)
+
+    def _replay(self, since: int, upto: int) -> list[tuple[int, str]]:
+        """Events in (since, upto], already encoded; runs in the replay thread with its own store."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = self.open_store()
+        out: list[tuple[int, str]] = []
+        position = since
+        while position < upto:
+            events = store.events_after(position, BATCH)
+            for event in events:
+                if int(event["seq"]) > upto:
+                    return out
+                out.append((int(event["seq"]), json.dumps(event_to_jsonable(event), ensure_ascii=False)))
+            if len(events) < BATCH:
+                break
+            position = int(events[-1]["seq"])
+        return out
+
+    # -- WebSocket ---------------------------------------------------------------------------
+
+    def _process_request(self, connection: Any, request: Any) -> Any:
+        parts = urlsplit(request.path)
+        query = parse_qs(parts.query)
+        if parts.path != PATH:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"no such feed; connect to {PATH}\n")
+        if not _authorized(request, self.token, query):
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, "a token is required: Authorization: Bearer TOKEN or ?token=TOKEN\n")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        since = query.get("since", [None])[0]
+        if since is not None and not (since.isdigit()):
+            return connection.respond(HTTPStatus.BAD_REQUEST, "since must be a whole number >= 0\n")
+        connection.leadcli_since = int(since) if since is not None else None
+        return None
+
+    def _process_response(self, connection: Any, request: Any, response: Any) -> Any:
+        assert self.hub is not None
+        # The joining point: events after it come live; `since` up to it comes from the store.
+        connection.leadcli_joined = self.hub.position
+        if response.status_code == 101:
+            response.headers[SEQ_HEADER] = str(self.hub.position)
+        return None
+
+    async def _handler(self, connection: Any) -> None:
+        assert self.hub is not None
+        client = self.hub.join(connection)
+        self.log(f"client {connection.remote_address[0]} joined ({len(self.hub.clients)} connected)")
+        sender = asyncio.create_task(self._send(connection, client))
+        reader = asyncio.create_task(_discard_incoming(connection))
+        client.tasks += [sender, reader]
+        try:
+            # Whichever ends first (the client left, or was dropped) ends the other.
+            await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.hub.leave(client)
+            sender.cancel()
+            reader.cancel()
+
+    async def _send(self, connection: Any, client: Client) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        joined = connection.leadcli_joined
+        since = connection.leadcli_since
+        last = joined if since is None else since
+        try:
+            if last < joined:
+                loop = asyncio.get_running_loop()
+                for seq, text in await loop.run_in_executor(self._replayer, self._replay, last, joined):
+                    await connection.send(text)
+                    last = seq
+                last = max(last, joined)
+            while True:
+                seq, text = await client.queue.get()
+                if seq <= last:
+                    continue
+                await connection.send(text)
+                last = seq
+        except ConnectionClosed:
+            pass
+        except LeadError as exc:
+            self.log(f"replay failed: {exc.message}")
+            await _close(connection, 1011, "the store is unavailable")
+
+    async def run(self, host: str, port: int, on_listening: Callable[[str, int], None]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from websockets.asyncio.server import serve
+
+        logging.getLogger("websockets").setLevel(logging.CRITICAL)  # requests may carry ?token=
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[int] = loop.create_future()
+        failed: asyncio.Future[None] = loop.create_future()
+        self._replayer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadcli-replay")
+        pump = threading.Thread(target=self._pump, args=(loop, ready, failed), name="leadcli-tail", daemon=True)
+        pump.start()
+        self.hub = Hub(await ready, self.queue_size, self.log)
+        stop = loop.create_future()
+        try:
+            loop.add_signal_handler(signal.SIGTERM, _resolve, stop, None)
+        except (NotImplementedError, RuntimeError):
+            pass
+        try:
+            async with serve(
+                self._handler,
+                host,
+                port,
+                process_request=self._process_request,
+                process_response=self._process_response,
+                close_timeout=2,
+                max_size=64 * 1024,
+                ping_interval=20,
+                ping_timeout=20,
+                reuse_address=True,
+            ) as server:
+                sockets = [s for s in server.sockets if s.family in (socket.AF_INET, socket.AF_INET6)]
+                on_listening(host, sockets[0].getsockname()[1] if sockets else port)
+                done, _ = await asyncio.wait({failed, stop}, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    future.result()  # a store that stayed unreachable ends the server with exit 5
+        finally:
+            self._stop.set()
+            self._replayer.shutdown(wait=False, cancel_futures=True)
+
+
+async def _discard_incoming(connection: Any) -> None:
+    """Clients have nothing to say; whatever they send is read and ignored."""
+    try:
+        async for _message in connection:
+            pass
+    except Exception:  # noqa: BLE001 - a client's protocol error closes only that client
+        pass
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _reject(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def serve_events(
+    open_store: Callable[[], Any],
+    host: str,
+    port: int,
+    token: str | None,
+    *,
+    queue_size: int = QUEUE_SIZE,
+    log: Callable[[str], None],
+    on_listening: Callable[[str, int], None],
+) -> None:
+    check_bind(host, token)
+    server = EventServer(open_store, token=token, queue_size=queue_size, log=log)
+    try:
+        asyncio.run(server.run(host, port, on_listening))
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

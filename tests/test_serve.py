@@ -1,0 +1,233 @@
+"""`serve`: one feed of events over WebSocket at /ws — auth, the loopback rule, fan-out, slow
+and rude clients, and `watch --server` resuming across a server restart. Real processes on
+127.0.0.1 free ports; every loop is bounded."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from conftest import _free_port, invoke
+from livehelp import Proc
+
+TOKEN = "s3cret-token"
+
+
+def add(db: str, email: str, *extra: str) -> None:
+    result = invoke("--db", db, "add", "--name", email.split("@")[0], "--email", email, *extra, "-o", "ids")
+    assert result.code == 0, result.stderr
+
+
+def start_server(db: str, port: int, *extra: str) -> Proc:
+    server = Proc("--verbose", "--db", db, "serve", "--port", str(port), *extra)
+    server.wait_stderr("serving events")
+    return server
+
+
+@pytest.fixture
+def db(store_uri: str) -> str:
+    """Each feed test runs on SQLite and on MongoDB (FerretDB)."""
+    return store_uri
+
+
+@pytest.fixture
+def feed(db: str) -> Iterator[tuple[str, Proc]]:
+    port = _free_port()
+    server = start_server(db, port, "--token", TOKEN)
+    try:
+        yield f"ws://127.0.0.1:{port}/ws", server
+    finally:
+        server.stop()
+
+
+def connect(url: str, token: str | None = TOKEN, header: bool = True):  # type: ignore[no-untyped-def]
+    from websockets.sync.client import connect as ws_connect
+
+    if token is not None and not header:
+        url += ("&" if "?" in url else "?") + f"token={token}"
+    headers = {"Authorization": f"Bearer {token}"} if token is not None and header else None
+    return ws_connect(url, additional_headers=headers, open_timeout=10, close_timeout=1)
+
+
+def receive(ws, n: int, timeout: float = 15) -> list[dict]:  # type: ignore[no-untyped-def]
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        out.append(json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic()))))
+    return out
+
+
+def test_token_is_required_by_header_or_query(feed: tuple[str, Proc], db: str) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    url, server = feed
+    for token in (None, "wrong"):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, token)
+        assert refused.value.response.status_code == 401
+    with connect(url) as by_header, connect(url, header=False) as by_query:
+        add(db, "ada@example.com")
+        assert receive(by_header, 1)[0]["lead"]["email"] == "ada@example.com"
+        assert receive(by_query, 1)[0]["lead"]["email"] == "ada@example.com"
+    assert TOKEN not in server.stderr_text()
+
+
+def test_non_loopback_host_without_token_is_refused(db: str) -> None:
+    result = invoke("--db", db, "serve", "--host", "0.0.0.0", "--port", "0")
+    assert result.code == 2 and "--token" in result.stderr
+
+
+def test_since_replays_then_goes_live_and_the_handshake_names_the_newest_seq(feed: tuple[str, Proc], db: str) -> None:
+    url, _ = feed
+    add(db, "a@example.com")
+    add(db, "b@example.com")
+    time.sleep(0.3)  # let the server's tail pass them
+    with connect(url + "?since=0") as replaying, connect(url) as live:
+        assert live.response.headers["X-Leadcli-Seq"] == "2"
+        add(db, "c@example.com")
+        assert [e["seq"] for e in receive(replaying, 3)] == [1, 2, 3]
+        assert [e["seq"] for e in receive(live, 1)] == [3]
+
+
+def test_fan_out_to_20_clients_all_receiving_the_same_events(feed: tuple[str, Proc], db: str) -> None:
+    url, _ = feed
+    with ExitStack() as stack:
+        clients = [stack.enter_context(connect(url)) for _ in range(20)]
+        for i in range(5):
+            add(db, f"l{i}@example.com")
+        received = [[(e["seq"], e["lead"]["email"]) for e in receive(client, 5)] for client in clients]
+    assert received[0] == [(i + 1, f"l{i}@example.com") for i in range(5)]
+    assert all(r == received[0] for r in received)
+
+
+def _insert_big_leads(db: str, n: int) -> None:
+    """Fast writes straight through the store: n leads with 9 kB of notes each."""
+    from leadcli.domain.dates import now_utc
+    from leadcli.domain.lead import new_id
+    from leadcli.store import open_store
+
+    store = open_store(db)
+    try:
+        for i in range(n):
+            now = now_utc()
+            lead = {
+                "id": new_id(), "name": f"Lead {i}", "email": f"big{i}@example.com", "current_stage": "New Lead",
+                "engaged": False, "status": "Not Engaged", "tags": [], "fields": {}, "notes": "x" * 9000,
+                "created_at": now, "updated_at": now, "stage_history": [], "version": 1,
+            }  # fmt: skip
+            store.insert(lead, {"type": "lead_created", "by": "bench", "at": now, "changes": {}})
+    finally:
+        store.close()
+
+
+def test_a_client_that_never_reads_is_dropped_and_blocks_neither_others_nor_writers(tmp_path: Path) -> None:
+    # Fan-out does not depend on the store; 9 MB of writes are quick only on SQLite.
+    db = str(tmp_path / "leads.db")
+    port = _free_port()
+    server = start_server(db, port, "--client-queue", "200")
+    stuck = socket.socket()
+    try:
+        # A client that completes the handshake and then never reads a byte.
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", port))
+        stuck.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        server.wait_stderr("joined (1 connected)")
+        writes = 1000  # 9 MB: more than the kernel buffers for the stuck client, plus its queue
+        with connect(f"ws://127.0.0.1:{port}/ws", None) as reader:
+            seqs: list[int] = []
+            thread = threading.Thread(target=lambda: seqs.extend(e["seq"] for e in receive(reader, writes, timeout=60)))
+            thread.start()
+            writer = threading.Thread(target=_insert_big_leads, args=(db, writes))
+            writer.start()
+            writer.join(timeout=60)
+            assert not writer.is_alive()  # the writer finished without waiting on any client
+            thread.join(timeout=60)
+        assert seqs == list(range(1, writes + 1))
+        server.wait_stderr("dropped a client")  # the stuck one, and only it
+        assert not any("dropped" in line for line in server.stderr_lines[:-1])
+    finally:
+        stuck.close()
+        server.stop()
+
+
+def test_garbage_from_clients_does_not_bring_anything_down(feed: tuple[str, Proc], db: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    from websockets.exceptions import InvalidStatus
+
+    url, _ = feed
+    port = int(url.split(":")[2].split("/")[0])
+    with pytest.raises(InvalidStatus) as wrong_path:
+        connect(url.replace("/ws", "/nope"))
+    assert wrong_path.value.response.status_code == 404
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/ws", timeout=5)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(b"\x00\xff garbage \r\n\r\n" * 100)
+    with pytest.raises(InvalidStatus):
+        connect(url + "?since=abc")
+    with connect(url) as rude, connect(url) as polite:
+        rude.send("hello?")
+        rude.send(b"\x00\x01\x02")
+        rude.send("x" * 100_000)  # over the size limit: this client is closed, alone
+        add(db, "ada@example.com")
+        assert receive(polite, 1)[0]["lead"]["email"] == "ada@example.com"
+
+
+def test_watch_server_resumes_after_a_restart_without_loss_or_repeat(db: str) -> None:
+    port = _free_port()
+    url = f"ws://127.0.0.1:{port}/ws"
+    server = start_server(db, port, "--token", TOKEN)
+    watcher = Proc("--verbose", "watch", "--server", url, "--token", TOKEN, "-o", "jsonl", "--timeout", "60")
+    try:
+        watcher.wait_stderr("watching")
+        add(db, "a@example.com")
+        add(db, "b@example.com")
+        assert [e["seq"] for e in watcher.events(2)] == [1, 2]
+        server.stop()
+        add(db, "c@example.com")  # written while the feed is down
+        add(db, "d@example.com")
+        server = start_server(db, port, "--token", TOKEN)
+        watcher.wait_stderr("watching")  # reconnected
+        add(db, "e@example.com")
+        assert [e["lead"]["email"] for e in watcher.events(3)] == ["c@example.com", "d@example.com", "e@example.com"]
+        assert watcher.interrupt() == 0
+        assert watcher.rest_of_stdout() == []
+    finally:
+        watcher.stop()
+        server.stop()
+
+
+def test_watch_server_exits_5_when_the_server_stays_unreachable() -> None:
+    result = invoke("watch", "--server", f"ws://127.0.0.1:{_free_port()}/ws", "--reconnect-for", "1")
+    assert result.code == 5 and "unreachable" in result.stderr
+
+
+def test_watch_server_with_a_wrong_token_is_exit_2(feed: tuple[str, Proc]) -> None:
+    url, _ = feed
+    result = invoke("watch", "--server", url, "--token", "nope", "--timeout", "5")
+    assert result.code == 2 and "token" in result.stderr and "nope" not in result.stderr
+
+
+def test_serve_exits_5_when_the_store_is_unreachable(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    result = invoke("--db", str(blocker / "leads.db"), "serve", "--port", "0")
+    assert result.code == 5 and result.stderr.startswith("error:")
+
+
+def test_loopback_addresses_are_recognised() -> None:
+    from leadcli.live.server import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.20", "example.com"))

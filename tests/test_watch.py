@@ -1,0 +1,260 @@
+"""`watch`: every write shows up as the contract's event, in order, filtered by the event's
+lead; `--since` replays; `--count`, `--timeout` and Ctrl-C end with 0; a dead store ends with 5."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, invoke
+from livehelp import Proc
+
+from leadcli.domain.events import EVENT_FIELDS
+
+
+def add(db: str, name: str, email: str, *extra: str) -> str:
+    result = invoke("--db", db, "add", "--name", name, "--email", email, *extra, "-o", "ids")
+    assert result.code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def replay(db: str, *args: str) -> list[dict]:
+    result = invoke("--db", db, "watch", "--since", "0", "--timeout", "0.3", "-o", "jsonl", *args)
+    assert result.code == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_each_kind_of_write_is_one_event_in_order(store_uri: str) -> None:
+    lead_id = add(store_uri, "Ada Lovelace", "ada@example.com", "--company", "Engines")
+    assert invoke("--db", store_uri, "edit", "ada@example.com", "--company", "Babbage & Co").code == 0
+    assert invoke("--db", store_uri, "edit", "ada@example.com", "--stage", "initial-contact", "--note", "called").code == 0
+    assert invoke("--db", store_uri, "delete", lead_id, "--yes").code == 0
+
+    events = replay(store_uri)
+    assert [e["type"] for e in events] == ["lead_created", "lead_updated", "lead_stage_changed", "lead_deleted"]
+    assert all(list(e) == list(EVENT_FIELDS) for e in events)
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4 and seqs[0] >= 1
+    assert {e["lead_id"] for e in events} == {lead_id}
+    assert all(e["by"] == "tester" and e["at"].endswith("+00:00") for e in events)
+    created, updated, moved, deleted = events
+    assert created["lead"]["company"] == "Engines" and created["lead"]["version"] == 1
+    assert updated["changes"] == {"company": ["Engines", "Babbage & Co"]}
+    assert moved["changes"] == {"current_stage": ["New Lead", "Initial Contact"]}
+    assert moved["lead"]["stage_history"][-1]["notes"] == "called"
+    assert deleted["lead"]["current_stage"] == "Initial Contact"  # the lead before deletion
+
+
+def test_since_replays_only_what_came_after(store_uri: str) -> None:
+    for i in range(3):
+        add(store_uri, f"Lead {i}", f"l{i}@example.com")
+    everything = replay(store_uri)
+    after_first = invoke("--db", store_uri, "watch", "--since", str(everything[0]["seq"]), "--count", "2", "-o", "jsonl")
+    assert after_first.code == 0, after_first.stderr
+    assert [json.loads(line)["seq"] for line in after_first.stdout.splitlines()] == [e["seq"] for e in everything[1:]]
+
+
+def test_filters_apply_to_the_events_lead(store_uri: str) -> None:
+    add(store_uri, "Ada", "ada@acme.com", "--tag", "vip", "--owner", "Ada")
+    add(store_uri, "Bob", "bob@other.com", "--owner", "bob")
+    assert invoke("--db", store_uri, "edit", "bob@other.com", "--stage", "negotiation").code == 0
+    assert invoke("--db", store_uri, "edit", "ada@acme.com", "--stage", "negotiation").code == 0
+
+    def emails(*filters: str) -> list[tuple[str, str]]:
+        return [(e["type"], e["lead"]["email"]) for e in replay(store_uri, *filters)]
+
+    assert emails("--tag", "vip") == [("lead_created", "ada@acme.com"), ("lead_stage_changed", "ada@acme.com")]
+    assert emails("--stage", "negotiation") == [("lead_stage_changed", "bob@other.com"), ("lead_stage_changed", "ada@acme.com")]
+    assert emails("--owner", "BOB", "-q", "other") == [("lead_created", "bob@other.com"), ("lead_stage_changed", "bob@other.com")]
+    assert emails("--stage", "closed-won") == []
+
+
+def test_count_stops_after_n_events_and_json_is_one_array(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    for i in range(3):
+        add(db, f"Lead {i}", f"l{i}@example.com")
+    result = invoke("--db", db, "watch", "--since", "0", "--count", "2", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert [e["lead"]["email"] for e in json.loads(result.stdout)] == ["l0@example.com", "l1@example.com"]
+    ids = invoke("--db", db, "watch", "--since", "0", "--count", "1", "-o", "ids", "--fields", "seq,lead_id")
+    assert ids.stdout.strip() == json.loads(result.stdout)[0]["lead_id"]
+
+
+def test_timeout_ends_with_0_and_default_starts_at_the_newest(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    add(db, "Old", "old@example.com")
+    result = invoke("--db", db, "watch", "--timeout", "0.3")
+    assert (result.code, result.stdout) == (0, "")
+
+
+def test_bad_output_format_is_usage_error(tmp_path: Path) -> None:
+    result = invoke("--db", str(tmp_path / "leads.db"), "watch", "-o", "xml", "--timeout", "0")
+    assert result.code == 2 and "valid formats" in result.stderr
+
+
+def test_unreachable_store_ends_with_5(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    result = invoke("--db", str(blocker / "leads.db"), "watch", "--timeout", "1")
+    assert result.code == 5 and result.stderr.startswith("error:")
+
+
+def test_live_watch_prints_writes_from_other_processes_and_ctrl_c_ends_with_0(store_uri: str) -> None:
+    add(store_uri, "Before", "before@example.com")
+    watcher = Proc("--verbose", "--db", store_uri, "watch", "-o", "jsonl")
+    try:
+        watcher.wait_stderr("watching")
+        add(store_uri, "Ada", "ada@example.com")
+        assert invoke("--db", store_uri, "edit", "ada@example.com", "--stage", "meeting-scheduled").code == 0
+        events = watcher.events(2)
+        assert [(e["type"], e["lead"]["email"]) for e in events] == [
+            ("lead_created", "ada@example.com"),
+            ("lead_stage_changed", "ada@example.com"),
+        ]
+        assert watcher.interrupt() == 0
+        assert watcher.rest_of_stdout() == []
+        assert "error" not in watcher.stderr_text()
+    finally:
+        watcher.stop()
+
+
+def test_live_json_array_is_closed_on_ctrl_c(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    add(db, "Ada", "ada@example.com")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leadcli", "--db", db, "watch", "--since", "0", "-o", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b"ada@example.com" not in seen and time.monotonic() < deadline:
+            if select.select([proc.stdout], [], [], 0.1)[0]:
+                seen += os.read(proc.stdout.fileno(), 65536)  # type: ignore[union-attr]
+        assert b"ada@example.com" in seen  # flushed while the watch goes on
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert [e["lead"]["email"] for e in json.loads(seen + rest)] == ["ada@example.com"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _run_in_terminal(args: list[str], writes: list[list[str]], expect: list[str], timeout: float = 20) -> str:
+    """Run leadcli on a pseudo-terminal, do the writes once it is watching, read until `expect`."""
+    main, child = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "160", "LINES": "40", "TERM": "xterm"}
+    proc = subprocess.Popen([sys.executable, "-m", "leadcli", *args], stdin=child, stdout=child, stderr=child, env=env)
+    os.close(child)
+    seen = b""
+    done_writes = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not all(e.encode() in seen for e in expect):
+            ready, _, _ = select.select([main], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(main, 65536)
+                except OSError:
+                    break
+            if not done_writes and (b"watching" in seen or b"waiting for changes" in seen):
+                for write in writes:
+                    assert invoke(*write).code == 0
+                done_writes = True
+        return seen.decode(errors="replace")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        os.close(main)
+
+
+def test_terminal_view_and_board_update_live(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    add(db, "Grace Hopper", "grace@example.com")
+    writes = [
+        ["--db", db, "add", "--name", "Ada Lovelace", "--email", "ada@example.com"],
+        ["--db", db, "edit", "ada@example.com", "--stage", "proposal-sent"],
+    ]
+    lines = _run_in_terminal(["--db", db, "watch"], writes, ["moved", "Proposal Sent"])
+    assert "added" in lines and "Ada Lovelace <ada@example.com>" in lines and "moved" in lines
+
+    writes = [["--db", db, "edit", "grace@example.com", "--stage", "negotiation"]]
+    board = _run_in_terminal(["--db", db, "watch", "--board"], writes, ["Negotiation (1)"])
+    assert "Proposal Sent (1)" in board  # the board starts from the store, then follows the events
+    assert "Negotiation (1)" in board and "Grace Hopper" in board and "Ada Lovelace" in board
+
+
+def test_board_in_a_pipe_prints_the_board_as_it_is_at_the_end(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    add(db, "Ada Lovelace", "ada@example.com", "--stage", "negotiation")
+    add(db, "Alan Turing", "alan@example.com", "--stage", "negotiation")
+    result = invoke("--db", db, "watch", "--board", "--timeout", "0.2", "--not-engaged", env={"COLUMNS": "200"})
+    assert result.code == 0, result.stderr
+    assert "Negotiation (2)" in result.stdout and "Alan Turing" in result.stdout
+    assert "\x1b[" not in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_csv_and_tsv_have_a_header_then_one_row_per_event(tmp_path: Path, fmt: str) -> None:
+    db = str(tmp_path / "leads.db")
+    add(db, "Ada", "ada@example.com")
+    result = invoke("--db", db, "watch", "--since", "0", "--count", "1", "-o", fmt, "--fields", "seq,type,lead_id")
+    sep = "," if fmt == "csv" else "\t"
+    header, row = result.stdout.splitlines()
+    assert header == sep.join(["seq", "type", "lead_id"]) and row.split(sep)[1] == "lead_created"
+
+
+def test_move_log_and_import_emit_their_events(store_uri: str, tmp_path: Path) -> None:
+    add(store_uri, "Ada", "ada@example.com")
+    assert invoke("--db", store_uri, "move", "ada@example.com", "--to", "negotiation", "--note", "keen").code == 0
+    assert invoke("--db", store_uri, "log", "ada@example.com", "--type", "call", "--note", "left a message").code == 0
+    rows = tmp_path / "rows.csv"
+    rows.write_text("Name,Email,Company\nGrace,grace@example.com,Navy\nBob,bob@example.com,\n")
+    imported = invoke("--db", store_uri, "import", str(rows))
+    assert imported.code == 0, imported.stderr
+    events = replay(store_uri)[1:]
+    assert [(e["type"], e["lead"]["email"]) for e in events] == [
+        ("lead_stage_changed", "ada@example.com"),
+        ("activity_logged", "ada@example.com"),
+        ("lead_created", "grace@example.com"),
+        ("lead_created", "bob@example.com"),
+    ]
+    moved, logged = events[0], events[1]
+    assert moved["changes"]["current_stage"] == ["New Lead", "Negotiation"]
+    assert logged["lead"]["activities"][-1]["note"] == "left a message"
+    assert logged["lead"]["last_contacted"] is not None
+
+
+@pytest.mark.mongo
+def test_mongo_without_change_streams_is_tailed_by_seq(mongo_server: str) -> None:
+    # FerretDB (like a standalone mongod) has no change streams: the tail reads by seq.
+    import uuid
+
+    from leadcli.live.tail import SeqTail, open_tail
+    from leadcli.store import open_store
+
+    store = open_store(f"{mongo_server}/leadcli_test_{uuid.uuid4().hex[:12]}")
+    try:
+        assert store.server_info()["change_streams"] is False  # type: ignore[attr-defined]
+        tail = open_tail(store, 0)
+        assert isinstance(tail, SeqTail)
+        db_uri = f"{mongo_server}/{store.db.name}"  # type: ignore[attr-defined]
+        add(db_uri, "Ada", "ada@example.com")
+        add(db_uri, "Bob", "bob@example.com")
+        events = tail.poll(5)
+        assert [e["lead"]["email"] for e in events] == ["ada@example.com", "bob@example.com"]
+        assert tail.position == 2
+    finally:
+        store.client.drop_database(store.db.name)  # type: ignore[attr-defined]
+        store.close()
