@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from store_helpers import event, make_lead  # noqa: E402
+from leadmaker import event, make_lead  # noqa: E402
 
 from leadcli.domain.errors import VersionConflict  # noqa: E402
 from leadcli.store import open_store  # noqa: E402

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pymongo
 import pytest
 from conftest import ROOT
-from store_helpers import event, make_lead
+from leadmaker import event, make_lead
 
 from leadcli.domain.dates import now_utc
 from leadcli.domain.errors import Conflict, VersionConflict
