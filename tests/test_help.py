@@ -29,9 +29,9 @@ LONG_RUNNING = {
 }
 LONG_RUNNING_WAIT = 3.0
 # Examples that need something this test cannot provide, by a text they contain.
-NEEDS_OUTSIDE = {
-    "--server ": "a `leadcli serve` running at that URL",
-}
+NEEDS_OUTSIDE: dict[str, str] = {}
+# Examples watching a `leadcli serve` feed get one, started on a free port over the same store.
+EXAMPLE_FEED = "ws://127.0.0.1:8765/ws"
 # Examples naming a local MongoDB run against the test's MongoDB-wire server instead.
 LOCAL_MONGODB = "mongodb://localhost:27017"
 
@@ -97,6 +97,30 @@ def test_example_runs_as_shown(name: str, line: str, tmp_path: Path, request: py
         **os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
         "LEADCLI_DB": str(db), "EDITOR": "true", "COLUMNS": "100",
     }  # fmt: skip
+    feed = None
+    if EXAMPLE_FEED in line:
+        feed, url = start_feed(db, env)
+        line = line.replace(EXAMPLE_FEED, url)
+    try:
+        run_example(name, line, env, tmp_path)
+    finally:
+        if feed is not None:
+            feed.stop()
+
+
+def start_feed(db: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """A real `leadcli serve` with the token the examples read from LEADCLI_TOKEN."""
+    from conftest import _free_port
+    from livehelp import Proc
+
+    env["LEADCLI_TOKEN"] = "example-token"
+    port = _free_port()
+    feed = Proc("--db", str(db), "serve", "--port", str(port), env={"LEADCLI_TOKEN": env["LEADCLI_TOKEN"]})
+    feed.wait_stderr(str(port))
+    return feed, f"ws://127.0.0.1:{port}/ws"
+
+
+def run_example(name: str, line: str, env: dict[str, str], tmp_path: Path) -> None:
     proc = subprocess.Popen(
         ["bash", "-o", "pipefail", "-c", line], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
