@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import invoke, run_process
 
 
@@ -21,14 +20,6 @@ def show(db: str, ref: str) -> dict[str, Any]:
     result = invoke("--db", db, "show", ref, "-o", "json")
     assert result.code == 0, result.stderr
     return result.json()
-
-
-def expect_lost_updates_on_ferretdb(store: Any, request: pytest.FixtureRequest) -> None:
-    """FerretDB v1 (the test server) runs an update as a read then a write, so two writers can
-    both match the same version and one write is lost; real MongoDB and SQLite compare-and-set
-    atomically. Not a skip: the test runs, and reports XPASS when a run happens to be clean."""
-    if "FerretDB" in str(store.describe().get("server_version")):
-        request.applymarker(pytest.mark.xfail(reason="FerretDB v1 updates are not atomic compare-and-set", strict=False))
 
 
 def assert_chain(history: list[dict[str, Any]], current: str) -> None:
@@ -201,8 +192,7 @@ def _worker(db: str, lead_id: str, role: int) -> list[tuple[str, int]]:
     return done
 
 
-def test_concurrent_moves_edits_and_logs_keep_one_consistent_history(store_uri: str, store: Any, request: pytest.FixtureRequest) -> None:
-    expect_lost_updates_on_ferretdb(store, request)
+def test_concurrent_moves_edits_and_logs_keep_one_consistent_history(store_uri: str, store: Any) -> None:
     lead = add(store_uri, "ada@example.com")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -222,10 +212,9 @@ def test_concurrent_moves_edits_and_logs_keep_one_consistent_history(store_uri: 
     assert final["version"] == 1 + sum(1 for _what, code in results if code == 0)
 
 
-def test_many_interleaved_writers_lose_nothing(store_uri: str, store: Any, request: pytest.FixtureRequest) -> None:
+def test_many_interleaved_writers_lose_nothing(store_uri: str, store: Any) -> None:
     """The same rules under far more contention than processes can produce: threads, each with
     its own store connection, moving, tagging and logging through the services."""
-    expect_lost_updates_on_ferretdb(store, request)
     from leadcli.config import load_settings
     from leadcli.domain.errors import Conflict
     from leadcli.services.context import Workspace
