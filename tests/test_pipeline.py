@@ -3,6 +3,7 @@ pipeline, engagement, and concurrent writers keeping one consistent history."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -177,11 +178,14 @@ ROUNDS = 6
 
 def _worker(db: str, lead_id: str, role: int) -> list[tuple[str, int]]:
     """One process's series of writes on the lead; returns (what, exit code) per command."""
-    stages = {0: ("proposal-sent", "negotiation"), 1: ("initial-contact", "meeting-scheduled")}
+    stages = {0: ("Proposal Sent", "Negotiation"), 1: ("Initial Contact", "Meeting Scheduled")}
     done = []
     for i in range(ROUNDS):
         if role in stages:
-            args = ("move", lead_id, "--to", stages[role][i % 2])
+            # A mover picks whichever of its own two stages the lead is not in (no other process
+            # moves to them), so each of its moves changes the stage, even after it lost a race.
+            current = json.loads(run_process("--db", db, "show", lead_id, "-o", "json").stdout)["current_stage"]
+            args = ("move", lead_id, "--to", stages[role][1] if current == stages[role][0] else stages[role][0])
             what = "move"
         elif role == 2:
             args, what = ("edit", lead_id, "--add-tag", f"t{i}"), f"t{i}"
@@ -231,7 +235,12 @@ def test_many_interleaved_writers_lose_nothing(store_uri: str, store: Any) -> No
             for i in range(rounds):
                 try:
                     if role < 2:
-                        move_leads(ws, [lead_id], ("proposal-sent", "negotiation", "initial-contact", "meeting-scheduled")[role * 2 + i % 2])
+                        # Each mover owns two stages and picks the one the lead is not in, so every
+                        # move it makes changes the stage (even after one of its own moves lost a race).
+                        mine = (("proposal-sent", "Proposal Sent"), ("negotiation", "Negotiation")) if role == 0 else (
+                            ("initial-contact", "Initial Contact"), ("meeting-scheduled", "Meeting Scheduled"))
+                        current = ws.store.get(lead_id)["current_stage"]
+                        move_leads(ws, [lead_id], mine[0][0] if current != mine[0][1] else mine[1][0])
                         done.append(("move", True))
                     elif role == 2:
                         edit_lead(ws, lead_id, {}, add_tags=[f"t{i}"])
