@@ -10,6 +10,9 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,9 +32,9 @@ LONG_RUNNING = {
 }
 LONG_RUNNING_WAIT = 3.0
 # Examples that need something this test cannot provide, by a text they contain.
-NEEDS_OUTSIDE = {
-    "--server ": "a `leadcli serve` running at that URL",
-}
+NEEDS_OUTSIDE: dict[str, str] = {}
+# Examples watching a `leadcli serve` feed get one, started on a free port over the same store.
+EXAMPLE_FEED = "ws://127.0.0.1:8765/ws"
 # Examples naming a local MongoDB run against the test's MongoDB-wire server instead.
 LOCAL_MONGODB = "mongodb://localhost:27017"
 
@@ -97,11 +100,46 @@ def test_example_runs_as_shown(name: str, line: str, tmp_path: Path, request: py
         **os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
         "LEADCLI_DB": str(db), "EDITOR": "true", "COLUMNS": "100",
     }  # fmt: skip
+    feed = None
+    if EXAMPLE_FEED in line:
+        feed, url = start_feed(db, env)
+        line = line.replace(EXAMPLE_FEED, url)
+    try:
+        out = run_example(name, line, env, tmp_path, during=(lambda: add_lead_later(env)) if feed else None)
+    finally:
+        if feed is not None:
+            feed.stop()
+    if feed is not None:
+        assert "late@example.com" in out, f"{line!r} did not show the event the feed published: {out!r}"
+
+
+def add_lead_later(env: dict[str, str]) -> None:
+    """While a feed example watches, a teammate adds a lead: the example must print it."""
+    time.sleep(1.0)
+    subprocess.run(["leadcli", "add", "--name", "Late Lead", "--email", "late@example.com"], env=env, capture_output=True, check=True)
+
+
+def start_feed(db: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """A real `leadcli serve` with the token the examples read from LEADCLI_TOKEN."""
+    from conftest import _free_port
+    from livehelp import Proc
+
+    env["LEADCLI_TOKEN"] = "example-token"
+    port = _free_port()
+    feed = Proc("--db", str(db), "serve", "--port", str(port), env={"LEADCLI_TOKEN": env["LEADCLI_TOKEN"]})
+    feed.wait_stderr(str(port))
+    return feed, f"ws://127.0.0.1:{port}/ws"
+
+
+def run_example(name: str, line: str, env: dict[str, str], tmp_path: Path, during: Callable[[], None] | None = None) -> str:
+    """Run one example line in bash; returns its stdout."""
     proc = subprocess.Popen(
         ["bash", "-o", "pipefail", "-c", line], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     wait = LONG_RUNNING_WAIT if name.split()[0] in LONG_RUNNING else 60
+    if during is not None:
+        threading.Thread(target=during, daemon=True).start()
     try:
         out, err = proc.communicate(timeout=wait)
     except subprocess.TimeoutExpired:
@@ -109,10 +147,11 @@ def test_example_runs_as_shown(name: str, line: str, tmp_path: Path, request: py
         out, err = proc.communicate()
         assert name.split()[0] in LONG_RUNNING, f"{line!r} did not finish"
         assert "error:" not in err, err
-        return
+        return out
     assert proc.returncode == expected_exit(line), f"{line!r} exited {proc.returncode}\nstdout: {out}\nstderr: {err}"
     if proc.returncode == 0:
         assert "error:" not in err, err
+    return out
 
 
 def test_dash_h_is_help_and_no_arguments_shows_it() -> None:

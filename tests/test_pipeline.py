@@ -3,11 +3,11 @@ pipeline, engagement, and concurrent writers keeping one consistent history."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import invoke, run_process
 
 
@@ -21,14 +21,6 @@ def show(db: str, ref: str) -> dict[str, Any]:
     result = invoke("--db", db, "show", ref, "-o", "json")
     assert result.code == 0, result.stderr
     return result.json()
-
-
-def expect_lost_updates_on_ferretdb(store: Any, request: pytest.FixtureRequest) -> None:
-    """FerretDB v1 (the test server) runs an update as a read then a write, so two writers can
-    both match the same version and one write is lost; real MongoDB and SQLite compare-and-set
-    atomically. Not a skip: the test runs, and reports XPASS when a run happens to be clean."""
-    if "FerretDB" in str(store.describe().get("server_version")):
-        request.applymarker(pytest.mark.xfail(reason="FerretDB v1 updates are not atomic compare-and-set", strict=False))
 
 
 def assert_chain(history: list[dict[str, Any]], current: str) -> None:
@@ -186,11 +178,14 @@ ROUNDS = 6
 
 def _worker(db: str, lead_id: str, role: int) -> list[tuple[str, int]]:
     """One process's series of writes on the lead; returns (what, exit code) per command."""
-    stages = {0: ("proposal-sent", "negotiation"), 1: ("initial-contact", "meeting-scheduled")}
+    stages = {0: ("Proposal Sent", "Negotiation"), 1: ("Initial Contact", "Meeting Scheduled")}
     done = []
     for i in range(ROUNDS):
         if role in stages:
-            args = ("move", lead_id, "--to", stages[role][i % 2])
+            # A mover picks whichever of its own two stages the lead is not in (no other process
+            # moves to them), so each of its moves changes the stage, even after it lost a race.
+            current = json.loads(run_process("--db", db, "show", lead_id, "-o", "json").stdout)["current_stage"]
+            args = ("move", lead_id, "--to", stages[role][1] if current == stages[role][0] else stages[role][0])
             what = "move"
         elif role == 2:
             args, what = ("edit", lead_id, "--add-tag", f"t{i}"), f"t{i}"
@@ -201,8 +196,7 @@ def _worker(db: str, lead_id: str, role: int) -> list[tuple[str, int]]:
     return done
 
 
-def test_concurrent_moves_edits_and_logs_keep_one_consistent_history(store_uri: str, store: Any, request: pytest.FixtureRequest) -> None:
-    expect_lost_updates_on_ferretdb(store, request)
+def test_concurrent_moves_edits_and_logs_keep_one_consistent_history(store_uri: str, store: Any) -> None:
     lead = add(store_uri, "ada@example.com")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -222,10 +216,9 @@ def test_concurrent_moves_edits_and_logs_keep_one_consistent_history(store_uri: 
     assert final["version"] == 1 + sum(1 for _what, code in results if code == 0)
 
 
-def test_many_interleaved_writers_lose_nothing(store_uri: str, store: Any, request: pytest.FixtureRequest) -> None:
+def test_many_interleaved_writers_lose_nothing(store_uri: str, store: Any) -> None:
     """The same rules under far more contention than processes can produce: threads, each with
     its own store connection, moving, tagging and logging through the services."""
-    expect_lost_updates_on_ferretdb(store, request)
     from leadcli.config import load_settings
     from leadcli.domain.errors import Conflict
     from leadcli.services.context import Workspace
@@ -242,7 +235,12 @@ def test_many_interleaved_writers_lose_nothing(store_uri: str, store: Any, reque
             for i in range(rounds):
                 try:
                     if role < 2:
-                        move_leads(ws, [lead_id], ("proposal-sent", "negotiation", "initial-contact", "meeting-scheduled")[role * 2 + i % 2])
+                        # Each mover owns two stages and picks the one the lead is not in, so every
+                        # move it makes changes the stage (even after one of its own moves lost a race).
+                        mine = (("proposal-sent", "Proposal Sent"), ("negotiation", "Negotiation")) if role == 0 else (
+                            ("initial-contact", "Initial Contact"), ("meeting-scheduled", "Meeting Scheduled"))
+                        current = ws.store.get(lead_id)["current_stage"]
+                        move_leads(ws, [lead_id], mine[0][0] if current != mine[0][1] else mine[1][0])
                         done.append(("move", True))
                     elif role == 2:
                         edit_lead(ws, lead_id, {}, add_tags=[f"t{i}"])

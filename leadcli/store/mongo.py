@@ -1,7 +1,8 @@
 """The team store: MongoDB through pymongo, in the Leads Artisan backend's document shape.
 
 Collection `leads` holds one document per lead (`_id` an ObjectId; the backend's fields plus
-leadcli's optional ones), `leadcli_events` the event log, numbered by a unique `seq`. Only portable operators are used (they work on MongoDB and on FerretDB v1, which has
+leadcli's optional ones), `leadcli_events` the event log, numbered by a unique `seq`, and on
+FerretDB `leadcli_locks` the per-lead write leases (see mongo_lease). Only portable operators are used (they work on MongoDB and on FerretDB v1, which has
 no $indexOfArray, $switch, $facet, collation or transactions). User text reaches the server
 only as values: `re.escape`d inside anchored or substring regexes, never as operators.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -25,6 +27,8 @@ from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, Stor
 from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
 from leadcli.domain.query import SORT_FIELDS, LeadQuery
 from leadcli.store.base import Event, Lead
+from leadcli.store.mongo_lease import NO_LEASE, Lease, WriteLeases
+from leadcli.store.mongo_lease import is_duplicate as _is_duplicate
 
 # pymongo's background threads sleep in steps of this many seconds, and at interpreter exit
 # it joins them, so every `leadcli` run on MongoDB ended with up to 0.5 s of idle waiting
@@ -34,6 +38,7 @@ pymongo.common.MIN_HEARTBEAT_INTERVAL = 0.05
 DEFAULT_DATABASE = "leads_db"
 LEADS = "leads"
 EVENTS = "leadcli_events"
+LOCKS = "leadcli_locks"
 # Short enough that an unreachable server is a clear exit 5 well within ~10 s, never a hang.
 TIMEOUT_MS = 5000
 # leadcli's indexes on `leads` (`id` is `_id`); the unique email index is what enforces
@@ -73,6 +78,10 @@ class MongoStore:
         self._capitalised_emails: bool | None = None
         self._last_seq = 0
         self.index_problems: list[str] = []
+        # Whether writes take a per-lead lease first: None decides at the first write (only
+        # FerretDB needs one); tests set it to exercise either path on any server.
+        self.write_lease: bool | None = None
+        self._leases: WriteLeases | None = None
         options: dict[str, Any] = {"tz_aware": True, "tzinfo": UTC, "appname": "leadcli"}
         # Keyword options would override the URI's; a URI that sets its own timeouts wins.
         lowered = uri.lower()
@@ -215,6 +224,22 @@ class MongoStore:
             except _SeqTaken:
                 continue  # a concurrent transaction committed that seq first: redo ours
         raise StoreUnavailable("too many concurrent writers to number this event; run the command again")
+
+    def _lease(self, lead_id: str) -> AbstractContextManager[Lease]:
+        """Hold `lead_id`'s write lease where compare-and-set needs one (FerretDB v1 runs an
+        update or delete as a read, then a write by `_id`); elsewhere a no-op. The write under
+        it calls `lease.check()` right before touching the lead. Every write to an existing
+        lead goes through it (a bulk update too: `with self._lease(id) as lease:` per lead)."""
+        if self.write_lease is None:
+            self.write_lease = self._is_ferretdb()
+        if not self.write_lease:
+            return nullcontext(NO_LEASE)
+        if self._leases is None:
+            self._leases = WriteLeases(self.db[LOCKS])
+        return self._leases.hold(lead_id)
+
+    def _is_ferretdb(self) -> bool:
+        return "ferretdbVersion" in self.client.admin.command("buildInfo")
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -367,6 +392,7 @@ class MongoStore:
         self._before_write()
 
         def write(session: Any) -> bool:
+            lease.check()
             # $set, not replace_one: fields another app keeps in the document stay untouched.
             result = self.leads.update_one({"_id": oid, **_version_is(expected_version)}, {"$set": doc}, session=session)
             if result.matched_count == 0:
@@ -374,7 +400,7 @@ class MongoStore:
             self._append_event(session, lead, event)
             return True
 
-        with self._errors():
+        with self._errors(), self._lease(lead["id"]) as lease:
             try:
                 written = self._atomic(write)
             except mongo_errors.OperationFailure as exc:
@@ -436,6 +462,11 @@ class MongoStore:
                 operations.append(({"_id": oid, **_version_is(version)}, {"$set": doc}))
             if not operations:
                 continue
+            if self.write_lease is None:
+                self.write_lease = self._is_ferretdb()
+            if self.write_lease:  # updates are not atomic there: each under its lead's lease
+                errors.update({start + i: e for i, e in self._update_one_by_one(chunk, operations, leased=True).items()})
+                continue
             failed: dict[int, Exception] = {}
             try:
                 matched = self.leads.bulk_write([pymongo.UpdateOne(f, u) for f, u in operations], ordered=False).matched_count
@@ -456,16 +487,21 @@ class MongoStore:
             errors.update({start + i: error for i, error in failed.items()})
         return errors
 
-    def _update_one_by_one(self, leads: list[Lead], operations: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[int, Exception]:
-        """The updates of a bulk write that failed midway, finished one at a time: those already
-        written are left as they are, the rest are tried alone."""
+    def _update_one_by_one(
+        self, leads: list[Lead], operations: list[tuple[dict[str, Any], dict[str, Any]]], leased: bool = False
+    ) -> dict[int, Exception]:
+        """Updates one at a time: under each lead's lease (`leased`, where updates are not
+        atomic), or to finish a bulk write that failed midway (those it wrote are left as they
+        are, the rest are tried alone)."""
         failed: dict[int, Exception] = {}
-        pending = self._not_written(leads, {})
+        pending = set(range(len(leads))) if leased else set(self._not_written(leads, {}))
         for i, (lead, (filt, update)) in enumerate(zip(leads, operations, strict=True)):
             if i not in pending:
                 continue
             try:
-                result = self.leads.update_one(filt, update)
+                with self._lease(lead["id"]) as lease:
+                    lease.check()
+                    result = self.leads.update_one(filt, update)
             except mongo_errors.OperationFailure as exc:
                 if not _is_duplicate(exc):
                     raise
@@ -523,13 +559,14 @@ class MongoStore:
         self._before_write()
 
         def write(session: Any) -> bool:
+            lease.check()
             result = self.leads.delete_one({"_id": oid, **_version_is(int(lead.get("version") or 0))}, session=session)
             if result.deleted_count == 0:
                 return False
             self._append_event(session, lead, event)
             return True
 
-        with self._errors():
+        with self._errors(), self._lease(lead["id"]) as lease:
             if not self._atomic(write):
                 raise self._lost_race(lead["id"])
 
@@ -615,6 +652,8 @@ class MongoStore:
         if build.get("ferretdbVersion"):
             info["server_version"] = f"{build['version']} (FerretDB {build['ferretdbVersion']})"
         info["transactions"] = bool(replica_set or sharded)
+        # Compare-and-set under a per-lead lease where updates are not atomic (FerretDB v1).
+        info["write_lease"] = bool(build.get("ferretdbVersion")) if self.write_lease is None else self.write_lease
         info["change_streams"] = bool(replica_set or sharded)
         return info
 
@@ -881,12 +920,6 @@ def _uri_secrets(uri: str) -> list[str]:
     if not password:
         return []
     return sorted({password, unquote(password)}, key=len, reverse=True)
-
-
-def _is_duplicate(exc: mongo_errors.OperationFailure) -> bool:
-    """A unique index refused the write. FerretDB v1 reports that on updates as a generic
-    error naming SQLite's UNIQUE constraint rather than as code 11000."""
-    return exc.code == 11000 or "UNIQUE constraint failed" in _errmsg(exc)
 
 
 def _is_duplicate_write(failure: Mapping[str, Any]) -> bool:
