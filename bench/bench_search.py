@@ -32,7 +32,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from leadgen import make_leads  # noqa: E402
 
-from leadcli.store.sqlite import _COLUMNS, SqliteStore, _columns  # noqa: E402
+from leadcli.store.sqlite import _COLUMNS, SqliteStore, _columns, _index_new_leads  # noqa: E402
 
 DATA = ROOT / "bench" / ".data"
 GENERATOR_VERSION = 1
@@ -64,6 +64,7 @@ def build_sqlite(n: int) -> Path:
                 f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                 (_columns(lead) for lead in make_leads(n)),
             )
+            _index_new_leads(db, 0)
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         store.close()
         partial.rename(path)

@@ -274,3 +274,99 @@ def test_open_store_reads_every_sqlite_form(tmp_path: Path, monkeypatch: pytest.
     store = open_store(uri)
     store.close()
     assert target.is_file()
+
+
+# -- search index and tag table kept in step with every write ---------------------------------
+
+
+def found(store: SqliteStore, **query: Any) -> set[str]:
+    return {lead["email"] for lead in store.query(LeadQuery(**query))}
+
+
+def assert_indexes_match_leads(store: SqliteStore) -> None:
+    """Every lead is in the search index and the tag table exactly as its columns say."""
+    db = store.db
+    indexed = db.execute("SELECT count(*) FROM leads_fts_docsize").fetchone()[0]
+    assert indexed == db.execute("SELECT count(*) FROM leads").fetchone()[0]
+    tags = db.execute("SELECT tag, pk FROM lead_tags ORDER BY tag, pk").fetchall()
+    assert tags == db.execute("SELECT DISTINCT j.value, pk FROM leads, json_each(leads.tags) AS j ORDER BY 1, 2").fetchall()
+    for email, company in db.execute("SELECT email, company FROM leads"):
+        assert email in found(store, search=email)
+        if company:
+            assert email in found(store, company=company)
+
+
+def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_path: Path) -> None:
+    """Schema 3 indexed new leads with per-row triggers; at schema 4 the store indexes them.
+    Leads written before and after the migration are all found, and stay so through updates."""
+    db = sqlite3.connect(db_path, isolation_level=None)
+    for migration in MIGRATIONS[:3]:
+        migration(db)
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+    old = SqliteStore.__new__(SqliteStore)  # the schema-3 store: write through its triggers
+    old.path, old.db = db_path, sqlite3.connect(db_path, isolation_level=None)
+    before = SqliteStore.insert(old, make_lead("grace@example.com", company="Navy", tags=["vip"]), event())
+    old.db.close()
+
+    store = SqliteStore(db_path)
+    try:
+        assert store.schema_version() == len(MIGRATIONS) == 4
+        assert found(store, search="NAVY") == found(store, tags=("vip",)) == {"grace@example.com"}
+        single = store.insert(make_lead("ada@example.com", company="Engines", tags=["vip", "emea"]), event())
+        inserts = [(make_lead(f"lead{i}@example.com", company=f"Firm {i}", tags=["bulk"]), event()) for i in range(5)]
+        assert store.write_batch(inserts, []) == [None] * 5
+        assert found(store, company="firm") == {f"lead{i}@example.com" for i in range(5)}
+        assert found(store, tags=("vip",)) == {"grace@example.com", "ada@example.com"}
+        assert_indexes_match_leads(store)
+
+        renamed = store.replace({**single, "company": "Analytical", "tags": ["emea"]}, 1, event("lead_updated"))
+        store.replace({**renamed, "current_stage": "Negotiation"}, 2, event("lead_stage_changed"))  # index untouched
+        store.write_batch([], [({**before, "email": "hopper@example.com", "notes": "COBOL"}, 1, event("lead_updated"))])
+        assert found(store, search="engines") == set()
+        assert found(store, search="analytic") == {"ada@example.com"}
+        assert found(store, search="cobol") == found(store, search="hopper") == {"hopper@example.com"}
+        assert found(store, tags=("vip",)) == {"hopper@example.com"}  # ada dropped the tag
+        assert_indexes_match_leads(store)
+
+        store.delete(store.get_by_email("lead0@example.com"), event("lead_deleted"))  # type: ignore[arg-type]
+        assert found(store, company="firm 0") == set()
+        assert_indexes_match_leads(store)
+    finally:
+        store.close()
+
+
+def test_a_batch_that_meets_a_taken_email_indexes_exactly_the_leads_it_wrote(sqlite_store: SqliteStore) -> None:
+    sqlite_store.insert(make_lead("taken@example.com", company="First"), event())
+    inserts = [
+        (make_lead("new1@example.com", company="Batch"), event()),
+        (make_lead("taken@example.com", company="Batch"), event()),
+        (make_lead("new2@example.com", company="Batch"), event()),
+    ]
+    results = sqlite_store.write_batch(inserts, [])
+    assert results[0] is None and results[2] is None and isinstance(results[1], Conflict)
+    assert found(sqlite_store, company="batch") == {"new1@example.com", "new2@example.com"}
+    assert found(sqlite_store, company="first") == {"taken@example.com"}
+    assert [e["lead"]["email"] for e in sqlite_store.events_after(1)] == ["new1@example.com", "new2@example.com"]
+    assert_indexes_match_leads(sqlite_store)
+
+
+def test_a_batch_of_updates_reindexes_exactly_what_it_wrote(sqlite_store: SqliteStore) -> None:
+    ada = sqlite_store.insert(make_lead("ada@example.com", company="Engines", tags=["vip"]), event())
+    grace = sqlite_store.insert(make_lead("grace@example.com", company="Navy", tags=["vip"]), event())
+    twice = {**ada, "company": "Analytical", "tags": ["emea"]}
+    results = sqlite_store.write_batch(
+        [],
+        [
+            (twice, 1, event("lead_updated")),
+            ({**twice, "company": "Babbage", "version": 2}, 2, event("lead_updated")),  # the same lead again
+            ({**grace, "company": "Stale"}, 7, event("lead_updated")),  # a lost race: nothing written
+        ],
+    )
+    assert results[:2] == [None, None] and isinstance(results[2], VersionConflict)
+    assert found(sqlite_store, company="babbage") == {"ada@example.com"}
+    assert found(sqlite_store, company="analytical") == found(sqlite_store, company="engines") == set()
+    assert found(sqlite_store, company="stale") == set()
+    assert found(sqlite_store, company="navy") == found(sqlite_store, tags=("vip",)) == {"grace@example.com"}
+    assert found(sqlite_store, tags=("emea",)) == {"ada@example.com"}
+    assert_indexes_match_leads(sqlite_store)

@@ -268,6 +268,60 @@ def test_failed_writes_record_no_event(store) -> None:
     assert [e["type"] for e in store.events_after(0)] == ["lead_created"]
 
 
+def test_find_by_emails_reads_many_leads_in_one_call(store) -> None:
+    leads = [store.insert(make_lead(email=f"lead{i}@example.com"), event()) for i in range(3)]
+    found = store.find_by_emails([" LEAD0@example.com", "lead2@example.com", "nobody@example.com", "lead0@example.com"])
+    assert sorted(found, key=lambda x: x["email"]) == [leads[0], leads[2]]
+    assert store.find_by_emails([]) == []
+
+
+@pytest.mark.parametrize("bulk_update", [False, True], ids=["as-the-store-chooses", "bulk-update"])
+def test_write_batch_writes_each_lead_with_its_event_and_reports_each_failure(store, bulk_update: bool) -> None:
+    if bulk_update:
+        if not hasattr(store, "write_lease"):
+            pytest.skip("SQLite writes a batch one way only; the first case covers it")
+        store.write_lease = False  # MongoDB's unordered bulk_write path, also on FerretDB
+    ada = store.insert(make_lead(email="ada@example.com", company="Engines"), event())
+    grace = store.insert(make_lead(email="grace@example.com"), event())
+    gone = store.insert(make_lead(email="gone@example.com"), event())
+    store.delete(gone, event("lead_deleted"))
+    new = [make_lead(email=f"new{i}@example.com", tags=["bulk"]) for i in range(3)]
+    inserts = [
+        (new[0], event()),
+        (make_lead(email="ada@example.com"), event()),  # taken email
+        (new[1], event()),
+        ({**make_lead(email="fresh@example.com"), "id": grace["id"]}, event()),  # taken id
+        (new[2], event()),
+    ]
+    updates = [
+        ({**ada, "company": "Analytical"}, 1, event("lead_updated", company=["Engines", "Analytical"])),
+        ({**grace, "company": "Stale"}, 4, event("lead_updated")),  # a stale version
+        ({**grace, "email": "ada@example.com"}, 1, event("lead_updated")),  # another lead's email
+        ({**gone, "company": "Ghost"}, 1, event("lead_updated")),  # deleted meanwhile
+        ({**grace, "current_stage": "Negotiation"}, 1, event("lead_stage_changed")),
+    ]
+    seq = store.last_seq()
+    results = store.write_batch(inserts, updates)
+
+    assert [type(r).__name__ if r else None for r in results] == [
+        None, "Conflict", None, "Conflict", None, None, "VersionConflict", "Conflict", "NotFound", None,
+    ]  # fmt: skip
+    assert "ada@example.com" in results[1].message and grace["id"] in results[3].message
+    assert {x["email"] for x in store.query(LeadQuery(tags=("bulk",)))} == {f"new{i}@example.com" for i in range(3)}
+    assert store.get(new[0]["id"]) == {**new[0], "version": 1}
+    assert store.get(ada["id"])["company"] == "Analytical" and store.get(ada["id"])["version"] == 2
+    assert store.get(grace["id"])["current_stage"] == "Negotiation" and store.get(grace["id"])["version"] == 2
+    assert store.get_by_email("fresh@example.com") is None and store.get(gone["id"]) is None
+    events = store.events_after(seq)
+    assert [(e["type"], e["lead_id"]) for e in events] == [
+        ("lead_created", new[0]["id"]), ("lead_created", new[1]["id"]), ("lead_created", new[2]["id"]),
+        ("lead_updated", ada["id"]), ("lead_stage_changed", grace["id"]),
+    ]  # fmt: skip
+    assert [e["seq"] for e in events] == list(range(seq + 1, seq + 6))
+    assert events[3]["changes"] == {"company": ["Engines", "Analytical"]} and events[3]["lead"]["version"] == 2
+    assert store.write_batch([], []) == []
+
+
 def test_activities_and_custom_fields_round_trip(store) -> None:
     fields = {"budget": 1200, "ratio": 0.5, "vip": True, "empty": None, "a.b": "dotted", "$gt": "dollar", "50%2E": "pct"}
     activities = [

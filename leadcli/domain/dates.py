@@ -5,6 +5,7 @@ Input without a zone is read in the local timezone (or the configured one).
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -35,6 +36,13 @@ def iso(value: datetime | None) -> str | None:
     """ISO 8601 with a UTC offset and milliseconds: the one format for storage and output."""
     if value is None:
         return None
+    return _iso(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso(value: datetime) -> str:
+    # Cached: an import writes the same few instants (the batch's "now") into every lead, and
+    # equal instants (whatever their zone) have one UTC text.
     return to_utc(value).isoformat(timespec="milliseconds")
 
 

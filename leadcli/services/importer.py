@@ -9,7 +9,9 @@ on-disk SQLite table rather than in a Python set.
 from __future__ import annotations
 
 import csv
+import gc
 import io
+import itertools
 import json
 import re
 import sqlite3
@@ -58,7 +60,7 @@ ALIASES: dict[str, str] = {
     # The column a --rejects file adds: ignored, so fixed rows re-import as they are.
     "reason": "-",
 }
-TEXT_FIELDS = ("name", "email", "company", "phone", "status", "owner", "source", "notes", "first_name", "last_name")
+TEXT_FIELDS = frozenset(("name", "email", "company", "phone", "status", "owner", "source", "notes", "first_name", "last_name"))
 DATE_FIELDS = ("follow_up_at", "last_contacted")
 SYSTEM_DATES = ("created_at", "updated_at", "stage_updated_at")
 TARGETS = (*LEAD_FIELDS, "activities", "first_name", "last_name", "lead_status")
@@ -70,6 +72,7 @@ DATE_FORMATS = (
     "%m/%d/%Y", "%m/%d/%y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y",
     "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y", "%d-%b-%y",
 )  # fmt: skip
+NOT_UTF8 = 'the file is not UTF-8 text; save it as UTF-8 ("CSV UTF-8" in Excel)'
 TIME_FORMATS = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p")
 
 
@@ -168,10 +171,13 @@ class Source:
             delimiter = "\t"
         else:  # a semicolon-separated "CSV" is what a European Excel saves
             delimiter = max((",", ";", "\t"), key=first_line.count)
-        rest = self._decode_lines()
-        self._csv = csv.reader(_chain_first(first_line, rest), delimiter=delimiter)
+        # The text stream itself, not a generator over it: csv reads it at C speed, and a
+        # decoding error surfaces from next() (see _csv_records).
+        self._csv = csv.reader(itertools.chain((first_line,), self.text), delimiter=delimiter)
         try:
             header = next(self._csv, None)
+        except UnicodeDecodeError:
+            raise InvalidInput(NOT_UTF8) from None
         except csv.Error as exc:
             raise InvalidInput(f"{name}: cannot read the CSV header: {exc}") from None
         if not header or not any(h.strip() for h in header):
@@ -182,7 +188,7 @@ class Source:
         try:
             return read()
         except UnicodeDecodeError:
-            raise InvalidInput("the file is not UTF-8 text; save it as UTF-8 (\"CSV UTF-8\" in Excel)") from None
+            raise InvalidInput(NOT_UTF8) from None
 
     def _decode_lines(self) -> Iterator[str]:
         while True:
@@ -216,6 +222,8 @@ class Source:
                 return
             except csv.Error as exc:
                 raise InvalidInput(f"row {row + 1}: cannot read the CSV: {exc}") from None
+            except UnicodeDecodeError:
+                raise InvalidInput(NOT_UTF8) from None
             row += 1
             if not cells or not any(c.strip() for c in cells):
                 continue
@@ -250,11 +258,6 @@ def _object_record(row: int, data: Any) -> Record:
     if not isinstance(data, dict):
         return Record(row, {"value": data}, error="expected a JSON object")
     return Record(row, data, list(data.items()))
-
-
-def _chain_first(first: str, rest: Iterator[str]) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 class _JsonArrayReader:
@@ -366,11 +369,14 @@ class RowParser:
         system: dict[str, Any] = {}
         custom: dict[str, Any] = {}
         lead_status = None
+        plans = self.plans
         for key, value in record.pairs:
-            target = self.target(key)
+            target = plans.get(key) or self.target(key)
             if target == "-" or value is None or (isinstance(value, str) and not value.strip()):
                 continue
-            if target.startswith("fields."):
+            if target in TEXT_FIELDS:  # the common case first: text, trimmed
+                user[target] = value.strip() if isinstance(value, str) else _text(target, value)
+            elif target.startswith("fields."):
                 custom[target[7:]] = value.strip() if isinstance(value, str) else value
             elif target == "lead_status":
                 lead_status = _text(target, value)
@@ -557,6 +563,22 @@ class _SeenEmails:
         self.db.close()
 
 
+class _FewerGcPasses:
+    """While importing, the cyclic garbage collector would walk every object of the process
+    (Typer's, pydantic's…) again and again as each batch's rows are made: ~15% of an import's
+    CPU. The objects alive at the start are set aside (gc.freeze) and collections come less
+    often; rows make no reference cycles, so memory stays flat. Undone at the end."""
+
+    def __init__(self) -> None:
+        self.thresholds = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(max(self.thresholds[0], 10_000), *self.thresholds[1:])
+
+    def end(self) -> None:
+        gc.set_threshold(*self.thresholds)
+        gc.unfreeze()
+
+
 class Importer:
     """Runs one import. `run()` yields each rejected row as it is found (the caller reports it
     and may write it to a rejects file); `summary` holds the counts."""
@@ -594,6 +616,7 @@ class Importer:
     def run(self) -> Iterator[Rejected]:
         """Rejected rows come out in row order, a batch at a time."""
         seen = _SeenEmails()
+        gc_pauses = _FewerGcPasses()
         try:
             batch: list[Row] = []
             held: list[Rejected] = []  # rejected while reading this batch
@@ -622,6 +645,7 @@ class Importer:
                     batch, held, pending = [], [], {}
             yield from self._flush(batch, held, seen)
         finally:
+            gc_pauses.end()
             seen.close()
 
     def _flush(self, batch: list[Row], held: list[Rejected], seen: _SeenEmails) -> Iterator[Rejected]:

@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
 T = TypeVar("T")
 # Tries at numbering an event when concurrent writers take the same seq.
 SEQ_ATTEMPTS = 100
+# Leads per insert_many/bulk_write: one import batch, well under the 100,000-operation limit
+# (pymongo splits by size itself).
+BULK_CHUNK = 5000
 
 
 class _SeqTaken(Exception):
@@ -408,6 +411,149 @@ class MongoStore:
                 raise self._lost_race(lead["id"])
         return lead
 
+    def write_batch(
+        self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
+    ) -> list[Exception | None]:
+        """One insert_many (unordered) for the new leads and one bulk_write of compare-and-set
+        updates, then the events of what was written, numbered in one insert_many. No
+        transaction: each lead write is atomic, and a batch cut short leaves whole leads."""
+        results: list[Exception | None] = [None] * (len(inserts) + len(updates))
+        written: list[tuple[Lead, Event]] = []
+        self._before_write()
+        with self._errors():
+            new_leads = [{**lead, "version": lead.get("version") or 1} for lead, _ in inserts]
+            for i, error in self._insert_many(new_leads).items():
+                results[i] = error
+            changed = [{**lead, "version": expected + 1} for lead, expected, _ in updates]
+            for j, error in self._update_many(changed, [expected for _, expected, _ in updates]).items():
+                results[len(inserts) + j] = error
+            pairs = [(lead, event) for lead, (_, event) in zip(new_leads, inserts, strict=True)]
+            pairs += [(lead, event) for lead, (_, _, event) in zip(changed, updates, strict=True)]
+            written = [pair for pair, result in zip(pairs, results, strict=True) if result is None]
+            self._append_events(written)
+        return results
+
+    def _insert_many(self, leads: list[Lead]) -> dict[int, Exception]:
+        """Insert `leads`; the ones refused (taken email or id), by position."""
+        errors: dict[int, Exception] = {}
+        for start in range(0, len(leads), BULK_CHUNK):
+            chunk = leads[start : start + BULK_CHUNK]
+            try:
+                self.leads.insert_many([_to_document(lead) for lead in chunk], ordered=False)
+            except mongo_errors.BulkWriteError as exc:
+                for failure in exc.details.get("writeErrors", []):
+                    if not _is_duplicate_write(failure):
+                        raise mongo_errors.OperationFailure(failure.get("errmsg", ""), failure.get("code")) from None
+                    errors[start + failure["index"]] = self._duplicate(chunk[failure["index"]])
+        return errors
+
+    def _update_many(self, leads: list[Lead], expected: list[int]) -> dict[int, Exception]:
+        """Compare-and-set each of `leads` (already at its new version) over `expected`; the ones
+        not written, by position: Conflict for a taken email, VersionConflict/NotFound when the
+        stored lead changed or went. A bulk write reports how many matched, not which: when all
+        did (the usual case) that settles it; otherwise each is read back."""
+        errors: dict[int, Exception] = {}
+        for start in range(0, len(leads), BULK_CHUNK):
+            chunk = leads[start : start + BULK_CHUNK]
+            operations = []
+            for lead, version in zip(chunk, expected[start : start + BULK_CHUNK], strict=True):
+                doc = _to_document(lead)
+                oid = doc.pop("_id")  # $set, not a replace: another app's fields stay
+                operations.append(({"_id": oid, **_version_is(version)}, {"$set": doc}))
+            if not operations:
+                continue
+            if self.write_lease is None:
+                self.write_lease = self._is_ferretdb()
+            if self.write_lease:  # updates are not atomic there: each under its lead's lease
+                errors.update({start + i: e for i, e in self._update_one_by_one(chunk, operations, leased=True).items()})
+                continue
+            failed: dict[int, Exception] = {}
+            try:
+                matched = self.leads.bulk_write([pymongo.UpdateOne(f, u) for f, u in operations], ordered=False).matched_count
+            except mongo_errors.BulkWriteError as exc:
+                matched = exc.details.get("nMatched", 0)
+                for failure in exc.details.get("writeErrors", []):
+                    if not _is_duplicate_write(failure):
+                        raise mongo_errors.OperationFailure(failure.get("errmsg", ""), failure.get("code")) from None
+                    failed[failure["index"]] = self._duplicate(chunk[failure["index"]])
+            except mongo_errors.OperationFailure as exc:
+                # FerretDB v1 fails the whole command on a taken email, having written some of it.
+                if not _is_duplicate(exc):
+                    raise
+                failed = self._update_one_by_one(chunk, operations)
+                matched = len(chunk) - len(failed)
+            if matched + len(failed) < len(chunk):
+                failed.update(self._not_written(chunk, failed))
+            errors.update({start + i: error for i, error in failed.items()})
+        return errors
+
+    def _update_one_by_one(
+        self, leads: list[Lead], operations: list[tuple[dict[str, Any], dict[str, Any]]], leased: bool = False
+    ) -> dict[int, Exception]:
+        """Updates one at a time: under each lead's lease (`leased`, where updates are not
+        atomic), or to finish a bulk write that failed midway (those it wrote are left as they
+        are, the rest are tried alone)."""
+        failed: dict[int, Exception] = {}
+        pending = set(range(len(leads))) if leased else set(self._not_written(leads, {}))
+        for i, (lead, (filt, update)) in enumerate(zip(leads, operations, strict=True)):
+            if i not in pending:
+                continue
+            try:
+                with self._lease(lead["id"]) as lease:
+                    lease.check()
+                    result = self.leads.update_one(filt, update)
+            except mongo_errors.OperationFailure as exc:
+                if not _is_duplicate(exc):
+                    raise
+                failed[i] = self._duplicate(lead)
+                continue
+            if result.matched_count == 0:
+                failed[i] = self._lost_race(lead["id"])
+        return failed
+
+    def _not_written(self, leads: list[Lead], known: dict[int, Exception]) -> dict[int, Exception]:
+        """Which of `leads` the store does not hold as written: reads them back (the version and
+        updated_at we wrote mark our write). One that another writer changed again after ours
+        counts as not written: the importer retries it alone, which finds nothing left to do."""
+        ids = [ObjectId(lead["id"]) for lead in leads]
+        stored = {str(d["_id"]): _from_document(d) for d in self.leads.find({"_id": {"$in": ids}})}
+        failed: dict[int, Exception] = {}
+        for i, lead in enumerate(leads):
+            if i in known:
+                continue
+            now = stored.get(lead["id"])
+            if now is None:
+                failed[i] = NotFound(f"lead {lead['id']} no longer exists")
+            elif (now["version"], now["updated_at"]) != (lead["version"], lead["updated_at"]):
+                failed[i] = VersionConflict(f"lead {lead['id']} changed under a concurrent write; run the command again")
+        return failed
+
+    def _append_events(self, written: list[tuple[Lead, Event]]) -> None:
+        """The events of a batch, numbered from the last seq on, in one insert_many (pymongo
+        splits it to the server's limits); when a concurrent writer takes a seq first, the rest
+        are renumbered after it. The last seq is asked once, not per event: on FerretDB v1 that
+        query reads every event."""
+        records = [self._event_record(lead, event) for lead, event in written]
+        guess = self._last_seq + 1 if self._last_seq else None  # as in _append_event
+        for _attempt in range(SEQ_ATTEMPTS):
+            if not records:
+                return
+            if guess is None:
+                latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
+                first = int(latest["seq"]) + 1 if latest else 1
+            else:
+                first, guess = guess, None
+            try:
+                self.events.insert_many([{"seq": first + n, **r} for n, r in enumerate(records)], ordered=True)
+                self._last_seq = first + len(records) - 1
+                return
+            except mongo_errors.BulkWriteError as exc:
+                failures = exc.details.get("writeErrors", [])
+                if not failures or not _is_duplicate_write(failures[0]):
+                    raise
+                records = records[failures[0]["index"] :]  # the ones before it are in
+        raise StoreUnavailable("too many concurrent writers to number these events; run the command again")
+
     def delete(self, lead: Lead, event: Event) -> None:
         oid = ObjectId(lead["id"])
         self._before_write()
@@ -442,16 +588,7 @@ class MongoStore:
         concurrent increments return the same number (measured: 200 increments from 4 threads
         gave 60 distinct values). A unique-index insert is atomic everywhere, and as a bonus
         seq N+1 can only be written after seq N is visible, so a tail by seq sees no gaps."""
-        record = {
-            "type": event["type"],
-            "at": event.get("at") or now_utc(),
-            "by": event.get("by"),
-            "lead_id": lead["id"],
-            "lead": _to_document(lead),
-            # JSON text: a change is [old, new], and old/new may be lists (tags), but
-            # FerretDB v1 stores no nested arrays; custom field names may hold `.` or `$`.
-            "changes": json.dumps(event.get("changes") or {}, ensure_ascii=False, default=str),
-        }
+        record = self._event_record(lead, event)
         # Outside a transaction, first try the number after the one this process wrote last:
         # a server that cannot sort by the index (FerretDB v1 scans every event) then pays
         # the lookup once per process, not once per lead of an import.
@@ -472,6 +609,19 @@ class MongoStore:
                 if session is not None:
                     raise _SeqTaken() from None
         raise StoreUnavailable("too many concurrent writers to number this event; run the command again")
+
+    @staticmethod
+    def _event_record(lead: Lead, event: Event) -> dict[str, Any]:
+        return {
+            "type": event["type"],
+            "at": event.get("at") or now_utc(),
+            "by": event.get("by"),
+            "lead_id": lead["id"],
+            "lead": _to_document(lead),
+            # JSON text: a change is [old, new], and old/new may be lists (tags), but
+            # FerretDB v1 stores no nested arrays; custom field names may hold `.` or `$`.
+            "changes": json.dumps(event.get("changes") or {}, ensure_ascii=False, default=str),
+        }
 
     # -- events ---------------------------------------------------------------------------
 
@@ -770,6 +920,11 @@ def _uri_secrets(uri: str) -> list[str]:
     if not password:
         return []
     return sorted({password, unquote(password)}, key=len, reverse=True)
+
+
+def _is_duplicate_write(failure: Mapping[str, Any]) -> bool:
+    """`_is_duplicate` for one entry of a bulk write's writeErrors."""
+    return failure.get("code") == 11000 or "UNIQUE constraint failed" in str(failure.get("errmsg", ""))
 
 
 def _errmsg(exc: mongo_errors.OperationFailure) -> str:
