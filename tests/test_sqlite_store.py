@@ -108,6 +108,25 @@ def test_wal_mode_and_a_busy_timeout(sqlite_store: SqliteStore, db_path: Path) -
     assert sqlite_store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
 
 
+def test_a_new_store_uses_8k_pages_and_an_existing_file_keeps_its_own(db_path: Path, tmp_path: Path) -> None:
+    from leadcli.store.sqlite import PAGE_SIZE
+
+    SqliteStore(db_path).close()
+    old_path = tmp_path / "old.db"
+    with raw(old_path) as db:  # a store created before PAGE_SIZE, with the 4 KiB default
+        db.execute("PRAGMA page_size = 4096")
+        db.execute("PRAGMA journal_mode = WAL")
+    store = SqliteStore(old_path)
+    try:
+        store.insert(make_lead("ada@example.com"), event())
+        assert store.get_by_email("ada@example.com") is not None
+    finally:
+        store.close()
+    with raw(db_path) as new, raw(old_path) as old:
+        assert new.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 8192
+        assert old.execute("PRAGMA page_size").fetchone()[0] == 4096
+
+
 def test_a_file_in_a_missing_directory_is_created(tmp_path: Path) -> None:
     path = tmp_path / "new" / "deeper" / "leads.db"
     store = SqliteStore(path)
