@@ -330,7 +330,7 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
 
     store = SqliteStore(db_path)
     try:
-        assert store.schema_version() == len(MIGRATIONS) == 4
+        assert store.schema_version() == len(MIGRATIONS) == 5
         assert found(store, search="NAVY") == found(store, tags=("vip",)) == {"grace@example.com"}
         single = store.insert(make_lead("ada@example.com", company="Engines", tags=["vip", "emea"]), event())
         inserts = [(make_lead(f"lead{i}@example.com", company=f"Firm {i}", tags=["bulk"]), event()) for i in range(5)]
@@ -351,6 +351,34 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
         store.delete(store.get_by_email("lead0@example.com"), event("lead_deleted"))  # type: ignore[arg-type]
         assert found(store, company="firm 0") == set()
         assert_indexes_match_leads(store)
+    finally:
+        store.close()
+
+
+def test_a_schema_4_store_drops_the_unused_indexes_and_keeps_its_leads_and_events(db_path: Path) -> None:
+    """Schema 5 drops the follow-up and per-lead event indexes no query used; a store written at
+    schema 4 keeps its leads and events, and follow-up queries still answer from the columns."""
+    db = sqlite3.connect(db_path, isolation_level=None)
+    for migration in MIGRATIONS[:4]:
+        migration(db)
+    db.execute("PRAGMA user_version = 4")
+    db.close()
+    old = SqliteStore.__new__(SqliteStore)
+    old.path, old.db = db_path, sqlite3.connect(db_path, isolation_level=None)
+    due = SqliteStore.insert(old, make_lead("due@example.com", follow_up_at=T0), event())
+    SqliteStore.insert(old, make_lead("later@example.com", follow_up_at=T0 + timedelta(days=9)), event())
+    old.db.close()
+
+    store = SqliteStore(db_path)
+    try:
+        assert store.schema_version() == len(MIGRATIONS) == 5
+        names = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "leads_follow_up" not in names and "events_lead" not in names
+        assert "leads_follow_up" not in str(store.describe()["indexes"])
+        assert [x["id"] for x in store.query(LeadQuery(follow_up_before=T0 + timedelta(days=1)))] == [due["id"]]
+        assert [e["lead"]["email"] for e in store.events_after(0)] == ["due@example.com", "later@example.com"]
+        store.insert(make_lead("new@example.com"), event())
+        assert store.last_seq() == 3
     finally:
         store.close()
 

@@ -162,12 +162,28 @@ def _m4_index_in_the_store(db: sqlite3.Connection) -> None:
     )
 
 
+def _m5_drop_unused_indexes(db: sqlite3.Connection) -> None:
+    """Indexes no query uses, each one more B-tree every write updates (an import pays for
+    every row): nothing reads events by lead (`history` reads the lead's stage_history, the
+    feed reads by seq), and the planner never picks `follow_up_at` alone: `followups` and
+    `--follow-up-before` sort by another column, so they walk that column's index instead
+    (EXPLAIN QUERY PLAN, with and without LIMIT)."""
+    _run_script(
+        db,
+        """
+        DROP INDEX events_lead;
+        DROP INDEX leads_follow_up;
+        """
+    )
+
+
 # Ordered, append-only: the schema version is the number of migrations applied.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m1_leads_and_events,
     _m2_substring_search,
     _m3_filter_indexes,
     _m4_index_in_the_store,
+    _m5_drop_unused_indexes,
 ]
 
 
