@@ -522,7 +522,7 @@ def _columns(lead: Lead) -> tuple[Any, ...]:
     return (
         doc["id"], doc["email"], doc["name"], doc["company"], doc["notes"], doc["current_stage"],
         doc["status"], 1 if doc["engaged"] else 0, doc["owner"], doc["source"], doc["value"],
-        _dumps(doc["tags"]), doc["follow_up_at"], doc["last_contacted"], doc["created_at"],
+        _dumps(doc["tags"]) if doc["tags"] else "[]", doc["follow_up_at"], doc["last_contacted"], doc["created_at"],
         doc["updated_at"], doc["version"], _dumps(doc),
     )  # fmt: skip
 
@@ -534,8 +534,20 @@ def _row(lead: Lead) -> tuple[tuple[Any, ...], str]:
 
 
 def _event_row(lead_id: str, doc_json: str, event: Event) -> tuple[Any, ...]:
-    data = '{"lead":' + doc_json + ',"changes":' + _dumps(event.get("changes") or {}) + "}"
-    return (event["type"], iso(event.get("at") or now_utc()), event.get("by"), lead_id, data)
+    changes = event.get("changes")
+    data = '{"lead":' + doc_json + ',"changes":' + (_dumps(changes) if changes else "{}") + "}"
+    return (event["type"], _iso_cached(event.get("at") or now_utc()), event.get("by"), lead_id, data)
+
+
+_last_iso: tuple[Any, str] = (None, "")
+
+
+def _iso_cached(at: Any) -> str:
+    """`iso(at)`, remembering the last one: a batch's events share one `at`."""
+    global _last_iso
+    if _last_iso[0] is not at:
+        _last_iso = (at, iso(at))
+    return _last_iso[1]
 
 
 def _decode(doc: str) -> Lead:
