@@ -331,10 +331,11 @@ def test_the_files_the_readme_names_exist() -> None:
     """Paths in `code` (`docs/design.md`, `bash .ci/run`, `leadcli/output/rich_view.py`…) and
     link targets are files of this repository; `path/to/leads.db` and URIs are examples, not paths."""
     text = re.sub(r"(?ms)^```.*?^```", "", README.read_text(encoding="utf-8"))
-    named = [w for span in re.findall(r"`([^`]+)`", text) for w in span.split()] + re.findall(r"\]\(([^)#]+)\)", text)
+    named = [w for span in re.findall(r"`([^`]+)`", text) for w in span.split()]
     paths = {w.lstrip("(").rstrip(".,;:)") for w in named if "/" in w and "://" not in w}
-    ours = {p for p in paths if p.split("/")[0] and (ROOT / p.split("/")[0]).exists()}
-    assert {"docs/design.md", ".ci/run", "tests/test_startup.py"} <= ours
+    links = {link for link in re.findall(r"\]\(([^)#]+)\)", text) if "://" not in link}
+    ours = {p for p in paths if p.split("/")[0] and (ROOT / p.split("/")[0]).exists()} | links
+    assert {"docs/design.md", ".ci/run", "tests/test_startup.py", "config.example.toml"} <= ours
     missing = sorted(p for p in ours if not (ROOT / p).exists())
     assert not missing, f"README.md names files that do not exist: {missing}"
 
