@@ -108,6 +108,25 @@ def test_wal_mode_and_a_busy_timeout(sqlite_store: SqliteStore, db_path: Path) -
     assert sqlite_store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
 
 
+def test_a_new_store_uses_8k_pages_and_an_existing_file_keeps_its_own(db_path: Path, tmp_path: Path) -> None:
+    from leadcli.store.sqlite import PAGE_SIZE
+
+    SqliteStore(db_path).close()
+    old_path = tmp_path / "old.db"
+    with raw(old_path) as db:  # a store created before PAGE_SIZE, with the 4 KiB default
+        db.execute("PRAGMA page_size = 4096")
+        db.execute("PRAGMA journal_mode = WAL")
+    store = SqliteStore(old_path)
+    try:
+        store.insert(make_lead("ada@example.com"), event())
+        assert store.get_by_email("ada@example.com") is not None
+    finally:
+        store.close()
+    with raw(db_path) as new, raw(old_path) as old:
+        assert new.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 8192
+        assert old.execute("PRAGMA page_size").fetchone()[0] == 4096
+
+
 def test_a_file_in_a_missing_directory_is_created(tmp_path: Path) -> None:
     path = tmp_path / "new" / "deeper" / "leads.db"
     store = SqliteStore(path)
@@ -311,7 +330,7 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
 
     store = SqliteStore(db_path)
     try:
-        assert store.schema_version() == len(MIGRATIONS) == 4
+        assert store.schema_version() == len(MIGRATIONS) == 5
         assert found(store, search="NAVY") == found(store, tags=("vip",)) == {"grace@example.com"}
         single = store.insert(make_lead("ada@example.com", company="Engines", tags=["vip", "emea"]), event())
         inserts = [(make_lead(f"lead{i}@example.com", company=f"Firm {i}", tags=["bulk"]), event()) for i in range(5)]
@@ -332,6 +351,34 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
         store.delete(store.get_by_email("lead0@example.com"), event("lead_deleted"))  # type: ignore[arg-type]
         assert found(store, company="firm 0") == set()
         assert_indexes_match_leads(store)
+    finally:
+        store.close()
+
+
+def test_a_schema_4_store_drops_the_unused_indexes_and_keeps_its_leads_and_events(db_path: Path) -> None:
+    """Schema 5 drops the follow-up and per-lead event indexes no query used; a store written at
+    schema 4 keeps its leads and events, and follow-up queries still answer from the columns."""
+    db = sqlite3.connect(db_path, isolation_level=None)
+    for migration in MIGRATIONS[:4]:
+        migration(db)
+    db.execute("PRAGMA user_version = 4")
+    db.close()
+    old = SqliteStore.__new__(SqliteStore)
+    old.path, old.db = db_path, sqlite3.connect(db_path, isolation_level=None)
+    due = SqliteStore.insert(old, make_lead("due@example.com", follow_up_at=T0), event())
+    SqliteStore.insert(old, make_lead("later@example.com", follow_up_at=T0 + timedelta(days=9)), event())
+    old.db.close()
+
+    store = SqliteStore(db_path)
+    try:
+        assert store.schema_version() == len(MIGRATIONS) == 5
+        names = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "leads_follow_up" not in names and "events_lead" not in names
+        assert "leads_follow_up" not in str(store.describe()["indexes"])
+        assert [x["id"] for x in store.query(LeadQuery(follow_up_before=T0 + timedelta(days=1)))] == [due["id"]]
+        assert [e["lead"]["email"] for e in store.events_after(0)] == ["due@example.com", "later@example.com"]
+        store.insert(make_lead("new@example.com"), event())
+        assert store.last_seq() == 3
     finally:
         store.close()
 
