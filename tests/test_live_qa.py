@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import invoke
 
 
@@ -21,3 +22,32 @@ def test_readable_view_keeps_one_event_per_line_whatever_the_text_holds(tmp_path
     assert "notes: line one line two → cleared" in lines[1]
     assert "\x1b" not in result.stdout and "\r" not in result.stdout and "\t" not in result.stdout
     assert "note: a b c" in lines[2]
+
+
+@pytest.mark.mongo
+def test_mongo_events_can_be_looked_up_by_seq_and_the_tail_uses_that(mongo_uri: str) -> None:
+    # FerretDB scans every event for `seq > N`; a watcher polling that 10 times a second kept
+    # a core busy once the log held a few thousand events. The next seq is now looked up by _id.
+    from leadcli.live.tail import SeqTail, open_tail
+    from leadcli.store import open_store
+
+    assert invoke("--db", mongo_uri, "add", "--name", "Ada", "--email", "ada@example.com").code == 0
+    store = open_store(mongo_uri)
+    try:
+        assert store.has_event(1) and not store.has_event(2)  # type: ignore[attr-defined]
+        tail = open_tail(store, 1)
+        assert isinstance(tail, SeqTail) and tail.probe is not None
+        reads = []
+        tail.fetch = lambda after, limit: reads.append(after) or store.events_after(after, limit)  # type: ignore[method-assign]
+        assert tail.poll(0.05) == [] and len(reads) == 1  # the first poll reads the range
+        assert tail.poll(0.3) == [] and len(reads) == 1  # then only looks up seq 2
+        assert invoke("--db", mongo_uri, "move", "ada@example.com", "--to", "negotiation").code == 0
+        assert [e["type"] for e in tail.poll(5)] == ["lead_stage_changed"]
+        assert store.has_event(2)  # type: ignore[attr-defined]
+        # An event written by an older leadcli (no key) still arrives, by the periodic range read.
+        old = store.events.find_one({"seq": 2}, {"_id": 0})  # type: ignore[attr-defined]
+        store.events.insert_one({**old, "seq": 3})  # type: ignore[attr-defined]
+        tail.full_every = 0.2
+        assert [e["seq"] for e in tail.poll(5)] == [3]
+    finally:
+        store.close()
