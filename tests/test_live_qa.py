@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
+from leadcli.domain.errors import StoreUnavailable
+
 
 def test_readable_view_keeps_one_event_per_line_whatever_the_text_holds(tmp_path: Path) -> None:
     # Notes pasted from an email hold newlines; someone's text may hold a terminal escape.
@@ -51,3 +53,41 @@ def test_mongo_events_can_be_looked_up_by_seq_and_the_tail_uses_that(mongo_uri: 
         assert [e["seq"] for e in tail.poll(5)] == [3]
     finally:
         store.close()
+
+
+class SlowDeadStore:
+    """A tail whose store is gone and takes pymongo's 5 s server selection to say so, on a fake clock."""
+
+    position = 0
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+
+    def poll(self, timeout: float) -> list:
+        self.clock[0] += 5.0
+        raise StoreUnavailable("cannot reach MongoDB")
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_unreachable_store_ends_the_watch_once_reconnect_for_has_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `watch --reconnect-for 4` on a MongoDB that went away exited after 13 s, not ~5: the
+    # outage was counted from the end of the first failed try, which takes 5 s by itself.
+    from leadcli.live import feed
+
+    clock = [1000.0]
+
+    class FakeTime:
+        @staticmethod
+        def monotonic() -> float:
+            return clock[0]
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            clock[0] += seconds
+
+    monkeypatch.setattr(feed, "time", FakeTime)
+    with pytest.raises(StoreUnavailable, match="stayed unreachable for 4 s"):
+        next(feed.follow_tail(SlowDeadStore(clock), budget=4.0))
+    assert clock[0] - 1000.0 <= 4.0 + 5.0  # the budget, plus at most the try under way
