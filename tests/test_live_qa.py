@@ -91,3 +91,25 @@ def test_an_unreachable_store_ends_the_watch_once_reconnect_for_has_passed(monke
     with pytest.raises(StoreUnavailable, match="stayed unreachable for 4 s"):
         next(feed.follow_tail(SlowDeadStore(clock), budget=4.0))
     assert clock[0] - 1000.0 <= 4.0 + 5.0  # the budget, plus at most the try under way
+
+
+def test_ctrl_c_ends_the_watch_with_one_line_saying_where_to_resume(tmp_path: Path) -> None:
+    # Ctrl-C left the shell prompt glued to the terminal's "^C"; now the watch says where it
+    # stopped, so the user can come back with --since and miss nothing.
+    from livehelp import Proc
+
+    db = str(tmp_path / "leads.db")
+    assert invoke("--db", db, "add", "--name", "Ada", "--email", "ada@example.com").code == 0
+    watcher = Proc("--verbose", "--db", db, "watch", "-o", "jsonl", "--stage", "negotiation")
+    try:
+        watcher.wait_stderr("watching")
+        assert invoke("--db", db, "add", "--name", "Cy", "--email", "cy@example.com").code == 0  # filtered out
+        assert invoke("--db", db, "add", "--name", "Bob", "--email", "bob@example.com", "--stage", "negotiation").code == 0
+        assert [e["seq"] for e in watcher.events(1)] == [3]
+        assert watcher.interrupt() == 0
+        assert watcher.rest_of_stdout() == []
+        stderr = watcher.stderr_text()
+        assert stderr.splitlines()[-1].strip() == "stopped after seq 3; resume with: leadcli watch --since 3"
+        assert "Traceback" not in stderr and "error" not in stderr
+    finally:
+        watcher.stop()
