@@ -260,29 +260,35 @@ class ProbedLog:
         self.range_reads += 1
         return [self.visible[n] for n in sorted(self.visible) if n > after][:limit]
 
-    def has_event(self, seq: int) -> bool:
-        return seq in self.keyed
+    def event_at(self, seq: int) -> dict[str, Any] | None:
+        return self.visible[seq] if seq in self.keyed else None
 
 
-def test_seq_tail_with_a_probe_reads_the_range_only_when_the_next_seq_is_there() -> None:
+def test_seq_tail_with_a_lookup_reads_the_range_only_at_start_after_a_burst_or_now_and_then() -> None:
     clock, log = Clock(), ProbedLog()
     log.write(1)
-    tail = SeqTail(log.fetch, 0, probe=log.has_event, interval=0.001, full_every=3.0, clock=clock)
+    tail = SeqTail(log.fetch, 0, lookup=log.event_at, interval=0.001, full_every=3.0, clock=clock)
     assert seqs(tail.poll(0.01)) == [1]
     reads = log.range_reads
     for _ in range(20):  # idle polls: one cheap look-up each, no range read
         assert tail.poll(0.002) == []
-    assert log.range_reads == reads
     log.write(2)
     log.write(3)
     assert seqs(tail.poll(0.01)) == [2, 3]
+    assert log.range_reads == reads  # found by looking them up
+    for n in range(4, 40):  # an import
+        log.write(n)
+    out: list[dict[str, Any]] = []
+    while len(out) < 36:
+        out += tail.poll(0.01)
+    assert seqs(out) == list(range(4, 40)) and log.range_reads == reads + 1
 
 
-def test_seq_tail_with_a_probe_still_sees_events_it_cannot_look_up_and_late_seqs() -> None:
+def test_seq_tail_with_a_lookup_still_sees_events_it_cannot_look_up_and_late_seqs() -> None:
     # An older leadcli on a teammate's machine writes events without the key: the periodic
     # full read still brings them. And a seq visible late is still waited for, not skipped.
     clock, log = Clock(), ProbedLog()
-    tail = SeqTail(log.fetch, 0, probe=log.has_event, interval=0.001, grace=2.0, full_every=3.0, clock=clock)
+    tail = SeqTail(log.fetch, 0, lookup=log.event_at, interval=0.001, grace=2.0, full_every=3.0, clock=clock)
     assert tail.poll(0.002) == []
     log.write(1, keyed=False)
     assert tail.poll(0.002) == []
