@@ -200,6 +200,37 @@ def test_edit_fields_tags_and_unset() -> None:
     assert show("ada@example.com") == {**edited, "activities": []}
 
 
+def test_edit_unset_of_an_unknown_field_is_refused_with_the_valid_names() -> None:
+    lead = add("Ada", "ada@example.com", "--company", "Engines", "--field", "region=EMEA", "--field", "size=50")
+    typo = invoke("edit", "ada@example.com", "--unset", "compnay")
+    assert (typo.code, typo.stdout) == (2, "")
+    assert typo.stderr == (
+        "error: --unset: unknown field 'compnay': give one of company, phone, status, owner, source, value, notes, "
+        "follow_up_at, last_contacted, tags; custom fields of this lead: region, size\n"
+    )
+    assert invoke("edit", "ada@example.com", "--unset", "fields.nosuch").code == 2
+    assert invoke("edit", "ada@example.com", "--unset", "created_at").stderr == "error: --unset: created_at cannot be unset\n"
+    assert show("ada@example.com") == {**lead, "activities": []}  # refused before any write
+
+    # A custom field that exists is unset by its name or as fields.NAME; `follow-up` is the option's spelling.
+    edited = invoke("edit", "ada@example.com", "--unset", "region", "--unset", "fields.size", "--unset", "follow-up", "-o", "json")
+    assert edited.code == 0, edited.stderr
+    assert (edited.json()["fields"], edited.json()["company"]) == ({}, "Engines")
+    bare = invoke("edit", "ada@example.com", "--unset", "region")
+    assert (bare.code, bare.stderr) == (2, "error: --unset: unknown field 'region': give one of company, phone, status, owner, "
+                                           "source, value, notes, follow_up_at, last_contacted, tags; this lead has no custom fields\n")
+
+
+def test_edit_unset_of_a_custom_field_some_of_the_leads_have() -> None:
+    add("Ada", "ada@example.com", "--field", "region=EMEA")
+    add("Grace", "grace@example.com")
+    both = invoke("edit", "ada@example.com", "grace@example.com", "--unset", "region", "-o", "json")
+    assert both.code == 0, both.stderr
+    assert [lead["fields"] for lead in both.json()] == [{}, {}]
+    neither = invoke("edit", "ada@example.com", "grace@example.com", "--unset", "region")
+    assert neither.code == 2 and "these leads have no custom fields" in neither.stderr
+
+
 def test_edit_with_a_stage_change_appends_history() -> None:
     lead = add("Ada", "ada@example.com")
     result = invoke("--user", "grace", "edit", "ada@example.com", "--stage", "Meeting Scheduled", "--note", "booked", "-o", "json")

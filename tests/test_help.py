@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, invoke
+from conftest import ROOT, _free_port, invoke
 
 from leadcli.cli import command, walk
 from leadcli.cli.helptext import examples
@@ -89,6 +89,10 @@ def test_example_runs_as_shown(name: str, line: str, tmp_path: Path, request: py
             pytest.skip(f"needs {reason}")
     if LOCAL_MONGODB in line:
         line = line.replace(LOCAL_MONGODB, request.getfixturevalue("mongo_server"))
+    # Tests listen on loopback only, on a port nothing else holds (the non-loopback rule itself
+    # is covered by tests/test_serve.py).
+    line = line.replace("--host 0.0.0.0", "--host 127.0.0.1")
+    line = re.sub(r"(serve\b.*--port )\d+", lambda m: f"{m.group(1)}{_free_port()}", line)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "leadcli"
@@ -121,7 +125,6 @@ def add_lead_later(env: dict[str, str]) -> None:
 
 def start_feed(db: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
     """A real `leadcli serve` with the token the examples read from LEADCLI_TOKEN."""
-    from conftest import _free_port
     from livehelp import Proc
 
     env["LEADCLI_TOKEN"] = "example-token"

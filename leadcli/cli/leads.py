@@ -129,16 +129,28 @@ def edit(
 ) -> None:
     """Change a lead's fields; a stage change is recorded in its history like `move`.
 
+    With no field options on a terminal, asks for each main field (Enter keeps the current
+    value, - clears it) and saves what changed in one write.
+
     **Examples**
 
         leadcli edit ada@example.com --company "Babbage & Co" --add-tag vip
         leadcli edit 6650f1c2 --stage negotiation --value 12000 --unset follow_up_at
         leadcli list --owner ann -o ids | leadcli edit - --owner bob
+        leadcli edit ada@example.com    # on a terminal, asks for each field; in a script: exit 2
     """
     ws = workspace(ctx)
     if json_source == "-" and "-" in leads:
         raise InvalidInput("--json - and - for leads both read stdin; give the JSON in a file")
     raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
+    if not (raw or add_tag or remove_tag or unset) and len(leads) == 1 and leads[0] != "-" and stdin_is_tty():
+        from leadcli.cli.interactive import ask_changes
+
+        values, unset = ask_changes(ws, svc.resolve(ws, leads[0]))
+        raw = svc.changes_from_options(ws, values)
+        if not (raw or unset):
+            info("nothing changed")
+            return
     if not (raw or add_tag or remove_tag or unset):
         raise InvalidInput("nothing to change: give at least one field option (see leadcli edit --help)")
     changed = svc.edit_leads(ws, read_refs(leads), raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)

@@ -177,6 +177,7 @@ def edit_leads(
     changes = check_changes(ws, raw)
     clear_fields, clear_custom = _unset_plan(unset)
     leads = list({lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}.values())
+    _check_custom_unset(clear_custom, leads)
     if "email" in changes and len(leads) > 1:
         raise InvalidInput("--email: one lead at a time (an email belongs to a single lead)")
     from leadcli.domain.validation import unique_tags
@@ -201,19 +202,39 @@ def edit_leads(
     return [update_lead(ws, lead, change)[0] for lead in leads]
 
 
+# What users type for a field beside its stored name: the option's spelling (`follow-up`).
+UNSET_ALIASES = {"follow_up": "follow_up_at", "stage": "current_stage"}
+
+
 def _unset_plan(unset: Sequence[str]) -> tuple[list[str], list[str]]:
+    from leadcli.domain.lead import LEAD_FIELDS
+
     fields, custom = [], []
     for name in unset:
         key = name.strip()
-        if key in UNSETTABLE:
-            fields.append(key)
+        builtin = key.replace("-", "_")
+        builtin = UNSET_ALIASES.get(builtin, builtin)
+        if builtin in UNSETTABLE:
+            fields.append(builtin)
         elif key.startswith("fields."):
             custom.append(key.removeprefix("fields."))
-        elif key in ("name", "email", "current_stage", "engaged"):
-            raise InvalidInput(f"--unset: {key} cannot be unset")
+        elif builtin in LEAD_FIELDS:
+            raise InvalidInput(f"--unset: {builtin} cannot be unset")
         else:
             custom.append(key)
     return fields, custom
+
+
+def _check_custom_unset(custom: Sequence[str], leads: Sequence[Lead]) -> None:
+    """A custom field to unset must exist on (one of) the leads: a typo such as `--unset compnay`
+    is refused with the names that would work, rather than silently changing nothing."""
+    present = {name for lead in leads for name in (lead.get("fields") or {})}
+    unknown = [name for name in custom if name not in present]
+    if not unknown or not leads:
+        return
+    whom = "this lead" if len(leads) == 1 else "these leads"
+    has = f"; custom fields of {whom}: {', '.join(sorted(present))}" if present else f"; {whom} {'has' if len(leads) == 1 else 'have'} no custom fields"
+    raise InvalidInput(f"--unset: unknown field {unknown[0]!r}: give one of {', '.join(UNSETTABLE)}{has}")
 
 
 def delete_lead(ws: Workspace, lead: Lead) -> None:
