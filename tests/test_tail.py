@@ -240,3 +240,65 @@ def test_matcher_agrees_with_the_sqlite_store(filled_store, query: LeadQuery) ->
     assert {lead["id"] for lead in everyone if matches(lead, query)} == expected
     # Events carry the lead as JSON (ISO strings): same answers.
     assert {lead["id"] for lead in everyone if matches(to_jsonable(lead), query)} == expected
+
+
+class ProbedLog:
+    """An event log where a range read is costly (FerretDB scans every event for it) and a
+    look-up of one seq is cheap; counts the range reads."""
+
+    def __init__(self) -> None:
+        self.visible: dict[int, dict[str, Any]] = {}
+        self.keyed: set[int] = set()  # seqs findable by key (written by this leadcli)
+        self.range_reads = 0
+
+    def write(self, seq: int, keyed: bool = True) -> None:
+        self.visible[seq] = ev(seq)
+        if keyed:
+            self.keyed.add(seq)
+
+    def fetch(self, after: int, limit: int) -> list[dict[str, Any]]:
+        self.range_reads += 1
+        return [self.visible[n] for n in sorted(self.visible) if n > after][:limit]
+
+    def event_at(self, seq: int) -> dict[str, Any] | None:
+        return self.visible[seq] if seq in self.keyed else None
+
+
+def test_seq_tail_with_a_lookup_reads_the_range_only_at_start_after_a_burst_or_now_and_then() -> None:
+    clock, log = Clock(), ProbedLog()
+    log.write(1)
+    tail = SeqTail(log.fetch, 0, lookup=log.event_at, interval=0.001, full_every=3.0, clock=clock)
+    assert seqs(tail.poll(0.01)) == [1]
+    reads = log.range_reads
+    for _ in range(20):  # idle polls: one cheap look-up each, no range read
+        assert tail.poll(0.002) == []
+    log.write(2)
+    log.write(3)
+    assert seqs(tail.poll(0.01)) == [2, 3]
+    assert log.range_reads == reads  # found by looking them up
+    for n in range(4, 40):  # an import
+        log.write(n)
+    out: list[dict[str, Any]] = []
+    while len(out) < 36:
+        out += tail.poll(0.01)
+    assert seqs(out) == list(range(4, 40)) and log.range_reads == reads + 1
+
+
+def test_seq_tail_with_a_lookup_still_sees_events_it_cannot_look_up_and_late_seqs() -> None:
+    # An older leadcli on a teammate's machine writes events without the key: the periodic
+    # full read still brings them. And a seq visible late is still waited for, not skipped.
+    clock, log = Clock(), ProbedLog()
+    tail = SeqTail(log.fetch, 0, lookup=log.event_at, interval=0.001, grace=2.0, full_every=3.0, clock=clock)
+    assert tail.poll(0.002) == []
+    log.write(1, keyed=False)
+    assert tail.poll(0.002) == []
+    clock.now += 3.0
+    assert seqs(tail.poll(0.01)) == [1]
+    log.write(3)
+    clock.now += 3.0
+    assert tail.poll(0.002) == []  # 3 is held: 2 is not visible yet
+    clock.now += 1.0
+    log.write(2)
+    log.write(4)
+    assert seqs(tail.poll(0.01)) == [2, 3, 4]
+    assert tail.position == 4

@@ -95,10 +95,12 @@ def _watch(ws: Any, query: Any, renderer: Any, columns: list[str], board: bool, 
     from leadcli.output import is_terminal
 
     server = server or ws.settings.watch.get("server") or None
+    last: list[int | None] = [since]  # the seq of the last event seen, filtered out or not
     if server:
         from leadcli.live.client import server_events
 
         def connected(url: str, seq: int) -> None:
+            last[0] = seq
             if verbose or is_terminal(sys.stderr):
                 info(f"watching {url} after seq {seq} (Ctrl-C to stop)")
 
@@ -107,19 +109,29 @@ def _watch(ws: Any, query: Any, renderer: Any, columns: list[str], board: bool, 
         from leadcli.live.watch import store_events
 
         if since is None:
-            since = ws.store.last_seq()
+            since = last[0] = ws.store.last_seq()
         if verbose or is_terminal(sys.stderr):
             info(f"watching {ws.store.uri_description} after seq {since} (Ctrl-C to stop)")
         events = store_events(ws, since, until=until, budget=reconnect_for, stop=stopped)
+    def seen(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for event in events:
+            last[0] = int(event["seq"])
+            yield event
+
     # The board needs every event: a lead that leaves the filters must leave its column.
-    chosen = select(events, LeadQuery() if board else query, count)
+    chosen = select(seen(events), LeadQuery() if board else query, count)
+    interrupted = False
     try:
         if board:
             _board(ws, query, chosen, server is not None)
         else:
             renderer.many(chosen, columns)
     except KeyboardInterrupt:
-        pass  # a second Ctrl-C: stop at once, still exit 0
+        interrupted = True  # a second Ctrl-C: stop at once, still exit 0
+    if (interrupted or stopped()) and last[0] is not None and (verbose or is_terminal(sys.stderr)):
+        # "\r": start the line over the "^C" the terminal echoed, so the prompt comes back clean.
+        lead_in = "\r" if is_terminal(sys.stderr) else ""
+        info(f"{lead_in}stopped after seq {last[0]}; resume with: leadcli watch --since {last[0]}")
 
 
 def _board(ws: Any, query: Any, events: Iterable[dict[str, Any]], remote: bool) -> None:

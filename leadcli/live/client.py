@@ -56,6 +56,7 @@ def server_events(
     shown = urlsplit(feed_url(server, None))._replace(query="").geturl()
     while (until is None or time.monotonic() < until) and not stop():
         remaining = None if until is None else until - time.monotonic()
+        started: float | None = time.monotonic()
         try:
             with connect(
                 feed_url(server, last),
@@ -67,6 +68,7 @@ def server_events(
                 if last is None:
                     last = int(ws.response.headers.get(SEQ_HEADER) or 0)
                 backoff.succeeded()
+                started = None  # once connected, an outage begins when the connection drops
                 on_connect(shown, last)
                 while (until is None or time.monotonic() < until) and not stop():
                     wait = TICK_S if until is None else max(0.0, min(TICK_S, until - time.monotonic()))
@@ -90,7 +92,7 @@ def server_events(
             problem: Exception = exc
         except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError, EOFError) as exc:
             problem = exc
-        delay = backoff.failed(problem, f"the server {shown}")
+        delay = backoff.failed(problem, f"the server {shown}", started)
         if until is not None and time.monotonic() + delay >= until:
             raise StoreUnavailable(f"the server {shown} was unreachable when the watch ended: {problem}")
         deadline = time.monotonic() + delay

@@ -30,11 +30,13 @@ class Backoff:
         self.failing_since: float | None = None
         self.delay = BACKOFF_FIRST_S
 
-    def failed(self, exc: Exception, what: str) -> float:
-        """Record a failure; the delay before the next try, or StoreUnavailable past the budget."""
+    def failed(self, exc: Exception, what: str, started: float | None = None) -> float:
+        """Record a failure of a try that began at `started` (default: now); the delay before the
+        next try, or StoreUnavailable past the budget. The outage is counted from the start of
+        its first failed try: a try can itself take seconds (pymongo's server selection)."""
         now = self.clock()
         if self.failing_since is None:
-            self.failing_since = now
+            self.failing_since = now if started is None else min(started, now)
         if now - self.failing_since >= self.budget:
             raise StoreUnavailable(f"{what} stayed unreachable for {self.budget:g} s: {exc}") from None
         delay = self.delay
@@ -57,13 +59,14 @@ def follow_tail(
 ) -> Iterator[Event]:
     """Events from `tail` in seq order until the monotonic deadline `until` (forever if None)
     or until `stop()` is true."""
-    backoff = Backoff(budget)
+    backoff = Backoff(budget, time.monotonic)
     while (until is None or time.monotonic() < until) and not stop():
         wait = tick if until is None else max(0.0, min(tick, until - time.monotonic()))
+        started = time.monotonic()
         try:
             events = tail.poll(wait)
         except StoreUnavailable as exc:
-            delay = backoff.failed(exc, what)
+            delay = backoff.failed(exc, what, started)
             if until is not None and time.monotonic() + delay >= until:
                 raise StoreUnavailable(f"{what} was unreachable when the watch ended: {exc.message}") from None
             time.sleep(delay)

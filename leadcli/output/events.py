@@ -18,6 +18,14 @@ VERBS = {
 STYLES = {"added": "green", "edited": "cyan", "moved": "magenta", "deleted": "red", "logged": "yellow"}
 
 
+def one_line(text: str) -> str:
+    """Text a person typed, safe on one line of a live view: newlines, tabs and control
+    characters (a pasted email's line breaks, a terminal escape) become single spaces."""
+    if text.isprintable():
+        return text
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
 def describe_changes(event: Mapping[str, Any]) -> str:
     changes = event.get("changes") or {}
     if event.get("type") == "activity_logged":
@@ -40,7 +48,7 @@ def event_line_parts(event: Mapping[str, Any]) -> list[str]:
     at = str(event.get("at") or "")
     clock = at[11:19] if len(at) >= 19 else at
     who = f"{lead.get('name') or ''} <{lead.get('email') or ''}>".strip()
-    return [
+    parts = [
         clock,
         f"#{event.get('seq')}",
         VERBS.get(str(event.get("type")), str(event.get("type"))),
@@ -49,6 +57,7 @@ def event_line_parts(event: Mapping[str, Any]) -> list[str]:
         describe_changes(event),
         f"by {event['by']}" if event.get("by") else "",
     ]
+    return [one_line(part) for part in parts]
 
 
 def write_event_lines(stream: TextIO, events: Iterable[Mapping[str, Any]]) -> int:

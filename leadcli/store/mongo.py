@@ -544,7 +544,7 @@ class MongoStore:
             else:
                 first, guess = guess, None
             try:
-                self.events.insert_many([{"seq": first + n, **r} for n, r in enumerate(records)], ordered=True)
+                self.events.insert_many([{"_id": event_key(first + n), "seq": first + n, **r} for n, r in enumerate(records)], ordered=True)
                 self._last_seq = first + len(records) - 1
                 return
             except mongo_errors.BulkWriteError as exc:
@@ -600,7 +600,7 @@ class MongoStore:
             else:
                 seq, guess = guess, None
             try:
-                self.events.insert_one({"seq": seq, **record}, session=session)
+                self.events.insert_one({"_id": event_key(seq), "seq": seq, **record}, session=session)
                 self._last_seq = seq
                 return
             except mongo_errors.OperationFailure as exc:
@@ -631,6 +631,15 @@ class MongoStore:
         with self._errors():
             docs = list(self.events.find({"seq": {"$gt": seq}}).sort("seq", 1).limit(limit))
         return [event_from_document(d) for d in docs]
+
+    def event_at(self, seq: int) -> Event | None:
+        """Event `seq` if it is visible: a look-up by `_id`, which FerretDB serves 10-20x cheaper
+        than `seq > N` (it scans every event for that); what `watch` polls between range reads.
+        None for events written by a leadcli that did not key them yet, which is why the tail
+        still reads the range every few seconds."""
+        with self._errors():
+            doc = self.events.find_one({"_id": event_key(seq)})
+        return event_from_document(doc) if doc else None
 
     def last_seq(self) -> int:
         with self._errors():
@@ -763,6 +772,11 @@ def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
         if key not in out:
             out[key] = value
     return out
+
+
+def event_key(seq: int) -> str:
+    """An event's `_id`, derived from its seq so the next event can be looked up by `_id` alone."""
+    return f"seq:{seq}"
 
 
 def event_from_document(doc: Mapping[str, Any]) -> Event:
