@@ -65,6 +65,17 @@ def test_migrations_from_an_empty_file_reach_the_latest_version(db_path: Path) -
     assert {"leads", "events", "leads_fts"} <= tables
 
 
+def test_a_store_from_a_newer_leadcli_is_refused_untouched(db_path: Path) -> None:
+    SqliteStore(db_path).close()
+    with raw(db_path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    result = invoke("--db", str(db_path), "count")
+    assert result.code == 5
+    assert "newer than this leadcli knows" in result.stderr and "upgrade leadcli" in result.stderr
+    with raw(db_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1
+
+
 def test_migrations_are_idempotent(db_path: Path) -> None:
     def schema() -> list[tuple[str, str]]:
         with raw(db_path) as db:

@@ -256,7 +256,15 @@ class SqliteStore:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
-        if self.schema_version() >= len(MIGRATIONS):
+        version = self.schema_version()
+        if version > len(MIGRATIONS):
+            # A newer leadcli changed this file in ways this one does not know; writing to it
+            # could break what that version relies on.
+            raise StoreUnavailable(
+                f"the store {self.path} has schema version {version}, newer than this leadcli knows "
+                f"({len(MIGRATIONS)}): upgrade leadcli to use it"
+            )
+        if version == len(MIGRATIONS):
             return
         with self._write():
             current = self.schema_version()  # another process may have migrated meanwhile
