@@ -9,6 +9,7 @@ on-disk SQLite table rather than in a Python set.
 from __future__ import annotations
 
 import csv
+import functools
 import gc
 import io
 import itertools
@@ -134,6 +135,11 @@ def parse_date(text: str, zone: tzinfo) -> datetime | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return to_utc(value)
+
+
+# A file repeats its dates (a column of days, not instants): each distinct text is read once.
+# Bounded, so memory stays flat however many distinct dates a file has; errors are not cached.
+_parse_date_cached = functools.lru_cache(maxsize=4096)(parse_date)
 
 
 # -- reading files ------------------------------------------------------------------------------
@@ -347,6 +353,7 @@ class RowParser:
         self.zone = ws.zone
         self.maps = maps
         self.plans: dict[str, str] = {}
+        self.stages: dict[str, str] = {}  # stage text as written -> the pipeline's stage
         from leadcli.domain.validation import validate_changes
 
         self.validate = validate_changes
@@ -363,6 +370,16 @@ class RowParser:
                 plan = ALIASES.get(norm) or ("fields." + key.strip() if key.strip() else "-")
             self.plans[key] = plan
         return plan
+
+    def stage(self, text: str) -> str:
+        """`Pipeline.match`, remembered: a file names the same few stages on every row. Only
+        matches are kept (an unknown one raises each time), and at most 1,000 of them."""
+        found = self.stages.get(text)
+        if found is None:
+            found = self.ws.pipeline.match(text)
+            if len(self.stages) < 1000:
+                self.stages[text] = found
+        return found
 
     def parse(self, record: Record) -> Row:
         user: dict[str, Any] = {}
@@ -384,7 +401,7 @@ class RowParser:
                 self._convert(target, value, user, system)
         if lead_status is not None:
             try:
-                user.setdefault("current_stage", self.ws.pipeline.match(lead_status))
+                user.setdefault("current_stage", self.stage(lead_status))
             except InvalidInput:
                 user.setdefault("status", lead_status)
         first, last = user.pop("first_name", None), user.pop("last_name", None)
@@ -405,7 +422,7 @@ class RowParser:
         if target in TEXT_FIELDS:
             user[target] = _text(target, value)
         elif target == "current_stage":
-            user[target] = self.ws.pipeline.match(_text("stage", value))
+            user[target] = self.stage(_text("stage", value))
         elif target == "engaged":
             user[target] = _boolean(value)
         elif target == "value":
@@ -443,7 +460,7 @@ class RowParser:
         if not isinstance(value, str):
             raise InvalidInput(f"{target}: expected a date, got {value!r}")
         try:
-            return parse_date(value, self.zone)
+            return _parse_date_cached(value, self.zone)
         except ValueError as exc:
             raise InvalidInput(f"{target}: {exc}") from None
 
