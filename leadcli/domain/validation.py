@@ -99,7 +99,15 @@ def plain_changes(data: dict[str, Any]) -> dict[str, Any] | None:
             continue
         limit = TEXT_LIMITS.get(key)
         if limit is not None or key == "current_stage":
-            if not _plain_text(value) or len(value) > (limit or len(value)):
+            # _plain_text inlined (the hottest check of an import): exact str, non-empty,
+            # trimmed, within the limit, encodable
+            if (
+                type(value) is not str
+                or not value
+                or len(value) > (limit or len(value))
+                or value != value.strip()
+                or (not value.isascii() and not _encodable(value))
+            ):
                 return None
             out[key] = value
         elif key == "email":
@@ -137,11 +145,15 @@ def _plain_text(value: Any) -> bool:
     surrogates)."""
     if type(value) is not str or not value or value != value.strip():
         return False
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
+    return value.isascii() or _encodable(value)
+
+
+def _encodable(value: str) -> bool:
+    """No lone surrogates (pydantic cannot read them)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
     return True
 
 

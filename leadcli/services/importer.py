@@ -389,16 +389,31 @@ class RowParser:
         plans = self.plans
         for key, value in record.pairs:
             target = plans.get(key) or self.target(key)
-            if target == "-" or value is None or (isinstance(value, str) and not value.strip()):
+            if target == "-" or value is None:
                 continue
-            if target in TEXT_FIELDS:  # the common case first: text, trimmed
-                user[target] = value.strip() if isinstance(value, str) else _text(target, value)
+            if isinstance(value, str):  # the common case first: text, trimmed once
+                text = value.strip()
+                if not text:
+                    continue
+                if target in TEXT_FIELDS:
+                    user[target] = text
+                    continue
+                if target.startswith("fields."):
+                    custom[target[7:]] = text
+                    continue
+                if target == "lead_status":
+                    lead_status = text
+                    continue
+            elif target in TEXT_FIELDS:
+                user[target] = _text(target, value)
+                continue
             elif target.startswith("fields."):
-                custom[target[7:]] = value.strip() if isinstance(value, str) else value
+                custom[target[7:]] = value
+                continue
             elif target == "lead_status":
                 lead_status = _text(target, value)
-            else:
-                self._convert(target, value, user, system)
+                continue
+            self._convert(target, value, user, system)
         if lead_status is not None:
             try:
                 user.setdefault("current_stage", self.stage(lead_status))
@@ -512,6 +527,11 @@ def _boolean(value: Any) -> bool:
 def _number(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if isinstance(value, str):
+        try:  # a plain number (most cells): what removing spaces and currency signs would give
+            return float(value)
+        except ValueError:
+            pass
     text = re.sub(r"[\s$€£¥,]", "", str(value))
     try:
         return float(text)
@@ -750,8 +770,8 @@ class Importer:
                 yield self._reject(row.record.row, row.record.raw, _message(error))
 
     def _new_lead(self, row: Row, now: datetime) -> Lead:
-        user, system = dict(row.user), row.system
-        stage = user.pop("current_stage", None) or self.ws.pipeline.first
+        user, system = row.user, row.system
+        stage = user.get("current_stage") or self.ws.pipeline.first
         created = system.get("created_at") or now
         lead: Lead = new_lead(
             None, None, stage, created, self.ws.user,
@@ -762,7 +782,9 @@ class Importer:
             lead["stage_history"] = system["stage_history"]
         if "activities" in system:
             lead["activities"] = system["activities"]
-        lead.update({k: v for k, v in user.items() if v is not None})
+        for key, value in user.items():
+            if value is not None and key != "current_stage":
+                lead[key] = value
         return lead
 
     def _apply(self, row: Row, lead: Lead, now: datetime) -> Lead | None:
