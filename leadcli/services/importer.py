@@ -219,7 +219,8 @@ class Source:
 
     def _csv_records(self) -> Iterator[Record]:
         assert self._csv is not None and self.header is not None
-        width = len(self.header)
+        header = self.header
+        width = len(header)
         row = 1
         while True:
             try:
@@ -231,12 +232,15 @@ class Source:
             except UnicodeDecodeError:
                 raise InvalidInput(NOT_UTF8) from None
             row += 1
-            if not cells or not any(c.strip() for c in cells):
+            if not "".join(cells).strip():  # no cells, or only blank ones (as any(c.strip()), in C)
+                continue
+            if len(cells) == width:  # the common case: nothing to pad or cut
+                yield Record(row, cells, list(zip(header, cells, strict=True)))
                 continue
             if len(cells) > width and any(c.strip() for c in cells[width:]):
                 yield Record(row, cells, error=f"has {len(cells)} values but the header has {width} columns")
                 continue
-            yield Record(row, cells[:width] + [""] * (width - len(cells)), list(zip(self.header, cells, strict=False)))
+            yield Record(row, cells[:width] + [""] * (width - len(cells)), list(zip(header, cells, strict=False)))
 
     def _jsonl_records(self, lines: Iterator[str]) -> Iterator[Record]:
         row = 0
