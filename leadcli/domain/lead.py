@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from leadcli.domain.dates import from_iso, iso
+from leadcli.domain.dates import _iso, from_iso
 
 # The contract's field order for `-o json` and the default `--fields`.
 LEAD_FIELDS = (
@@ -71,7 +71,7 @@ def to_jsonable(lead: Mapping[str, Any]) -> dict[str, Any]:
     for key in LEAD_FIELDS:
         value = get(key)
         if isinstance(value, datetime):
-            value = iso(value)
+            value = _iso(value)  # iso() without its None check
         elif value and key in _ENTRY_LISTS:
             value = _entries(value)
         out[key] = value
@@ -79,7 +79,7 @@ def to_jsonable(lead: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in lead.items():
             if key not in out:
                 if isinstance(value, datetime):
-                    value = iso(value)
+                    value = _iso(value)  # iso() without its None check
                 elif value and key in _ENTRY_LISTS:
                     value = _entries(value)
                 out[key] = value
@@ -91,7 +91,7 @@ def to_jsonable(lead: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _entries(value: Any) -> list[dict[str, Any]]:
-    return [{k: iso(v) if isinstance(v, datetime) else v for k, v in entry.items()} for entry in value]
+    return [{k: _iso(v) if isinstance(v, datetime) else v for k, v in entry.items()} for entry in value]
 
 
 _FIELD_SET = frozenset(LEAD_FIELDS)
