@@ -27,6 +27,8 @@ def truncate_ms(value: datetime) -> datetime:
 
 def to_utc(value: datetime) -> datetime:
     """Aware UTC, milliseconds; naive values are UTC (as the Leads Artisan backend wrote them)."""
+    if value.tzinfo is UTC and not value.microsecond % 1000:
+        return value  # already what it would become (an import normalizes each date twice)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return truncate_ms(value.astimezone(UTC))

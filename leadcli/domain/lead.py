@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from leadcli.domain.dates import from_iso, iso
+from leadcli.domain.dates import _iso, from_iso
 
 # The contract's field order for `-o json` and the default `--fields`.
 LEAD_FIELDS = (
@@ -64,16 +64,25 @@ def to_jsonable(lead: Mapping[str, Any]) -> dict[str, Any]:
     """The lead with datetimes as ISO strings, in the contract's field order (extra keys,
     such as `activities`, follow)."""
     # Runs for every lead written or printed (twice per lead in an import), so it is written
-    # for speed: one pass to order the keys, one to convert what needs it.
-    out = {key: lead.get(key) for key in LEAD_FIELDS}
-    for key, value in lead.items():
-        if key not in out:
-            out[key] = value
-    for key, value in out.items():
+    # for speed: one pass over the contract's fields converting as it goes, and a second pass
+    # only when the lead has keys beyond them (`activities`).
+    out: dict[str, Any] = {}
+    get = lead.get
+    for key in LEAD_FIELDS:
+        value = get(key)
         if isinstance(value, datetime):
-            out[key] = iso(value)
+            value = _iso(value)  # iso() without its None check
         elif value and key in _ENTRY_LISTS:
-            out[key] = [{k: iso(v) if isinstance(v, datetime) else v for k, v in entry.items()} for entry in value]
+            value = _entries(value)
+        out[key] = value
+    if not _FIELD_SET.issuperset(lead.keys()):
+        for key, value in lead.items():
+            if key not in out:
+                if isinstance(value, datetime):
+                    value = _iso(value)  # iso() without its None check
+                elif value and key in _ENTRY_LISTS:
+                    value = _entries(value)
+                out[key] = value
     if out["tags"] is None:
         out["tags"] = []
     if out["fields"] is None:
@@ -81,6 +90,11 @@ def to_jsonable(lead: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _entries(value: Any) -> list[dict[str, Any]]:
+    return [{k: _iso(v) if isinstance(v, datetime) else v for k, v in entry.items()} for entry in value]
+
+
+_FIELD_SET = frozenset(LEAD_FIELDS)
 _ENTRY_LISTS = frozenset(("stage_history", "activities"))
 
 

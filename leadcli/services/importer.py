@@ -9,6 +9,7 @@ on-disk SQLite table rather than in a Python set.
 from __future__ import annotations
 
 import csv
+import functools
 import gc
 import io
 import itertools
@@ -136,6 +137,11 @@ def parse_date(text: str, zone: tzinfo) -> datetime | None:
     return to_utc(value)
 
 
+# A file repeats its dates (a column of days, not instants): each distinct text is read once.
+# Bounded, so memory stays flat however many distinct dates a file has; errors are not cached.
+_parse_date_cached = functools.lru_cache(maxsize=4096)(parse_date)
+
+
 # -- reading files ------------------------------------------------------------------------------
 
 
@@ -213,7 +219,8 @@ class Source:
 
     def _csv_records(self) -> Iterator[Record]:
         assert self._csv is not None and self.header is not None
-        width = len(self.header)
+        header = self.header
+        width = len(header)
         row = 1
         while True:
             try:
@@ -225,12 +232,15 @@ class Source:
             except UnicodeDecodeError:
                 raise InvalidInput(NOT_UTF8) from None
             row += 1
-            if not cells or not any(c.strip() for c in cells):
+            if not "".join(cells).strip():  # no cells, or only blank ones (as any(c.strip()), in C)
+                continue
+            if len(cells) == width:  # the common case: nothing to pad or cut
+                yield Record(row, cells, list(zip(header, cells, strict=True)))
                 continue
             if len(cells) > width and any(c.strip() for c in cells[width:]):
                 yield Record(row, cells, error=f"has {len(cells)} values but the header has {width} columns")
                 continue
-            yield Record(row, cells[:width] + [""] * (width - len(cells)), list(zip(self.header, cells, strict=False)))
+            yield Record(row, cells[:width] + [""] * (width - len(cells)), list(zip(header, cells, strict=False)))
 
     def _jsonl_records(self, lines: Iterator[str]) -> Iterator[Record]:
         row = 0
@@ -347,6 +357,7 @@ class RowParser:
         self.zone = ws.zone
         self.maps = maps
         self.plans: dict[str, str] = {}
+        self.stages: dict[str, str] = {}  # stage text as written -> the pipeline's stage
         from leadcli.domain.validation import validate_changes
 
         self.validate = validate_changes
@@ -364,6 +375,16 @@ class RowParser:
             self.plans[key] = plan
         return plan
 
+    def stage(self, text: str) -> str:
+        """`Pipeline.match`, remembered: a file names the same few stages on every row. Only
+        matches are kept (an unknown one raises each time), and at most 1,000 of them."""
+        found = self.stages.get(text)
+        if found is None:
+            found = self.ws.pipeline.match(text)
+            if len(self.stages) < 1000:
+                self.stages[text] = found
+        return found
+
     def parse(self, record: Record) -> Row:
         user: dict[str, Any] = {}
         system: dict[str, Any] = {}
@@ -372,19 +393,34 @@ class RowParser:
         plans = self.plans
         for key, value in record.pairs:
             target = plans.get(key) or self.target(key)
-            if target == "-" or value is None or (isinstance(value, str) and not value.strip()):
+            if target == "-" or value is None:
                 continue
-            if target in TEXT_FIELDS:  # the common case first: text, trimmed
-                user[target] = value.strip() if isinstance(value, str) else _text(target, value)
+            if isinstance(value, str):  # the common case first: text, trimmed once
+                text = value.strip()
+                if not text:
+                    continue
+                if target in TEXT_FIELDS:
+                    user[target] = text
+                    continue
+                if target.startswith("fields."):
+                    custom[target[7:]] = text
+                    continue
+                if target == "lead_status":
+                    lead_status = text
+                    continue
+            elif target in TEXT_FIELDS:
+                user[target] = _text(target, value)
+                continue
             elif target.startswith("fields."):
-                custom[target[7:]] = value.strip() if isinstance(value, str) else value
+                custom[target[7:]] = value
+                continue
             elif target == "lead_status":
                 lead_status = _text(target, value)
-            else:
-                self._convert(target, value, user, system)
+                continue
+            self._convert(target, value, user, system)
         if lead_status is not None:
             try:
-                user.setdefault("current_stage", self.ws.pipeline.match(lead_status))
+                user.setdefault("current_stage", self.stage(lead_status))
             except InvalidInput:
                 user.setdefault("status", lead_status)
         first, last = user.pop("first_name", None), user.pop("last_name", None)
@@ -405,7 +441,7 @@ class RowParser:
         if target in TEXT_FIELDS:
             user[target] = _text(target, value)
         elif target == "current_stage":
-            user[target] = self.ws.pipeline.match(_text("stage", value))
+            user[target] = self.stage(_text("stage", value))
         elif target == "engaged":
             user[target] = _boolean(value)
         elif target == "value":
@@ -443,7 +479,7 @@ class RowParser:
         if not isinstance(value, str):
             raise InvalidInput(f"{target}: expected a date, got {value!r}")
         try:
-            return parse_date(value, self.zone)
+            return _parse_date_cached(value, self.zone)
         except ValueError as exc:
             raise InvalidInput(f"{target}: {exc}") from None
 
@@ -495,6 +531,11 @@ def _boolean(value: Any) -> bool:
 def _number(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if isinstance(value, str):
+        try:  # a plain number (most cells): what removing spaces and currency signs would give
+            return float(value)
+        except ValueError:
+            pass
     text = re.sub(r"[\s$€£¥,]", "", str(value))
     try:
         return float(text)
@@ -733,8 +774,8 @@ class Importer:
                 yield self._reject(row.record.row, row.record.raw, _message(error))
 
     def _new_lead(self, row: Row, now: datetime) -> Lead:
-        user, system = dict(row.user), row.system
-        stage = user.pop("current_stage", None) or self.ws.pipeline.first
+        user, system = row.user, row.system
+        stage = user.get("current_stage") or self.ws.pipeline.first
         created = system.get("created_at") or now
         lead: Lead = new_lead(
             None, None, stage, created, self.ws.user,
@@ -745,7 +786,9 @@ class Importer:
             lead["stage_history"] = system["stage_history"]
         if "activities" in system:
             lead["activities"] = system["activities"]
-        lead.update({k: v for k, v in user.items() if v is not None})
+        for key, value in user.items():
+            if value is not None and key != "current_stage":
+                lead[key] = value
         return lead
 
     def _apply(self, row: Row, lead: Lead, now: datetime) -> Lead | None:

@@ -389,7 +389,7 @@ class SqliteStore:
         results: list[Exception | None] = [None] * (len(inserts) + len(updates))
         insert_sql = f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         update_sql = f"UPDATE leads SET {', '.join(f'{c} = ?' for c in _COLUMNS if c != 'id')} WHERE id = ? AND version = ?"
-        rows = [_row({**lead, "version": lead.get("version") or 1}) for lead, _ in inserts]
+        rows = [_row(lead if lead.get("version") else {**lead, "version": 1}) for lead, _ in inserts]  # no copy per lead
         events: list[tuple[Any, ...]] = []
         with self._write() as db:
             db.execute(f"PRAGMA cache_size = {BULK_CACHE_KIB}")
