@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pymongo
 import pytest
@@ -67,20 +68,7 @@ def test_racers_for_a_free_lead_get_exactly_one_lease(leases) -> None:  # type: 
     racers = [leases(wait=0.5) for _ in range(6)]
     for racer in racers:
         racer.ensure_index()
-    start, winners, losers = threading.Barrier(len(racers)), [], []
-
-    def race(racer: WriteLeases) -> None:
-        start.wait()
-        try:
-            winners.append(racer.acquire("lead-1"))  # held, never released: the others must lose
-        except Conflict:
-            losers.append(racer)
-
-    threads = [threading.Thread(target=race, args=(r,)) for r in racers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    winners, losers = race_for_lead_1(racers)
     assert (len(winners), len(losers)) == (1, len(racers) - 1)
 
 
@@ -146,20 +134,7 @@ def test_racers_taking_over_a_stale_lease_get_exactly_one(leases, locks) -> None
     racers = [leases(wait=0.5) for _ in range(6)]
     racers[0].ensure_index()
     locks.insert_one({"_id": "dead", "lead": "lead-1", "expires": now_utc() - timedelta(seconds=1), "holder": "gone:1"})
-    start, winners, losers = threading.Barrier(len(racers)), [], []
-
-    def race(racer: WriteLeases) -> None:
-        start.wait()
-        try:
-            winners.append(racer.acquire("lead-1"))
-        except Conflict:
-            losers.append(racer)
-
-    threads = [threading.Thread(target=race, args=(r,)) for r in racers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    winners, losers = race_for_lead_1(racers)
     assert (len(winners), len(losers)) == (1, len(racers) - 1)
     assert [doc["_id"] for doc in locks.find({"lead": "lead-1"})] == [winners[0].token]
 
@@ -199,3 +174,23 @@ def test_only_ferretdb_writes_take_leases_and_doctor_says_so(mongo_uri: str, loc
     assert store.write_lease is ferretdb
     assert ("leadcli_locks" in locks.database.list_collection_names()) is ferretdb
     store.close()
+
+
+def race_for_lead_1(racers: list[WriteLeases]) -> tuple[list[Any], list[WriteLeases]]:
+    """All racers try to acquire lead-1 at the same moment; winners keep their lease (never
+    released, so every other racer must lose). Returns (leases won, racers that lost)."""
+    start, winners, losers = threading.Barrier(len(racers)), [], []
+
+    def race(racer: WriteLeases) -> None:
+        start.wait()
+        try:
+            winners.append(racer.acquire("lead-1"))
+        except Conflict:
+            losers.append(racer)
+
+    threads = [threading.Thread(target=race, args=(r,)) for r in racers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return winners, losers
