@@ -99,6 +99,27 @@ def test_add_json_from_a_file(tmp_path: Path) -> None:
     assert show("ada@example.com")["id"] == result.stdout.strip()
 
 
+def test_add_json_from_a_file_that_cannot_be_read_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "latin1.json").write_bytes('{"name": "Jos\xe9"}'.encode("latin-1"))
+    for path, reason in [(tmp_path / "missing.json", "No such file or directory"), (tmp_path / "latin1.json", "is not UTF-8 text")]:
+        result = invoke("add", "--json", str(path))
+        assert result.code == 2
+        assert result.stderr.startswith("error: --json: ") and reason in result.stderr
+        assert result.stderr.count("\n") == 1
+    assert invoke("count").stdout.strip() == "0"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("NaN", "fields.score: must be text, a number, true/false or null"),
+     ("-Infinity", "fields.score: must be text, a number, true/false or null"),
+     ("18446744073709551616", "fields: score: a whole number must fit in 64 bits (as MongoDB stores it)")],
+)  # fmt: skip
+def test_custom_field_numbers_that_json_and_mongodb_cannot_hold_are_refused(value: str, message: str) -> None:
+    result = invoke("add", "--name", "Ada", "--email", "ada@example.com", "--json", "-", input='{"fields": {"score": ' + value + '}}')
+    assert (result.code, result.stderr) == (2, f"error: {message}\n")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -268,12 +268,17 @@ def test_full_records_are_validated(store_uri: str) -> None:
         {"name": "D", "email": "d@example.com", "last_contacted": "26/11/2026"},
         {"id": "6650f1c2a1b2c3d4e5f60718", "name": "E", "email": "e@example.com", "version": 3,
          "created_at": "2025-01-02T03:04:05.678+00:00"},
+        {"name": "G", "email": "g@example.com", "fields": {"score": float("nan")}},
+        {"name": "H", "email": "h@example.com", "fields": {"big": 2**64}},
     ]  # fmt: skip
     result = invoke("--db", store_uri, "import", "-", "--format", "jsonl", input="\n".join(map(json.dumps, records)))
 
-    assert [line.split(":")[0] for line in rejected_lines(result.stderr)] == ["row 1", "row 2", "row 3", "row 4"]
+    rows = ["row 1", "row 2", "row 3", "row 4", "row 6", "row 7"]
+    assert [line.split(":")[0] for line in rejected_lines(result.stderr)] == rows
     assert "id: 'not-an-id' is not a leadcli id" in result.stderr
     assert "month first" in result.stderr
+    assert "row 6: fields.score: must be text, a number" in result.stderr  # NaN is not JSON, nor a number to sort
+    assert "row 7: fields: big: a whole number must fit in 64 bits" in result.stderr  # not silently a float
     e = leads_by_email(store_uri)["e@example.com"]
     assert (e["id"], e["version"], e["created_at"]) == ("6650f1c2a1b2c3d4e5f60718", 3, "2025-01-02T03:04:05.678+00:00")
     clash = invoke("--db", store_uri, "import", "-", "--format", "jsonl",

@@ -78,6 +78,9 @@ def test_an_imported_row_takes_the_fast_path() -> None:
         ({"email": "no-at-sign"}, "email: 'no-at-sign' is not a valid email address"),
         ({"value": -1.0}, "value: Input should be greater than or equal to 0"),
         ({"nickname": "Ada"}, "nickname: is not a lead field"),
+        ({"fields": {"score": float("nan")}}, "fields.score: must be text, a number, true/false or null"),
+        ({"fields": {"score": float("inf")}}, "fields.score: must be text, a number, true/false or null"),
+        ({"fields": {"big": 2**63}}, "fields: big: a whole number must fit in 64 bits"),
     ],
 )
 def test_what_the_fast_path_refuses_gets_the_models_message(data: dict[str, Any], message: str) -> None:

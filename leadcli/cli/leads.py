@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -51,7 +52,12 @@ def print_lead(lead: dict[str, Any], fmt: str, fields: str | None, extra: tuple[
 
 
 def _read_json_object(source: str) -> dict[str, Any]:
-    text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"--json: cannot read {source}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"--json: {source} is not UTF-8 text") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from leadcli.domain.dates import to_utc
-from leadcli.domain.validation import normalize_email, unique_tags
+from leadcli.domain.validation import INT64, normalize_email, unique_tags
 
-FieldValue = str | int | float | bool | None
+# Custom field values are JSON scalars: NaN and infinity are not JSON (nor sortable), so refused.
+FieldValue = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -68,6 +69,16 @@ class LeadChanges(BaseModel):
     def _utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else to_utc(value)
 
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _field_integers(cls, value: Any) -> Any:
+        # Before the union: a whole number beyond 64 bits would otherwise become a float.
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if type(item) is int and not -INT64 <= item < INT64:
+                    raise ValueError(f"{key}: a whole number must fit in 64 bits (as MongoDB stores it)")
+        return value
+
     @field_validator("fields")
     @classmethod
     def _field_keys(cls, value: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
@@ -76,8 +87,6 @@ class LeadChanges(BaseModel):
                 if not key.strip():
                     raise ValueError("custom field names cannot be empty")
         return value
-
-
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -5,6 +5,7 @@ name the field."""
 from __future__ import annotations
 
 import functools
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -76,7 +77,7 @@ def validate_changes(data: dict[str, Any]) -> dict[str, Any]:
 
 # The text fields' length limits, as LeadChanges declares them.
 TEXT_LIMITS = {"name": 100, "company": 200, "phone": 50, "status": 50, "owner": 100, "source": 100, "notes": 10_000}
-_INT64 = 1 << 63
+INT64 = 1 << 63  # custom-field integers fit a signed 64-bit int, as BSON and orjson hold them
 # LeadChanges' fields in its order (model_dump's); a test checks they agree.
 FIELD_ORDER = (
     "name", "email", "company", "phone", "status", "engaged", "current_stage", "owner", "source",
@@ -167,5 +168,7 @@ def _plain_field_value(value: Any) -> bool:
     if kind is str:
         return _plain_text(value)
     if kind is int:
-        return -_INT64 <= value < _INT64
-    return value is None or kind is bool or kind is float
+        return -INT64 <= value < INT64
+    if kind is float:
+        return math.isfinite(value)  # NaN and infinity are not JSON: the model refuses them
+    return value is None or kind is bool
