@@ -203,6 +203,16 @@ def test_a_lead_reads_back_as_written(sqlite_store: SqliteStore) -> None:
     assert sqlite_store.get(lead["id"])["created_at"].tzinfo is not None  # type: ignore[index]
 
 
+def test_a_document_written_with_nan_by_an_older_leadcli_still_reads(sqlite_store: SqliteStore, db_path: Path) -> None:
+    lead = make_lead("ada@example.com", fields={"score": 1.5})
+    sqlite_store.insert(lead, event())
+    with raw(db_path) as db:  # as the json module wrote a NaN custom field before they were refused
+        db.execute("UPDATE leads SET doc = replace(doc, '1.5', 'NaN')")
+    stored = sqlite_store.get(lead["id"])
+    assert stored is not None and stored["email"] == "ada@example.com"
+    assert str(stored["fields"]["score"]) == "nan"
+
+
 def test_replace_is_compare_and_set_on_version(sqlite_store: SqliteStore) -> None:
     lead = sqlite_store.insert(make_lead("ada@example.com"), event())
     first = sqlite_store.replace({**lead, "company": "A"}, 1, event("lead_updated"))
