@@ -63,39 +63,36 @@ def is_full_id(text: str) -> bool:
 def to_jsonable(lead: Mapping[str, Any]) -> dict[str, Any]:
     """The lead with datetimes as ISO strings, in the contract's field order (extra keys,
     such as `activities`, follow)."""
-    # Runs for every lead written or printed (twice per lead in an import), so it is written
-    # for speed: one pass over the contract's fields converting as it goes, and a second pass
-    # only when the lead has keys beyond them (`activities`).
-    out: dict[str, Any] = {}
     get = lead.get
-    for key in LEAD_FIELDS:
-        value = get(key)
-        if isinstance(value, datetime):
-            value = _iso(value)  # iso() without its None check
-        elif value and key in _ENTRY_LISTS:
-            value = _entries(value)
-        out[key] = value
-    if not _FIELD_SET.issuperset(lead.keys()):
-        for key, value in lead.items():
-            if key not in out:
-                if isinstance(value, datetime):
-                    value = _iso(value)  # iso() without its None check
-                elif value and key in _ENTRY_LISTS:
-                    value = _entries(value)
-                out[key] = value
+    out: dict[str, Any] = {key: get(key) for key in LEAD_FIELDS}
+    for key in TIMESTAMP_FIELDS:
+        value = out[key]
+        if value is not None and isinstance(value, datetime):
+            out[key] = _iso(value)
+    if out["stage_history"]:
+        out["stage_history"] = _entries(out["stage_history"], "changed_at")
     if out["tags"] is None:
         out["tags"] = []
     if out["fields"] is None:
         out["fields"] = {}
+    if len(lead) > len(LEAD_FIELDS) or not _FIELD_SET.issuperset(lead.keys()):
+        for key, value in lead.items():
+            if key not in out:
+                if isinstance(value, datetime):
+                    value = _iso(value)
+                elif value and key in _ENTRY_LISTS:
+                    value = _entries(value, _ENTRY_LISTS[key])
+                out[key] = value
     return out
 
 
-def _entries(value: Any) -> list[dict[str, Any]]:
-    return [{k: _iso(v) if isinstance(v, datetime) else v for k, v in entry.items()} for entry in value]
+def _entries(value: Any, stamp: str) -> list[dict[str, Any]]:
+    """History or activity entries, copied, their `stamp` (the one datetime) as ISO text."""
+    return [{**entry, stamp: _iso(at)} if isinstance(at := entry.get(stamp), datetime) else dict(entry) for entry in value]
 
 
 _FIELD_SET = frozenset(LEAD_FIELDS)
-_ENTRY_LISTS = frozenset(("stage_history", "activities"))
+_ENTRY_LISTS = {"stage_history": "changed_at", "activities": "at"}  # each entry list and its timestamp
 
 
 def from_jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
