@@ -29,7 +29,10 @@ from leadcli.services.context import Workspace
 from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
 
-BATCH_SIZE = 5000  # rows per write (one SQLite transaction); fewer, larger FTS and index updates
+# Rows per write (one SQLite transaction). Larger batches update each index page, the FTS index
+# and the WAL fewer times (10,000 against 5,000: a 50,000-row import ~7% faster) at ~30 MB more
+# peak memory (~150 MB, the same for any file size: see bench/bench_import.py).
+BATCH_SIZE = 10_000
 FORMATS = ("csv", "tsv", "json", "jsonl")
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
