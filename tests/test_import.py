@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pty
+import select
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, invoke, run_process
 
-from leadcli.services.importer import parse_date
+from leadcli.services.importer import Importer, parse_date
 from leadcli.store import open_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -159,6 +161,22 @@ def test_rerunning_the_same_import_with_upsert_writes_nothing(store_uri: str) ->
     assert "import: 0 inserted, 0 updated, 4 unchanged, 1 rejected" in again.stderr
     assert leads_by_email(store_uri) == before
     assert len(events(store_uri)) == seq
+
+
+def test_a_duplicate_in_a_later_batch_is_rejected_naming_the_first_row(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Emails from earlier batches are remembered outside memory (store/scratch.py) and still
+    reject a later duplicate; --upsert lets the later row update instead."""
+    monkeypatch.setattr(Importer.__init__, "__kwdefaults__", {**Importer.__init__.__kwdefaults__, "batch_size": 2})
+    text = "Name,Email\nAda,ada@example.com\nGrace,grace@example.com\nAlan,alan@example.com\nAda Again,ADA@example.com\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", input=text)
+
+    assert result.code == 1
+    assert rejected_lines(result.stderr) == ["row 5: duplicate of row 2 (email ada@example.com)"]
+    assert sorted(leads_by_email(store_uri)) == ["ada@example.com", "alan@example.com", "grace@example.com"]
+    upserted = invoke("--db", store_uri, "import", "-", "--format", "csv", "--upsert", input=text)
+    assert upserted.code == 0, upserted.stderr
+    assert leads_by_email(store_uri)["ada@example.com"]["name"] == "Ada Again"
 
 
 def test_dry_run_validates_and_reports_without_writing(store_uri: str) -> None:
@@ -346,3 +364,41 @@ def test_a_store_without_the_bulk_methods_still_imports(monkeypatch: pytest.Monk
     assert "import: 4 inserted, 0 updated, 0 unchanged, 1 rejected" in result.stderr
     assert "import: 0 inserted, 0 updated, 4 unchanged, 1 rejected" in again.stderr
     assert len(events(uri)) == 4
+
+
+def test_a_terminal_shows_progress_and_a_pipe_gets_only_the_summary(tmp_path: Path) -> None:
+    """stderr on a pseudo-terminal: a progress bar while the batches go in; on a pipe (cron,
+    scripts) the same import prints only its summary line."""
+    rows = 25_000  # three batches, so the bar moves
+    data = tmp_path / "big.csv"
+    _write_big_csv(data, rows)
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leadcli", "--db", str(tmp_path / "tty.db"), "import", str(data)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=child,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}, start_new_session=True,
+    )  # fmt: skip
+    os.close(child)
+    seen = b""
+    try:
+        while True:
+            ready, _, _ = select.select([main], [], [], 60)
+            assert ready, seen.decode(errors="replace")
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+    terminal = seen.decode(errors="replace")
+    assert "importing" in terminal and "rows" in terminal
+    assert f"import: {rows} inserted, 0 updated, 0 unchanged, 0 rejected" in terminal
+
+    piped = run_process("--db", str(tmp_path / "pipe.db"), "import", str(data))
+    assert (piped.code, piped.stderr) == (0, f"import: {rows} inserted, 0 updated, 0 unchanged, 0 rejected\n")

@@ -3,7 +3,7 @@ fields, validated row by row, and written in batches (one transaction each on SQ
 
 Memory stays flat whatever the file size: records are read one at a time, written a batch at a
 time, and the emails seen so far (to reject duplicates within the file) live in a temporary
-on-disk SQLite table rather than in a Python set.
+on-disk table (store/scratch.py) rather than in a Python set.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import io
 import itertools
 import json
 import re
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -28,6 +27,7 @@ from leadcli.domain.query import LeadQuery
 from leadcli.services.context import Workspace
 from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
+from leadcli.store.scratch import FirstRows
 
 # Rows per write (one SQLite transaction). Larger batches update each index page, the FTS index
 # and the WAL fewer times (10,000 against 5,000: a 50,000-row import ~7% faster) at ~30 MB more
@@ -585,28 +585,6 @@ class Rejected:
     reason: str
 
 
-class _SeenEmails:
-    """Emails accepted earlier in this file, with their row: a temporary on-disk SQLite table,
-    so a million-row file does not hold a million emails in memory."""
-
-    def __init__(self) -> None:
-        self.db = sqlite3.connect("")
-        self.db.execute("CREATE TABLE seen (email TEXT PRIMARY KEY, row INTEGER NOT NULL)")
-
-    def rows(self, emails: Sequence[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for start in range(0, len(emails), 500):
-            chunk = emails[start : start + 500]
-            found.update(self.db.execute(f"SELECT email, row FROM seen WHERE email IN ({', '.join('?' * len(chunk))})", chunk))
-        return found
-
-    def add(self, pairs: Sequence[tuple[str, int]]) -> None:
-        self.db.executemany("INSERT OR IGNORE INTO seen (email, row) VALUES (?, ?)", pairs)
-
-    def close(self) -> None:
-        self.db.close()
-
-
 class _FewerGcPasses:
     """While importing, the cyclic garbage collector would walk every object of the process
     (Typer's, pydantic's…) again and again as each batch's rows are made: ~15% of an import's
@@ -659,7 +637,7 @@ class Importer:
 
     def run(self) -> Iterator[Rejected]:
         """Rejected rows come out in row order, a batch at a time."""
-        seen = _SeenEmails()
+        seen = FirstRows()
         gc_pauses = _FewerGcPasses()
         try:
             batch: list[Row] = []
@@ -692,7 +670,7 @@ class Importer:
             gc_pauses.end()
             seen.close()
 
-    def _flush(self, batch: list[Row], held: list[Rejected], seen: _SeenEmails) -> Iterator[Rejected]:
+    def _flush(self, batch: list[Row], held: list[Rejected], seen: FirstRows) -> Iterator[Rejected]:
         rejected = held + list(self._write_batch(batch, seen))
         yield from sorted(rejected, key=lambda r: r.row)
         if self.on_batch:
@@ -702,7 +680,7 @@ class Importer:
         self.summary.rejected += 1
         return Rejected(row, raw, reason)
 
-    def _write_batch(self, batch: list[Row], seen: _SeenEmails) -> Iterator[Rejected]:
+    def _write_batch(self, batch: list[Row], seen: FirstRows) -> Iterator[Rejected]:
         if not batch:
             return
         store = self.ws.store

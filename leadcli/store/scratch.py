@@ -1,0 +1,33 @@
+"""Scratch space for one command's bookkeeping, outside the lead store: a private, temporary
+SQLite database that spills to a temporary file when it grows, so a million-row import does not
+hold a million keys in Python memory."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+_CHUNK = 500  # keys per lookup: under SQLite's bound-parameter limit
+
+
+class FirstRows:
+    """Each key (an import's email) with the row it was first seen in."""
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("")  # "": a temporary on-disk database, deleted on close
+        self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER NOT NULL)")
+
+    def rows(self, keys: Sequence[str]) -> dict[str, int]:
+        """The keys already recorded, with their first row."""
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            found.update(self.db.execute(f"SELECT key, row FROM seen WHERE key IN ({', '.join('?' * len(chunk))})", chunk))
+        return found
+
+    def add(self, pairs: Sequence[tuple[str, int]]) -> None:
+        """Record (key, row) pairs; a key already recorded keeps its first row."""
+        self.db.executemany("INSERT OR IGNORE INTO seen (key, row) VALUES (?, ?)", pairs)
+
+    def close(self) -> None:
+        self.db.close()
