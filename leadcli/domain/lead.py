@@ -67,15 +67,15 @@ def to_jsonable(lead: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {key: get(key) for key in LEAD_FIELDS}
     for key in TIMESTAMP_FIELDS:
         value = out[key]
-        if value is not None and isinstance(value, datetime):
-            out[key] = _iso(value)
+        if isinstance(value, datetime):
+            out[key] = _iso(value)  # iso() without its None check
     if out["stage_history"]:
         out["stage_history"] = _entries(out["stage_history"], "changed_at")
     if out["tags"] is None:
         out["tags"] = []
     if out["fields"] is None:
         out["fields"] = {}
-    if len(lead) > len(LEAD_FIELDS) or not _FIELD_SET.issuperset(lead.keys()):
+    if not _FIELD_SET.issuperset(lead.keys()):  # keys beyond the contract's (activities) follow
         for key, value in lead.items():
             if key not in out:
                 if isinstance(value, datetime):
