@@ -110,3 +110,27 @@ def test_csv_and_json_exports_are_reimportable(fmt: str, tmp_path: Path) -> None
 
     assert result.code == 0, result.stderr
     assert exported(target) == exported(source)
+
+
+def test_tags_holding_separators_survive_a_csv_round_trip(store_uri: str) -> None:
+    """An import splits a tags cell on "," and ";": export writes such tags as a JSON list, so
+    the help's `export > all.csv && import all.csv --upsert` changes nothing."""
+    invoke("--db", store_uri, "add", "--name", "T", "--email", "t@example.com", "--tag", "big, fish", "--tag", "x;y", "--tag", "[a]")
+    invoke("--db", store_uri, "add", "--name", "U", "--email", "u@example.com", "--tag", "vip", "--tag", "emea")
+    dump = invoke("--db", store_uri, "export").stdout
+    rows = {row["email"]: row for row in csv.DictReader(io.StringIO(dump))}
+    assert rows["u@example.com"]["tags"] == "vip, emea"  # plain tags stay readable
+
+    again = invoke("--db", store_uri, "import", "-", "--format", "csv", "--upsert", input=dump)
+
+    assert again.code == 0, again.stderr
+    assert "import: 0 inserted, 0 updated, 2 unchanged, 0 rejected" in again.stderr
+    assert [lead["tags"] for lead in exported(store_uri)] == [["big, fish", "x;y", "[a]"], ["vip", "emea"]]
+
+
+@pytest.mark.parametrize("args", [("--stage", "bogus", "-o", "json"), ("--created-after", "notadate"), ("--follow-up-before", "soonish", "-o", "tsv")])
+def test_a_bad_filter_fails_before_any_output(store_uri: str, args: tuple[str, ...]) -> None:
+    seed(store_uri)
+    result = invoke("--db", store_uri, "export", *args)
+    assert result.code == 2
+    assert (result.stdout, result.stderr.count("\n")) == ("", 1)  # no lone "[" or header row for a pipe

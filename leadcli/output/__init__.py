@@ -67,8 +67,12 @@ def cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return ", ".join(value)
+    if isinstance(value, list) and all(isinstance(v, str) and "," not in v and ";" not in v for v in value):
+        joined = ", ".join(value)
+        if not joined.startswith("["):
+            return joined
+        # else JSON below: an import splits words on "," and ";" and reads a cell in [...] as a
+        # JSON list, so tags holding either come back whole
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return str(value)
@@ -225,14 +229,15 @@ class RowWriter:
     """Writes records one at a time, as a command produces them (e.g. `import --rejects`):
     csv/tsv rows (lists of cells) under a header, jsonl objects, or one json array."""
 
-    def __init__(self, fmt: str, stream: TextIO, header: Sequence[str] | None = None) -> None:
+    def __init__(self, fmt: str, stream: TextIO, header: Sequence[str] | None = None, delimiter: str | None = None) -> None:
         if fmt not in ("csv", "tsv", "json", "jsonl"):
             raise InvalidInput(f"cannot write rows as {fmt!r}")
         self.fmt = fmt
         self.stream = stream
         self.count = 0
         if fmt in ("csv", "tsv"):
-            self._csv = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
+            delimiter = delimiter or ("\t" if fmt == "tsv" else ",")
+            self._csv = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
             self._csv.writerow(header or [])
         elif fmt == "json":
             stream.write("[")

@@ -3,6 +3,7 @@ history, activities, custom fields) that `import` reads back into any store."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,12 @@ EXPORT_FORMATS = ("csv", "tsv", "json", "jsonl")
 
 
 def export_records(ws: Workspace, filters: FilterArgs) -> Iterator[dict[str, Any]]:
-    """JSON-ready leads, streamed from the store (never a list), in creation order."""
+    """JSON-ready leads, streamed from the store (never a list), in creation order. Not a
+    generator itself: a bad filter or an unreachable store fails here, before any output
+    (a consumer of stdout then gets nothing, not a lone `[` or a header row)."""
     query = build_query(ws, filters, sort="created_at", descending=False).unpaged()
-    for lead in ws.store.query(query):
-        yield to_jsonable({**lead, "activities": lead.get("activities") or []})
+    leads = iter(ws.store.query(query))
+    first = next(leads, None)
+    if first is None:
+        return iter(())
+    return (to_jsonable({**lead, "activities": lead.get("activities") or []}) for lead in itertools.chain((first,), leads))
