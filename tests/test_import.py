@@ -240,7 +240,7 @@ def test_map_options_and_their_errors(store_uri: str, tmp_path: Path) -> None:
     unknown = invoke("--db", store_uri, "import", str(data), "--map", "Who=nickname")
     assert unknown.code == 2 and "--map: unknown field 'nickname'" in unknown.stderr
     missing = invoke("--db", store_uri, "import", str(data), "--map", "Nope=name")
-    assert missing.code == 2 and "no column 'nope'" in missing.stderr
+    assert missing.code == 2 and "no column 'Nope'" in missing.stderr
 
 
 def test_file_level_problems_are_usage_errors(tmp_path: Path) -> None:
@@ -402,3 +402,110 @@ def test_a_terminal_shows_progress_and_a_pipe_gets_only_the_summary(tmp_path: Pa
 
     piped = run_process("--db", str(tmp_path / "pipe.db"), "import", str(data))
     assert (piped.code, piped.stderr) == (0, f"import: {rows} inserted, 0 updated, 0 unchanged, 0 rejected\n")
+
+
+def test_rejects_pointed_at_the_input_is_refused_and_the_input_kept(tmp_path: Path) -> None:
+    data = tmp_path / "leads.csv"
+    data.write_text("Name,Email,Stage\nAda,ada@example.com,Bogus\nGrace,grace@example.com,New Lead\n", encoding="utf-8")
+    before = data.read_bytes()
+
+    result = invoke("import", str(data), "--rejects", str(tmp_path / "." / "leads.csv"))
+
+    assert (result.code, result.stderr) == (2, f"error: --rejects: {tmp_path / '.' / 'leads.csv'} is the file being imported; name another file\n")
+    assert data.read_bytes() == before
+    assert invoke("count").stdout.strip() == "0"
+
+
+def test_broken_quoting_rejects_its_row_and_never_swallows_rows_silently(store_uri: str, tmp_path: Path) -> None:
+    """Strict CSV: a quote not doubled inside a quoted cell rejects that row and the rows after
+    it still go in; a quoted cell never closed (it would run to the end of the file) is a
+    rejected row naming the lines it took, not a quiet success."""
+    text = (
+        "Name,Email,Notes\n"
+        'Ada,ada@example.com,"He said "hi" there"\n'
+        'Grace,grace@example.com,"fine ""quoted"" text"\n'
+        'Alan,alan@example.com,"open quote\n'
+        "Edsger,edsger@example.com,x\n"
+    )
+    rejects = tmp_path / "rejects.csv"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", "--rejects", str(rejects), input=text)
+
+    assert result.code == 1
+    assert rejected_lines(result.stderr) == [
+        'row 2: cannot read this row (line 2 of the file): a quote inside a quoted cell must be doubled ("")',
+        "row 4: cannot read this row (lines 4-5 of the file): a quoted cell is never closed",
+    ]
+    assert "import: 1 inserted, 0 updated, 0 unchanged, 2 rejected" in result.stderr
+    assert leads_by_email(store_uri)["grace@example.com"]["notes"] == 'fine "quoted" text'
+    with open(rejects, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert [len(row) for row in rows] == [4, 4, 4]  # the reason under its header, the row's cells left blank
+
+
+def test_a_huge_cell_is_one_rejected_row(store_uri: str) -> None:
+    text = f"Name,Email,Notes\nAda,ada@example.com,{'x' * 200_000}\nGrace,grace@example.com,short\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", input=text)
+
+    assert result.code == 1
+    assert rejected_lines(result.stderr) == ["row 2: notes: String should have at most 10000 characters"]
+    assert sorted(leads_by_email(store_uri)) == ["grace@example.com"]
+
+
+def test_a_file_that_turns_bad_midway_says_what_was_written_and_upsert_completes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Importer.__init__, "__kwdefaults__", {**Importer.__init__.__kwdefaults__, "batch_size": 100})
+    data = tmp_path / "leads.csv"
+    good = "".join(f"Lead {i},lead{i}@example.com\n" for i in range(2000))
+    data.write_bytes(("Name,Email\n" + good).encode() + "José,jose@example.com\n".encode("latin-1"))
+
+    result = invoke("import", str(data))
+
+    assert result.code == 2
+    *before, error = result.stderr.splitlines()
+    assert error == 'error: the file is not UTF-8 text; save it as UTF-8 ("CSV UTF-8" in Excel)'
+    written = int(invoke("count").stdout)
+    assert 0 < written < 2000
+    assert before == [f"import stopped after reading {before[0].split()[4]} rows: {written} inserted, 0 updated so far; "
+                      "import the file again with --upsert to complete it"]  # fmt: skip
+    data.write_bytes(("Name,Email\n" + good + "José,jose@example.com\n").encode())
+    finished = invoke("import", str(data), "--upsert")
+    assert f"import: {2001 - written} inserted, 0 updated, {written} unchanged, 0 rejected" in finished.stderr
+
+
+def test_a_row_with_extra_cells_keeps_them_after_the_reason_in_the_input_s_delimiter(tmp_path: Path) -> None:
+    data, rejects = tmp_path / "eu.csv", tmp_path / "rejects.csv"
+    data.write_text("Name;Email;Stage\nW2;w2@example.com;New Lead;extra;more\nW3;w3@example.com;New Lead\n", encoding="utf-8")
+
+    result = invoke("import", str(data), "--rejects", str(rejects))
+
+    assert result.code == 1
+    assert rejects.read_text(encoding="utf-8").splitlines() == [
+        "Name;Email;Stage;reason",
+        "W2;w2@example.com;New Lead;has 5 values but the header has 3 columns;extra;more",
+    ]
+
+
+def test_headers_blank_lines_reason_columns_maps_and_contradictions(store_uri: str) -> None:
+    """Blank lines above the header count as spreadsheet rows; a `Reason` column that is not
+    last is the file's data; --map targets match any case; a contradiction names columns."""
+    text = "\n\nName,Email,Reason,Engaged,Lead Status,Mail\nR1,,Referral,no,Engaged,r1@example.com\nR2,,Web,yes,Engaged,r2@example.com\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", "--map", "Mail=EMAIL", input=text)
+
+    assert rejected_lines(result.stderr) == ["row 4: status 'Engaged' contradicts engaged no"]
+    r2 = leads_by_email(store_uri)["r2@example.com"]
+    assert (r2["fields"], r2["engaged"]) == ({"Reason": "Web"}, True)
+    missing = invoke("--db", store_uri, "import", "-", "--format", "csv", "--map", "Work Mail=email", input=text)
+    assert missing.code == 2 and "--map: no column 'Work Mail' in the file" in missing.stderr
+
+
+def test_a_dry_run_counts_what_the_real_run_does_when_a_file_names_a_lead_twice(store_uri: str) -> None:
+    invoke("--db", store_uri, "import", "-", "--format", "csv", input="Name,Email\nU1,u1@example.com\n")
+    text = "Name,Email,Stage\nU1,U1@example.com,Negotiation\nU3,u3@example.com,\nU3,u3@example.com,Closed Won\nU3,u3@example.com,Closed Won\n"
+
+    dry = invoke("--db", store_uri, "import", "-", "--format", "csv", "--upsert", "--dry-run", input=text)
+    real = invoke("--db", store_uri, "import", "-", "--format", "csv", "--upsert", input=text)
+
+    assert "dry run, nothing written: 1 inserted, 2 updated, 1 unchanged, 0 rejected" in dry.stderr
+    assert "import: 1 inserted, 2 updated, 1 unchanged, 0 rejected" in real.stderr

@@ -11,7 +11,7 @@ import typer
 from leadcli.cli.app import app, workspace
 from leadcli.cli.console import info
 from leadcli.cli.options import FieldsOpt, filter_options
-from leadcli.domain.errors import Failed, InvalidInput
+from leadcli.domain.errors import Failed, InvalidInput, LeadError
 from leadcli.services.filters import FilterArgs
 
 
@@ -43,21 +43,39 @@ def import_(
 
     ws = workspace(ctx)
     maps = importer.parse_maps(map_ or [])
+    if rejects and file != "-" and _same_file(rejects, file):
+        raise InvalidInput(f"--rejects: {rejects} is the file being imported; name another file")
+    verb = "dry run, nothing written" if dry_run else "import"
     with ExitStack() as stack:
         binary = sys.stdin.buffer if file == "-" else stack.enter_context(_open_input(file))
         source = importer.Source(binary, file, format_)
         writer = stack.enter_context(_RejectsFile(rejects, source)) if rejects else None
         progress = stack.enter_context(_progress(file))
         run = importer.Importer(ws, source, maps=maps, upsert=upsert, dry_run=dry_run, on_batch=progress)
-        for rejected in run.run():
-            info(f"row {rejected.row}: {rejected.reason}")
-            if writer is not None:
-                writer.write(_reject_row(rejected, source))
+        try:
+            for rejected in run.run():
+                info(f"row {rejected.row}: {rejected.reason}")
+                if writer is not None:
+                    writer.write(_reject_row(rejected, source))
+        except (LeadError, KeyboardInterrupt) as exc:
+            s = run.summary
+            if (s.inserted or s.updated) and not dry_run:  # already in the store: say so, and how to finish
+                progress.stop()
+                stopped = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped"
+                info(f"import {stopped} after reading {s.rows} rows: {s.inserted} inserted, {s.updated} updated so far; "
+                     "import the file again with --upsert to complete it")  # fmt: skip
+            raise
     s = run.summary
-    verb = "dry run, nothing written" if dry_run else "import"
     info(f"{verb}: {s.inserted} inserted, {s.updated} updated, {s.unchanged} unchanged, {s.rejected} rejected")
     if s.rejected:
         raise Failed(f"{s.rejected} row(s) rejected" + (f"; written to {rejects} with a reason column" if rejects else ""))
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # the rejects file does not exist yet
+        return False
 
 
 def _open_input(file: str) -> Any:
@@ -81,7 +99,7 @@ class _RejectsFile:
         header = source.header
         if header is not None and header[-1:] != ["reason"]:
             header = [*header, "reason"]
-        self.writer = RowWriter(source.format, self.stream, header)
+        self.writer = RowWriter(source.format, self.stream, header, getattr(source, "delimiter", None))
 
     def __enter__(self) -> Any:
         return self.writer
@@ -94,10 +112,14 @@ class _RejectsFile:
 def _reject_row(rejected: Any, source: Any) -> Any:
     if source.header is None:
         return {**rejected.raw, "reason": rejected.reason}
+    width = len(source.header)
     cells = list(rejected.raw)
     if source.header[-1:] == ["reason"]:  # a rejects file re-imported: replace the old reason
-        cells = cells[: len(source.header) - 1]
-    return [*cells, rejected.reason]
+        width -= 1
+        cells = cells[:width]
+    # The reason under its header, after the row's own cells (a row the reader could not
+    # split has none; one with too many keeps its extra cells after the reason).
+    return [*cells[:width], *[""] * (width - len(cells)), rejected.reason, *cells[width:]]
 
 
 class _progress:
@@ -124,9 +146,13 @@ class _progress:
         if self.bar is not None:
             self.bar.update(self.task, completed=bytes_read, rows=summary.rows)
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+            self.bar = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @app.command()

@@ -27,7 +27,7 @@ from leadcli.domain.query import LeadQuery
 from leadcli.services.context import Workspace
 from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
-from leadcli.store.scratch import FirstRows
+from leadcli.store.scratch import Drafts, FirstRows
 
 # Rows per write (one SQLite transaction). Larger batches update each index page, the FTS index
 # and the WAL fewer times (10,000 against 5,000: a 50,000-row import ~7% faster) at ~30 MB more
@@ -61,9 +61,13 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(("created", "create date", "created date", "date created", "created on"), "created_at"),
     **dict.fromkeys(("updated", "last modified", "last modified date"), "updated_at"),
     **dict.fromkeys(("custom fields",), "fields"),
-    # The column a --rejects file adds: ignored, so fixed rows re-import as they are.
-    "reason": "-",
 }
+# The column a --rejects file adds, last: ignored, so fixed rows re-import as they are. Anywhere
+# else a `Reason` column is the file's own data (a custom field).
+REJECTS_COLUMN = "reason"
+# A cell may be this long (csv's default is 128 KiB): a longer notes cell is then rejected by
+# validation, with its row, instead of stopping the CSV reader.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
 TEXT_FIELDS = frozenset(("name", "email", "company", "phone", "status", "owner", "source", "notes", "first_name", "last_name"))
 DATE_FIELDS = ("follow_up_at", "last_contacted")
 SYSTEM_DATES = ("created_at", "updated_at", "stage_updated_at")
@@ -93,9 +97,13 @@ def parse_maps(maps: Sequence[str]) -> dict[str, str]:
         target = target.strip()
         if not sep or not source.strip() or not target:
             raise InvalidInput(f"--map: expected SOURCE=FIELD, got {item!r}")
-        if target not in TARGETS and target != "-" and not (target.startswith("fields.") and target[7:].strip()):
+        if target.lower() in TARGETS:
+            target = target.lower()  # Email=email; a custom field's KEY keeps its case
+        elif target != "-" and not (target[:7].lower() == "fields." and target[7:].strip()):
             raise InvalidInput(f"--map: unknown field {target!r}; valid: {', '.join(TARGETS)}, fields.KEY or - (ignore)")
-        out[normalize_header(source)] = target
+        elif target != "-":
+            target = "fields." + target[7:].strip()
+        out[source.strip()] = target
     return out
 
 
@@ -176,13 +184,20 @@ class Source:
 
     def _open_csv(self, name: str) -> None:
         first_line = self._decode(self.text.readline)
+        self.header_row = 1  # as a spreadsheet numbers it: blank lines above the header count
+        while first_line and not first_line.strip():
+            first_line = self._decode(self.text.readline)
+            self.header_row += 1
         if self.format == "tsv":
             delimiter = "\t"
         else:  # a semicolon-separated "CSV" is what a European Excel saves
             delimiter = max((",", ";", "\t"), key=first_line.count)
         # The text stream itself, not a generator over it: csv reads it at C speed, and a
-        # decoding error surfaces from next() (see _csv_records).
-        self._csv = csv.reader(itertools.chain((first_line,), self.text), delimiter=delimiter)
+        # decoding error surfaces from next() (see _csv_records). Strict: a quoted cell left
+        # open would otherwise swallow every row after it without a word.
+        self.delimiter = delimiter
+        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+        self._csv = csv.reader(itertools.chain((first_line,), self.text), delimiter=delimiter, strict=True)
         try:
             header = next(self._csv, None)
         except UnicodeDecodeError:
@@ -224,14 +239,20 @@ class Source:
         assert self._csv is not None and self.header is not None
         header = self.header
         width = len(header)
-        row = 1
+        row = self.header_row
+        reader: Any = self._csv
         while True:
+            line = reader.line_num
             try:
                 cells = next(self._csv)
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise InvalidInput(f"row {row + 1}: cannot read the CSV: {exc}") from None
+                # The reader goes on at the next line; this record is rejected with where it was.
+                row += 1
+                lines = f"line {line + 1}" if reader.line_num <= line + 1 else f"lines {line + 1}-{reader.line_num}"
+                yield Record(row, [], error=f"cannot read this row ({lines} of the file): {_csv_problem(exc)}")
+                continue
             except UnicodeDecodeError:
                 raise InvalidInput(NOT_UTF8) from None
             row += 1
@@ -265,6 +286,16 @@ class Source:
             return
         for row, value in enumerate(reader.items(), start=1):
             yield _object_record(row, value)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """What csv's strict mode says, in the terms of someone fixing a spreadsheet."""
+    text = str(exc)
+    if text == "unexpected end of data":
+        return "a quoted cell is never closed"
+    if text.endswith("expected after '\"'"):
+        return 'a quote inside a quoted cell must be doubled ("")'
+    return text
 
 
 def _object_record(row: int, data: Any) -> Record:
@@ -355,11 +386,14 @@ class Row:
 
 
 class RowParser:
-    def __init__(self, ws: Workspace, maps: dict[str, str]) -> None:
+    def __init__(self, ws: Workspace, maps: dict[str, str], header: list[str] | None = None) -> None:
         self.ws = ws
         self.zone = ws.zone
-        self.maps = maps
+        self.maps = {normalize_header(source): target for source, target in maps.items()}
         self.plans: dict[str, str] = {}
+        rejects_column = header[-1] if header else REJECTS_COLUMN  # JSON: the key, wherever it is
+        if normalize_header(rejects_column) == REJECTS_COLUMN and REJECTS_COLUMN not in self.maps:
+            self.plans[rejects_column] = "-"
         self.stages: dict[str, str] = {}  # stage text as written -> the pipeline's stage
         from leadcli.domain.validation import validate_changes
 
@@ -437,7 +471,7 @@ class RowParser:
         changes = self.validate(user)
         if stage is not None:
             changes["current_stage"] = stage
-        reconcile_engagement(changes)
+        reconcile_engagement(changes, names=("status", "engaged"))
         return Row(record, changes["email"], changes, system)
 
     def _convert(self, target: str, value: Any, user: dict[str, Any], system: dict[str, Any]) -> None:
@@ -624,20 +658,22 @@ class Importer:
         self.batch_size = batch_size
         self.on_batch = on_batch
         self.summary = Summary()
-        self.parser = RowParser(ws, self.maps)
+        self.parser = RowParser(ws, self.maps, source.header)
+        self._drafts: Drafts | None = None
         self._check_maps()
 
     def _check_maps(self) -> None:
         if self.source.header is None:
             return
         present = {normalize_header(h) for h in self.source.header}
-        missing = [source for source in self.maps if source not in present]
+        missing = [source for source in self.maps if normalize_header(source) not in present]
         if missing:
             raise InvalidInput(f"--map: no column {missing[0]!r} in the file; columns: {', '.join(self.source.header)}")
 
     def run(self) -> Iterator[Rejected]:
         """Rejected rows come out in row order, a batch at a time."""
         seen = FirstRows()
+        self._drafts = Drafts() if self.dry_run and self.upsert else None
         gc_pauses = _FewerGcPasses()
         try:
             batch: list[Row] = []
@@ -669,6 +705,8 @@ class Importer:
         finally:
             gc_pauses.end()
             seen.close()
+            if self._drafts is not None:
+                self._drafts.close()
 
     def _flush(self, batch: list[Row], held: list[Rejected], seen: FirstRows) -> Iterator[Rejected]:
         rejected = held + list(self._write_batch(batch, seen))
@@ -687,6 +725,8 @@ class Importer:
         emails = [row.email for row in batch]
         earlier = {} if self.upsert else seen.rows(emails)
         existing = {lead["email"].lower(): lead for lead in _find_by_emails(store, emails)}
+        if self._drafts is not None:  # a dry run: what the rows before these would have written
+            existing.update(self._drafts.get(emails))
         ids = tuple(row.system["id"] for row in batch if "id" in row.system)
         by_id = {lead["id"]: lead for lead in store.query(LeadQuery(ids=ids))} if ids else {}
         now = now_utc()
@@ -719,6 +759,8 @@ class Importer:
         else:
             self.summary.inserted += len(inserts)
             self.summary.updated += len(updates)
+            if self._drafts is not None:
+                self._drafts.put([lead for _, lead in inserts] + [draft for _, _, draft in updates])
         if not self.upsert:
             seen.add([(row.email, row.record.row) for row, _ in inserts])
 

@@ -42,13 +42,16 @@ def resolve(ws: Workspace, ref: str) -> Lead:
     raise InvalidInput(f"{ref!r} is not a lead id, an id prefix of at least 4 hex characters, or an email")
 
 
-def reconcile_engagement(changes: dict[str, Any]) -> dict[str, Any]:
+def reconcile_engagement(changes: dict[str, Any], names: tuple[str, str] | None = None) -> dict[str, Any]:
     """Keep `engaged` and `status` consistent: either one given sets the other where the
-    status is one of the two engagement words; both given must agree."""
+    status is one of the two engagement words; both given must agree. `names`: how the
+    message names the two (an import's columns); by default the command-line flags."""
     engaged = changes.get("engaged")
     status = changes.get("status")
     status_word = status.strip().lower() if isinstance(status, str) else None
     if engaged is not None and status_word in ("engaged", "not engaged") and (status_word == "engaged") != engaged:
+        if names:
+            raise InvalidInput(f"{names[0]} {status!r} contradicts {names[1]} {'yes' if engaged else 'no'}")
         raise InvalidInput(f"--status {status!r} contradicts --{'engaged' if engaged else 'not-engaged'}")
     if engaged is not None and status is None:
         changes["status"] = ENGAGED if engaged else NOT_ENGAGED

@@ -4,8 +4,12 @@ hold a million keys in Python memory."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
+
+from leadcli.domain.lead import from_jsonable, to_jsonable
+from leadcli.store.base import Lead
 
 _CHUNK = 500  # keys per lookup: under SQLite's bound-parameter limit
 
@@ -28,6 +32,31 @@ class FirstRows:
     def add(self, pairs: Sequence[tuple[str, int]]) -> None:
         """Record (key, row) pairs; a key already recorded keeps its first row."""
         self.db.executemany("INSERT OR IGNORE INTO seen (key, row) VALUES (?, ?)", pairs)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Drafts:
+    """Leads as a dry run would have written them, by email, so a later row for the same email
+    (an `--upsert --dry-run` file that names a lead twice) is checked against what the real run
+    would find there, and counted as the real run would count it."""
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("")
+        self.db.execute("CREATE TABLE drafts (email TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+
+    def get(self, emails: Sequence[str]) -> dict[str, Lead]:
+        found: dict[str, Lead] = {}
+        for start in range(0, len(emails), _CHUNK):
+            chunk = emails[start : start + _CHUNK]
+            sql = f"SELECT email, doc FROM drafts WHERE email IN ({', '.join('?' * len(chunk))})"
+            found.update((email, from_jsonable(json.loads(doc))) for email, doc in self.db.execute(sql, chunk))
+        return found
+
+    def put(self, leads: Sequence[Lead]) -> None:
+        rows = [(lead["email"], json.dumps(to_jsonable(lead))) for lead in leads]
+        self.db.executemany("INSERT OR REPLACE INTO drafts (email, doc) VALUES (?, ?)", rows)
 
     def close(self) -> None:
         self.db.close()
