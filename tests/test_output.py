@@ -223,3 +223,41 @@ def test_an_error_is_one_line_on_stderr_and_stdout_stays_empty(args: list[str], 
     assert result.stdout == ""
     assert result.stderr.startswith("error: ")
     assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n")
+
+
+def test_control_characters_in_stored_text_never_reach_the_terminal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Input refuses control characters, but a store may already hold them (an older leadcli,
+    a Leads Artisan database): every table view shows them as \\xNN, never raw, while the data
+    formats keep the value exactly."""
+    from leadmaker import insert, lead
+
+    from leadcli.store import open_store
+
+    uri = str(tmp_path / "old.db")
+    store = open_store(uri)
+    try:
+        insert(store, lead("Evil\x1b[31mRED\x1b[0m", email="evil@example.com", company="Nul\x00Co", notes="bell\x07 and\nbreak"))
+    finally:
+        store.close()
+
+    for env in ({}, {"LEADCLI_FORCE_TERMINAL": "1", "COLUMNS": "200"}):
+        for args in (("list", "--fields", "name,company"), ("show", "evil@example.com")):
+            shown = invoke("--db", uri, *args, env=env)
+            assert shown.code == 0, shown.stderr
+            assert "\x1b[31mRED" not in shown.stdout and "\x00" not in shown.stdout and "\x07" not in shown.stdout
+            assert "Evil\\x1b[31mRED" in shown.stdout, shown.stdout
+    assert invoke("--db", uri, "list", "-o", "json").json()[0]["name"] == "Evil\x1b[31mRED\x1b[0m"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--name", "Evil\x1b[31mRED"), ("--company", "Nul\x00Co"), ("--notes", "bell\x07"), ("--tag", "t\x1b"), ("--field", "k=v\x9b")],
+)
+def test_control_characters_are_refused_on_input_but_tabs_and_line_breaks_are_kept(args: tuple[str, str]) -> None:
+    base = {"--name": "Ada", "--email": "ada@example.com"}
+    refused = invoke("add", *[x for k, v in {**base, **dict([args])}.items() for x in (k, v)])
+    assert refused.code == 2
+    assert refused.stderr.endswith("must not contain control characters (ESC, NUL…); tabs and line breaks are fine\n")
+    assert refused.stderr.count("\n") == 1
+    kept = add("Ada\tLovelace", "ada@example.com", "--notes", "line one\nline\ttwo")
+    assert (kept["name"], kept["notes"]) == ("Ada\tLovelace", "line one\nline\ttwo")

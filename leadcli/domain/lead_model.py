@@ -4,6 +4,7 @@ of startup that `add` and `import` of plain values do without."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,6 +13,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from leadcli.domain.dates import to_utc
 from leadcli.domain.validation import INT64, normalize_email, unique_tags
 
+# Control characters (C0 but tab and line breaks, DEL, C1) have no place in a lead: stored, an
+# ESC sequence in a name would drive the terminal of whoever lists it; NUL breaks other tools.
+CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+NO_CONTROLS = "must not contain control characters (ESC, NUL…); tabs and line breaks are fine"
 # Custom field values are JSON scalars: NaN and infinity are not JSON (nor sortable), so refused.
 FieldValue = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None
 
@@ -52,6 +57,13 @@ class LeadChanges(BaseModel):
     last_contacted: datetime | None = None
     fields: dict[str, FieldValue] | None = None
 
+    @field_validator("name", "company", "phone", "status", "owner", "source", "current_stage", "notes")
+    @classmethod
+    def _no_controls(cls, value: str | None) -> str | None:
+        if value is not None and CONTROLS.search(value):
+            raise ValueError(NO_CONTROLS)
+        return value
+
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
@@ -62,6 +74,8 @@ class LeadChanges(BaseModel):
     def _tags(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
+        if any(CONTROLS.search(tag) for tag in value):
+            raise ValueError(NO_CONTROLS)
         return unique_tags(value)
 
     @field_validator("follow_up_at", "last_contacted")
@@ -83,9 +97,11 @@ class LeadChanges(BaseModel):
     @classmethod
     def _field_keys(cls, value: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
         if value is not None:
-            for key in value:
+            for key, item in value.items():
                 if not key.strip():
                     raise ValueError("custom field names cannot be empty")
+                if CONTROLS.search(key) or (isinstance(item, str) and CONTROLS.search(item)):
+                    raise ValueError(f"{key}: {NO_CONTROLS}")
         return value
 
 

@@ -106,12 +106,14 @@ def plain_changes(data: dict[str, Any]) -> dict[str, Any] | None:
             continue
         if limit is not None:
             # _plain_text inlined (the hottest check of an import): exact str, non-empty,
-            # trimmed, within the limit, encodable
+            # trimmed, within the limit, printable (no control characters, no line breaks),
+            # encodable
             if (
                 type(value) is not str
                 or not value
                 or len(value) > limit
                 or value != value.strip()
+                or not value.isprintable()
                 or (not value.isascii() and not _encodable(value))
             ):
                 return None
@@ -147,9 +149,10 @@ def plain_changes(data: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _plain_text(value: Any) -> bool:
-    """A non-empty str that trimming would not change and pydantic reads as it is (no lone
-    surrogates)."""
-    if type(value) is not str or not value or value != value.strip():
+    """A non-empty str that trimming would not change, printable (no control characters or line
+    breaks: those go to the model, which knows where they are allowed), and that pydantic reads
+    as it is (no lone surrogates)."""
+    if type(value) is not str or not value or value != value.strip() or not value.isprintable():
         return False
     return value.isascii() or _encodable(value)
 

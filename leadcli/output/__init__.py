@@ -201,11 +201,20 @@ def entry_line(entry: Mapping[str, Any]) -> str:
 
 
 _LINE_BREAKS = re.compile(r"\r\n|[\t\n\r\v\f\x85\u2028\u2029]")
+# Control characters other than tab and line breaks: in text a terminal shows, an ESC sequence
+# stored in a name (from an import, or an older store) would recolour or rewrite the screen.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as `\\xNN` (tab and line breaks kept)."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def one_line(text: str) -> str:
-    """`text` with tabs and line breaks as spaces, so a value keeps its row and column."""
-    return _LINE_BREAKS.sub(" ", text)
+    """`text` with tabs and line breaks as spaces, so a value keeps its row and column, and
+    control characters shown as `\\xNN`."""
+    return printable(_LINE_BREAKS.sub(" ", text))
 
 
 def plain_table(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:

@@ -20,7 +20,13 @@ from rich.table import Table
 from rich.text import Text
 
 from leadcli.domain.pipeline import Pipeline
-from leadcli.output import cell, force_terminal, no_color, one_line, terminal_width
+from leadcli.output import cell as plain_cell
+from leadcli.output import force_terminal, no_color, one_line, printable, terminal_width
+
+
+def cell(value: Any) -> str:
+    """A value as text for the terminal: `output.cell`, control characters shown as `\\xNN`."""
+    return printable(plain_cell(value))
 
 STALE_DAYS = 30  # an open lead not contacted in this many days is marked stale
 OPEN_COLORS = ("blue", "cyan", "magenta", "yellow", "bright_blue", "bright_cyan", "bright_magenta", "bright_yellow")
@@ -99,7 +105,7 @@ class StagePalette:
         return self.colors.get(stage or "", UNKNOWN_COLOR)
 
     def text(self, stage: str | None) -> Text:
-        return Text(stage or "", style=self.color(stage))
+        return Text(printable(stage or ""), style=self.color(stage))
 
 
 def is_overdue(lead: Mapping[str, Any], now: datetime) -> bool:
