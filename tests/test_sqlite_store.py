@@ -243,6 +243,20 @@ def test_an_update_of_some_columns_leaves_the_row_as_a_full_rewrite_would(sqlite
     assert [lead["email"] for lead in sqlite_store.query(LeadQuery(tags=("emea",)))] == ["ada.king@example.com"]
 
 
+def test_a_replace_a_concurrent_writer_already_made_is_a_version_conflict(sqlite_store: SqliteStore) -> None:
+    """Two writers computing the same new lead from the same version: the second must lose the
+    compare-and-set (found by a review: the row matched, nothing was left to SET, and the
+    UPDATE was a syntax error)."""
+    lead = make_lead("ada@example.com")
+    sqlite_store.insert(lead, event())
+    moved = {**lead, "current_stage": "Negotiation"}
+    sqlite_store.replace(moved, 1, event("lead_stage_changed"))
+    with pytest.raises(VersionConflict):
+        sqlite_store.replace(moved, 1, event("lead_stage_changed"))
+    (result,) = sqlite_store.write_batch([], [(moved, 1, event("lead_stage_changed"))])
+    assert isinstance(result, VersionConflict)
+
+
 def test_replace_is_compare_and_set_on_version(sqlite_store: SqliteStore) -> None:
     lead = sqlite_store.insert(make_lead("ada@example.com"), event())
     first = sqlite_store.replace({**lead, "company": "A"}, 1, event("lead_updated"))

@@ -558,8 +558,13 @@ def _update(old: tuple[Any, ...] | None, columns: tuple[Any, ...]) -> tuple[str,
     only the columns that differ from `old` (all of them when it is unknown). SQLite rewrites an
     index entry only for indexes over a SET column: a stage and owner change leaves the name,
     company, value, date and email indexes alone (UPDATEs ~35% faster in a bulk --upsert)."""
-    changed = tuple(i for i in range(1, len(_COLUMNS)) if old is None or old[i] != columns[i])
+    # `version` always: a row a concurrent writer already made identical (the same version
+    # too) must still be a compare-and-set miss, not an UPDATE with nothing to SET.
+    changed = tuple(i for i in range(1, len(_COLUMNS)) if old is None or i == _VERSION or old[i] != columns[i])
     return _update_sql(changed), tuple(columns[i] for i in changed)
+
+
+_VERSION = _COLUMNS.index("version")
 
 
 @functools.lru_cache(maxsize=256)
