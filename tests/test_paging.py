@@ -137,3 +137,16 @@ def test_sqlite_serves_a_filtered_sorted_page_and_a_search_from_indexes(tmp_path
         assert "TEMP B-TREE" not in plan(LeadQuery(stages=("Negotiation",), sort="value"))
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("args", [("--page", "9" * 22), ("--page", "999999999999", "--page-size", "99999999999")])
+def test_a_page_beyond_any_store_is_empty_not_an_overflow(store_uri: str, args: tuple[str, ...]) -> None:
+    invoke("--db", store_uri, "add", "--name", "Ada", "--email", "ada@example.com")
+    result = invoke("--db", store_uri, "list", *args, "-o", "json")
+    assert (result.code, result.json()) == (0, [])
+
+
+def test_a_page_size_beyond_any_store_is_every_lead(store_uri: str) -> None:
+    invoke("--db", store_uri, "add", "--name", "Ada", "--email", "ada@example.com")
+    result = invoke("--db", store_uri, "list", "--page-size", "9" * 22, "-o", "ids")
+    assert result.code == 0 and len(result.stdout.split()) == 1

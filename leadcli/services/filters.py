@@ -60,4 +60,9 @@ def paged(query: LeadQuery, page: int, page_size: int, everything: bool) -> Lead
         raise InvalidInput("--page: pages start at 1")
     if page_size < 1:
         raise InvalidInput("--page-size: must be at least 1")
-    return replace(query, offset=(page - 1) * page_size, limit=page_size)
+    # Both stores take 64-bit skip and limit: past that, a page is past the end of any store
+    # (an empty result, not an overflow error).
+    return replace(query, offset=min((page - 1) * page_size, _BEYOND), limit=min(page_size, _BEYOND))
+
+
+_BEYOND = 1 << 62
