@@ -261,3 +261,16 @@ def test_control_characters_are_refused_on_input_but_tabs_and_line_breaks_are_ke
     assert refused.stderr.count("\n") == 1
     kept = add("Ada\tLovelace", "ada@example.com", "--notes", "line one\nline\ttwo")
     assert (kept["name"], kept["notes"]) == ("Ada\tLovelace", "line one\nline\ttwo")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("log", "ada@example.com", "--type", "note", "--note", "a\x1b[2Jb"), ("move", "ada@example.com", "--to", "negotiation", "--note", "x\x00"),
+     ("edit", "ada@example.com", "--stage", "negotiation", "--note", "x\x1b"), ("edit", "ada@example.com", "--add-tag", "t\x07")],
+)  # fmt: skip
+def test_notes_and_tags_given_to_log_move_and_edit_refuse_control_characters(args: tuple[str, ...]) -> None:
+    before = add("Ada", "ada@example.com")
+    result = invoke(*args)
+    assert result.code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.endswith("must not contain control characters (ESC, NUL…); tabs and line breaks are fine\n")
+    assert invoke("show", "ada@example.com", "-o", "json").json()["version"] == before["version"]

@@ -4,19 +4,14 @@ of startup that `add` and `import` of plain values do without."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from leadcli.domain.dates import to_utc
-from leadcli.domain.validation import INT64, normalize_email, unique_tags
+from leadcli.domain.validation import CONTROLS, INT64, NO_CONTROLS, normalize_email, unique_tags
 
-# Control characters (C0 but tab and line breaks, DEL, C1) have no place in a lead: stored, an
-# ESC sequence in a name would drive the terminal of whoever lists it; NUL breaks other tools.
-CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-NO_CONTROLS = "must not contain control characters (ESC, NUL…); tabs and line breaks are fine"
 # Custom field values are JSON scalars: NaN and infinity are not JSON (nor sortable), so refused.
 FieldValue = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None
 

@@ -178,6 +178,11 @@ def edit_leads(
     """Apply the same changes to each lead. Everything is checked and every ref resolved before
     the first write, so a typo in the tenth id changes nothing; a lead named twice is edited once."""
     changes = check_changes(ws, raw)
+    from leadcli.domain.validation import check_note
+
+    check_note("--note", note)
+    for tag in add_tags:
+        check_note("--add-tag", tag)
     clear_fields, clear_custom = _unset_plan(unset)
     leads = list({lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}.values())
     _check_custom_unset(clear_custom, leads)

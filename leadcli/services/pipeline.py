@@ -29,6 +29,9 @@ def move_leads(ws: Workspace, refs: Sequence[str], stage: str, note: str | None 
     """Move each lead to `stage` (every ref is resolved first, so a typo moves nothing).
     Moving a lead to the stage it is in changes nothing. Returns the leads after the move."""
     target = ws.pipeline.match(stage)
+    from leadcli.domain.validation import check_note
+
+    check_note("--note", note)
     leads = {lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}  # a lead named twice moves once
     return [move_lead(ws, lead, target, note) for lead in leads.values()]
 
@@ -74,6 +77,9 @@ def log_activity(
     """Record a call, email, meeting or note on the lead. A contact sets `last_contacted` to the
     activity's time, but an activity logged late never moves it backwards."""
     kind = kind.strip().lower()
+    from leadcli.domain.validation import check_note
+
+    check_note("--note", note)
     if kind not in ACTIVITY_TYPES:
         raise InvalidInput(f"--type: unknown activity {kind!r}; valid: {', '.join(ACTIVITY_TYPES)}")
     when = parse_when(at, flag="--at", zone=ws.zone, now=now) if at else None
