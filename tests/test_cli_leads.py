@@ -4,6 +4,7 @@ stages, doctor, config; global options, profiles and precedence; the SQLite `--d
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -480,6 +481,44 @@ def test_doctor_reports_the_sqlite_store(leadcli_home: Path) -> None:
     assert "email (unique)" in report["indexes"]
     table = invoke("doctor")
     assert table.code == 0 and "journal_mode" in table.stdout
+
+
+def test_doctor_names_a_missing_index_and_fix_recreates_it(tmp_path: Path) -> None:
+    db = tmp_path / "leads.db"
+    invoke("--db", str(db), "add", "--name", "Ada", "--email", "ada@example.com")
+    with sqlite3.connect(db) as raw:
+        raw.execute("DROP INDEX leads_stage")
+
+    found = invoke("--db", str(db), "doctor", "-o", "json")
+    fixed = invoke("--db", str(db), "doctor", "--fix", "-o", "json")
+
+    assert found.code == 1 and found.json()["problems"] == ["index or trigger leads_stage is missing (leadcli doctor --fix recreates it)"]
+    assert fixed.code == 0 and fixed.json()["problems"] == []
+    assert "leads_stage" in invoke("--db", str(db), "doctor", "-o", "json").json()["indexes"]
+
+
+def test_a_damaged_store_file_is_exit_5_saying_what_to_do(tmp_path: Path) -> None:
+    """Bytes overwritten in the middle of the file: reads that reach them fail with exit 5 and
+    a pointer to doctor and backups, not an 'unexpected' crash; doctor's check names it."""
+    db = tmp_path / "leads.db"
+    rows = "".join(f"Lead {i},lead{i}@example.com,{'note ' * 40}\n" for i in range(3000))
+    assert invoke("--db", str(db), "import", "-", "--format", "csv", input="Name,Email,Notes\n" + rows).code == 0
+    with sqlite3.connect(db) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = db.stat().st_size
+    with open(db, "r+b") as f:  # every 32 KiB past the first tenth (the schema page stays whole)
+        for offset in range(size // 10, size * 9 // 10, 32_768):
+            f.seek(offset)
+            f.write(b"\xff" * 64)
+
+    listed = invoke("--db", str(db), "list", "--all", "-o", "jsonl")
+    doctor = invoke("--db", str(db), "doctor", "-o", "json")
+
+    assert listed.code == 5
+    assert listed.stderr.splitlines()[-1].startswith("error: the store cannot be read: ")
+    assert listed.stderr.rstrip().endswith("run leadcli doctor, and restore the file from a backup")
+    assert doctor.code in (1, 5)
+    assert "damaged" in doctor.stdout + doctor.stderr or "cannot be read" in doctor.stderr
 
 
 # -- configuration ------------------------------------------------------------------------------

@@ -76,6 +76,14 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _reader_went_away()
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception as exc:  # the boundary: nothing escapes as a traceback
+        if any(k.__name__ == "DatabaseError" and k.__module__ == "sqlite3" for k in type(exc).__mro__):
+            # An SQLite error met mid-read, outside the store's own translation: a lock held
+            # too long, or a damaged file. The store's fault: exit 5 with what to do.
+            if "locked" in str(exc) or "busy" in str(exc):
+                error(f"the store stayed locked by another writer: {exc}")
+            else:
+                error(f"the store cannot be read: {str(exc)[:100]}; run leadcli doctor, and restore the file from a backup")
+            return 5
         if verbose:
             import traceback
 

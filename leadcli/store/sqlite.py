@@ -499,6 +499,39 @@ class SqliteStore:
 
     # -- doctor ---------------------------------------------------------------------------
 
+    def ensure_indexes(self) -> list[str]:
+        """Recreate the indexes (and triggers) a full migration makes that this file lacks
+        (`doctor --fix`); returns their names."""
+        missing = self._missing_schema()
+        if missing:
+            with self._write() as db:
+                for _name, sql in missing:
+                    db.execute(sql)
+        return [name for name, _sql in missing]
+
+    def _missing_schema(self) -> list[tuple[str, str]]:
+        """(name, SQL) of each index or trigger the migrations create and this file lacks."""
+        reference = sqlite3.connect(":memory:")
+        try:
+            for migration in MIGRATIONS:
+                migration(reference)
+            wanted = reference.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND sql IS NOT NULL").fetchall()
+        finally:
+            reference.close()
+        present = {r[0] for r in self._execute("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')")}
+        return [(name, sql) for name, sql in wanted if name not in present]
+
+    def problems(self) -> list[str]:
+        """What `doctor` should report: a damaged file (SQLite's quick_check, every page read)
+        and indexes or triggers a migration made that are gone."""
+        found = []
+        checked = [r[0] for r in self._execute("PRAGMA quick_check(5)")]
+        if checked != ["ok"]:
+            found.append(f"the store file is damaged ({'; '.join(checked)}): restore it from a backup")
+        for name, _sql in self._missing_schema():
+            found.append(f"index or trigger {name} is missing (leadcli doctor --fix recreates it)")
+        return found
+
     def describe(self) -> dict[str, Any]:
         indexes = [r[0] for r in self._execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         return {
@@ -511,6 +544,7 @@ class SqliteStore:
             "leads": self.count(LeadQuery()),
             "events": self.last_seq(),
             "live_updates": "poll (PRAGMA data_version)",
+            "problems": self.problems(),
         }
 
     def close(self) -> None:
