@@ -132,13 +132,41 @@ def read_config_file(path: Path) -> dict[str, Any]:
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict) or not all(isinstance(table, dict) for table in profiles.values()):
         raise InvalidInput(f"config file {path}: profiles must be tables, e.g. [profiles.team]")
+    _check_types(path, data, "")
     for name, table in profiles.items():
         # A typo in a profile (`dbb = …`) would otherwise silently leave the team on the default store.
         unknown = set(table) - (KNOWN_KEYS - {"profiles"})
         if unknown:
             valid = ", ".join(sorted(KNOWN_KEYS - {"profiles"}))
             raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))} in [profiles.{name}]; valid: {valid}")
+        _check_types(path, table, f" in [profiles.{name}]")
     return data
+
+
+# What each setting must be, as TOML writes it; a wrong type is exit 2 naming the setting,
+# not a crash in whichever command first uses it.
+_KINDS: dict[str, tuple[type, str]] = {
+    "db": (str, "text (a path or a mongodb:// URI)"), "database": (str, "text"), "user": (str, "text"),
+    "timezone": (str, 'text (an IANA name, e.g. "Europe/Paris")'), "page_size": (int, "a whole number"),
+    "pipeline": (dict, "a table ([pipeline])"), "serve": (dict, "a table ([serve])"), "watch": (dict, "a table ([watch])"),
+}  # fmt: skip
+_STAGE_LISTS = ("stages", "closed")
+_STAGE_NAMES = ("won", "lost")
+
+
+def _check_types(path: Path, table: Mapping[str, Any], where: str) -> None:
+    for key, (kind, described) in _KINDS.items():
+        if key in table and (not isinstance(table[key], kind) or isinstance(table[key], bool)):
+            raise InvalidInput(f"config file {path}: {key}{where} must be {described}, not {table[key]!r}")
+    pipeline = table.get("pipeline") or {}
+    for key in _STAGE_LISTS:
+        value = pipeline.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value)):
+            raise InvalidInput(f'config file {path}: pipeline.{key}{where} must be a list of stage names, e.g. ["New Lead", "Won"]')
+    for key in _STAGE_NAMES:
+        value = pipeline.get(key)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"config file {path}: pipeline.{key}{where} must be a stage name")
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

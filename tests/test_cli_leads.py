@@ -554,6 +554,25 @@ def test_doctor_reports_a_config_that_will_fail_later(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("serve = 5", "serve must be a table ([serve]), not 5"),
+     ("timezone = 5", "timezone must be text"),
+     ("page_size = true", "page_size must be a whole number, not True"),
+     ('[pipeline]\nstages = "New Lead"', "pipeline.stages must be a list of stage names"),
+     ("[pipeline]\nstages = [1, 2]", "pipeline.stages must be a list of stage names"),
+     ("[profiles.team]\npipeline = 5", "pipeline in [profiles.team] must be a table ([pipeline]), not 5")],
+)  # fmt: skip
+def test_a_config_setting_of_the_wrong_type_is_exit_2_naming_it(tmp_path: Path, text: str, message: str) -> None:
+    """These crashed ('unexpected TypeError', exit 1) in whichever command first used them;
+    `serve = 5` broke even `count`."""
+    config = tmp_path / "config.toml"
+    config.write_text(text + "\n")
+    result = invoke("--config", str(config), "count")
+    assert result.code == 2
+    assert result.stderr.startswith(f"error: config file {config}: {message}") and result.stderr.count("\n") == 1
+
+
 def test_config_path_and_init(leadcli_home: Path, tmp_path: Path) -> None:
     path = invoke("config", "path")
     assert (path.code, path.stdout) == (0, f"{leadcli_home / 'config.toml'}\n")
