@@ -274,3 +274,12 @@ def test_notes_and_tags_given_to_log_move_and_edit_refuse_control_characters(arg
     assert result.code == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.endswith("must not contain control characters (ESC, NUL…); tabs and line breaks are fine\n")
     assert invoke("show", "ada@example.com", "-o", "json").json()["version"] == before["version"]
+
+
+@pytest.mark.parametrize("args", [("stages",), ("history", "ada@example.com")])
+def test_ids_output_of_rows_without_ids_is_refused_not_blank_lines(args: tuple[str, ...]) -> None:
+    """`stages -o ids | leadcli delete -` printed blank lines (and deleted nothing, exit 0)."""
+    add("Ada", "ada@example.com")
+    result = invoke(*args, "-o", "ids")
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == "error: --output ids: these rows have no ids; use table, json, jsonl, csv or tsv\n"

@@ -156,7 +156,9 @@ class Renderer:
         count = 0
         for row in rows:
             key = "lead_id" if "lead_id" in row else "id"
-            self.stream.write(f"{row.get(key, '')}\n")
+            if key not in row:  # stages, history entries: a blank line each would feed `delete -` nothing
+                raise InvalidInput("--output ids: these rows have no ids; use table, json, jsonl, csv or tsv")
+            self.stream.write(f"{row[key]}\n")
             count += 1
         return count
 
