@@ -714,3 +714,19 @@ def test_reading_commands_on_sqlite_load_no_heavy_module() -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [("mongodb://ops:s3cr3t-pw@127.0.0.1:1/db?tls=maybe", "--db: not a valid MongoDB URI: The value of tls must be 'true' or 'false'"),
+     ("mongodb://ops:s3cr3t-pw@127.0.0.1:1/db?retryWritez=true", "--db: not a valid MongoDB URI: Unknown option"),
+     ("sqlite:////tmp/leads.db?mode=ro", "--db: 'sqlite:////tmp/leads.db?mode=ro': sqlite: URIs take no options")],
+)  # fmt: skip
+def test_a_store_uri_option_that_would_be_ignored_is_exit_2(uri: str, message: str, tmp_path: Path) -> None:
+    """pymongo only warned (two lines) and went on without the option; a sqlite: URI with
+    ?mode=ro opened a new, empty file named 'leads.db?mode=ro'. Both are a usage error now."""
+    result = invoke("--db", uri, "count")
+    assert result.code == 2
+    assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1
+    assert "s3cr3t" not in result.stderr
+    assert not Path("/tmp/leads.db?mode=ro").exists()

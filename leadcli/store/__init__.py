@@ -20,6 +20,8 @@ def sqlite_path(uri: str) -> Path | None:
     """The file a SQLite `--db` names (`sqlite:////abs.db`, `sqlite:///rel.db`, `x.db`), else None."""
     if uri.startswith("sqlite:///"):
         rest = uri[len("sqlite:///") :]
+        if "?" in rest:  # `?mode=ro` would otherwise name a new, empty file "x.db?mode=ro"
+            raise InvalidInput(f"--db: {describe_uri(uri)!r}: sqlite: URIs take no options (?…); give the path alone")
         return Path(rest) if rest else None
     if uri.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in uri:
         return Path(os.path.expanduser(uri))

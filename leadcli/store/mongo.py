@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
@@ -92,8 +93,12 @@ class MongoStore:
             options["socketTimeoutMS"] = 30_000
         with self._errors():
             try:
-                self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, **options)
-            except (ValueError, TypeError) as exc:  # pymongo's URI parser raises these too
+                # pymongo only warns about an option it does not know or cannot read (tls=maybe,
+                # a misspelt authSource): printed as two lines, then ignored. Here it is an error.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", UserWarning)
+                    self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, **options)
+            except (ValueError, TypeError, UserWarning) as exc:  # pymongo's URI parser raises these too
                 raise InvalidInput(f"--db: not a valid MongoDB URI: {self._scrub(_one_line(str(exc)))}") from None
             self.db = self.client.get_default_database(default=database or DEFAULT_DATABASE)
         self.database = self.db.name
