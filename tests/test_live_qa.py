@@ -15,7 +15,18 @@ def test_readable_view_keeps_one_event_per_line_whatever_the_text_holds(tmp_path
     db = str(tmp_path / "leads.db")
     added = invoke("--db", db, "add", "--name", "Ada", "--email", "ada@example.com", "--notes", "line one\nline two")
     assert added.code == 0, added.stderr
-    assert invoke("--db", db, "edit", "ada@example.com", "--notes", "cleared\r\x1b[2Jscreen").code == 0
+    escaped = "cleared\r\x1b[2Jscreen"
+    assert invoke("--db", db, "edit", "ada@example.com", "--notes", escaped).code == 2  # refused as input now
+    from leadcli.services.leads import diff
+    from leadcli.store import open_store
+
+    store = open_store(db)  # but an older store may hold it: written as an older leadcli did
+    try:
+        lead = store.get_by_email("ada@example.com")
+        assert lead is not None
+        store.replace({**lead, "notes": escaped}, lead["version"], {"type": "lead_updated", "by": "old", "changes": diff(lead, {**lead, "notes": escaped})})
+    finally:
+        store.close()
     assert invoke("--db", db, "log", "ada@example.com", "--type", "note", "--note", "a\tb\nc").code == 0
     result = invoke("--db", db, "watch", "--since", "0", "--timeout", "0.3", "-o", "table")
     assert result.code == 0, result.stderr
