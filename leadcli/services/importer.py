@@ -156,7 +156,7 @@ _parse_date_cached = functools.lru_cache(maxsize=4096)(parse_date)
 # -- reading files ------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One record of the file: its number as a spreadsheet shows it, what it held as it came
     (cells or an object), its (key, value) pairs, or why it could not be read at all."""
@@ -377,7 +377,7 @@ class _JsonArrayReader:
 # -- turning a record into lead fields -----------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     record: Record
     email: str
