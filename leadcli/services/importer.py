@@ -621,17 +621,20 @@ class Rejected:
 
 class _FewerGcPasses:
     """While importing, the cyclic garbage collector would walk every object of the process
-    (Typer's, pydantic's…) again and again as each batch's rows are made: ~15% of an import's
-    CPU. The objects alive at the start are set aside (gc.freeze) and collections come less
-    often; rows make no reference cycles, so memory stays flat. Undone at the end."""
+    (Typer's, pydantic's…) and every row of the batch in hand again and again as rows are made:
+    ~15% of an import's CPU, still ~8% with rarer passes (perf). The objects alive at the start
+    are set aside (gc.freeze) and the collector is off until the import ends: rows make no
+    reference cycles, refcounting frees them (a 20,000-row file with 16,000 rejected rows left
+    139 unreachable objects in all), so memory stays flat. Undone at the end."""
 
     def __init__(self) -> None:
-        self.thresholds = gc.get_threshold()
+        self.enabled = gc.isenabled()
         gc.freeze()
-        gc.set_threshold(max(self.thresholds[0], 10_000), *self.thresholds[1:])
+        gc.disable()
 
     def end(self) -> None:
-        gc.set_threshold(*self.thresholds)
+        if self.enabled:
+            gc.enable()
         gc.unfreeze()
 
 
