@@ -129,6 +129,16 @@ def test_cron_stale_move_needs_yes_then_moves_exactly_the_stale_leads(store_uri:
     assert (again.code, again.stdout) == (0, "[]\n")
 
 
+def test_stale_move_counts_only_the_leads_it_moved(store_uri: str, stale_store: dict[str, Any]) -> None:
+    """`never` is stale and already in New Lead: moving the stale leads to New Lead moves one
+    (cold), and says so; it said 'moved 2'."""
+    done = invoke("--db", store_uri, "stale", "--days", "30", "--move-to", "new-lead", "--yes", "-o", "json")
+    assert done.code == 0, done.stderr
+    assert done.stderr == "moved 1 stale lead(s) to New Lead\n"
+    never = invoke("--db", store_uri, "history", "never@example.com", "-o", "json").json()
+    assert [h["to_stage"] for h in never] == ["New Lead"]  # no second entry for a lead already there
+
+
 def test_stale_move_asks_on_a_terminal(store_uri: str, stale_store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     import leadcli.cli.pipeline
 

@@ -139,9 +139,9 @@ def stale(
         if leads and not confirm(f"Move {len(leads)} stale lead(s) to {target}?"):
             info("nothing moved")
             raise typer.Exit(1)
-    moved = svc.move_stale(ws, leads, target, days)
-    info(f"moved {sum(1 for lead in moved if lead['current_stage'] == target)} stale lead(s) to {target}")
-    print_leads(moved, output, fields, ws)
+    after, moved = svc.move_stale(ws, leads, target, days)
+    info(f"moved {moved} stale lead(s) to {target}")
+    print_leads(after, output, fields, ws)
 
 
 @app.command()

@@ -137,23 +137,25 @@ def stale_leads(ws: Workspace, query: LeadQuery, days: int, now: datetime | None
     return ws.store.query(stale_query(ws, query, days, now))
 
 
-def move_stale(ws: Workspace, leads: Sequence[Lead], stage: str, days: int) -> list[Lead]:
+def move_stale(ws: Workspace, leads: Sequence[Lead], stage: str, days: int) -> tuple[list[Lead], int]:
     """Move stale leads to `stage`, noting why in their history. A lead contacted or closed
-    since it was found stale is left alone (it is re-checked on every compare-and-set try)."""
+    since it was found stale is left alone (it is re-checked on every compare-and-set try), and
+    so is one already in `stage`. Returns every lead as it is now, and how many moved."""
     target = ws.pipeline.match(stage)
     note = f"stale: no contact for {days} days"
-    moved = []
+    after_all, moved = [], 0
     for lead in leads:
 
         def change(copy: Lead, now: datetime) -> Lead | None:
-            if not _is_stale(ws, copy, now - timedelta(days=days)):
+            if copy.get("current_stage") == target or not _is_stale(ws, copy, now - timedelta(days=days)):
                 return None
             set_stage(copy, target, now, ws.user, note)
             return copy
 
-        after, _changed = update_lead(ws, lead, change, event_type="lead_stage_changed")
-        moved.append(after)
-    return moved
+        after, changed = update_lead(ws, lead, change, event_type="lead_stage_changed")
+        after_all.append(after)
+        moved += bool(changed)
+    return after_all, moved
 
 
 def _is_stale(ws: Workspace, lead: Lead, since: datetime) -> bool:
