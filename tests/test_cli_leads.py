@@ -730,3 +730,13 @@ def test_a_store_uri_option_that_would_be_ignored_is_exit_2(uri: str, message: s
     assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1
     assert "s3cr3t" not in result.stderr
     assert not Path("/tmp/leads.db?mode=ro").exists()
+
+
+def test_count_takes_json_output_as_scripts_pass_it_and_prints_the_bare_integer() -> None:
+    add("Ada", "ada@example.com")
+    for args in ((), ("-o", "json"), ("-o", "jsonl")):
+        result = invoke("count", *args)
+        assert (result.code, result.stdout) == (0, "1\n")
+        assert json.loads(result.stdout) == 1
+    refused = invoke("count", "-o", "csv")
+    assert (refused.code, refused.stdout) == (2, "")

@@ -259,13 +259,15 @@ def search(
 
 @app.command()
 @filter_options
-def count(ctx: typer.Context, filters: FilterArgs) -> None:
-    """Print how many leads match the filters.
+def count(ctx: typer.Context, filters: FilterArgs, output: OutputOpt = "table") -> None:
+    """Print how many leads match the filters: a bare integer, which is also its JSON.
 
     **Examples**
 
         leadcli count
         leadcli count --stage new-lead --not-engaged
     """
+    if output not in ("table", "json", "jsonl"):  # scripts pass -o json everywhere; a number has no csv or ids
+        raise InvalidInput(f"--output: count prints a number (table, json or jsonl), not {output!r}")
     ws = workspace(ctx)
     print(svc.count_leads(ws, build_query(ws, filters)), flush=True)
