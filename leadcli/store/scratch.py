@@ -10,8 +10,7 @@ from collections.abc import Sequence
 
 from leadcli.domain.lead import from_jsonable, to_jsonable
 from leadcli.store.base import Lead
-
-_CHUNK = 500  # keys per lookup: under SQLite's bound-parameter limit
+from leadcli.store.sql import select_in
 
 
 class FirstRows:
@@ -23,11 +22,7 @@ class FirstRows:
 
     def rows(self, keys: Sequence[str]) -> dict[str, int]:
         """The keys already recorded, with their first row."""
-        found: dict[str, int] = {}
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            found.update(self.db.execute(f"SELECT key, row FROM seen WHERE key IN ({', '.join('?' * len(chunk))})", chunk))
-        return found
+        return dict(select_in(self.db.execute, "SELECT key, row FROM seen WHERE key IN ({})", keys))
 
     def add(self, pairs: Sequence[tuple[str, int]]) -> None:
         """Record (key, row) pairs; a key already recorded keeps its first row."""
@@ -47,12 +42,8 @@ class Drafts:
         self.db.execute("CREATE TABLE drafts (email TEXT PRIMARY KEY, doc TEXT NOT NULL)")
 
     def get(self, emails: Sequence[str]) -> dict[str, Lead]:
-        found: dict[str, Lead] = {}
-        for start in range(0, len(emails), _CHUNK):
-            chunk = emails[start : start + _CHUNK]
-            sql = f"SELECT email, doc FROM drafts WHERE email IN ({', '.join('?' * len(chunk))})"
-            found.update((email, from_jsonable(json.loads(doc))) for email, doc in self.db.execute(sql, chunk))
-        return found
+        rows = select_in(self.db.execute, "SELECT email, doc FROM drafts WHERE email IN ({})", emails)
+        return {email: from_jsonable(json.loads(doc)) for email, doc in rows}
 
     def put(self, leads: Sequence[Lead]) -> None:
         rows = [(lead["email"], json.dumps(to_jsonable(lead))) for lead in leads]

@@ -22,6 +22,7 @@ from leadcli.domain.errors import Conflict, NotFound, StoreUnavailable, VersionC
 from leadcli.domain.lead import from_jsonable, to_jsonable
 from leadcli.domain.query import SORT_FIELDS, LeadQuery
 from leadcli.store.base import Event, Lead
+from leadcli.store.sql import select_in
 
 BUSY_TIMEOUT_S = 10.0
 # Page cache for bulk writes (KiB, as a negative cache_size): a batch touches pages all over a
@@ -375,12 +376,7 @@ class SqliteStore:
 
     def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
         wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
-        found: list[Lead] = []
-        for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
-            chunk = wanted[start : start + 500]
-            rows = self._execute(f"SELECT doc FROM leads WHERE email IN ({', '.join('?' * len(chunk))})", chunk)
-            found += [_decode(r[0]) for r in rows]
-        return found
+        return [_decode(r[0]) for r in select_in(self._execute, "SELECT doc FROM leads WHERE email IN ({})", wanted)]
 
     def write_batch(
         self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
@@ -434,12 +430,7 @@ class SqliteStore:
 
     def _stored_by_id(self, db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[Any, ...]]:
         """Each lead's (pk, *columns) as stored, by id."""
-        found: dict[str, tuple[Any, ...]] = {}
-        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
-            chunk = ids[start : start + 500]
-            sql = f"SELECT {_STORED} FROM leads WHERE id IN ({', '.join('?' * len(chunk))})"
-            found.update((row[1], row) for row in db.execute(sql, chunk))
-        return found
+        return {row[1]: row for row in select_in(db.execute, f"SELECT {_STORED} FROM leads WHERE id IN ({{}})", ids)}
 
     def delete(self, lead: Lead, event: Event) -> None:
         with self._write() as db:
