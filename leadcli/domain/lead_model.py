@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from leadcli.domain.dates import to_utc
-from leadcli.domain.validation import CONTROLS, INT64, NO_CONTROLS, normalize_email, unique_tags
+from leadcli.domain.text import CONTROLS, NO_CONTROLS
+from leadcli.domain.validation import INT64, normalize_email, unique_tags
 
 # Custom field values are JSON scalars: NaN and infinity are not JSON (nor sortable), so refused.
 FieldValue = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None

@@ -13,17 +13,6 @@ from typing import Any
 from leadcli.domain.dates import to_utc
 from leadcli.domain.errors import InvalidInput
 
-# Control characters (C0 but tab and line breaks, DEL, C1) have no place in a lead: stored, an
-# ESC sequence in a name would drive the terminal of whoever lists it; NUL breaks other tools.
-CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-NO_CONTROLS = "must not contain control characters (ESC, NUL…); tabs and line breaks are fine"
-
-
-def check_note(flag: str, note: str | None) -> None:
-    """A history or activity note (`--note`): free text, but no control characters."""
-    if note is not None and CONTROLS.search(note):
-        raise InvalidInput(f"{flag}: {NO_CONTROLS}")
-
 
 def unique_tags(tags: list[str]) -> list[str]:
     out: list[str] = []

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from leadcli.domain.errors import InvalidInput
+from leadcli.domain.text import CONTROLS
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv", "ids")
 
@@ -203,14 +204,12 @@ def entry_line(entry: Mapping[str, Any]) -> str:
 
 
 _LINE_BREAKS = re.compile(r"\r\n|[\t\n\r\v\f\x85\u2028\u2029]")
-# Control characters other than tab and line breaks: in text a terminal shows, an ESC sequence
-# stored in a name (from an import, or an older store) would recolour or rewrite the screen.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
 
 
 def printable(text: str) -> str:
-    """`text` with control characters shown as `\\xNN` (tab and line breaks kept)."""
-    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """`text` with control characters (domain.text.CONTROLS: input refuses them, an older store
+    or a Leads Artisan database may hold them) shown as `\\xNN`, tab and line breaks kept."""
+    return CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def one_line(text: str) -> str:

@@ -10,6 +10,7 @@ from leadcli.domain.dates import now_utc
 from leadcli.domain.errors import InvalidInput, NotFound, VersionConflict
 from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, history_entry, is_full_id, new_lead, to_jsonable
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.text import check_note
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
 
@@ -178,8 +179,6 @@ def edit_leads(
     """Apply the same changes to each lead. Everything is checked and every ref resolved before
     the first write, so a typo in the tenth id changes nothing; a lead named twice is edited once."""
     changes = check_changes(ws, raw)
-    from leadcli.domain.validation import check_note
-
     check_note("--note", note)
     for tag in add_tags:
         check_note("--add-tag", tag)

@@ -11,6 +11,7 @@ from typing import Any
 from leadcli.domain.dates import now_utc, parse_when, to_utc
 from leadcli.domain.errors import InvalidInput
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.text import check_note
 from leadcli.services.context import Workspace
 from leadcli.services.leads import resolve, set_stage, update_lead
 from leadcli.store.base import Lead
@@ -29,8 +30,6 @@ def move_leads(ws: Workspace, refs: Sequence[str], stage: str, note: str | None 
     """Move each lead to `stage` (every ref is resolved first, so a typo moves nothing).
     Moving a lead to the stage it is in changes nothing. Returns the leads after the move."""
     target = ws.pipeline.match(stage)
-    from leadcli.domain.validation import check_note
-
     check_note("--note", note)
     leads = {lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}  # a lead named twice moves once
     return [move_lead(ws, lead, target, note) for lead in leads.values()]
@@ -77,8 +76,6 @@ def log_activity(
     """Record a call, email, meeting or note on the lead. A contact sets `last_contacted` to the
     activity's time, but an activity logged late never moves it backwards."""
     kind = kind.strip().lower()
-    from leadcli.domain.validation import check_note
-
     check_note("--note", note)
     if kind not in ACTIVITY_TYPES:
         raise InvalidInput(f"--type: unknown activity {kind!r}; valid: {', '.join(ACTIVITY_TYPES)}")
