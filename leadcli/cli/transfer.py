@@ -99,7 +99,7 @@ class _RejectsFile:
         header = source.header
         if header is not None and header[-1:] != ["reason"]:
             header = [*header, "reason"]
-        self.writer = RowWriter(source.format, self.stream, header, getattr(source, "delimiter", None))
+        self.writer = RowWriter(source.format, self.stream, header, source.delimiter)
 
     def __enter__(self) -> Any:
         return self.writer

@@ -178,6 +178,7 @@ class Source:
         self.format = detect_format(name, fmt, first)
         self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
         self.header: list[str] | None = None
+        self.delimiter: str | None = None  # a CSV's, as detected (--rejects writes it back)
         self._csv: Iterator[list[str]] | None = None
         if self.format in ("csv", "tsv"):
             self._open_csv(name)
@@ -240,11 +241,11 @@ class Source:
         header = self.header
         width = len(header)
         row = self.header_row
-        reader: Any = self._csv
+        reader: Any = self._csv  # csv's reader type is not public; line_num is read below
         while True:
             line = reader.line_num
             try:
-                cells = next(self._csv)
+                cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
@@ -619,7 +620,7 @@ class Rejected:
     reason: str
 
 
-class _FewerGcPasses:
+class _GcOff:
     """While importing, the cyclic garbage collector would walk every object of the process
     (Typer's, pydantic's…) and every row of the batch in hand again and again as rows are made:
     ~15% of an import's CPU, still ~8% with rarer passes (perf). The objects alive at the start
@@ -677,7 +678,7 @@ class Importer:
         """Rejected rows come out in row order, a batch at a time."""
         seen = FirstRows()
         self._drafts = Drafts() if self.dry_run and self.upsert else None
-        gc_pauses = _FewerGcPasses()
+        gc_off = _GcOff()
         try:
             batch: list[Row] = []
             held: list[Rejected] = []  # rejected while reading this batch
@@ -706,7 +707,7 @@ class Importer:
                     batch, held, pending = [], [], {}
             yield from self._flush(batch, held, seen)
         finally:
-            gc_pauses.end()
+            gc_off.end()
             seen.close()
             if self._drafts is not None:
                 self._drafts.close()
