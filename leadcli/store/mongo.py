@@ -189,7 +189,7 @@ class MongoStore:
             self._ensure(self.leads, [EMAIL_INDEX], problems, self._email_index_problem)
             self._ensure(self.events, EVENT_INDEXES, problems, None)
             if not problems:
-                self.meta.update_one({"_id": SETUP}, {"$set": {"version": SETUP_VERSION, "at": now_utc()}}, upsert=True)
+                self._upsert_meta(SETUP, {"$set": {"version": SETUP_VERSION, "at": now_utc()}})
         self._indexes_ensured = True
         self.index_problems = problems
         return problems
@@ -581,7 +581,9 @@ class MongoStore:
                 op = self._open_intent({
                     "kind": "batch",
                     "inserts": [lead["id"] for lead in new_leads],
-                    "updates": [[lead["id"], lead["version"]] for lead in changed],
+                    # two lists, not pairs: FerretDB v1 stores no nested arrays
+                    "updates": [lead["id"] for lead in changed],
+                    "versions": [lead["version"] for lead in changed],
                 })  # fmt: skip
             for i, error in self._insert_many(new_leads).items():
                 results[i] = error
@@ -857,7 +859,8 @@ class MongoStore:
         """Roll a bulk batch forward: each of its leads written as the batch wrote it (or
         since) gets the event it is missing, made from the lead as stored."""
         created = [i for i in intent.get("inserts") or [] if i not in landed]
-        updated = {str(i): int(v) for i, v in intent.get("updates") or [] if i not in landed}
+        pairs = zip(intent.get("updates") or [], intent.get("versions") or [], strict=False)
+        updated = {str(i): int(v) for i, v in pairs if i not in landed}
         ids = [ObjectId(i) for i in [*created, *updated]]
         if not ids:
             return
@@ -984,15 +987,21 @@ class MongoStore:
         return last
 
     def _raise_hint(self, seq: int) -> None:
+        self._upsert_meta(SEQ_HINT, {"$max": {"last": seq}})
+
+    def _upsert_meta(self, key: str, update: dict[str, Any]) -> None:
         try:
-            self.meta.update_one({"_id": SEQ_HINT}, {"$max": {"last": seq}}, upsert=True)
+            self.meta.update_one({"_id": key}, update, upsert=True)
         except mongo_errors.OperationFailure as exc:
             if not _is_duplicate(exc):  # two first upserts at once: the other one inserted it
                 raise
-            self.meta.update_one({"_id": SEQ_HINT}, {"$max": {"last": seq}})
+            self.meta.update_one({"_id": key}, update)
 
     def _scan_last_seq(self) -> int:
-        latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
+        """The last seq by sorting the event log: once per database (before the hint existed),
+        and rarely after (`_after_miss`). FerretDB v1 reads every event for it: a long wait."""
+        with pymongo.timeout(RECOVERY_TIMEOUT):
+            latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
         return int(latest["seq"]) if latest else 0
 
     @staticmethod
