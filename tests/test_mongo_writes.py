@@ -247,3 +247,29 @@ def test_an_import_killed_after_writing_a_batch_is_completed_by_upsert(mongo_uri
     assert completed.code == 0, completed.stderr
     leads, events = check_log(mongo_uri)
     assert len(leads) == 1500 and len(events) == 1500
+
+
+@pytest.mark.slow
+def test_an_import_sigkilled_at_an_arbitrary_moment_is_completed_by_upsert(mongo_uri: str, tmp_path: Path) -> None:
+    """The by-hand 200k run (bench/bench_mongo_killed_import.py) at a size CI affords: a real
+    `leadcli import` process killed while it writes, wherever it happens to be."""
+    rows = tmp_path / "rows.csv"
+    n = 6_000
+    write_rows(rows, n)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LEADCLI_DB": mongo_uri}
+    proc = subprocess.Popen([sys.executable, "-m", "leadcli", "import", str(rows)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = db_of(mongo_uri)
+    deadline = time.monotonic() + 300
+    while db.leadcli_intents.count_documents({}) == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the first batch is being written
+    time.sleep(0.3)
+    proc.kill()
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, "the import finished before it could be killed; raise n"
+    assert db.leads.count_documents({}) < n
+
+    completed = run_process("--db", mongo_uri, "import", str(rows), "--upsert", timeout=600)
+    assert completed.code == 0, completed.stderr
+    leads, events = check_log(mongo_uri)
+    assert len(leads) == n and len(events) == n
+    assert db.leadcli_intents.count_documents({}) == 0
