@@ -88,6 +88,10 @@ HOST = socket.gethostname()
 # What a recovery's look-up of an intent's events may take: FerretDB v1 reads every event for it,
 # which at a few 100,000 events exceeds the usual 30 s socket timeout.
 RECOVERY_TIMEOUT = 600.0
+# Seconds a bulk call (one import batch) may take in all, per lead and at least: the usual 30 s
+# socket timeout is for one small request, and on FerretDB v1 a batch's look-ups read the
+# whole collection, so a slow or busy server must make an import slower, not fail it.
+BULK_SECONDS_PER_LEAD, BULK_SECONDS_MIN = 0.05, 60.0
 
 
 class _SeqTaken(Exception):
@@ -333,7 +337,7 @@ class MongoStore:
 
     def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
         wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
-        with self._errors():
+        with self._errors(), pymongo.timeout(bulk_timeout(len(wanted))):
             docs = list(self.leads.find({"email": {"$in": wanted}})) if wanted else []
             missing = set(wanted) - {doc["email"] for doc in docs}
             if missing and self._has_capitalised_emails():
@@ -573,7 +577,7 @@ class MongoStore:
         results: list[Exception | None] = [None] * (len(inserts) + len(updates))
         written: list[tuple[Lead, Event]] = []
         self._before_write()
-        with self._errors():
+        with self._errors(), pymongo.timeout(bulk_timeout(len(inserts) + len(updates))):
             new_leads = [{**lead, "version": lead.get("version") or 1} for lead, _ in inserts]
             changed = [{**lead, "version": expected + 1} for lead, expected, _ in updates]
             op = None
@@ -1343,6 +1347,10 @@ def _uri_secrets(uri: str) -> list[str]:
     if not password:
         return []
     return sorted({password, unquote(password)}, key=len, reverse=True)
+
+
+def bulk_timeout(leads: int) -> float:
+    return max(BULK_SECONDS_MIN, BULK_SECONDS_PER_LEAD * leads)
 
 
 def _ms(value: Any) -> Any:
