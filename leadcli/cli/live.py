@@ -135,21 +135,12 @@ def _watch(ws: Any, query: Any, renderer: Any, columns: list[str], board: bool, 
 
 
 def _board(ws: Any, query: Any, events: Iterable[dict[str, Any]], remote: bool) -> None:
-    from rich.console import Console
-    from rich.live import Live
-
     from leadcli.domain.lead import to_jsonable
     from leadcli.domain.matching import matches
-    from leadcli.output import no_color
-    from leadcli.output.events import Board
+    from leadcli.output.events import Board, show_board
 
     leads = [] if remote else [to_jsonable(lead) for lead in ws.store.query(query.unpaged())]
-    state = Board(ws.pipeline.stages, leads)
-    console = Console(no_color=no_color())
-    with Live(state.renderable(), console=console, auto_refresh=False, transient=False) as live:
-        for event in events:
-            state.apply(event, matches(event.get("lead"), query))
-            live.update(state.renderable(), refresh=True)
+    show_board(Board(ws.pipeline, leads), ((event, matches(event.get("lead"), query)) for event in events))
 
 
 @app.command()

@@ -3,10 +3,18 @@ and the pipeline board of `watch --board`. Rich is imported only when drawing on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TextIO
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TextIO
 
 from leadcli.output import cell, is_terminal, no_color
+
+if TYPE_CHECKING:
+    from leadcli.domain.pipeline import Pipeline
 
 VERBS = {
     "lead_created": "added",
@@ -83,13 +91,15 @@ def write_event_lines(stream: TextIO, events: Iterable[Mapping[str, Any]]) -> in
 
 
 class Board:
-    """The pipeline as columns of leads, kept up to date from events."""
+    """The pipeline as columns of leads, kept up to date from events; drawn by
+    `rich_view.BoardView` (`renderable`) and kept on screen by `show_board`."""
 
-    def __init__(self, stages: Sequence[str], leads: Iterable[Mapping[str, Any]] = (), per_column: int = 12) -> None:
-        self.stages = list(stages)
+    def __init__(self, pipeline: Pipeline, leads: Iterable[Mapping[str, Any]] = (), per_column: int = 12) -> None:
+        self.pipeline = pipeline
         self.per_column = per_column
         self.leads: dict[str, Mapping[str, Any]] = {str(lead["id"]): lead for lead in leads}
         self.last: Mapping[str, Any] | None = None
+        self.changed: str | None = None  # the lead the last event put on the board, drawn highlighted
 
     def apply(self, event: Mapping[str, Any], visible: bool) -> None:
         """`visible`: whether the event's lead passes the watch's filters."""
@@ -97,39 +107,112 @@ class Board:
         lead_id = str(event.get("lead_id"))
         if event.get("type") == "lead_deleted" or not visible:
             self.leads.pop(lead_id, None)
+            self.changed = None
         else:
             self.leads[lead_id] = event["lead"]
+            self.changed = lead_id
 
     def columns(self) -> list[tuple[str, list[Mapping[str, Any]]]]:
-        by_stage: dict[str, list[Mapping[str, Any]]] = {stage: [] for stage in self.stages}
+        """Each stage of the pipeline (then any stage it does not know) with its leads: the one
+        that just changed first, then the most recently updated."""
+        by_stage: dict[str, list[Mapping[str, Any]]] = {stage: [] for stage in self.pipeline.stages}
         for lead in self.leads.values():
             by_stage.setdefault(str(lead.get("current_stage")), []).append(lead)
         for column in by_stage.values():
-            column.sort(key=lambda lead: str(lead.get("updated_at") or ""), reverse=True)
+            column.sort(key=lambda lead: (str(lead.get("id")) == self.changed, str(lead.get("updated_at") or "")), reverse=True)
         return list(by_stage.items())
 
     def renderable(self) -> Any:
-        from rich.table import Table
+        """The board as it is now (a snapshot: later events do not change it), laid out for
+        the console's size each time it is drawn."""
+        from leadcli.output.rich_view import BoardView
 
-        table = Table(expand=True, show_lines=False, title="leadcli watch --board", caption=self._caption())
-        columns = self.columns()
-        for stage, leads in columns:
-            table.add_column(f"{stage} ({len(leads)})", overflow="fold")
-        height = min(self.per_column, max((len(leads) for _, leads in columns), default=0))
-        for row in range(height):
-            cells = []
-            for _, leads in columns:
-                if row < len(leads):
-                    cells.append(str(leads[row].get("name") or leads[row].get("email")))
-                else:
-                    cells.append("")
-            table.add_row(*cells)
-        hidden = [max(0, len(leads) - self.per_column) for _, leads in columns]
-        if any(hidden):
-            table.add_row(*(f"… {n} more" if n else "" for n in hidden), style="dim")
-        return table
+        return BoardView(self.pipeline, self.columns(), changed=self.changed, last=self.last, per_column=self.per_column)
 
-    def _caption(self) -> str:
-        if self.last is None:
-            return "waiting for changes (Ctrl-C to stop)"
-        return "last: " + "  ".join(p for p in event_line_parts(self.last) if p)
+
+def show_board(board: Board, updates: Iterable[tuple[Mapping[str, Any], bool]], stream: TextIO | None = None) -> None:
+    """Keep `board` on screen while `updates` (event, visible) come in; in a pipe, print it
+    once at the end. On a terminal it is redrawn for the new size as soon as the pane is
+    resized (SIGWINCH, or at the latest half a second later), not at the next event."""
+    from rich.live import Live
+
+    from leadcli.output.rich_view import make_console
+
+    stream = stream or sys.stdout
+    console = make_console(stream)
+    fd = _tty(stream)
+    size = _terminal_size(fd) if fd is not None else None
+    if size:
+        console.size = size  # the real size wins over a stale exported COLUMNS/LINES
+    lock = threading.Lock()
+    with Live(board.renderable(), console=console, auto_refresh=False, transient=False) as live:
+
+        def resized(new_size: tuple[int, int]) -> None:
+            with lock:
+                console.size = new_size
+                # A terminal re-wraps the old frame's lines on a resize, so the usual redraw
+                # (cursor up by the old frame's height) would land among them: start clean.
+                console.clear(home=True)
+                live.refresh()
+
+        with _on_resize(fd, size, resized):
+            for event, visible in updates:
+                board.apply(event, visible)
+                view = board.renderable()
+                with lock:
+                    live.update(view, refresh=True)
+
+
+def _tty(stream: TextIO) -> int | None:
+    try:
+        fd = stream.fileno()
+        return fd if os.isatty(fd) else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _terminal_size(fd: int) -> tuple[int, int] | None:
+    try:
+        columns, lines = os.get_terminal_size(fd)
+    except OSError:
+        return None
+    return (columns, lines) if columns and lines else None  # 0x0: a pseudo-terminal nobody sized
+
+
+@contextmanager
+def _on_resize(fd: int | None, size: tuple[int, int] | None, resized: Callable[[tuple[int, int]], None]) -> Iterator[None]:
+    """While in the block, a thread calls `resized(new_size)` when terminal `fd` changes size:
+    woken by SIGWINCH, and checking every half second anyway (a Python signal handler runs only
+    when the main thread next runs Python, which may be a poll interval away)."""
+    if fd is None:
+        yield
+        return
+    wake, done = threading.Event(), threading.Event()
+
+    def watch_size() -> None:
+        current = size
+        while not done.is_set():
+            wake.wait(0.5)
+            wake.clear()
+            now = _terminal_size(fd)
+            if now and now != current and not done.is_set():
+                current = now
+                resized(now)
+
+    previous: Any = None
+    winch = getattr(signal, "SIGWINCH", None)
+    if winch is not None:
+        try:
+            previous = signal.signal(winch, lambda _signum, _frame: wake.set())
+        except ValueError:  # not the main thread: the half-second check still redraws
+            winch = None
+    thread = threading.Thread(target=watch_size, name="board-resize", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        wake.set()
+        thread.join()
+        if winch is not None:
+            signal.signal(winch, previous)

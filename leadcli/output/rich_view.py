@@ -14,6 +14,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, TextIO
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -350,7 +351,7 @@ def lead_card(lead: Mapping[str, Any], pipeline: Pipeline, *, now: datetime, zon
     return Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), width=min(width, 100))
 
 
-# -- stats, stages, board ---------------------------------------------------------------------
+# -- stats, stages ----------------------------------------------------------------------------
 
 
 def _bar(amount: float, largest: float, width: int, color: str) -> Text:
@@ -415,52 +416,276 @@ def stats_view(stats: Mapping[str, Any], pipeline: Pipeline | None = None, *, ba
     return Group(table, summary)
 
 
-def board(
-    leads: Sequence[Mapping[str, Any]],
-    pipeline: Pipeline,
-    *,
-    now: datetime | None = None,
-    per_stage: int = 8,
-    title: str | None = None,
-) -> RenderableType:
-    """`watch --board`: one column per stage with its leads, most recently moved first (at most
-    `per_stage`, then "+N more"); overdue follow-ups in red. `leads` are in the contract's JSON
-    shape (e.g. the `lead` of each event, latest per id); leads in stages the pipeline does not
-    know are left out of the columns but counted in the caption."""
-    now = now or datetime.now(UTC)
-    palette = StagePalette.of(pipeline)
-    by_stage: dict[str, list[Mapping[str, Any]]] = {s: [] for s in pipeline.stages}
-    other = 0
-    for lead in leads:
-        stage = lead.get("current_stage")
-        if stage in by_stage:
-            by_stage[stage].append(lead)
+# -- the board of `watch --board` ----------------------------------------------------------
+
+BOARD_TITLE = "leadcli watch --board"
+CARD_MIN = 10  # a column narrower than this makes empty stages give up theirs (named in the title)
+BOARD_GAP = 3  # what each column after the first adds to a line: " │ "
+
+
+def short_money(value: float) -> str:
+    """12000 -> 12k, 8500.5 -> 8.5k, 1250000 -> 1.2M: a value for a narrow column."""
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.1f}".rstrip("0").rstrip(".") + suffix
+    return money(value)
+
+
+def fit_words(text: str, width: int) -> str:
+    """`text` in at most `width` cells without cutting a word in two where that can be
+    helped: whole words, then the next word as its initial ("Ada L."), then "…". A first word
+    that alone is too long is the only thing cut, and it ends in "…"."""
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    words = text.split()
+    kept = ""
+    for i, word in enumerate(words):
+        more = "…" if i + 1 < len(words) else ""
+        candidate = f"{kept} {word}".strip()
+        if cell_len(candidate + more) <= width:
+            kept = candidate
+            continue
+        initial = f"{kept} {word[0]}." if kept else ""
+        if kept and cell_len(initial + more) <= width and word[0].isupper():
+            return initial + more
+        break
+    if kept:
+        return kept + "…"
+    cut = Text(words[0] if words else text)
+    cut.truncate(width - 1, overflow="crop")
+    return cut.plain + "…"
+
+
+def wrap_words(text: str, width: int, lines: int) -> list[str]:
+    """`text` over at most `lines` lines of `width` cells, broken between words; a word longer
+    than a line, or what does not fit in the last line, is shortened with `fit_words`."""
+    out: list[str] = []
+    words = text.split()
+    while words and len(out) < lines:
+        if len(out) == lines - 1:
+            out.append(fit_words(" ".join(words), width))
+            break
+        line = words.pop(0)
+        while words and cell_len(f"{line} {words[0]}") <= width:
+            line = f"{line} {words.pop(0)}"
+        out.append(fit_words(line, width))
+    return out or [""]
+
+
+class BoardView:
+    """`watch --board` as drawn: one column per stage (coloured as in `list`), its lead count
+    and value in the header, its leads most recently changed first, the card that just changed
+    highlighted, and the last change on the bottom line. Laid out when drawn, for the console's
+    size, so a redraw after a resize fits the new pane:
+
+    - names are shortened by whole words ("Ada L.", "Katherine…"), never wrapped or folded;
+    - when columns would be narrower than CARD_MIN, empty stages give up their columns (and
+      are named in the title line);
+    - on a terminal the frame never exceeds the height: columns show what fits and "+N more";
+      on a short pane the title goes first, then the cards (the headers still count and sum
+      every column), then the headers become one summary line; the last-change line stays.
+
+    In a pipe (no height) each column shows up to `per_column` leads."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
+        *,
+        changed: str | None = None,
+        last: Mapping[str, Any] | None = None,
+        per_column: int = 12,
+    ) -> None:
+        self.pipeline = pipeline
+        self.columns = [(stage, list(leads)) for stage, leads in columns]
+        self.changed = changed
+        self.last = last
+        self.per_column = per_column
+        self.palette = StagePalette.of(pipeline)
+
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        height = options.height or (options.size.height if console.is_terminal else None)
+        yield from self.frame(options.max_width, height)
+
+    # -- layout
+
+    def frame(self, width: int, height: int | None) -> list[RenderableType]:
+        columns, folded = self.columns, []
+        if self._column_width(width, len(columns)) < CARD_MIN and any(leads for _, leads in columns):
+            folded = [stage for stage, leads in columns if not leads]
+            columns = [(stage, leads) for stage, leads in columns if leads]
+        last = self._last_line(width)
+        title = self._title(width, folded)
+        if self._column_width(width, len(columns)) < 3:  # no room for columns at all
+            return [self._summary_line(width), last][-(height or 2):]
+        gap, widths = self._widths(columns, width)
+        names = [wrap_words(one_line(stage), w, 2) for (stage, _), w in zip(columns, widths, strict=True)]
+        head = max(len(name) for name in names) + 1
+        headers = [self._header(stage, leads, w, name, head - 1) for (stage, leads), w, name in zip(columns, widths, names, strict=True)]
+
+        def table(rows: int) -> Table:
+            return self._table(columns, gap, widths, headers, rows)
+
+        if height is None:  # a pipe: the board as it is at the end
+            return [title, table(self.per_column)] + ([last] if self.last is not None else [])
+        rows_with_title = height - 3 - head  # title, header rule, last line
+        if rows_with_title >= 1:
+            return [title, table(rows_with_title), last]
+        if rows_with_title >= 0:
+            return [table(rows_with_title + 1), last]
+        if height - 1 >= head:  # no card fits: the headers alone, which count every lead
+            return [table(0), last]
+        if height >= 2:
+            return [self._summary_line(width), last]
+        return [last]
+
+    @staticmethod
+    def _column_width(width: int, count: int) -> int:
+        return (width - BOARD_GAP * (count - 1)) // max(count, 1)
+
+    def _widths(self, columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], width: int) -> tuple[int, list[int]]:
+        """The gap between columns (" │ ", or "│ " when that makes the headers fit) and each
+        column's width: at least the longest word of its stage and its count · value (so
+        headers need no "…" where that is possible; failing that, its count), then the room
+        left shared among the columns whose name or cards want more, then spread evenly."""
+        count = len(columns)
+        amounts = [len(self._amount(len(leads), self._value(leads), 0)) for _, leads in columns]
+        words = [max((cell_len(word) for word in one_line(stage).split()), default=1) for stage, _ in columns]
+        for gap, need in (
+            (BOARD_GAP, [max(a, w) for a, w in zip(amounts, words, strict=True)]),
+            (BOARD_GAP - 1, [max(a, w) for a, w in zip(amounts, words, strict=True)]),
+            (BOARD_GAP - 1, [max(len(str(len(leads))), w) for (_, leads), w in zip(columns, words, strict=True)]),
+        ):
+            room = width - gap * (count - 1)
+            if sum(need) <= room:
+                break
         else:
-            other += 1
-    table = Table(box=box.SQUARE, expand=True, show_lines=False, title=title, title_justify="left", pad_edge=True)
-    for stage in pipeline.stages:
-        header = Text.assemble((stage, f"bold {palette.color(stage)}"), "\n", (f"{len(by_stage[stage])}", "dim"))
-        table.add_column(header, overflow="fold", ratio=1)
-    columns: list[list[Text]] = []
-    for stage in pipeline.stages:
-        items = sorted(by_stage[stage], key=lambda ld: (when(ld.get("stage_updated_at")) or datetime.min.replace(tzinfo=UTC), ld.get("id") or ""), reverse=True)
-        texts = []
-        for lead in items[:per_stage]:
-            style = "bold red" if is_overdue(lead, now) else ""
-            line = Text(cell(lead.get("name")), style=style, no_wrap=True, overflow="ellipsis")
-            if lead.get("value"):
-                line.append(f" {money(lead.get('value'))}", style="dim")
-            texts.append(line)
-        if len(items) > per_stage:
-            texts.append(Text(f"+{len(items) - per_stage} more", style="dim"))
-        columns.append(texts)
-    for i in range(max((len(c) for c in columns), default=0)):
-        table.add_row(*(c[i] if i < len(c) else Text("") for c in columns))
-    total = sum(len(v) for v in by_stage.values()) + other
-    caption = f"{total} leads" + (f", {other} in stages outside the pipeline" if other else "")
-    table.caption = caption
-    table.caption_justify = "left"
-    return table
+            return gap, [room // count + (1 if i < room % count else 0) for i in range(count)]
+        want = [max([need[i], cell_len(one_line(stage)), *(self._card_width(lead) for lead in leads[:50])]) for i, (stage, leads) in enumerate(columns)]
+        widths, spare = list(need), room - sum(need)
+        while spare > 0:
+            wanting = [i for i in range(count) if widths[i] < want[i]]
+            if not wanting:
+                break
+            share = max(1, spare // len(wanting))
+            for i in wanting:
+                extra = min(share, want[i] - widths[i], spare)
+                widths[i] += extra
+                spare -= extra
+        for i in range(spare):
+            widths[i % count] += 1
+        return gap, widths
+
+    @staticmethod
+    def _card_width(lead: Mapping[str, Any]) -> int:
+        name = cell_len(one_line(cell(lead.get("name") or lead.get("email"))))
+        return min(24, name + (len(short_money(float(lead["value"]))) + 1 if lead.get("value") else 0))
+
+    # -- parts
+
+    def _value(self, leads: Sequence[Mapping[str, Any]]) -> float:
+        return sum(float(lead.get("value") or 0) for lead in leads)
+
+    def _amount(self, count: int, value: float, width: int) -> str:
+        if value:
+            for text in (f"{count} · {money(value)}", f"{count} · {short_money(value)}"):
+                if cell_len(text) <= width:
+                    return text
+            if not width:  # asked for the narrowest form that shows the value
+                return f"{count} · {short_money(value)}"
+        return str(count)
+
+    def _header(self, stage: str, leads: Sequence[Mapping[str, Any]], width: int, name_lines: Sequence[str], lines: int) -> Text:
+        """The stage's name (its lines bottom-aligned, so counts line up) over count · value."""
+        name = "\n".join([""] * (lines - len(name_lines)) + list(name_lines))
+        return Text.assemble((name, f"bold {self.palette.color(stage)}"), "\n", (self._amount(len(leads), self._value(leads), width), "dim"))
+
+    def _card(self, lead: Mapping[str, Any], stage: str, width: int) -> Text:
+        name = one_line(cell(lead.get("name") or lead.get("email")))
+        value = short_money(float(lead["value"])) if lead.get("value") else ""
+        if value and width >= 16:
+            text = Text(fit_words(name, width - cell_len(value) - 1).ljust(width - cell_len(value)))
+            text.append(value, style="dim")
+        else:
+            text = Text(fit_words(name, width).ljust(width))
+        if self.changed is not None and str(lead.get("id")) == self.changed:
+            text.stylize(f"reverse bold {self.palette.color(stage)}")
+        return text
+
+    def _cells(self, stage: str, leads: Sequence[Mapping[str, Any]], width: int, rows: int) -> list[Text]:
+        if len(leads) <= rows:
+            return [self._card(lead, stage, width) for lead in leads]
+        shown = rows - 1 if rows >= 2 else rows
+        cards = [self._card(lead, stage, width) for lead in leads[:shown]]
+        return cards + ([Text(fit_words(f"+{len(leads) - shown} more", width), style="dim")] if rows >= 2 else [])
+
+    def _table(self, columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], gap: int, widths: Sequence[int], headers: Sequence[Text], rows: int) -> Table:
+        padding = (0, 1) if gap == BOARD_GAP else (0, 1, 0, 0)
+        table = Table(box=box.MINIMAL, show_edge=False, pad_edge=False, padding=padding, show_header=rows > 0)
+        for header, width in zip(headers, widths, strict=True):
+            table.add_column(header, width=width, no_wrap=True, overflow="ellipsis")
+        if rows <= 0:  # the headers alone, without the rule under them
+            table.add_row(*headers)
+            return table
+        cells = [self._cells(stage, leads, w, rows) for (stage, leads), w in zip(columns, widths, strict=True)]
+        for i in range(max((len(c) for c in cells), default=0)):
+            table.add_row(*(c[i] if i < len(c) else Text("") for c in cells))
+        return table
+
+    def _title(self, width: int, folded: Sequence[str]) -> Text:
+        leads = [lead for _, column in self.columns for lead in column]
+        value = self._value(leads)
+        title = Text.assemble((BOARD_TITLE, "bold"), "  ", f"{len(leads)} lead{'s' * (len(leads) != 1)}", f" · {money(value)}" if value else "")
+        if folded:
+            title.append(f"  · empty: {', '.join(one_line(s) for s in folded)}", style="dim")
+        title.truncate(width, overflow="ellipsis")
+        return title
+
+    def _summary_line(self, width: int) -> Text:
+        line = Text()
+        for i, (stage, leads) in enumerate(self.columns):
+            if i:
+                line.append(" │ ", style="dim")
+            line.append(one_line(stage), style=f"bold {self.palette.color(stage)}")
+            line.append(f" {self._amount(len(leads), self._value(leads), 99)}", style="dim")
+        line.truncate(width, overflow="ellipsis")
+        return line
+
+    def _last_line(self, width: int) -> Text:
+        """The last change in a line: when, what, to whom, where it went, by whom; the name is
+        what gets shortened so the rest stays readable."""
+        from leadcli.output.events import STYLES, VERBS, describe_changes
+
+        event = self.last
+        if event is None:
+            return Text(fit_words("waiting for changes (Ctrl-C to stop)", width), style="dim")
+        lead = event.get("lead") or {}
+        at = str(event.get("at") or "")
+        verb = VERBS.get(str(event.get("type")), str(event.get("type")))
+        head = Text.assemble(("last ", "dim"), (at[11:19] if len(at) >= 19 else at, "dim"), " ", (verb, f"bold {STYLES.get(verb, '')}"), " ")
+        tail = Text()
+        move = (event.get("changes") or {}).get("current_stage")
+        if event.get("type") == "lead_stage_changed" and isinstance(move, (list, tuple)) and len(move) == 2:
+            tail.append(one_line(cell(move[0])) or "∅", style=self.palette.color(move[0]))
+            tail.append(" → ")
+            tail.append(one_line(cell(move[1])), style=f"bold {self.palette.color(move[1])}")
+        else:
+            stage = lead.get("current_stage")
+            tail.append(one_line(cell(stage)), style=self.palette.color(stage))
+            details = one_line(describe_changes(event))
+            if details:
+                tail.append(f"  {details}")
+        name = one_line(cell(lead.get("name") or lead.get("email") or event.get("lead_id")))
+        by = Text(f"  by {one_line(cell(event['by']))}" if event.get("by") else "", style="dim")
+        if head.cell_len + min(cell_len(name), 12) + 2 + tail.cell_len + by.cell_len <= width:
+            tail.append_text(by)  # who did it, when there is room for it
+        room = max(8, width - head.cell_len - tail.cell_len - 2)
+        line = Text.assemble(head, (fit_words(name, room), "bold"), "  ", tail)
+        line.no_wrap = True
+        line.truncate(width, overflow="ellipsis")
+        return line
 
 
 def rich_table(stream: TextIO, rows: Sequence[Mapping[str, Any]], fields: Sequence[str], title: str | None = None) -> None:

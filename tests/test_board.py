@@ -1,0 +1,249 @@
+"""`watch --board`, the board users see (`output.events.Board`, drawn by `rich_view.BoardView`):
+pinned by snapshots at 60, 80 and 120 columns and on short panes (regenerate after an intended
+change with `UPDATE_SNAPSHOTS=1 python -m pytest tests/test_board.py` and review the diff),
+words never cut in two, the card that just changed highlighted, the last change always on
+screen, and a real resize on a pseudo-terminal redrawn at the new size without waiting for a
+write."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, invoke
+from rich.cells import cell_len
+from rich.console import Console
+from test_snapshots import LEADS, PIPELINE, check_snapshot, lead
+
+from leadcli.output.events import Board
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+CSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+REVERSE = re.compile(r"\x1b\[[0-9;]*\b7\b[0-9;]*m")  # an SGR sequence that turns on reverse video
+
+
+def moved(record: Mapping[str, Any], to: str, seq: int = 42, by: str = "sam") -> dict[str, Any]:
+    after = {**record, "current_stage": to, "updated_at": "2026-11-26T12:59:00.000+00:00"}
+    return {
+        "seq": seq, "type": "lead_stage_changed", "at": "2026-11-26T12:59:00.000+00:00", "lead_id": record["id"],
+        "by": by, "changes": {"current_stage": [record["current_stage"], to]}, "lead": after,
+    }  # fmt: skip
+
+
+def board_after_a_move() -> Board:
+    board = Board(PIPELINE, LEADS)
+    board.apply(moved(LEADS[0], "Negotiation"), True)  # Ada Lovelace: Proposal Sent -> Negotiation
+    return board
+
+
+def crowded_board() -> Board:
+    names = "Barbara Liskov, Donald Knuth, Frances Allen, John Backus, Margaret Hamilton, Niklaus Wirth, Radia Perlman, " \
+        "Tony Hoare, Leslie Lamport, Shafi Goldwasser, Ken Thompson, Hedy Lamarr, Dennis Ritchie, Sophie Wilson, Linus Torvalds"
+    many = [lead(0x30 + i, name, f"l{i}@example.com", "New Lead", value=1000 * i) for i, name in enumerate(names.split(", "))]
+    board = Board(PIPELINE, [*LEADS, *many])
+    board.apply(moved(LEADS[2], "Initial Contact"), True)  # Alan Turing
+    return board
+
+
+def draw(board: Board, width: int, height: int | None, color: bool = False) -> str:
+    """The board as a terminal of `width`x`height` shows it (height None: as in a pipe)."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=width, height=height or 25, force_terminal=height is not None,
+        color_system="standard" if color else None, highlight=False,
+    )  # fmt: skip
+    console.print(board.renderable())
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+SNAPSHOTS = {
+    "board_60": lambda: draw(board_after_a_move(), 60, 24),
+    "board_80": lambda: draw(board_after_a_move(), 80, 24),
+    "board_120": lambda: draw(board_after_a_move(), 120, 24),
+    "board_80x10_crowded": lambda: draw(crowded_board(), 80, 10),
+    "board_80x4_headers_only": lambda: draw(crowded_board(), 80, 4),
+    "board_pipe_crowded": lambda: draw(crowded_board(), 100, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNAPSHOTS))
+def test_board_matches_snapshot(name: str) -> None:
+    check_snapshot(name, SNAPSHOTS[name]())
+
+
+def words_of(*texts: str) -> set[str]:
+    return {word for text in texts for word in re.findall(r"[A-Za-z]+", text)}
+
+
+@pytest.mark.parametrize("width", [60, 70, 80, 100, 120, 160])
+def test_no_word_is_cut_in_two(width: int) -> None:
+    # Every word on the board is whole, an initial ("L.") or visibly shortened ("Negotia…"):
+    # never the `Negotiati│on` of a column too narrow for its header.
+    board = crowded_board()
+    known = words_of(*PIPELINE.stages, *(str(ld["name"]) for ld in board.leads.values())) | words_of(
+        "leadcli watch board leads last moved by sam more empty k"
+    )
+    text = draw(board, width, 24)
+    for word in re.findall(r"[A-Za-z]+(?![A-Za-z]*[.…])", text):
+        assert word in known, f"{word!r} is part of a word at {width} columns:\n{text}"
+    assert "Negotiation" in text  # the headers are whole where the width allows it
+    assert max(cell_len(line) for line in text.splitlines()) <= width
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+@pytest.mark.parametrize("height", range(1, 16))
+def test_a_short_pane_keeps_the_last_change_and_never_overflows(width: int, height: int) -> None:
+    text = draw(crowded_board(), width, height)
+    lines = text.splitlines()
+    assert len(lines) <= height, f"{len(lines)} lines on a {height}-line pane:\n{text}"
+    assert max(cell_len(line) for line in lines) <= width
+    assert lines[-1].startswith("last 12:59:00 moved Alan"), text
+    if height >= 2:  # the columns are summarised, each stage with its count, rather than cut off
+        assert "New Lead" in text and re.search(r"\b15\b", text), text
+
+
+def test_the_card_that_just_changed_is_highlighted_and_moves_with_the_next_change() -> None:
+    board = board_after_a_move()
+    highlighted = [SGR.sub("", m) for m in re.findall(r"\x1b\[[0-9;]*\b7\b[0-9;]*m[^\x1b]*", draw(board, 100, 24, color=True))]
+    assert highlighted and all(m.startswith("Ada L") for m in highlighted), highlighted
+
+    board.apply(moved(LEADS[1], "Closed Lost", seq=43), True)  # Grace Hopper
+    text = draw(board, 100, 24, color=True)
+    highlighted = [SGR.sub("", m) for m in re.findall(r"\x1b\[[0-9;]*\b7\b[0-9;]*m[^\x1b]*", text)]
+    assert highlighted and all(m.startswith("Grace H") for m in highlighted), highlighted
+    assert "Closed Won → Closed Lost" in SGR.sub("", text).splitlines()[-1]
+
+    deleted = {**moved(LEADS[1], "Closed Lost", seq=44), "type": "lead_deleted", "changes": {}}
+    board.apply(deleted, True)
+    text = draw(board, 100, 24, color=True)
+    assert not REVERSE.search(text) and "Grace Hopper" not in SGR.sub("", text).split("last")[0]
+    assert re.search(r"last 12:59:00 deleted Grace Hopper", SGR.sub("", text))
+
+
+def test_stages_are_coloured_as_in_list_and_each_column_shows_its_value() -> None:
+    from leadcli.output.rich_view import StagePalette
+
+    text = draw(Board(PIPELINE, LEADS), 160, 24, color=True)
+    codes = {"blue": "34", "cyan": "36", "magenta": "35", "yellow": "33", "green": "32", "red": "31", "bright_blue": "94"}
+    palette = StagePalette.of(PIPELINE)
+    for stage in PIPELINE.stages:
+        assert re.search(rf"\x1b\[1;{codes[palette.color(stage)]}m{stage}\b", text), stage
+    plain = SGR.sub("", text)
+    assert "1 · 12,000" in plain and "1 · 8,500.50" in plain and "1 · 30,000" in plain  # count · value per column
+    assert "5 leads · 50,500.50" in plain
+
+
+def test_lead_text_is_never_markup() -> None:
+    tricky = [
+        lead(0x40, "[/]", "a@example.com", "New Lead"),
+        lead(0x41, "[reverse]URGENT", "b@example.com", "New Lead"),
+        lead(0x42, "Bob [bold]", "c@example.com", "Custom [/] Stage"),
+    ]
+    board = Board(PIPELINE, tricky)
+    board.apply({**moved(tricky[2], "Custom [/] Stage"), "by": "[red]x"}, True)
+    text = draw(board, 160, 24, color=True)
+    plain = SGR.sub("", text)
+    assert "[/]" in plain and "[reverse]URGENT" in plain and "Bob [bold]" in plain and "by [red]x" in plain
+    assert "Custom [/] Stage" in plain  # a stage the pipeline does not know gets a column of its own
+    urgent = text[text.index("URGENT") - 30 : text.index("URGENT")]
+    assert not REVERSE.search(urgent.split("│")[-1])
+
+
+# -- a real terminal: resize ----------------------------------------------------------------
+
+
+def set_size(fd: int, columns: int, lines: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+
+
+class Terminal:
+    """`python -m leadcli ARGS` on a pseudo-terminal of a given size; output read as it comes."""
+
+    def __init__(self, args: list[str], columns: int, lines: int, env: dict[str, str]) -> None:
+        self.main, child = pty.openpty()
+        set_size(self.main, columns, lines)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "leadcli", *args], stdin=child, stdout=child, stderr=child,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", **env},
+        )  # fmt: skip
+        os.close(child)
+        self.seen = b""
+
+    def read_until(self, pattern: bytes, start: int = 0, timeout: float = 20) -> int:
+        """Read until `pattern` shows up after offset `start`; its offset."""
+        return self.read_until_shown(lambda: self.seen.find(pattern, start), pattern, timeout)
+
+    def read_until_text(self, text: str, start: int = 0, timeout: float = 20) -> list[str]:
+        """Read until `text` is written after offset `start` (escape sequences aside); the
+        lines written since `start`."""
+        self.read_until_shown(lambda: 0 if any(text in line for line in frame_lines(self.seen[start:])) else -1, text, timeout)
+        return frame_lines(self.seen[start:])
+
+    def read_until_shown(self, where: Callable[[], int], what: object, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while (found := where()) < 0:
+            assert time.monotonic() < deadline and self.proc.poll() is None, f"no {what!r}; got {self.seen[-3000:]!r}"
+            if select.select([self.main], [], [], 0.1)[0]:
+                try:
+                    self.seen += os.read(self.main, 65536)
+                except OSError:
+                    pass
+        return found
+
+    def resize(self, columns: int, lines: int) -> None:
+        set_size(self.main, columns, lines)
+        self.proc.send_signal(signal.SIGWINCH)  # the kernel does this for a controlling terminal
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=10)
+        os.close(self.main)
+
+
+def frame_lines(raw: bytes) -> list[str]:
+    """What a chunk of terminal output writes, line by line, escape sequences removed."""
+    text = CSI.sub("", raw.decode(errors="replace")).replace("\r", "")
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def test_resizing_the_pane_redraws_the_board_at_the_new_size_without_a_write(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    for name, stage in (("Ada Lovelace", "negotiation"), ("Grace Hopper", "proposal-sent"), ("Alan Turing", "initial-contact")):
+        email = name.split()[0].lower() + "@example.com"
+        assert invoke("--db", db, "add", "--name", name, "--email", email, "--stage", stage, "--value", "12000").code == 0
+    # A stale exported COLUMNS/LINES must not win over the terminal's real size either.
+    term = Terminal(["--db", db, "watch", "--board"], 120, 30, {"COLUMNS": "200", "LINES": "50"})
+    try:
+        wide = term.read_until_text("waiting for changes")
+        assert any("Meeting Scheduled" in line for line in wide)  # 120 columns: every stage has room
+        assert all(cell_len(line) <= 120 for line in wide), wide
+
+        mark = len(term.seen)
+        term.resize(60, 12)
+        cleared = term.read_until(b"\x1b[2J", mark)  # the pane is cleared: no old frame left to wrap
+        narrow = term.read_until_text("waiting for changes", cleared)
+        assert all(cell_len(line) <= 60 for line in narrow), narrow
+        assert any("Negotiation" in line for line in narrow) and any("Ada L" in line for line in narrow), narrow
+        assert len(narrow) <= 12, narrow
+
+        mark = len(term.seen)
+        assert invoke("--db", db, "move", "alan@example.com", "--to", "negotiation").code == 0
+        after = term.read_until_text("Initial Contact → Negotiation", mark)  # the next write: still 60 wide
+        assert all(cell_len(line) <= 60 for line in after), after
+    finally:
+        term.close()
