@@ -518,8 +518,10 @@ class BoardView:
             columns = [(stage, leads) for stage, leads in columns if leads]
         last = self._last_line(width)
         title = self._title(width, folded)
+        parts: list[RenderableType]
         if self._column_width(width, len(columns)) < 3:  # no room for columns at all
-            return [self._summary_line(width), last][-(height or 2):]
+            parts = [self._summary_line(width), last]
+            return parts[-height:] if height else parts
         gap, widths = self._widths(columns, width)
         names = [wrap_words(one_line(stage), w, 2) for (stage, _), w in zip(columns, widths, strict=True)]
         head = max(len(name) for name in names) + 1
@@ -528,18 +530,22 @@ class BoardView:
         def table(rows: int) -> Table:
             return self._table(columns, gap, widths, headers, rows)
 
+        rows_with_title = height - 3 - head if height else 0  # title, header rule, last line
         if height is None:  # a pipe: the board as it is at the end
-            return [title, table(self.per_column)] + ([last] if self.last is not None else [])
-        rows_with_title = height - 3 - head  # title, header rule, last line
-        if rows_with_title >= 1:
-            return [title, table(rows_with_title), last]
-        if rows_with_title >= 0:
-            return [table(rows_with_title + 1), last]
-        if height - 1 >= head:  # no card fits: the headers alone, which count every lead
-            return [table(0), last]
-        if height >= 2:
-            return [self._summary_line(width), last]
-        return [last]
+            parts = [title, table(self.per_column)]
+            if self.last is not None:
+                parts.append(last)
+        elif rows_with_title >= 1:
+            parts = [title, table(rows_with_title), last]
+        elif rows_with_title >= 0:
+            parts = [table(rows_with_title + 1), last]
+        elif height - 1 >= head:  # no card fits: the headers alone, which count every lead
+            parts = [table(0), last]
+        elif height >= 2:
+            parts = [self._summary_line(width), last]
+        else:
+            parts = [last]
+        return parts
 
     @staticmethod
     def _column_width(width: int, count: int) -> int:
