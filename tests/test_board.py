@@ -163,6 +163,37 @@ def test_lead_text_is_never_markup() -> None:
     assert not REVERSE.search(urgent.split("│")[-1])
 
 
+def test_a_lead_leaving_the_filters_leaves_the_board_and_the_last_line_says_why() -> None:
+    board = board_after_a_move()
+    board.apply(moved(LEADS[2], "Closed Lost", seq=43), False)  # Alan Turing no longer matches
+    plain = SGR.sub("", draw(board, 120, 24, color=True))
+    assert "Alan T" not in plain.split("last")[0] and not REVERSE.search(draw(board, 120, 24, color=True))
+    assert "last 12:59:00 moved Alan Turing  New Lead → Closed Lost" in plain
+
+
+def test_every_event_of_a_burst_is_on_the_last_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Events are applied as they come and drawn at most 10 times a second: whatever the pace,
+    # the frame left on screen shows them all.
+    from leadcli.output.events import show_board
+
+    monkeypatch.setenv("LEADCLI_FORCE_TERMINAL", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("LINES", "30")
+    people = [lead(0x50 + i, f"Person{i} Example", f"p{i}@example.com", "New Lead") for i in range(40)]
+    stages = ["Initial Contact", "Meeting Scheduled", "Proposal Sent", "Negotiation", "Closed Won"]
+    events, now = [], list(people)
+    for step, stage in enumerate(stages):
+        for i, person in enumerate(now):
+            events.append((moved(person, stage, seq=step * 40 + i), True))
+            now[i] = events[-1][0]["lead"]
+    out = io.StringIO()
+    show_board(Board(PIPELINE, people), iter(events), out)
+    final = SGR.sub("", CSI.sub("", out.getvalue())).split("leadcli watch --board")[-1]
+    assert "40 leads" in final and "last 12:59:00 moved Person39 Example  Negotiation → Closed Won" in final
+    names, counts = next((line, final.splitlines()[i + 1]) for i, line in enumerate(final.splitlines()) if "Closed Won" in line)
+    assert counts[names.index("Closed Won") :].split()[0] == "40"
+
+
 # -- a real terminal: resize ----------------------------------------------------------------
 
 

@@ -7,8 +7,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from leadcli.output import cell, is_terminal, no_color
@@ -118,8 +117,13 @@ class Board:
         by_stage: dict[str, list[Mapping[str, Any]]] = {stage: [] for stage in self.pipeline.stages}
         for lead in self.leads.values():
             by_stage.setdefault(str(lead.get("current_stage")), []).append(lead)
+        changed = self.leads.get(self.changed) if self.changed is not None else None
         for column in by_stage.values():
-            column.sort(key=lambda lead: (str(lead.get("id")) == self.changed, str(lead.get("updated_at") or "")), reverse=True)
+            column.sort(key=_updated_at, reverse=True)
+        if changed is not None:
+            column = by_stage[str(changed.get("current_stage"))]
+            column.remove(changed)
+            column.insert(0, changed)
         return list(by_stage.items())
 
     def renderable(self) -> Any:
@@ -130,10 +134,18 @@ class Board:
         return BoardView(self.pipeline, self.columns(), changed=self.changed, last=self.last, per_column=self.per_column)
 
 
+FRAME_INTERVAL = 0.1  # at most this many frames a second while events pour in (an import)
+
+
+def _updated_at(lead: Mapping[str, Any]) -> str:
+    return str(lead.get("updated_at") or "")
+
+
 def show_board(board: Board, updates: Iterable[tuple[Mapping[str, Any], bool]], stream: TextIO | None = None) -> None:
     """Keep `board` on screen while `updates` (event, visible) come in; in a pipe, print it
-    once at the end. On a terminal it is redrawn for the new size as soon as the pane is
-    resized (SIGWINCH, or at the latest half a second later), not at the next event."""
+    once at the end. On a terminal a painter thread draws it: at once after a quiet spell, at
+    most 1/FRAME_INTERVAL times a second during a burst (events are applied as they come, so
+    a burst never queues frames behind it), and as soon as the pane is resized."""
     from rich.live import Live
 
     from leadcli.output.rich_view import make_console
@@ -144,23 +156,17 @@ def show_board(board: Board, updates: Iterable[tuple[Mapping[str, Any], bool]], 
     size = _terminal_size(fd) if fd is not None else None
     if size:
         console.size = size  # the real size wins over a stale exported COLUMNS/LINES
-    lock = threading.Lock()
     with Live(board.renderable(), console=console, auto_refresh=False, transient=False) as live:
-
-        def resized(new_size: tuple[int, int]) -> None:
-            with lock:
-                console.size = new_size
-                # A terminal re-wraps the old frame's lines on a resize, so the usual redraw
-                # (cursor up by the old frame's height) would land among them: start clean.
-                console.clear(home=True)
-                live.refresh()
-
-        with _on_resize(fd, size, resized):
+        if not console.is_terminal:
             for event, visible in updates:
                 board.apply(event, visible)
-                view = board.renderable()
-                with lock:
-                    live.update(view, refresh=True)
+            live.update(board.renderable())  # printed as the Live stops
+            return
+        with _Painter(board, live, fd, size) as painter:
+            for event, visible in updates:
+                with painter.lock:
+                    board.apply(event, visible)
+                painter.changed()
 
 
 def _tty(stream: TextIO) -> int | None:
@@ -179,40 +185,60 @@ def _terminal_size(fd: int) -> tuple[int, int] | None:
     return (columns, lines) if columns and lines else None  # 0x0: a pseudo-terminal nobody sized
 
 
-@contextmanager
-def _on_resize(fd: int | None, size: tuple[int, int] | None, resized: Callable[[tuple[int, int]], None]) -> Iterator[None]:
-    """While in the block, a thread calls `resized(new_size)` when terminal `fd` changes size:
-    woken by SIGWINCH, and checking every half second anyway (a Python signal handler runs only
-    when the main thread next runs Python, which may be a poll interval away)."""
-    if fd is None:
-        yield
-        return
-    wake, done = threading.Event(), threading.Event()
+class _Painter:
+    """The thread that draws a live board: when told the board changed, and when terminal `fd`
+    changes size — woken by SIGWINCH, and checking every half second anyway (a Python signal
+    handler runs only when the main thread next runs Python, which may be a poll interval
+    away). On a resize the screen is cleared first: the terminal re-wraps the old frame's lines,
+    so the usual redraw (cursor up by the old frame's height) would land among them. `lock`
+    guards the board: hold it to change it."""
 
-    def watch_size() -> None:
-        current = size
-        while not done.is_set():
-            wake.wait(0.5)
-            wake.clear()
-            now = _terminal_size(fd)
-            if now and now != current and not done.is_set():
-                current = now
-                resized(now)
+    def __init__(self, board: Board, live: Any, fd: int | None, size: tuple[int, int] | None) -> None:
+        self.board, self.live, self.fd, self.size = board, live, fd, size
+        self.lock = threading.Lock()
+        self.wake, self.done = threading.Event(), threading.Event()
+        self.dirty = False
+        self.thread = threading.Thread(target=self.run, name="board-painter", daemon=True)
+        self.winch: Any = getattr(signal, "SIGWINCH", None) if fd is not None else None
+        self.previous: Any = None
 
-    previous: Any = None
-    winch = getattr(signal, "SIGWINCH", None)
-    if winch is not None:
-        try:
-            previous = signal.signal(winch, lambda _signum, _frame: wake.set())
-        except ValueError:  # not the main thread: the half-second check still redraws
-            winch = None
-    thread = threading.Thread(target=watch_size, name="board-resize", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        wake.set()
-        thread.join()
-        if winch is not None:
-            signal.signal(winch, previous)
+    def changed(self) -> None:
+        self.dirty = True
+        self.wake.set()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.wake.wait(0.5)
+            self.wake.clear()
+            self.paint()
+            if not self.done.is_set():
+                self.done.wait(FRAME_INTERVAL)  # a burst of events is drawn 1/FRAME_INTERVAL a second
+        self.paint()  # the last events before the end
+
+    def paint(self) -> None:
+        now = _terminal_size(self.fd) if self.fd is not None else None
+        resized = now is not None and now != self.size
+        if not (resized or self.dirty):
+            return
+        with self.lock:
+            self.dirty = False
+            if resized and now is not None:
+                self.size = self.live.console.size = now
+                self.live.console.clear(home=True)
+            self.live.update(self.board.renderable(), refresh=True)
+
+    def __enter__(self) -> _Painter:
+        if self.winch is not None:
+            try:
+                self.previous = signal.signal(self.winch, lambda _signum, _frame: self.wake.set())
+            except ValueError:  # not the main thread: the half-second check still redraws
+                self.winch = None
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.done.set()
+        self.wake.set()
+        self.thread.join()
+        if self.winch is not None:
+            signal.signal(self.winch, self.previous)

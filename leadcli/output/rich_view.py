@@ -504,6 +504,7 @@ class BoardView:
         self.last = last
         self.per_column = per_column
         self.palette = StagePalette.of(pipeline)
+        self.values = {stage: sum(float(lead.get("value") or 0) for lead in leads) for stage, leads in self.columns}
 
     def __rich_console__(self, console: Console, options: Any) -> Any:
         height = options.height or (options.size.height if console.is_terminal else None)
@@ -557,7 +558,7 @@ class BoardView:
         headers need no "…" where that is possible; failing that, its count), then the room
         left shared among the columns whose name or cards want more, then spread evenly."""
         count = len(columns)
-        amounts = [len(self._amount(len(leads), self._value(leads), 0)) for _, leads in columns]
+        amounts = [len(self._amount(len(leads), self.values[stage], 0)) for stage, leads in columns]
         words = [max((cell_len(word) for word in one_line(stage).split()), default=1) for stage, _ in columns]
         for gap, need in (
             (BOARD_GAP, [max(a, w) for a, w in zip(amounts, words, strict=True)]),
@@ -591,9 +592,6 @@ class BoardView:
 
     # -- parts
 
-    def _value(self, leads: Sequence[Mapping[str, Any]]) -> float:
-        return sum(float(lead.get("value") or 0) for lead in leads)
-
     def _amount(self, count: int, value: float, width: int) -> str:
         if value:
             for text in (f"{count} · {money(value)}", f"{count} · {short_money(value)}"):
@@ -606,7 +604,7 @@ class BoardView:
     def _header(self, stage: str, leads: Sequence[Mapping[str, Any]], width: int, name_lines: Sequence[str], lines: int) -> Text:
         """The stage's name (its lines bottom-aligned, so counts line up) over count · value."""
         name = "\n".join([""] * (lines - len(name_lines)) + list(name_lines))
-        return Text.assemble((name, f"bold {self.palette.color(stage)}"), "\n", (self._amount(len(leads), self._value(leads), width), "dim"))
+        return Text.assemble((name, f"bold {self.palette.color(stage)}"), "\n", (self._amount(len(leads), self.values[stage], width), "dim"))
 
     def _card(self, lead: Mapping[str, Any], stage: str, width: int) -> Text:
         name = one_line(cell(lead.get("name") or lead.get("email")))
@@ -641,9 +639,8 @@ class BoardView:
         return table
 
     def _title(self, width: int, folded: Sequence[str]) -> Text:
-        leads = [lead for _, column in self.columns for lead in column]
-        value = self._value(leads)
-        title = Text.assemble((BOARD_TITLE, "bold"), "  ", f"{len(leads)} lead{'s' * (len(leads) != 1)}", f" · {money(value)}" if value else "")
+        count, value = sum(len(column) for _, column in self.columns), sum(self.values.values())
+        title = Text.assemble((BOARD_TITLE, "bold"), "  ", f"{count} lead{'s' * (count != 1)}", f" · {money(value)}" if value else "")
         if folded:
             title.append(f"  · empty: {', '.join(one_line(s) for s in folded)}", style="dim")
         title.truncate(width, overflow="ellipsis")
@@ -655,7 +652,7 @@ class BoardView:
             if i:
                 line.append(" │ ", style="dim")
             line.append(one_line(stage), style=f"bold {self.palette.color(stage)}")
-            line.append(f" {self._amount(len(leads), self._value(leads), 99)}", style="dim")
+            line.append(f" {self._amount(len(leads), self.values[stage], 99)}", style="dim")
         line.truncate(width, overflow="ellipsis")
         return line
 
