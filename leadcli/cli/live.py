@@ -58,7 +58,7 @@ def watch(
     since: SinceOpt = None,
     count: Annotated[int | None, typer.Option("--count", help="Stop after N events.", show_default=False, min=1)] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Stop after SEC seconds.", show_default=False, min=0)] = None,
-    board: Annotated[bool, typer.Option("--board", help="Show the pipeline as live columns of leads with counts (in a pipe: the board as it is when the watch ends).")] = False,
+    board: Annotated[bool, typer.Option("--board", help="Show the pipeline as live columns of leads, with the count and value of each stage (in a pipe: the board as it is when the watch ends).")] = False,
     server: Annotated[str | None, typer.Option("--server", help="Watch a `leadcli serve` feed (ws://HOST:PORT/ws) instead of the store.", show_default=False)] = None,
     token: TokenOpt = None,
     reconnect_for: Annotated[float, typer.Option("--reconnect-for", help="Give up (exit 5) when the store or server stays unreachable this long.", min=0)] = 30.0,
