@@ -147,6 +147,29 @@ def test_stages_are_coloured_as_in_list_and_each_column_shows_its_value() -> Non
     assert "5 leads · 50,500.50" in plain
 
 
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_wide_characters_keep_the_columns_in_line(width: int) -> None:
+    wide = [
+        lead(0x60, "王小明 Wang", "w@example.com", "Negotiation", value=5000),
+        lead(0x61, "Zoë 🚀 Rocketeer", "z@example.com", "Negotiation", value=7000),
+        lead(0x62, "株式会社テスト 営業部", "k@example.com", "New Lead"),
+    ]
+    board = Board(PIPELINE, [*LEADS, *wide])
+    board.apply(moved(wide[1], "Negotiation"), True)
+    lines = draw(board, width, 24).splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    bars = {tuple(i for i, ch in enumerate(_cells(line)) if ch == "│") for line in lines[1:-1] if "│" in line}
+    assert len(bars) == 1, "column separators out of line:\n" + "\n".join(lines)
+    if width >= 120:  # cards wide enough for a value keep it, however wide the name's characters
+        assert re.search(r"Zoë 🚀 R\.\s+7k", "\n".join(lines)) and re.search(r"王小明 Wang\s+5k", "\n".join(lines))
+    assert " …" not in "\n".join(lines)  # a wide character cut in half leaves no gap before "…"
+
+
+def _cells(line: str) -> list[str]:
+    """`line` as terminal cells: a wide character takes two."""
+    return [cell for ch in line for cell in ([ch] if cell_len(ch) < 2 else [ch, ""])]
+
+
 def test_lead_text_is_never_markup() -> None:
     tricky = [
         lead(0x40, "[/]", "a@example.com", "New Lead"),

@@ -455,7 +455,7 @@ def fit_words(text: str, width: int) -> str:
         return kept + "…"
     cut = Text(words[0] if words else text)
     cut.truncate(width - 1, overflow="crop")
-    return cut.plain + "…"
+    return cut.plain.rstrip() + "…"  # rstrip: a wide character cut in half leaves a space
 
 
 def wrap_words(text: str, width: int, lines: int) -> list[str]:
@@ -610,10 +610,12 @@ class BoardView:
         name = one_line(cell(lead.get("name") or lead.get("email")))
         value = short_money(float(lead["value"])) if lead.get("value") else ""
         if value and width >= 16:
-            text = Text(fit_words(name, width - cell_len(value) - 1).ljust(width - cell_len(value)))
+            text = Text(fit_words(name, width - cell_len(value) - 1))
+            text.pad_right(width - cell_len(value) - text.cell_len)
             text.append(value, style="dim")
         else:
-            text = Text(fit_words(name, width).ljust(width))
+            text = Text(fit_words(name, width))
+            text.pad_right(width - text.cell_len)
         if self.changed is not None and str(lead.get("id")) == self.changed:
             text.stylize(f"reverse bold {self.palette.color(stage)}")
         return text
