@@ -27,9 +27,38 @@ import pytest
 from conftest import ROOT, invoke
 from rich.cells import cell_len
 from rich.console import Console
-from test_snapshots import LEADS, PIPELINE, check_snapshot, lead
 
+from leadcli.domain.pipeline import Pipeline
 from leadcli.output.events import Board
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+PIPELINE = Pipeline()
+
+
+def lead(n: int, name: str, email: str, stage: str, **extra: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "id": f"6650f1c2a1b2c3d4e5f607{n:02x}", "name": name, "email": email, "current_stage": stage,
+        "value": None, "follow_up_at": None, "updated_at": "2026-11-20T09:00:00.000+00:00", "version": 1,
+    }  # fmt: skip
+    record.update(extra)
+    return record
+
+
+LEADS = [
+    lead(0x18, "Ada Lovelace", "ada@example.com", "Proposal Sent", value=12000, updated_at="2026-11-21T15:30:00.000+00:00"),
+    lead(0x19, "Grace Hopper", "grace@example.com", "Closed Won", value=30000),
+    lead(0x1A, "Alan Turing", "alan@example.com", "New Lead"),
+    lead(0x1B, "Katherine Johnson with a rather long name", "katherine.johnson@very-long-domain.example.com", "Negotiation", value=8500.5),
+    lead(0x1C, "Edsger Dijkstra", "edsger@example.com", "Closed Lost"),
+]  # fmt: skip
+
+
+def check_snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / f"{name}.txt"
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no snapshot {path.name}: run with UPDATE_SNAPSHOTS=1 and review it"
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed; if intended, rerun with UPDATE_SNAPSHOTS=1"
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 CSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -70,7 +99,7 @@ def draw(board: Board, width: int, height: int | None, color: bool = False) -> s
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
-SNAPSHOTS = {
+VIEWS = {
     "board_60": lambda: draw(board_after_a_move(), 60, 24),
     "board_80": lambda: draw(board_after_a_move(), 80, 24),
     "board_120": lambda: draw(board_after_a_move(), 120, 24),
@@ -80,9 +109,9 @@ SNAPSHOTS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SNAPSHOTS))
+@pytest.mark.parametrize("name", sorted(VIEWS))
 def test_board_matches_snapshot(name: str) -> None:
-    check_snapshot(name, SNAPSHOTS[name]())
+    check_snapshot(name, VIEWS[name]())
 
 
 def words_of(*texts: str) -> set[str]:
