@@ -1,5 +1,5 @@
 """Events for people: one readable line per event (Rich on a terminal, plain text in a pipe),
-and the pipeline board of `watch --board`. Rich is imported only when drawing on a terminal."""
+and the pipeline board of `watch --board`. Rich is imported only when drawing."""
 
 from __future__ import annotations
 
@@ -122,8 +122,7 @@ class Board:
             column.sort(key=_updated_at, reverse=True)
         if changed is not None:
             column = by_stage[str(changed.get("current_stage"))]
-            column.remove(changed)
-            column.insert(0, changed)
+            column.insert(0, column.pop(next(i for i, lead in enumerate(column) if lead is changed)))
         return list(by_stage.items())
 
     def renderable(self) -> Any:
@@ -134,7 +133,7 @@ class Board:
         return BoardView(self.pipeline, self.columns(), changed=self.changed, last=self.last, per_column=self.per_column)
 
 
-FRAME_INTERVAL = 0.1  # at most this many frames a second while events pour in (an import)
+FRAME_INTERVAL = 0.1  # seconds between frames at the least while events pour in (an import)
 
 
 def _updated_at(lead: Mapping[str, Any]) -> str:
