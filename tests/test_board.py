@@ -88,6 +88,16 @@ def crowded_board() -> Board:
     return board
 
 
+def full_board() -> Board:
+    """Every stage holds leads (as in a real CRM): the hardest board to fit in 60 columns."""
+    names = "Barbara Liskov, Donald Knuth, Frances Allen, John Backus, Margaret Hamilton, Niklaus Wirth, Radia Perlman, " \
+        "Tony Hoare, Leslie Lamport, Shafi Goldwasser, Ken Thompson, Hedy Lamarr, Dennis Ritchie, Sophie Wilson"
+    full = [lead(0x70 + i, name, f"f{i}@example.com", PIPELINE.stages[i % 7], value=1500 * (i + 1)) for i, name in enumerate(names.split(", "))]
+    board = Board(PIPELINE, full)
+    board.apply(moved(full[3], "Negotiation"), True)  # John Backus: Proposal Sent -> Negotiation
+    return board
+
+
 def draw(board: Board, width: int, height: int | None, color: bool = False) -> str:
     """The board as a terminal of `width`x`height` shows it (height None: as in a pipe)."""
     buffer = io.StringIO()
@@ -118,18 +128,19 @@ def words_of(*texts: str) -> set[str]:
     return {word for text in texts for word in re.findall(r"[A-Za-z]+", text)}
 
 
+@pytest.mark.parametrize("make", [crowded_board, full_board])
 @pytest.mark.parametrize("width", [60, 70, 80, 100, 120, 160])
-def test_no_word_is_cut_in_two(width: int) -> None:
+def test_no_word_is_cut_in_two(width: int, make: Callable[[], Board]) -> None:
     # Every word on the board is whole, an initial ("L.") or visibly shortened ("Negotia…"):
     # never the `Negotiati│on` of a column too narrow for its header.
-    board = crowded_board()
+    board = make()
     known = words_of(*PIPELINE.stages, *(str(ld["name"]) for ld in board.leads.values())) | words_of(
         "leadcli watch board leads last moved by sam more empty k"
     )
     text = draw(board, width, 24)
     for word in re.findall(r"[A-Za-z]+(?![A-Za-z]*[.…])", text):
         assert word in known, f"{word!r} is part of a word at {width} columns:\n{text}"
-    assert "Negotiation" in text  # the headers are whole where the width allows it
+    assert "Negotiation" in text and "Scheduled" in text  # stage names are whole
     assert max(cell_len(line) for line in text.splitlines()) <= width
 
 
@@ -143,6 +154,15 @@ def test_a_short_pane_keeps_the_last_change_and_never_overflows(width: int, heig
     assert lines[-1].startswith("last 12:59:00 moved Alan"), text
     if height >= 2:  # the columns are summarised, each stage with its count, rather than cut off
         assert "New Lead" in text and re.search(r"\b15\b", text), text
+
+
+def test_a_narrow_pane_sums_up_the_closed_stages_rather_than_cut_stage_names() -> None:
+    text = draw(full_board(), 60, 24)
+    assert text.startswith("14 leads · 157,500  Closed Won 2 · 28.5k  Closed Lost"), text
+    header = text.splitlines()[2]
+    assert [h.strip() for h in header.split("│")] == ["New Lead", "Contact", "Scheduled", "Sent", "Negotiation"], text
+    wide = draw(full_board(), 80, 24).splitlines()
+    assert "Closed" in wide[1] and "Won" in wide[2] and "Lost" in wide[2]  # 80 columns: room for them all
 
 
 def test_the_card_that_just_changed_is_highlighted_and_moves_with_the_next_change() -> None:

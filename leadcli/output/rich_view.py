@@ -513,17 +513,21 @@ class BoardView:
     # -- layout
 
     def frame(self, width: int, height: int | None) -> list[RenderableType]:
-        columns, folded = self.columns, []
+        columns, folded, closed = self.columns, [], []
         if self._column_width(width, len(columns)) < CARD_MIN and any(leads for _, leads in columns):
             folded = [stage for stage, leads in columns if not leads]
             columns = [(stage, leads) for stage, leads in columns if leads]
+        if not self._widths(columns, width)[2] and any(self.pipeline.is_closed(stage) for stage, _ in columns[1:]):
+            # Still too narrow for whole stage names: the closed stages are summed up in the title.
+            closed = [stage for stage, _ in columns if self.pipeline.is_closed(stage)]
+            columns = [(stage, leads) for stage, leads in columns if stage not in closed]
         last = self._last_line(width)
-        title = self._title(width, folded)
+        title = self._title(width, folded, closed)
         parts: list[RenderableType]
         if self._column_width(width, len(columns)) < 3:  # no room for columns at all
             parts = [self._summary_line(width), last]
             return parts[-height:] if height else parts
-        gap, widths = self._widths(columns, width)
+        gap, widths, _whole = self._widths(columns, width)
         names = [wrap_words(one_line(stage), w, 2) for (stage, _), w in zip(columns, widths, strict=True)]
         head = max(len(name) for name in names) + 1
         headers = [self._header(stage, leads, w, name, head - 1) for (stage, leads), w, name in zip(columns, widths, names, strict=True)]
@@ -552,11 +556,12 @@ class BoardView:
     def _column_width(width: int, count: int) -> int:
         return (width - BOARD_GAP * (count - 1)) // max(count, 1)
 
-    def _widths(self, columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], width: int) -> tuple[int, list[int]]:
-        """The gap between columns (" │ ", or "│ " when that makes the headers fit) and each
-        column's width: at least the longest word of its stage and its count · value (so
-        headers need no "…" where that is possible; failing that, its count), then the room
-        left shared among the columns whose name or cards want more, then spread evenly."""
+    def _widths(self, columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], width: int) -> tuple[int, list[int], bool]:
+        """The gap between columns (" │ ", or "│ " when that makes the headers fit), each
+        column's width, and whether every stage name's words fit whole. Each column is at least
+        as wide as the longest word of its stage and its count · value (failing that, its count),
+        then the room left is shared among the columns whose name or cards want more, then
+        spread evenly; when even that does not fit, the columns are equal."""
         count = len(columns)
         amounts = [len(self._amount(len(leads), self.values[stage], 0)) for stage, leads in columns]
         words = [max((cell_len(word) for word in one_line(stage).split()), default=1) for stage, _ in columns]
@@ -569,7 +574,7 @@ class BoardView:
             if sum(need) <= room:
                 break
         else:
-            return gap, [room // count + (1 if i < room % count else 0) for i in range(count)]
+            return gap, [room // count + (1 if i < room % count else 0) for i in range(count)], False
         want = [max([need[i], cell_len(one_line(stage)), *(self._card_width(lead) for lead in leads[:50])]) for i, (stage, leads) in enumerate(columns)]
         widths, spare = list(need), room - sum(need)
         while spare > 0:
@@ -583,7 +588,7 @@ class BoardView:
                 spare -= extra
         for i in range(spare):
             widths[i % count] += 1
-        return gap, widths
+        return gap, widths, True
 
     @staticmethod
     def _card_width(lead: Mapping[str, Any]) -> int:
@@ -640,11 +645,20 @@ class BoardView:
             table.add_row(*(c[i] if i < len(c) else Text("") for c in cells))
         return table
 
-    def _title(self, width: int, folded: Sequence[str]) -> Text:
+    def _title(self, width: int, folded: Sequence[str], closed: Sequence[str] = ()) -> Text:
+        """Totals, the closed stages when they have no column, the empty stages when they
+        have none; led by the command's name when it all fits."""
         count, value = sum(len(column) for _, column in self.columns), sum(self.values.values())
-        title = Text.assemble((BOARD_TITLE, "bold"), "  ", f"{count} lead{'s' * (count != 1)}", f" · {money(value)}" if value else "")
+        title = Text.assemble(f"{count} lead{'s' * (count != 1)}", f" · {money(value)}" if value else "")
+        sizes = {stage: len(leads) for stage, leads in self.columns}
+        for stage in closed:
+            title.append("  ")
+            title.append(one_line(stage), style=f"bold {self.palette.color(stage)}")
+            title.append(f" {self._amount(sizes[stage], self.values[stage], 0)}", style="dim")
         if folded:
             title.append(f"  · empty: {', '.join(one_line(s) for s in folded)}", style="dim")
+        if cell_len(BOARD_TITLE) + 2 + title.cell_len <= width:
+            title = Text.assemble((BOARD_TITLE, "bold"), "  ", title)
         title.truncate(width, overflow="ellipsis")
         return title
 
