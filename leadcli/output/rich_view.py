@@ -482,7 +482,8 @@ class BoardView:
 
     - names are shortened by whole words ("Ada L.", "Katherine…"), never wrapped or folded;
     - when columns would be narrower than CARD_MIN, empty stages give up their columns (and
-      are named in the title line);
+      are named in the title line); when stage names still would not fit whole, the closed
+      stages give up theirs (their count and value go to the title line);
     - on a terminal the frame never exceeds the height: columns show what fits and "+N more";
       on a short pane the title goes first, then the cards (the headers still count and sum
       every column), then the headers become one summary line; the last-change line stays.
