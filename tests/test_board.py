@@ -266,6 +266,28 @@ def test_every_event_of_a_burst_is_on_the_last_frame(monkeypatch: pytest.MonkeyP
     assert counts[names.index("Closed Won") :].split()[0] == "40"
 
 
+def test_a_drawing_error_is_not_a_frozen_board(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The painter thread draws; if drawing fails, the watch fails (the error boundary reports
+    # it) instead of going on with a board that silently stopped changing.
+    from leadcli.output import rich_view
+    from leadcli.output.events import show_board
+
+    monkeypatch.setenv("LEADCLI_FORCE_TERMINAL", "1")
+    frame, calls = rich_view.BoardView.frame, []
+
+    def fails_once(self: rich_view.BoardView, width: int, height: int | None) -> list[Any]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("drawing bug")
+        return frame(self, width, height)
+
+    monkeypatch.setattr(rich_view.BoardView, "frame", fails_once)
+
+    events = [(moved(LEADS[2], PIPELINE.stages[i % 5], seq=i), True) for i in range(50)]
+    with pytest.raises(RuntimeError, match="drawing bug"):
+        show_board(Board(PIPELINE, LEADS), iter(events), io.StringIO())
+
+
 # -- a real terminal: resize ----------------------------------------------------------------
 
 

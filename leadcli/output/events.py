@@ -197,22 +197,28 @@ class _Painter:
         self.lock = threading.Lock()
         self.wake, self.done = threading.Event(), threading.Event()
         self.dirty = False
+        self.error: Exception | None = None  # what stopped the painter, raised in the main thread
         self.thread = threading.Thread(target=self.run, name="board-painter", daemon=True)
         self.winch: Any = getattr(signal, "SIGWINCH", None) if fd is not None else None
         self.previous: Any = None
 
     def changed(self) -> None:
+        if self.error is not None:
+            raise self.error
         self.dirty = True
         self.wake.set()
 
     def run(self) -> None:
-        while not self.done.is_set():
-            self.wake.wait(0.5)
-            self.wake.clear()
-            self.paint()
-            if not self.done.is_set():
-                self.done.wait(FRAME_INTERVAL)  # a burst of events is drawn 1/FRAME_INTERVAL a second
-        self.paint()  # the last events before the end
+        try:
+            while not self.done.is_set():
+                self.wake.wait(0.5)
+                self.wake.clear()
+                self.paint()
+                if not self.done.is_set():
+                    self.done.wait(FRAME_INTERVAL)  # a burst of events is drawn 1/FRAME_INTERVAL a second
+            self.paint()  # the last events before the end
+        except Exception as exc:  # a drawing bug must not leave a frozen board: the main thread raises it
+            self.error = exc
 
     def paint(self) -> None:
         now = _terminal_size(self.fd) if self.fd is not None else None
@@ -235,9 +241,11 @@ class _Painter:
         self.thread.start()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, exc_type: object, *_exc: object) -> None:
         self.done.set()
         self.wake.set()
         self.thread.join()
         if self.winch is not None:
             signal.signal(self.winch, self.previous)
+        if self.error is not None and exc_type is None:
+            raise self.error
