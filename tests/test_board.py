@@ -235,6 +235,42 @@ def test_lead_text_is_never_markup() -> None:
     assert not REVERSE.search(urgent.split("│")[-1])
 
 
+def test_the_columns_kept_up_to_date_match_a_fresh_count_after_any_events() -> None:
+    # The board keeps each column sorted with its count and value as events come (a binary
+    # search per event, not a pass over every lead per frame): compare with counting afresh.
+    import random
+
+    rng = random.Random(13)
+    stages = [*PIPELINE.stages, "Someone's Own Stage"]
+    truth: dict[str, dict[str, Any]] = {
+        f"{n:024x}": {"id": f"{n:024x}", "name": "x", "current_stage": stages[n % 8], "value": n, "updated_at": f"2026-10-{n % 9 + 1:02d}"}
+        for n in range(0, 40, 3)
+    }  # the board starts from these (as from the store), then follows the events
+    board = Board(PIPELINE, [*truth.values(), *truth.values()])
+    for seq in range(600):
+        lead_id = f"{rng.randrange(40):024x}"
+        record = {"id": lead_id, "name": f"Lead {lead_id[-2:]}", "current_stage": rng.choice(stages),
+                  "value": rng.choice([None, 0, 99.99, 1200, 0.01, "n/a"]), "updated_at": f"2026-11-{rng.randrange(1, 29):02d}"}  # fmt: skip
+        kind = rng.choice(["lead_updated", "lead_stage_changed", "lead_deleted", "left"])
+        event = {"seq": seq, "type": "lead_updated" if kind == "left" else kind, "lead_id": lead_id, "lead": record}
+        board.apply(event, visible=kind != "left")
+        if kind in ("lead_deleted", "left"):
+            truth.pop(lead_id, None)
+        else:
+            truth[lead_id] = record
+        view = board.renderable()
+        for stage in stages:
+            mine = [ld for ld in truth.values() if ld["current_stage"] == stage]
+            cents = sum(round(ld["value"] * 100) for ld in mine if isinstance(ld["value"], float | int))
+            assert view.counts.get(stage, 0) == len(mine) and round(view.values.get(stage, 0) * 100) == cents
+            shown = dict(view.columns).get(stage, [])
+            expected = sorted(mine, key=lambda ld: (ld["updated_at"], ld["id"]), reverse=True)
+            if board.changed in {ld["id"] for ld in mine}:
+                expected = [truth[board.changed], *(ld for ld in expected if ld["id"] != board.changed)]
+            assert [ld["id"] for ld in shown] == [ld["id"] for ld in expected]
+        assert ("Someone's Own Stage" in dict(view.columns)) == any(ld["current_stage"] == "Someone's Own Stage" for ld in truth.values())
+
+
 def test_a_lead_leaving_the_filters_leaves_the_board_and_the_last_line_says_why() -> None:
     board = board_after_a_move()
     board.apply(moved(LEADS[2], "Closed Lost", seq=43), False)  # Alan Turing no longer matches

@@ -3,6 +3,7 @@ and the pipeline board of `watch --board`. Rich is imported only when drawing.""
 
 from __future__ import annotations
 
+import bisect
 import os
 import signal
 import sys
@@ -91,53 +92,101 @@ def write_event_lines(stream: TextIO, events: Iterable[Mapping[str, Any]]) -> in
 
 class Board:
     """The pipeline as columns of leads, kept up to date from events; drawn by
-    `rich_view.BoardView` (`renderable`) and kept on screen by `show_board`."""
+    `rich_view.BoardView` (`renderable`) and kept on screen by `show_board`.
+
+    Each stage keeps its leads' (updated_at, id) sorted, its count and its total value, so an
+    event costs a binary search and a frame only looks at the leads it can show, however many
+    leads the board holds."""
 
     def __init__(self, pipeline: Pipeline, leads: Iterable[Mapping[str, Any]] = (), per_column: int = 12) -> None:
         self.pipeline = pipeline
         self.per_column = per_column
-        self.leads: dict[str, Mapping[str, Any]] = {str(lead["id"]): lead for lead in leads}
+        self.leads: dict[str, Mapping[str, Any]] = {}
+        self._stages: dict[str, _Stage] = {stage: _Stage() for stage in pipeline.stages}
+        self._placed: dict[str, tuple[str, tuple[str, str], int]] = {}  # id -> stage, sort key, cents
         self.last: Mapping[str, Any] | None = None
         self.changed: str | None = None  # the lead the last event put on the board, drawn highlighted
+        for lead_id, lead in {str(lead["id"]): lead for lead in leads}.items():  # appended, then sorted once
+            self._put(lead_id, lead, sort=False)
+        for column in self._stages.values():
+            column.keys.sort()
 
     def apply(self, event: Mapping[str, Any], visible: bool) -> None:
         """`visible`: whether the event's lead passes the watch's filters."""
         self.last = event
         lead_id = str(event.get("lead_id"))
         if event.get("type") == "lead_deleted" or not visible:
-            self.leads.pop(lead_id, None)
+            self._drop(lead_id)
             self.changed = None
         else:
-            self.leads[lead_id] = event["lead"]
+            self._put(lead_id, event["lead"])
             self.changed = lead_id
 
-    def columns(self) -> list[tuple[str, list[Mapping[str, Any]]]]:
-        """Each stage of the pipeline (then any stage it does not know) with its leads: the one
-        that just changed first, then the most recently updated."""
-        by_stage: dict[str, list[Mapping[str, Any]]] = {stage: [] for stage in self.pipeline.stages}
-        for lead in self.leads.values():
-            by_stage.setdefault(str(lead.get("current_stage")), []).append(lead)
-        changed = self.leads.get(self.changed) if self.changed is not None else None
-        for column in by_stage.values():
-            column.sort(key=_updated_at, reverse=True)
-        if changed is not None:
-            column = by_stage[str(changed.get("current_stage"))]
-            column.insert(0, column.pop(next(i for i, lead in enumerate(column) if lead is changed)))
-        return list(by_stage.items())
+    def _put(self, lead_id: str, lead: Mapping[str, Any], sort: bool = True) -> None:
+        self._drop(lead_id)
+        stage, key, cents = str(lead.get("current_stage")), (str(lead.get("updated_at") or ""), lead_id), _cents(lead)
+        column = self._stages.setdefault(stage, _Stage())
+        if sort:
+            bisect.insort(column.keys, key)
+        else:
+            column.keys.append(key)
+        column.cents += cents
+        self.leads[lead_id] = lead
+        self._placed[lead_id] = (stage, key, cents)
+
+    def _drop(self, lead_id: str) -> None:
+        placed = self._placed.pop(lead_id, None)
+        if placed is None:
+            return
+        stage, key, cents = placed
+        column = self._stages[stage]
+        del column.keys[bisect.bisect_left(column.keys, key)]
+        column.cents -= cents
+        del self.leads[lead_id]
+
+    def columns(self, limit: int = 500) -> list[tuple[str, list[Mapping[str, Any]]]]:
+        """Each stage of the pipeline (then any other stage a lead is in) with its first
+        `limit` leads: the one that just changed, then the most recently updated."""
+        out = []
+        for stage, column in self._stages.items():
+            if not column.keys and stage not in self.pipeline.stages:
+                continue
+            ids = [lead_id for _, lead_id in reversed(column.keys[-limit:])]
+            if self.changed is not None and self._placed.get(self.changed, ("",))[0] == stage:
+                ids = [self.changed, *(lead_id for lead_id in ids if lead_id != self.changed)][:limit]
+            out.append((stage, [self.leads[lead_id] for lead_id in ids]))
+        return out
 
     def renderable(self) -> Any:
         """The board as it is now (a snapshot: later events do not change it), laid out for
         the console's size each time it is drawn."""
         from leadcli.output.rich_view import BoardView
 
-        return BoardView(self.pipeline, self.columns(), changed=self.changed, last=self.last, per_column=self.per_column)
+        columns = self.columns()
+        counts = {stage: len(self._stages[stage].keys) for stage, _ in columns}
+        values = {stage: self._stages[stage].cents / 100 for stage, _ in columns}
+        return BoardView(self.pipeline, columns, counts=counts, values=values, changed=self.changed, last=self.last, per_column=self.per_column)
+
+
+class _Stage:
+    """One column of the board: its leads' sort keys, ascending, and their value in cents (an
+    integer, so a column that empties sums to exactly 0)."""
+
+    __slots__ = ("cents", "keys")
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, str]] = []
+        self.cents = 0
+
+
+def _cents(lead: Mapping[str, Any]) -> int:
+    try:
+        return round(float(lead.get("value") or 0) * 100)
+    except (TypeError, ValueError, OverflowError):  # not a number (an older store)
+        return 0
 
 
 FRAME_INTERVAL = 0.1  # seconds between frames at the least while events pour in (an import)
-
-
-def _updated_at(lead: Mapping[str, Any]) -> str:
-    return str(lead.get("updated_at") or "")
 
 
 def show_board(board: Board, updates: Iterable[tuple[Mapping[str, Any], bool]], stream: TextIO | None = None) -> None:

@@ -431,6 +431,14 @@ def short_money(value: float) -> str:
     return money(value)
 
 
+def lead_value(lead: Mapping[str, Any]) -> float:
+    """A lead's value as a number (0 when it has none, or an older store holds something else)."""
+    try:
+        return float(lead.get("value") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def fit_words(text: str, width: int) -> str:
     """`text` in at most `width` cells without cutting a word in two where that can be
     helped: whole words, then the next word as its initial ("Ada L."), then "…". A first word
@@ -495,17 +503,23 @@ class BoardView:
         pipeline: Pipeline,
         columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
         *,
+        counts: Mapping[str, int] | None = None,
+        values: Mapping[str, float] | None = None,
         changed: str | None = None,
         last: Mapping[str, Any] | None = None,
         per_column: int = 12,
     ) -> None:
+        """`columns`: each stage with its leads in the order shown (the first ones are
+        enough); `counts` and `values`: each stage's number of leads and their total value,
+        when `columns` does not hold them all."""
         self.pipeline = pipeline
         self.columns = [(stage, list(leads)) for stage, leads in columns]
+        self.counts = dict(counts) if counts is not None else {stage: len(leads) for stage, leads in self.columns}
+        self.values = dict(values) if values is not None else {stage: sum(lead_value(lead) for lead in leads) for stage, leads in self.columns}
         self.changed = changed
         self.last = last
         self.per_column = per_column
         self.palette = StagePalette.of(pipeline)
-        self.values = {stage: sum(float(lead.get("value") or 0) for lead in leads) for stage, leads in self.columns}
 
     def __rich_console__(self, console: Console, options: Any) -> Any:
         height = options.height or (options.size.height if console.is_terminal else None)
@@ -564,12 +578,12 @@ class BoardView:
         then the room left is shared among the columns whose name or cards want more, then
         spread evenly; when even that does not fit, the columns are equal."""
         count = len(columns)
-        amounts = [len(self._amount(len(leads), self.values[stage], 0)) for stage, leads in columns]
+        amounts = [len(self._amount(self.counts[stage], self.values[stage], 0)) for stage, _ in columns]
         words = [max((cell_len(word) for word in one_line(stage).split()), default=1) for stage, _ in columns]
         for gap, need in (
             (BOARD_GAP, [max(a, w) for a, w in zip(amounts, words, strict=True)]),
             (BOARD_GAP - 1, [max(a, w) for a, w in zip(amounts, words, strict=True)]),
-            (BOARD_GAP - 1, [max(len(str(len(leads))), w) for (_, leads), w in zip(columns, words, strict=True)]),
+            (BOARD_GAP - 1, [max(len(str(self.counts[stage])), w) for (stage, _), w in zip(columns, words, strict=True)]),
         ):
             room = width - gap * (count - 1)
             if sum(need) <= room:
@@ -594,7 +608,8 @@ class BoardView:
     @staticmethod
     def _card_width(lead: Mapping[str, Any]) -> int:
         name = cell_len(one_line(cell(lead.get("name") or lead.get("email"))))
-        return min(24, name + (len(short_money(float(lead["value"]))) + 1 if lead.get("value") else 0))
+        value = lead_value(lead)
+        return min(24, name + (len(short_money(value)) + 1 if value else 0))
 
     # -- parts
 
@@ -610,11 +625,11 @@ class BoardView:
     def _header(self, stage: str, leads: Sequence[Mapping[str, Any]], width: int, name_lines: Sequence[str], lines: int) -> Text:
         """The stage's name (its lines bottom-aligned, so counts line up) over count · value."""
         name = "\n".join([""] * (lines - len(name_lines)) + list(name_lines))
-        return Text.assemble((name, f"bold {self.palette.color(stage)}"), "\n", (self._amount(len(leads), self.values[stage], width), "dim"))
+        return Text.assemble((name, f"bold {self.palette.color(stage)}"), "\n", (self._amount(self.counts[stage], self.values[stage], width), "dim"))
 
     def _card(self, lead: Mapping[str, Any], stage: str, width: int) -> Text:
         name = one_line(cell(lead.get("name") or lead.get("email")))
-        value = short_money(float(lead["value"])) if lead.get("value") else ""
+        value = short_money(lead_value(lead)) if lead_value(lead) else ""
         if value and width >= 16:
             text = Text(fit_words(name, width - cell_len(value) - 1))
             text.pad_right(width - cell_len(value) - text.cell_len)
@@ -627,11 +642,12 @@ class BoardView:
         return text
 
     def _cells(self, stage: str, leads: Sequence[Mapping[str, Any]], width: int, rows: int) -> list[Text]:
-        if len(leads) <= rows:
-            return [self._card(lead, stage, width) for lead in leads]
-        shown = rows - 1 if rows >= 2 else rows
+        count = self.counts[stage]
+        shown = min(len(leads), count if count <= rows else rows - 1 if rows >= 2 else rows)
         cards = [self._card(lead, stage, width) for lead in leads[:shown]]
-        return cards + ([Text(fit_words(f"+{len(leads) - shown} more", width), style="dim")] if rows >= 2 else [])
+        if count > shown and len(cards) < rows:
+            cards.append(Text(fit_words(f"+{count - shown} more", width), style="dim"))
+        return cards
 
     def _table(self, columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], gap: int, widths: Sequence[int], headers: Sequence[Text], rows: int) -> Table:
         padding = (0, 1) if gap == BOARD_GAP else (0, 1, 0, 0)
@@ -649,13 +665,12 @@ class BoardView:
     def _title(self, width: int, folded: Sequence[str], closed: Sequence[str] = ()) -> Text:
         """Totals, the closed stages when they have no column, the empty stages when they
         have none; led by the command's name when it all fits."""
-        count, value = sum(len(column) for _, column in self.columns), sum(self.values.values())
+        count, value = sum(self.counts.values()), sum(self.values.values())
         title = Text.assemble(f"{count} lead{'s' * (count != 1)}", f" · {money(value)}" if value else "")
-        sizes = {stage: len(leads) for stage, leads in self.columns}
         for stage in closed:
             title.append("  ")
             title.append(one_line(stage), style=f"bold {self.palette.color(stage)}")
-            title.append(f" {self._amount(sizes[stage], self.values[stage], 0)}", style="dim")
+            title.append(f" {self._amount(self.counts[stage], self.values[stage], 0)}", style="dim")
         if folded:
             title.append(f"  · empty: {', '.join(one_line(s) for s in folded)}", style="dim")
         if cell_len(BOARD_TITLE) + 2 + title.cell_len <= width:
@@ -665,11 +680,11 @@ class BoardView:
 
     def _summary_line(self, width: int) -> Text:
         line = Text()
-        for i, (stage, leads) in enumerate(self.columns):
+        for i, (stage, _) in enumerate(self.columns):
             if i:
                 line.append(" │ ", style="dim")
             line.append(one_line(stage), style=f"bold {self.palette.color(stage)}")
-            line.append(f" {self._amount(len(leads), self.values[stage], 99)}", style="dim")
+            line.append(f" {self._amount(self.counts[stage], self.values[stage], 99)}", style="dim")
         line.truncate(width, overflow="ellipsis")
         return line
 
