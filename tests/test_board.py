@@ -62,7 +62,7 @@ def check_snapshot(name: str, text: str) -> None:
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 CSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-REVERSE = re.compile(r"\x1b\[[0-9;]*\b7\b[0-9;]*m")  # an SGR sequence that turns on reverse video
+REVERSE = re.compile(r"\x1b\[(?:[0-9]+;)*7(?:;[0-9]+)*m")  # an SGR sequence that turns on reverse video
 
 
 def moved(record: Mapping[str, Any], to: str, seq: int = 42, by: str = "sam") -> dict[str, Any]:
@@ -98,12 +98,12 @@ def full_board() -> Board:
     return board
 
 
-def draw(board: Board, width: int, height: int | None, color: bool = False) -> str:
+def draw(board: Board, width: int, height: int | None, color: bool = False, no_color: bool = False) -> str:
     """The board as a terminal of `width`x`height` shows it (height None: as in a pipe)."""
     buffer = io.StringIO()
     console = Console(
         file=buffer, width=width, height=height or 25, force_terminal=height is not None,
-        color_system="standard" if color else None, highlight=False,
+        color_system="standard" if color else None, highlight=False, no_color=no_color,
     )  # fmt: skip
     console.print(board.renderable())
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
@@ -167,12 +167,14 @@ def test_a_narrow_pane_sums_up_the_closed_stages_rather_than_cut_stage_names() -
 
 def test_the_card_that_just_changed_is_highlighted_and_moves_with_the_next_change() -> None:
     board = board_after_a_move()
-    highlighted = [SGR.sub("", m) for m in re.findall(r"\x1b\[[0-9;]*\b7\b[0-9;]*m[^\x1b]*", draw(board, 100, 24, color=True))]
+    highlighted = [SGR.sub("", m) for m in re.findall(REVERSE.pattern + r"[^\x1b]*", draw(board, 100, 24, color=True))]
     assert highlighted and all(m.startswith("Ada L") for m in highlighted), highlighted
+    plain = draw(board, 100, 24, color=True, no_color=True)  # NO_COLOR: still in reverse video
+    assert not re.search(r"\x1b\[[0-9;]*3[0-7]m", plain) and re.search(REVERSE.pattern + "Ada L", plain)
 
     board.apply(moved(LEADS[1], "Closed Lost", seq=43), True)  # Grace Hopper
     text = draw(board, 100, 24, color=True)
-    highlighted = [SGR.sub("", m) for m in re.findall(r"\x1b\[[0-9;]*\b7\b[0-9;]*m[^\x1b]*", text)]
+    highlighted = [SGR.sub("", m) for m in re.findall(REVERSE.pattern + r"[^\x1b]*", text)]
     assert highlighted and all(m.startswith("Grace H") for m in highlighted), highlighted
     assert "Closed Won → Closed Lost" in SGR.sub("", text).splitlines()[-1]
 
