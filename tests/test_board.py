@@ -405,6 +405,12 @@ def test_resizing_the_pane_redraws_the_board_at_the_new_size_without_a_write(tmp
         assert len(narrow) <= 12, narrow
 
         mark = len(term.seen)
+        term.resize(60, 4)  # a very short pane: the columns summed up, the last line kept
+        short = term.read_until_text("waiting for changes", term.read_until(b"\x1b[2J", mark))
+        assert len(short) <= 4 and "Negotiation" in "".join(short) and short[-1].startswith("waiting for changes"), short
+
+        term.resize(60, 12)
+        mark = len(term.seen)
         assert invoke("--db", db, "move", "alan@example.com", "--to", "negotiation").code == 0
         after = term.read_until_text("Initial Contact → Negotiation", mark)  # the next write: still 60 wide
         assert all(cell_len(line) <= 60 for line in after), after
