@@ -380,7 +380,8 @@ class Terminal:
 
 def frame_lines(raw: bytes) -> list[str]:
     """What a chunk of terminal output writes, line by line, escape sequences removed."""
-    text = CSI.sub("", raw.decode(errors="replace")).replace("\r", "")
+    moves = re.sub(r"\x1b\[[0-9;?]*[ABHJK]", "\n", raw.decode(errors="replace"))  # a redraw starts over
+    text = CSI.sub("", moves).replace("\r", "")
     return [line for line in text.split("\n") if line.strip()]
 
 
@@ -409,7 +410,9 @@ def test_resizing_the_pane_redraws_the_board_at_the_new_size_without_a_write(tmp
         short = term.read_until_text("waiting for changes", term.read_until(b"\x1b[2J", mark))
         assert len(short) <= 4 and "Negotiation" in "".join(short) and short[-1].startswith("waiting for changes"), short
 
+        mark = len(term.seen)
         term.resize(60, 12)
+        term.read_until_text("waiting for changes", term.read_until(b"\x1b[2J", mark))
         mark = len(term.seen)
         assert invoke("--db", db, "move", "alan@example.com", "--to", "negotiation").code == 0
         after = term.read_until_text("Initial Contact → Negotiation", mark)  # the next write: still 60 wide
