@@ -28,6 +28,13 @@ def cell(value: Any) -> str:
     """A value as text for the terminal: `output.cell`, control characters shown as `\\xNN`."""
     return printable(plain_cell(value))
 
+
+def plain(value: Any) -> Text:
+    """A value as a Rich Text, never parsed as markup: user text such as `[/]` or
+    `[reverse]URGENT` is shown as typed. Every user value reaches Rich this way (or as a Text
+    built by `Text(...)`/`Text.assemble`), never as a str, which Rich would read as markup."""
+    return Text(cell(value))
+
 STALE_DAYS = 30  # an open lead not contacted in this many days is marked stale
 OPEN_COLORS = ("blue", "cyan", "magenta", "yellow", "bright_blue", "bright_cyan", "bright_magenta", "bright_yellow")
 WON_COLOR, LOST_COLOR, UNKNOWN_COLOR = "green", "red", "white"
@@ -47,6 +54,11 @@ def make_console(stream: TextIO) -> Console:
 
 def print_view(stream: TextIO, view: RenderableType) -> None:
     make_console(stream).print(view)
+
+
+def note(message: str) -> Text:
+    """A message in place of a view (`no leads match`), dimmed."""
+    return Text(message, style="dim")
 
 
 def when(value: Any) -> datetime | None:
@@ -127,11 +139,12 @@ def stale_days(lead: Mapping[str, Any], pipeline: Pipeline, now: datetime, thres
 # -- list -------------------------------------------------------------------------------------
 
 # Default columns in the order they are given up when the terminal is narrow (first to go first).
-DROP_ORDER = ("status", "owner", "id", "value", "company", "follow_up_at", "email")
+# The handle (and the name) never go: the handle is what a person types to act on a row.
+DROP_ORDER = ("id", "status", "owner", "value", "company", "follow_up_at", "email", "tags", "source", "notes", "last_contacted", "created_at", "updated_at", "stage_updated_at", "phone")
 # Columns that may be shortened with an ellipsis, and how narrow before they would rather go;
 # the others (ids, stages, numbers, dates) are shown whole or not at all.
 SHRINKABLE = {"name": 14, "email": 16, "company": 10, "owner": 6, "status": 8, "source": 8, "tags": 8, "notes": 10}
-HEADERS = {"current_stage": "stage", "follow_up_at": "follow-up", "last_contacted": "contacted", "created_at": "created", "updated_at": "updated", "stage_updated_at": "in stage since"}
+HEADERS = {"handle": "handle", "current_stage": "stage", "follow_up_at": "follow-up", "last_contacted": "contacted", "created_at": "created", "updated_at": "updated", "stage_updated_at": "in stage since"}
 DATE_FIELDS = ("follow_up_at", "last_contacted", "created_at", "updated_at", "stage_updated_at")
 
 
@@ -272,7 +285,7 @@ def history_timeline(lead: Mapping[str, Any], pipeline: Pipeline, *, now: dateti
         last = i == len(entries) - 1
         marker = Text("●" if last else "○", style=palette.color(entry.get("to_stage")))
         spent = f"{days}" + (" so far" if last and not pipeline.is_closed(entry.get("to_stage")) else "")
-        table.add_row(day(start, zone), marker, palette.text(entry.get("to_stage")), spent, cell(entry.get("by")), cell(entry.get("notes")))
+        table.add_row(day(start, zone), marker, palette.text(entry.get("to_stage")), spent, plain(entry.get("by")), plain(entry.get("notes")))
     return table
 
 
@@ -284,7 +297,7 @@ def activity_table(lead: Mapping[str, Any], *, zone: tzinfo = UTC, limit: int = 
     for _ in range(4):
         table.add_column()
     for activity in activities[:limit]:
-        table.add_row(day(activity.get("at"), zone), Text(cell(activity.get("type")), style="bold"), cell(activity.get("by")), cell(activity.get("note")))
+        table.add_row(day(activity.get("at"), zone), Text(cell(activity.get("type")), style="bold"), plain(activity.get("by")), plain(activity.get("note")))
     if len(activities) > limit:
         table.add_row("", Text(f"… {len(activities) - limit} older", style="dim"), "", "")
     return table
@@ -325,10 +338,11 @@ def lead_card(lead: Mapping[str, Any], pipeline: Pipeline, *, now: datetime, zon
         ("id", cell(lead.get("id"))),
     ]
     for key, value in (lead.get("fields") or {}).items():
-        rows.append((key, cell(value)))
+        rows.append((printable(str(key)), cell(value)))
     for key, value in rows:
         if value not in ("", None):
-            facts.add_row(key, value)
+            # Text, never a str: Rich would read a str as markup ("[/]" in a name is an error).
+            facts.add_row(Text(key), Text(value) if isinstance(value, str) else value)
     parts: list[RenderableType] = [facts]
     if lead.get("notes"):
         parts += [Text(""), Text(cell(lead.get("notes")), style="italic")]
@@ -469,5 +483,5 @@ def rich_table(stream: TextIO, rows: Sequence[Mapping[str, Any]], fields: Sequen
     for name in fields:
         table.add_column(name.replace("_", " "), overflow="fold")
     for row in rows:
-        table.add_row(*(cell(row[f]) for f in fields))
+        table.add_row(*(plain(row[f]) for f in fields))
     print_view(stream, table)
