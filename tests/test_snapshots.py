@@ -165,7 +165,7 @@ def test_commands_draw_in_colour_on_a_terminal_unless_no_color(seeded: str, args
 def test_list_in_a_pipe_keeps_every_column_and_value_whole(seeded: str) -> None:
     result = invoke("--db", seeded, "list", env={"COLUMNS": "40"})
     header = result.stdout.splitlines()[0].split()
-    assert header == ["ID", "NAME", "EMAIL", "COMPANY", "CURRENT_STAGE", "STATUS", "OWNER", "VALUE", "FOLLOW_UP_AT"]
+    assert header == ["ID", "HANDLE", "NAME", "EMAIL", "COMPANY", "CURRENT_STAGE", "STATUS", "OWNER", "VALUE", "FOLLOW_UP_AT"]
     assert "Analytical Engines" in result.stdout
 
 
@@ -178,5 +178,5 @@ def test_show_in_a_pipe_lists_history_one_change_a_line(seeded: str) -> None:
 def test_list_on_a_narrow_terminal_hides_columns_and_says_which(seeded: str) -> None:
     result = invoke("--db", seeded, "list", env={"LEADCLI_FORCE_TERMINAL": "1", "COLUMNS": "60", "NO_COLOR": "1"})
     plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
-    assert "hidden to fit: id, company, status, owner, value, follow-up (use --fields)" in " ".join(plain.split())
+    assert "hidden to fit: company, status, owner, value, follow-up, id (use --fields)" in " ".join(plain.split())
     assert max(len(line) for line in plain.splitlines()) <= 60

@@ -185,7 +185,7 @@ def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields:
 @lead_field_options
 def edit(
     ctx: typer.Context,
-    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
+    leads: Annotated[list[str], typer.Argument(help="Leads (handles, ids, prefixes of either, or emails), or - to read them from stdin, one a line.", show_default=False)],
     values: dict[str, Any],
     add_tag: Annotated[list[str] | None, typer.Option("--add-tag", help="Add a tag (repeatable).", show_default=False)] = None,
     remove_tag: Annotated[list[str] | None, typer.Option("--remove-tag", help="Remove a tag (repeatable).", show_default=False)] = None,
@@ -288,7 +288,7 @@ def already_in_stage(leads: list[dict[str, Any]], note: str | None) -> None:
 @app.command()
 def delete(
     ctx: typer.Context,
-    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
+    leads: Annotated[list[str], typer.Argument(help="Leads (handles, ids, prefixes of either, or emails), or - to read them from stdin, one a line.", show_default=False)],
     yes: YesOpt = False,
 ) -> None:
     """Delete leads (asks first on a terminal; needs --yes in scripts).

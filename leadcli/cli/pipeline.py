@@ -33,7 +33,7 @@ NoteOpt = Annotated[str | None, typer.Option("--note", help="A note kept with th
 @app.command()
 def move(
     ctx: typer.Context,
-    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
+    leads: Annotated[list[str], typer.Argument(help="Leads (handles, ids, prefixes of either, or emails), or - to read them from stdin, one a line.", show_default=False)],
     to: Annotated[str, typer.Option("--to", help="The stage to move to (name or slug, e.g. proposal-sent).", show_default=False)],
     note: NoteOpt = None,
     output: OutputOpt = "table",

@@ -29,6 +29,8 @@ def resolve(ws: Workspace, ref: str) -> Lead:
     unique prefix of 4+ characters of either, or an email. A prefix that matches several leads
     is exit 2 naming them; text that cannot be a handle (a name) points to `search`."""
     text = ref.strip()
+    if not text:
+        raise InvalidInput("an empty LEAD: give a handle, an id or an email")
     if "@" in text:
         lead = ws.store.get_by_email(text.lower())
         if lead is None:
