@@ -275,8 +275,15 @@ def history_timeline(lead: Mapping[str, Any], pipeline: Pipeline, *, now: dateti
     """Each stage the lead entered, when, by whom, and how many days it stayed there."""
     palette = StagePalette.of(pipeline)
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False, padding=(0, 2, 0, 0))
-    for name, justify in (("date", "left"), ("", "left"), ("stage", "left"), ("days", "right"), ("by", "left"), ("note", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    # Dates, stages and day counts are whole or useless: on a narrow terminal the note wraps instead.
+    entries_ = list(lead.get("stage_history") or [])
+    longest = max((len(printable(str(e.get("to_stage") or ""))) for e in entries_), default=5)
+    table.add_column("date", no_wrap=True, min_width=10)
+    table.add_column("", no_wrap=True)
+    table.add_column("stage", no_wrap=True, min_width=min(longest, 20))
+    table.add_column("days", justify="right", no_wrap=True)
+    table.add_column("by", overflow="fold")
+    table.add_column("note", overflow="fold", ratio=1)
     entries = list(lead.get("stage_history") or [])
     for i, entry in enumerate(entries):
         start = when(entry.get("changed_at"))
