@@ -219,15 +219,19 @@ def edit(
     if json_source == "-" and "-" in leads:
         raise InvalidInput("--json - and - for leads both read stdin; give the JSON in a file")
     raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
-    _check_note_options(raw, values, note)
     if not (raw or add_tag or remove_tag or unset) and len(leads) == 1 and leads[0] != "-" and stdin_is_tty():
         from leadcli.cli.interactive import ask_changes
 
         values, unset = ask_changes(ws, svc.resolve(ws, leads[0]))
         raw = svc.changes_from_options(ws, values)
         if not (raw or unset):
-            info("nothing changed")
+            info("nothing changed" + ("; --note was not recorded (it goes with a stage change)" if note else ""))
             return
+        if note and raw.get("current_stage") is None:
+            info("the stage did not change: --note was not recorded")
+            note = None
+    else:
+        _check_note_options(raw, values, note)
     if not (raw or add_tag or remove_tag or unset):
         raise InvalidInput("nothing to change: give at least one field option (see leadcli edit --help)")
     results = svc.edit_leads_detailed(ws, read_refs(leads), raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)

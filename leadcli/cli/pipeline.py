@@ -139,6 +139,7 @@ def stale(
     yes: YesOpt = False,
     output: OutputOpt = "table",
     fields: FieldsOpt = None,
+    limit: LimitOpt = None,
 ) -> None:
     """Open leads going cold: not in a closed stage and not contacted in --days days.
 
@@ -147,13 +148,17 @@ def stale(
     **Examples**
 
         leadcli stale --days 14 --owner ada
+        leadcli stale --days 30 --limit 10
         leadcli stale --days 30 --move-to closed-lost --yes   # in cron
     """
     ws = workspace(ctx)
     found = svc.stale_leads(ws, build_query(ws, filters), days)
     if move_to is None:
-        print_leads(found, output, fields, ws, table_fields=STALE_TABLE_FIELDS, empty=f"no open leads without contact for {days} days")
+        shown = found if limit is None else _limited(list(found), limit)
+        print_leads(shown, output, fields, ws, table_fields=STALE_TABLE_FIELDS, empty=f"no open leads without contact for {days} days")
         return
+    if limit is not None:
+        raise InvalidInput("--limit lists the first N stale leads; --move-to moves every one (give one or the other)")
     target = ws.pipeline.match(move_to)
     leads = list(found)
     if not yes:
