@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from leadcli.domain.handle import handle_of
 from leadcli.domain.pipeline import Pipeline
 from leadcli.output import cell as plain_cell
 from leadcli.output import force_terminal, no_color, one_line, printable, terminal_width
@@ -342,6 +343,7 @@ def lead_card(lead: Mapping[str, Any], pipeline: Pipeline, *, now: datetime, zon
         ("contacted", ago(lead.get("last_contacted"), now)),
         ("follow-up", follow_up_text(lead, now=now, zone=zone)),
         ("created", f"{day(lead.get('created_at'), zone)}  ({ago(lead.get('created_at'), now)})"),
+        ("handle", cell(handle_of(str(lead.get("id") or "")))),
         ("id", cell(lead.get("id"))),
     ]
     for key, value in (lead.get("fields") or {}).items():
