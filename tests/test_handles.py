@@ -120,3 +120,15 @@ def test_leads_artisan_documents_have_handles_and_get_them_stored(mongo_uri: str
         assert "handle_1" in {index["name"] for index in raw.list_indexes()}
     finally:
         client.close()
+
+
+def test_stores_find_leads_by_a_handle_prefix_in_handle_order(store) -> None:  # type: ignore[no-untyped-def]
+    first, second, other = (lead("A", id="6b0f9780" + "0" * 6 + "abc1000000"), lead("B", id="6a000000" + "f" * 6 + "abc2000000"),
+                            lead("C", id="6b0f9780" + "0" * 6 + "fff0000000"))  # fmt: skip
+    for record in (second, other, first):
+        store.insert(record, {"type": "lead_created", "by": "t", "at": record["created_at"], "changes": {}})
+    assert [x["id"] for x in store.find_by_handle("abc", limit=5)] == [first["id"], second["id"]]
+    assert [x["id"] for x in store.find_by_handle("abc", limit=1)] == [first["id"]]
+    assert [x["id"] for x in store.find_by_handle("abc2000000")] == [second["id"]]
+    assert store.find_by_handle("abc3") == [] and store.find_by_handle("abc1000000f") == []
+    assert "handle" not in store.get(first["id"])  # the record never carries it

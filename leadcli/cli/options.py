@@ -18,7 +18,7 @@ OutputOpt = Annotated[
 ]
 FieldsOpt = Annotated[
     str | None,
-    typer.Option("--fields", help="Comma-separated fields to print, in order (e.g. id,name,email).", show_default=False),
+    typer.Option("--fields", help="Comma-separated fields to print, in order (e.g. handle,name,stage,email); handle and stage (= current_stage) included.", show_default=False),
 ]
 PageOpt = Annotated[int, typer.Option("--page", help="Page number, from 1.")]
 PageSizeOpt = Annotated[int | None, typer.Option("--page-size", help="Leads per page (default 20, or the config's page_size).", show_default=False)]
