@@ -348,7 +348,9 @@ def _list(ctx: typer.Context, filters: FilterArgs, listing: Listing) -> None:
     if listing.everything:
         print_leads(svc.list_leads(ws, query), listing.output, listing.fields, ws)
         return
-    page = svc.Page(svc.list_leads(ws, replace(query, limit=page_size + 1)), page_size)
+    # One lead past the page tells whether there is more (the store clamped the limit: no overflow).
+    size = page_size if query.limit is None else query.limit
+    page = svc.Page(svc.list_leads(ws, replace(query, limit=size + 1)), size)
     shown = print_leads(page, listing.output, listing.fields, ws, empty=lambda: _empty_page(ws, query, listing, page_size))
     if not shown and listing.page > 1 and not views_drawing(listing.output):
         message = _empty_page(ws, query, listing, page_size)
