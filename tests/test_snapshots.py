@@ -109,6 +109,7 @@ VIEWS = {
     "list_narrow": lambda: rich_view.lead_table(WITH_HANDLES, FIELDS, PIPELINE, now=NOW, width=60),
     **{f"list_{w}": (lambda w=w: rich_view.lead_table(WITH_HANDLES, FIELDS, PIPELINE, now=NOW, width=w)) for w in (60, 80, 120)},
     **{f"stale_{w}": (lambda w=w: rich_view.lead_table(WITH_HANDLES, STALE_FIELDS, PIPELINE, now=NOW, width=w)) for w in (60, 80, 120)},
+    **{f"followups_{w}": (lambda w=w: rich_view.lead_table(WITH_HANDLES, FIELDS, PIPELINE, now=NOW, width=w, keep=("follow_up_at",))) for w in (60, 80, 120)},
     **{f"show_{w}": (lambda w=w: rich_view.lead_card(ADA, PIPELINE, now=NOW, width=w)) for w in (60, 80, 120)},
     **{f"markup_card_{w}": (lambda w=w: rich_view.lead_card(MARKUP, PIPELINE, now=NOW, width=w)) for w in (60, 80, 120)},
     **{

@@ -61,8 +61,10 @@ def print_leads(
     *,
     table_fields: tuple[str, ...] = TABLE_FIELDS,
     empty: str | Callable[[], str] = "no leads match",
+    keep: tuple[str, ...] = (),
 ) -> int:
-    """Leads in `fmt`; on a terminal, a table fitted to it with the workspace's stage colours."""
+    """Leads in `fmt`; on a terminal, a table fitted to it with the workspace's stage colours
+    (`keep`: columns that give way last on a narrow one)."""
     from leadcli.output import views
 
     chosen = lead_fields(fmt, fields) if fields or fmt != "table" else list(table_fields)
@@ -74,6 +76,7 @@ def print_leads(
         zone=ws.zone if ws else None,
         fit=not fields,
         empty=empty,
+        keep=keep,
     )
 
 

@@ -126,7 +126,7 @@ def followups(
     """
     ws = workspace(ctx)
     due_leads = svc.followups(ws, due, owner)
-    print_leads(_limited(due_leads, limit), output, fields, ws, empty=f"no follow-ups due ({'--due week' if due != 'week' else '--due +1mo'} looks further ahead)")
+    print_leads(_limited(due_leads, limit), output, fields, ws, keep=("follow_up_at",), empty=f"no follow-ups due ({'--due week' if due != 'week' else '--due +1mo'} looks further ahead)")
 
 
 @app.command()
@@ -155,7 +155,7 @@ def stale(
     found = svc.stale_leads(ws, build_query(ws, filters), days)
     if move_to is None:
         shown = found if limit is None else _limited(list(found), limit)
-        print_leads(shown, output, fields, ws, table_fields=STALE_TABLE_FIELDS, empty=f"no open leads without contact for {days} days")
+        print_leads(shown, output, fields, ws, table_fields=STALE_TABLE_FIELDS, keep=("last_contacted",), empty=f"no open leads without contact for {days} days")
         return
     if limit is not None:
         raise InvalidInput("--limit lists the first N stale leads; --move-to moves every one (give one or the other)")

@@ -152,7 +152,7 @@ DATE_FIELDS = ("follow_up_at", "last_contacted", "created_at", "updated_at", "st
 COLUMN_GAP = 3  # what each column adds to a line: padding and separator
 
 
-def fit_columns(natural: Mapping[str, int], width: int) -> dict[str, int]:
+def fit_columns(natural: Mapping[str, int], width: int, keep: Sequence[str] = ()) -> dict[str, int]:
     """Which default columns to show and how wide: drop columns, least useful first, until the
     rest fit `width` (shrinkable ones at their narrowest, others whole), then share the room
     left among the shrinkable ones. `natural` maps each column, in order, to its full width."""
@@ -164,7 +164,8 @@ def fit_columns(natural: Mapping[str, int], width: int) -> dict[str, int]:
     def needed(cols: Sequence[str]) -> int:
         return sum(narrowest(c) + COLUMN_GAP for c in cols)
 
-    for victim in DROP_ORDER:
+    # `keep`: what the view is about (a follow-up list's dates) gives way last.
+    for victim in [*(c for c in DROP_ORDER if c not in keep), *(c for c in DROP_ORDER if c in keep)]:
         if needed(kept) <= width or len(kept) <= 2:
             break
         if victim in kept:
@@ -193,6 +194,7 @@ def lead_table(
     width: int | None = None,
     fit: bool = True,
     title: str | None = None,
+    keep: Sequence[str] = (),
 ) -> RenderableType:
     """Leads as a table for a person: stages coloured, overdue follow-ups in red, stale leads
     marked; when `fit`, columns the terminal cannot hold are dropped and long text ellipsized."""
@@ -220,7 +222,7 @@ def lead_table(
                 row[name] = Text(one_line(cell(value)))
         cells.append(row)
     natural = {f: max([len(HEADERS.get(f, f.replace("_", " ")))] + [r[f].cell_len for r in cells]) for f in fields}
-    widths = fit_columns(natural, width) if fit and width else {f: None for f in fields}
+    widths = fit_columns(natural, width, keep) if fit and width else {f: None for f in fields}
     shown = list(widths)
     table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, expand=False)
     for name in shown:

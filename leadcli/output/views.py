@@ -34,6 +34,7 @@ def leads(
     fit: bool = True,
     title: str | None = None,
     empty: str | Callable[[], str] = "no leads match",
+    keep: Sequence[str] = (),
 ) -> int:
     """A list of leads (JSON-ready dicts, whole records: overdue/stale marks need more than the
     shown fields). On a terminal: coloured stages, marks, columns fitted to its width when
@@ -50,7 +51,7 @@ def leads(
         return 0
     if fit and "handle" in fields:
         fields = ["handle", *(f for f in fields if f not in ("handle", "id")), *(["id"] if "id" in fields else [])]
-    view = lead_table(rows, fields, pipeline or Pipeline(), now=_now(), zone=zone or _utc(), width=terminal_width(), fit=fit, title=title)
+    view = lead_table(rows, fields, pipeline or Pipeline(), now=_now(), zone=zone or _utc(), width=terminal_width(), fit=fit, title=title, keep=keep)
     print_view(sys.stdout, view)
     return len(rows)
 
