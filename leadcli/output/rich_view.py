@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from leadcli.domain.handle import handle_of
 from leadcli.domain.pipeline import Pipeline
 from leadcli.output import cell as plain_cell
 from leadcli.output import force_terminal, no_color, one_line, printable, terminal_width
@@ -28,6 +29,13 @@ from leadcli.output import force_terminal, no_color, one_line, printable, termin
 def cell(value: Any) -> str:
     """A value as text for the terminal: `output.cell`, control characters shown as `\\xNN`."""
     return printable(plain_cell(value))
+
+
+def plain(value: Any) -> Text:
+    """A value as a Rich Text, never parsed as markup: user text such as `[/]` or
+    `[reverse]URGENT` is shown as typed. Every user value reaches Rich this way (or as a Text
+    built by `Text(...)`/`Text.assemble`), never as a str, which Rich would read as markup."""
+    return Text(cell(value))
 
 STALE_DAYS = 30  # an open lead not contacted in this many days is marked stale
 OPEN_COLORS = ("blue", "cyan", "magenta", "yellow", "bright_blue", "bright_cyan", "bright_magenta", "bright_yellow")
@@ -48,6 +56,11 @@ def make_console(stream: TextIO) -> Console:
 
 def print_view(stream: TextIO, view: RenderableType) -> None:
     make_console(stream).print(view)
+
+
+def note(message: str) -> Text:
+    """A message in place of a view (`no leads match`), dimmed."""
+    return Text(message, style="dim")
 
 
 def when(value: Any) -> datetime | None:
@@ -128,18 +141,19 @@ def stale_days(lead: Mapping[str, Any], pipeline: Pipeline, now: datetime, thres
 # -- list -------------------------------------------------------------------------------------
 
 # Default columns in the order they are given up when the terminal is narrow (first to go first).
-DROP_ORDER = ("status", "owner", "id", "value", "company", "follow_up_at", "email")
+# The handle (and the name) never go: the handle is what a person types to act on a row.
+DROP_ORDER = ("id", "status", "owner", "value", "company", "follow_up_at", "email", "tags", "source", "notes", "last_contacted", "created_at", "updated_at", "stage_updated_at", "phone")
 # Columns that may be shortened with an ellipsis, and how narrow before they would rather go;
 # the others (ids, stages, numbers, dates) are shown whole or not at all.
 SHRINKABLE = {"name": 14, "email": 16, "company": 10, "owner": 6, "status": 8, "source": 8, "tags": 8, "notes": 10}
-HEADERS = {"current_stage": "stage", "follow_up_at": "follow-up", "last_contacted": "contacted", "created_at": "created", "updated_at": "updated", "stage_updated_at": "in stage since"}
+HEADERS = {"handle": "handle", "current_stage": "stage", "follow_up_at": "follow-up", "last_contacted": "contacted", "created_at": "created", "updated_at": "updated", "stage_updated_at": "in stage since"}
 DATE_FIELDS = ("follow_up_at", "last_contacted", "created_at", "updated_at", "stage_updated_at")
 
 
 COLUMN_GAP = 3  # what each column adds to a line: padding and separator
 
 
-def fit_columns(natural: Mapping[str, int], width: int) -> dict[str, int]:
+def fit_columns(natural: Mapping[str, int], width: int, keep: Sequence[str] = ()) -> dict[str, int]:
     """Which default columns to show and how wide: drop columns, least useful first, until the
     rest fit `width` (shrinkable ones at their narrowest, others whole), then share the room
     left among the shrinkable ones. `natural` maps each column, in order, to its full width."""
@@ -151,7 +165,8 @@ def fit_columns(natural: Mapping[str, int], width: int) -> dict[str, int]:
     def needed(cols: Sequence[str]) -> int:
         return sum(narrowest(c) + COLUMN_GAP for c in cols)
 
-    for victim in DROP_ORDER:
+    # `keep`: what the view is about (a follow-up list's dates) gives way last.
+    for victim in [*(c for c in DROP_ORDER if c not in keep), *(c for c in DROP_ORDER if c in keep)]:
         if needed(kept) <= width or len(kept) <= 2:
             break
         if victim in kept:
@@ -180,6 +195,7 @@ def lead_table(
     width: int | None = None,
     fit: bool = True,
     title: str | None = None,
+    keep: Sequence[str] = (),
 ) -> RenderableType:
     """Leads as a table for a person: stages coloured, overdue follow-ups in red, stale leads
     marked; when `fit`, columns the terminal cannot hold are dropped and long text ellipsized."""
@@ -207,7 +223,7 @@ def lead_table(
                 row[name] = Text(one_line(cell(value)))
         cells.append(row)
     natural = {f: max([len(HEADERS.get(f, f.replace("_", " ")))] + [r[f].cell_len for r in cells]) for f in fields}
-    widths = fit_columns(natural, width) if fit and width else {f: None for f in fields}
+    widths = fit_columns(natural, width, keep) if fit and width else {f: None for f in fields}
     shown = list(widths)
     table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, expand=False)
     for name in shown:
@@ -263,8 +279,15 @@ def history_timeline(lead: Mapping[str, Any], pipeline: Pipeline, *, now: dateti
     """Each stage the lead entered, when, by whom, and how many days it stayed there."""
     palette = StagePalette.of(pipeline)
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False, padding=(0, 2, 0, 0))
-    for name, justify in (("date", "left"), ("", "left"), ("stage", "left"), ("days", "right"), ("by", "left"), ("note", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    # Dates, stages and day counts are whole or useless: on a narrow terminal the note wraps instead.
+    entries_ = list(lead.get("stage_history") or [])
+    longest = max((len(printable(str(e.get("to_stage") or ""))) for e in entries_), default=5)
+    table.add_column("date", no_wrap=True, min_width=10)
+    table.add_column("", no_wrap=True)
+    table.add_column("stage", no_wrap=True, min_width=min(longest, 20))
+    table.add_column("days", justify="right", no_wrap=True)
+    table.add_column("by", overflow="fold")
+    table.add_column("note", overflow="fold", ratio=1)
     entries = list(lead.get("stage_history") or [])
     for i, entry in enumerate(entries):
         start = when(entry.get("changed_at"))
@@ -273,7 +296,7 @@ def history_timeline(lead: Mapping[str, Any], pipeline: Pipeline, *, now: dateti
         last = i == len(entries) - 1
         marker = Text("●" if last else "○", style=palette.color(entry.get("to_stage")))
         spent = f"{days}" + (" so far" if last and not pipeline.is_closed(entry.get("to_stage")) else "")
-        table.add_row(day(start, zone), marker, palette.text(entry.get("to_stage")), spent, cell(entry.get("by")), cell(entry.get("notes")))
+        table.add_row(day(start, zone), marker, palette.text(entry.get("to_stage")), spent, plain(entry.get("by")), plain(entry.get("notes")))
     return table
 
 
@@ -285,7 +308,7 @@ def activity_table(lead: Mapping[str, Any], *, zone: tzinfo = UTC, limit: int = 
     for _ in range(4):
         table.add_column()
     for activity in activities[:limit]:
-        table.add_row(day(activity.get("at"), zone), Text(cell(activity.get("type")), style="bold"), cell(activity.get("by")), cell(activity.get("note")))
+        table.add_row(day(activity.get("at"), zone), Text(cell(activity.get("type")), style="bold"), plain(activity.get("by")), plain(activity.get("note")))
     if len(activities) > limit:
         table.add_row("", Text(f"… {len(activities) - limit} older", style="dim"), "", "")
     return table
@@ -323,13 +346,15 @@ def lead_card(lead: Mapping[str, Any], pipeline: Pipeline, *, now: datetime, zon
         ("contacted", ago(lead.get("last_contacted"), now)),
         ("follow-up", follow_up_text(lead, now=now, zone=zone)),
         ("created", f"{day(lead.get('created_at'), zone)}  ({ago(lead.get('created_at'), now)})"),
+        ("handle", cell(handle_of(str(lead.get("id") or "")))),
         ("id", cell(lead.get("id"))),
     ]
     for key, value in (lead.get("fields") or {}).items():
-        rows.append((key, cell(value)))
+        rows.append((printable(str(key)), cell(value)))
     for key, value in rows:
         if value not in ("", None):
-            facts.add_row(key, value)
+            # Text, never a str: Rich would read a str as markup ("[/]" in a name is an error).
+            facts.add_row(Text(key), Text(value) if isinstance(value, str) else value)
     parts: list[RenderableType] = [facts]
     if lead.get("notes"):
         parts += [Text(""), Text(cell(lead.get("notes")), style="italic")]
@@ -729,5 +754,5 @@ def rich_table(stream: TextIO, rows: Sequence[Mapping[str, Any]], fields: Sequen
     for name in fields:
         table.add_column(name.replace("_", " "), overflow="fold")
     for row in rows:
-        table.add_row(*(cell(row[f]) for f in fields))
+        table.add_row(*(plain(row[f]) for f in fields))
     print_view(stream, table)
