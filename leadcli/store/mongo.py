@@ -52,7 +52,7 @@ INTENTS = "leadcli_intents"
 SEQ_HINT = "event_seq"
 SETUP = "setup"
 # Bumped when leadcli's indexes change: a database whose setup marker is older is checked again.
-SETUP_VERSION = 2
+SETUP_VERSION = 3
 # Short enough that an unreachable server is a clear exit 5 well within ~10 s, never a hang.
 TIMEOUT_MS = 5000
 # leadcli's indexes on `leads` (`id` is `_id`); the unique email index is what enforces
@@ -397,8 +397,8 @@ class MongoStore:
             return
         operations = [pymongo.UpdateOne({"_id": oid, "handle": None}, {"$set": {"handle": handle_of(str(oid))}}) for oid in ids]
         try:
-            for start in range(0, len(operations), BULK_CHUNK):
-                self.leads.bulk_write(operations[start : start + BULK_CHUNK], ordered=False)
+            for start in range(0, len(operations), CHUNK_MAX):
+                self.leads.bulk_write(operations[start : start + CHUNK_MAX], ordered=False)
         except mongo_errors.OperationFailure:
             pass  # a read-only user: the lookup still works, computing them each time
 
