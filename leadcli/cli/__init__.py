@@ -3,7 +3,8 @@
 import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from leadcli.cli import admin, leads, live, pipeline, transfer  # noqa: F401  (commands register on import)
 from leadcli.cli.app import app
@@ -13,7 +14,7 @@ from leadcli.domain.errors import LeadError
 __all__ = ["app", "main", "run"]
 
 
-def command():  # type: ignore[no-untyped-def]
+def command() -> Any:
     """The Click command tree Typer builds from `app`, with plain coercion for simple options
     (see leadcli/cli/coerce.py: keeps pydantic out of every run)."""
     import typer.main
@@ -27,7 +28,7 @@ def command():  # type: ignore[no-untyped-def]
     return group
 
 
-def walk(cmd, path=()):  # type: ignore[no-untyped-def]
+def walk(cmd: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """(path, command) for `cmd` and every subcommand under it, depth first; path is the
     tuple of names after `leadcli`."""
     yield path, cmd

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from leadcli.domain.dates import from_iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
@@ -138,11 +138,11 @@ def parse_date(text: str, zone: tzinfo) -> datetime | None:
                     continue
             if value is not None:
                 break
-        if value is None:
-            raise ValueError(
-                f"cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, 11/26/2026 (month first), "
-                "26.11.2026 or 26 Nov 2026)"
-            ) from None
+    if value is None:
+        raise ValueError(
+            f"cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, 11/26/2026 (month first), "
+            "26.11.2026 or 26 Nov 2026)"
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return to_utc(value)
@@ -172,11 +172,11 @@ class Source:
 
     def __init__(self, binary: IO[bytes], name: str, fmt: str | None) -> None:
         self.binary = binary
-        buffered = binary if hasattr(binary, "peek") else io.BufferedReader(binary)  # type: ignore[arg-type]
-        head = buffered.peek(64)[:64]  # type: ignore[attr-defined]
+        buffered: Any = binary if hasattr(binary, "peek") else io.BufferedReader(cast(Any, binary))
+        head = buffered.peek(64)[:64]
         first = head.decode("utf-8", "ignore").lstrip("\ufeff \t\r\n")[:1]
         self.format = detect_format(name, fmt, first)
-        self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+        self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
         self.header: list[str] | None = None
         self.delimiter: str | None = None  # a CSV's, as detected (--rejects writes it back)
         self._csv: Iterator[list[str]] | None = None
@@ -789,7 +789,7 @@ class Importer:
                 self.summary.updated += 1
             elif isinstance(error, VersionConflict):  # changed meanwhile: re-read and retry alone
                 try:
-                    _, changed = update_lead(self.ws, before["id"], lambda lead, at, row=row: self._apply(row, lead, at))
+                    _, changed = update_lead(self.ws, before["id"], functools.partial(self._apply, row))
                 except LeadError as exc:
                     yield self._reject(row.record.row, row.record.raw, exc.message)
                     continue
