@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 8.0
+STOCK_COUNT = "import sys, leadcli.cli.coerce as c; c._plain_class = lambda: None; from leadcli.cli import main; main()"
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
@@ -50,6 +51,8 @@ def main() -> int:
             "python -c pass": [py, "-c", "pass"],
             "python -c 'import typer'": [py, "-c", "import typer"],
             "python -m leadcli count": [py, "-m", "leadcli", "--db", db, "count"],
+            # What a run costs when cli/coerce.py's fence falls back to Typer's own coercion.
+            "count, Typer's own coercion": [py, "-c", STOCK_COUNT, "--db", db, "count"],
         }
         script = shutil.which("leadcli", path=str(Path(py).parent))
         if script:
@@ -70,6 +73,8 @@ def main() -> int:
     ratio = medians["python -m leadcli count"] / base
     verdict = "within" if ratio <= TARGET_RATIO else "OVER"
     print(f"ratio count/python = {ratio:.1f} ({verdict} the target of {TARGET_RATIO:g})")
+    stock = medians["count, Typer's own coercion"] / base
+    print(f"ratio count/python with Typer's own coercion (the fallback) = {stock:.1f}")
     return 0
 
 

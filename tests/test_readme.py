@@ -123,6 +123,10 @@ def check_dev_segment(example: Example, segment: str, made: set[str]) -> None:
             if arg == "--group":
                 assert args[i + 1] in PYPROJECT["dependency-groups"], f"{example}: no dependency group {args[i + 1]!r}"
         return
+    if cmd == "mypy":
+        assert any(d.startswith("mypy") for d in PYPROJECT["dependency-groups"]["dev"]), f"{example}: mypy is not a dev dependency"
+        assert "mypy" in PYPROJECT["tool"] and all((ROOT / a).exists() for a in args), f"{example}: mypy {args}?"
+        return
     if cmd == "ruff":
         assert any(d.startswith("ruff") for d in PYPROJECT["dependency-groups"]["dev"]), f"{example}: ruff is not a dev dependency"
         assert args and args[0] == "check" and all((ROOT / a).exists() for a in args[1:]), f"{example}: ruff {args}?"
@@ -136,7 +140,12 @@ def check_pytest_args(example: Example, args: list[str]) -> None:
         if arg == "-m":
             named = set(re.findall(r"\w+", args[i + 1])) - {"not", "and", "or"}
             assert named <= markers, f"{example}: unknown pytest markers {named - markers}"
-        elif not arg.startswith("-") and (i == 0 or args[i - 1] != "-m"):
+        elif arg == "-n":  # pytest-xdist's worker count
+            import importlib.util
+
+            assert importlib.util.find_spec("xdist") and any(d.startswith("pytest-xdist") for d in PYPROJECT["dependency-groups"]["dev"]), f"{example}: -n needs pytest-xdist in the dev group"
+            assert args[i + 1] == "auto" or args[i + 1].isdigit(), f"{example}: -n {args[i + 1]}?"
+        elif not arg.startswith("-") and (i == 0 or args[i - 1] not in ("-m", "-n")):
             assert (ROOT / arg.split("::")[0]).exists(), f"{example}: no test file {arg!r}"
 
 

@@ -24,6 +24,7 @@ from leadcli.domain.dates import from_iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, is_full_id, new_lead
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.text import NO_WORDS, YES_WORDS
 from leadcli.services.context import Workspace
 from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
@@ -73,8 +74,9 @@ DATE_FIELDS = ("follow_up_at", "last_contacted")
 SYSTEM_DATES = ("created_at", "updated_at", "stage_updated_at")
 TARGETS = (*LEAD_FIELDS, "activities", "first_name", "last_name", "lead_status")
 BLANK_DATES = {"", "-", "n/a", "na", "none", "null", "never"}
-TRUE_WORDS = {"yes", "y", "true", "t", "1", "engaged"}
-FALSE_WORDS = {"no", "n", "false", "f", "0", "not engaged"}
+# The engaged column: the yes/no words, or the status each answer stands for.
+TRUE_WORDS = YES_WORDS | {"engaged"}
+FALSE_WORDS = NO_WORDS | {"not engaged"}
 # Day-first only with dots (26.11.2026); slashes are month-first, as US CRM exports write them.
 DATE_FORMATS = (
     "%m/%d/%Y", "%m/%d/%y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y",

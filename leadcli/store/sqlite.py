@@ -236,6 +236,14 @@ def _store_error(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
     return StoreUnavailable(f"cannot use the store {path}: {text}")
 
 
+def escaped_sqlite_error(exc: sqlite3.DatabaseError) -> StoreUnavailable:
+    """An SQLite error met outside the store's own translation (mid-read): the store's fault,
+    exit 5 with what to do."""
+    if "locked" in str(exc) or "busy" in str(exc):
+        return StoreUnavailable(f"the store stayed locked by another writer: {exc}")
+    return StoreUnavailable(f"the store cannot be read: {str(exc)[:100]}; run leadcli doctor, and restore the file from a backup")
+
+
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path.expanduser()
