@@ -81,10 +81,6 @@ class GapBuffer:
             self.position = following
         return out
 
-    @property
-    def holding(self) -> bool:
-        return bool(self._held)
-
 
 class SqliteTail:
     def __init__(self, store: Any, after: int, interval: float = SQLITE_INTERVAL_S) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
-from leadcli.output import cell, is_terminal, no_color
+from leadcli.output import cell, is_terminal, no_color, one_line
 
 VERBS = {
     "lead_created": "added",
@@ -16,14 +16,6 @@ VERBS = {
     "activity_logged": "logged",
 }
 STYLES = {"added": "green", "edited": "cyan", "moved": "magenta", "deleted": "red", "logged": "yellow"}
-
-
-def one_line(text: str) -> str:
-    """Text a person typed, safe on one line of a live view: newlines, tabs and control
-    characters (a pasted email's line breaks, a terminal escape) become single spaces."""
-    if text.isprintable():
-        return text
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 def describe_changes(event: Mapping[str, Any]) -> str:

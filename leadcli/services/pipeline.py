@@ -23,7 +23,6 @@ CONTACT_TYPES = ("call", "email", "meeting")
 RECENT_ACTIVITIES = 20
 # A logged time a little ahead of this machine's clock is another machine's clock, not the future.
 CLOCK_SKEW = timedelta(minutes=5)
-DUE_WORDS = ("today", "overdue", "week")
 
 
 def move_leads(ws: Workspace, refs: Sequence[str], stage: str, note: str | None = None) -> list[Lead]:
