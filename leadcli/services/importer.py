@@ -730,7 +730,7 @@ class Importer:
         store = self.ws.store
         emails = [row.email for row in batch]
         earlier = {} if self.upsert else seen.rows(emails)
-        existing = {lead["email"].lower(): lead for lead in _find_by_emails(store, emails)}
+        existing = {lead["email"].lower(): lead for lead in store.find_by_emails(emails)}
         if self._drafts is not None:  # a dry run: what the rows before these would have written
             existing.update(self._drafts.get(emails))
         ids = tuple(row.system["id"] for row in batch if "id" in row.system)
@@ -772,8 +772,7 @@ class Importer:
 
     def _write(self, inserts: list[tuple[Row, Lead]], updates: list[tuple[Row, Lead, Lead]], now: datetime) -> Iterator[Rejected]:
         user = self.ws.user
-        results = _write_batch(
-            self.ws.store,
+        results = self.ws.store.write_batch(
             [(lead, {"type": "lead_created", "by": user, "at": now, "changes": {}}) for _, lead in inserts],
             [
                 (draft, before["version"], {"type": _event_type(changes), "by": user, "at": now, "changes": changes})
@@ -844,30 +843,3 @@ def _event_type(changes: dict[str, Any]) -> str:
 
 def _message(error: Exception) -> str:
     return error.message if isinstance(error, (Conflict, LeadError)) else str(error)
-
-
-
-def _find_by_emails(store: Any, emails: list[str]) -> list[Lead]:
-    if hasattr(store, "find_by_emails"):
-        return list(store.find_by_emails(emails))
-    # A store without the bulk methods yet (see store/base.py): one read per email.
-    return [lead for lead in map(store.get_by_email, emails) if lead is not None]
-
-
-def _write_batch(store: Any, inserts: list[tuple[Lead, Any]], updates: list[tuple[Lead, int, Any]]) -> list[Exception | None]:
-    if hasattr(store, "write_batch"):
-        return list(store.write_batch(inserts, updates))
-    results: list[Exception | None] = []
-    for lead, event in inserts:
-        try:
-            store.insert(lead, event)
-            results.append(None)
-        except LeadError as exc:
-            results.append(exc)
-    for lead, expected, event in updates:
-        try:
-            store.replace(lead, expected, event)
-            results.append(None)
-        except LeadError as exc:
-            results.append(exc)
-    return results
