@@ -59,6 +59,7 @@ class ReplicaSet:
         self.data: dict[str, list[dict[str, Any]]] = {}
         self.commands: list[tuple[str, dict[str, Any]]] = []
         self.changes: list[list[dict[str, Any]] | int] = []
+        self.failing_commits = 0  # how many commits to answer with a TransientTransactionError
         self.batch_tokens: list[Any] = []  # each batch's postBatchResumeToken (or error code)
         self.open_transactions: dict[Any, list[tuple[str, dict[str, Any]]]] = {}
         self.on_insert: Callable[[str, dict[str, Any], bool], int | None] = lambda _c, _d, _t: None
@@ -101,6 +102,10 @@ class ReplicaSet:
             return {"ok": 1, "cursor": {"id": 0, "ns": f"{DB}.{doc[name]}", "firstBatch": []}}
         txn = (json.dumps(str(doc.get("lsid"))), doc.get("txnNumber")) if doc.get("autocommit") is False else None
         if name == "commitTransaction":
+            if self.failing_commits:  # e.g. a primary stepped down: the transaction is gone
+                self.failing_commits -= 1
+                self.open_transactions.pop(txn, None)
+                return {"ok": 0, "code": 251, "codeName": "NoSuchTransaction", "errmsg": "scripted", "errorLabels": ["TransientTransactionError"]}
             for collection, record in self.open_transactions.pop(txn, []):
                 self.data.setdefault(collection, []).append(record)
             return {"ok": 1}
@@ -266,3 +271,17 @@ def test_a_write_and_its_event_share_a_transaction_redone_when_its_seq_is_taken(
     assert writes[1]["txnNumber"] == first and writes[3]["txnNumber"] == second
     assert [d["txnNumber"] for d in replica_set.sent("abortTransaction")] == [first]
     assert [d["txnNumber"] for d in replica_set.sent("commitTransaction")] == [second]
+
+
+def test_a_transaction_whose_commit_fails_transiently_is_run_again_once_whole(replica_set: ReplicaSet) -> None:
+    """The commit meets a TransientTransactionError (the primary stepped down): the server has
+    dropped the transaction, and the whole write is run again in a new one — one lead, one
+    event, nothing written twice."""
+    replica_set.failing_commits = 1
+    added = invoke("--db", replica_set.uri, "add", "--name", "Ada Lovelace", "--email", "ada@example.com", "-o", "json")
+    assert added.code == 0, added.stderr
+
+    assert [lead["email"] for lead in replica_set.data.get("leads", [])] == ["ada@example.com"]
+    assert [(e["seq"], e["lead"]["email"]) for e in replica_set.data[EVENTS]] == [(1, "ada@example.com")]
+    commits = replica_set.sent("commitTransaction")
+    assert len(commits) == 2 and commits[0]["txnNumber"] != commits[1]["txnNumber"]
