@@ -19,12 +19,15 @@ def command() -> Any:
     (see leadcli/cli/coerce.py: keeps pydantic out of every run)."""
     import typer.main
 
+    from leadcli.cli import completion
     from leadcli.cli.coerce import install
-    from leadcli.cli.helptext import fence
+    from leadcli.cli.helptext import fence, tidy
 
     group = install(typer.main.get_command(app))
     for _path, cmd in walk(group):
         cmd.help = fence(cmd.help)
+    tidy(group)
+    completion.install(group)
     return group
 
 
@@ -56,9 +59,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         error(exc.message)
         return exc.exit_code
-    except no_args_is_help as exc:
-        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
-        return 2
+    except no_args_is_help:
+        return 2  # Typer printed the help already (printing it again showed it twice)
     except usage_error as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         error(exc.format_message() + hint)
