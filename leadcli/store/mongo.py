@@ -1160,7 +1160,6 @@ class _ErrorBoundary:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
-        # None, not bool: it never swallows an exception, so mypy sees `return` inside it.
         if isinstance(exc, mongo_errors.PyMongoError):
             raise self.store._translate(exc) from None
 
