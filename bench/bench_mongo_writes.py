@@ -124,14 +124,17 @@ def import_rate(code: Path, db: str, rows: int, editors: int, seeded_ids: list[s
     write_csv(path, rows, uuid.uuid4().hex[:6])
     stop = threading.Event()
     codes: dict[int, int] = {}
+    errors: dict[int, str] = {}
     lock = threading.Lock()
 
     def editor(e: int) -> None:
         rng = random.Random(e)
         while not stop.is_set():
-            code_, _took, _err = leadcli(code, db, "edit", rng.choice(seeded_ids), "--owner", f"ed{e}-{rng.randrange(1000)}", "-o", "ids")
+            code_, _took, err = leadcli(code, db, "edit", rng.choice(seeded_ids), "--owner", f"ed{e}-{rng.randrange(1000)}", "-o", "ids")
             with lock:
                 codes[code_] = codes.get(code_, 0) + 1
+                if code_ and code_ not in errors:
+                    errors[code_] = err
 
     threads = [threading.Thread(target=editor, args=(e,)) for e in range(editors)]
     for t in threads:
@@ -142,6 +145,8 @@ def import_rate(code: Path, db: str, rows: int, editors: int, seeded_ids: list[s
         t.join()
     if code_:
         print(f"    import exit {code_}: {err}")
+    for editor_code, message in sorted(errors.items()):
+        print(f"    an editor's exit {editor_code}: {message}")
     return rows / took, code_, codes
 
 
