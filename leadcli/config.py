@@ -18,7 +18,7 @@ from leadcli.domain.errors import InvalidInput
 
 APP = "leadcli"
 SECRET_KEYS = ("token", "password", "secret")
-KNOWN_KEYS = {"db", "database", "user", "timezone", "page_size", "pipeline", "serve", "watch", "profiles"}
+KNOWN_KEYS = {"db", "database", "user", "timezone", "page_size", "pipeline", "serve", "watch", "mongodb", "profiles"}
 
 
 def home_override() -> Path | None:
@@ -95,6 +95,13 @@ class Settings:
     config_exists: bool
     profile: str | None
     sources: dict[str, str] = field(default_factory=dict)
+    mongodb: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def web_app_compatible(self) -> bool:
+        """Whether a MongoDB store is kept readable by the Leads Artisan web app (the default:
+        `[mongodb] web_app_compatible = false` opts a store no web app shares out)."""
+        return bool(self.mongodb.get("web_app_compatible", True))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +113,7 @@ class Settings:
             "pipeline": self.pipeline,
             "serve": self.serve,
             "watch": self.watch,
+            "mongodb": {"web_app_compatible": self.web_app_compatible, **self.mongodb},
             "profile": self.profile,
             "config_path": str(self.config_path),
         }
@@ -149,7 +157,9 @@ _KINDS: dict[str, tuple[type, str]] = {
     "db": (str, "text (a path or a mongodb:// URI)"), "database": (str, "text"), "user": (str, "text"),
     "timezone": (str, 'text (an IANA name, e.g. "Europe/Paris")'), "page_size": (int, "a whole number"),
     "pipeline": (dict, "a table ([pipeline])"), "serve": (dict, "a table ([serve])"), "watch": (dict, "a table ([watch])"),
+    "mongodb": (dict, "a table ([mongodb])"),
 }  # fmt: skip
+_SWITCH_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 _STAGE_LISTS = ("stages", "closed")
 _STAGE_NAMES = ("won", "lost")
 
@@ -163,6 +173,12 @@ def _check_types(path: Path, table: Mapping[str, Any], where: str) -> None:
         value = pipeline.get(key)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value)):
             raise InvalidInput(f'config file {path}: pipeline.{key}{where} must be a list of stage names, e.g. ["New Lead", "Won"]')
+    mongodb = table.get("mongodb") or {}
+    unknown = set(mongodb) - {"web_app_compatible"}
+    if unknown:
+        raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))} in [mongodb]{where}; valid: web_app_compatible")
+    if not isinstance(mongodb.get("web_app_compatible", True), bool):
+        raise InvalidInput(f"config file {path}: mongodb.web_app_compatible{where} must be true or false")
     for key in _STAGE_NAMES:
         value = pipeline.get(key)
         if value is not None and not isinstance(value, str):
@@ -238,6 +254,13 @@ def load_settings(
         page_size = int(page_size)
     except (TypeError, ValueError):
         raise InvalidInput(f"page_size: {page_size!r} is not a whole number") from None
+    mongodb = dict(data.get("mongodb", {}))
+    compatible = env.get("LEADCLI_WEB_APP_COMPATIBLE", "").strip().lower()
+    if compatible:
+        if compatible not in _SWITCH_WORDS:
+            raise InvalidInput(f"LEADCLI_WEB_APP_COMPATIBLE: {compatible!r} is not true or false")
+        mongodb["web_app_compatible"] = _SWITCH_WORDS[compatible]
+        sources["mongodb.web_app_compatible"] = "env LEADCLI_WEB_APP_COMPATIBLE"
     return Settings(
         db=str(db_value),
         database=pick("database", None, ("LEADCLI_DATABASE", "MONGODB_DATABASE"), None),
@@ -247,6 +270,7 @@ def load_settings(
         pipeline=dict(data.get("pipeline", {})),
         serve=dict(data.get("serve", {})),
         watch=dict(data.get("watch", {})),
+        mongodb=mongodb,
         config_path=config_path,
         config_exists=config_path.exists(),
         profile=profile,

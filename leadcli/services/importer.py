@@ -25,7 +25,7 @@ from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConf
 from leadcli.domain.lead import LEAD_FIELDS, is_full_id, new_lead
 from leadcli.domain.query import LeadQuery
 from leadcli.services.context import Workspace
-from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
+from leadcli.services.leads import diff, fit_for_store, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
 from leadcli.store.scratch import Drafts, FirstRows
 
@@ -178,6 +178,7 @@ class Source:
         self.format = detect_format(name, fmt, first)
         self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
         self.header: list[str] | None = None
+        self.web_export = False  # the Leads Artisan web app's own CSV export (see web_export_cells)
         self.delimiter: str | None = None  # a CSV's, as detected (--rejects writes it back)
         self._csv: Iterator[list[str]] | None = None
         if self.format in ("csv", "tsv"):
@@ -208,6 +209,7 @@ class Source:
         if not header or not any(h.strip() for h in header):
             raise InvalidInput(f"{name}: no header row; the first row must name the columns (Name, Email, …)")
         self.header = [h.strip() for h in header]
+        self.web_export = tuple(normalize_header(h) for h in self.header) == WEB_EXPORT_HEADER
 
     def _decode(self, read: Callable[[], str]) -> str:
         try:
@@ -263,6 +265,13 @@ class Source:
                 yield Record(row, cells, list(zip(header, cells, strict=True)))
                 continue
             if len(cells) > width and any(c.strip() for c in cells[width:]):
+                if self.web_export:  # its dates hold a comma, and it quotes nothing
+                    fixed = web_export_cells(cells)
+                    if isinstance(fixed, str):
+                        yield Record(row, cells, error=fixed)
+                    else:
+                        yield Record(row, cells, list(zip(header, fixed, strict=True)))
+                    continue
                 yield Record(row, cells, error=f"has {len(cells)} values but the header has {width} columns")
                 continue
             yield Record(row, cells[:width] + [""] * (width - len(cells)), list(zip(header, cells, strict=False)))
@@ -287,6 +296,50 @@ class Source:
             return
         for row, value in enumerate(reader.items(), start=1):
             yield _object_record(row, value)
+
+
+# The Leads Artisan web app's "Export All" CSV (built in the browser): this header, values
+# joined with `,` and never quoted, `Last Contacted` written `Nov 1, 2026` (or `-`).
+WEB_EXPORT_HEADER = ("name", "company", "stage", "engaged", "last contacted", "email")
+_WEB_DAY = re.compile(r"[A-Z][a-z]{2} \d{1,2}")  # `Nov 1` of `Nov 1, 2026`
+_WEB_YEAR = re.compile(r" \d{4}")  # ` 2026`
+# What follows a comma inside a name (`Ada Lovelace, PhD`) or a company (`Acme, Inc.`).
+_NAME_SUFFIXES = frozenset(("jr", "sr", "ii", "iii", "iv", "phd", "ph d", "md", "m d", "esq", "mba", "cpa"))
+_COMPANY_SUFFIXES = frozenset((
+    "inc", "incorporated", "llc", "l l c", "ltd", "limited", "co", "corp", "corporation", "gmbh", "plc",
+    "llp", "lp", "ag", "sa", "s a", "sas", "bv", "b v", "nv", "pty ltd", "pvt ltd", "srl", "spa", "oy", "ab", "as",
+))  # fmt: skip
+
+
+def web_export_cells(cells: list[str]) -> list[str] | str:
+    """A row of the web app's export that split into more cells than its 6 columns, put back
+    into them: the email is the last cell, `Last Contacted` a `Nov 1`+` 2026` pair or `-`, then
+    Engaged and Stage; the cells left are Name and Company, split where a comma can only belong
+    to one of them (`Acme, Inc.`, `Ada Lovelace, PhD`). Otherwise why the row cannot be read."""
+    rest = [*cells]
+    if len(rest) < 6:
+        return f"has {len(cells)} values, fewer than the 6 columns of a Leads Artisan export"
+    email = rest.pop()
+    if _WEB_YEAR.fullmatch(rest[-1]) and _WEB_DAY.fullmatch(rest[-2]):
+        year, day = rest.pop(), rest.pop()
+        contacted = f"{day},{year}"
+    else:
+        contacted = rest.pop()
+    engaged, stage = rest.pop(), rest.pop()
+    if len(rest) < 2:
+        return f"has {len(cells)} values, fewer than the 6 columns of a Leads Artisan export"
+    splits = [
+        k for k in range(1, len(rest))
+        if all(normalize_header(c) in _NAME_SUFFIXES for c in rest[1:k])
+        and all(normalize_header(c) in _COMPANY_SUFFIXES for c in rest[k + 1 :])
+    ]  # fmt: skip
+    if len(splits) != 1:
+        return (
+            f"has {len(cells)} values but the header has 6 columns: the name or company holds a comma, and a "
+            "Leads Artisan export does not quote it; put that name or company in double quotes"
+        )
+    k = splits[0]
+    return [",".join(rest[:k]), ",".join(rest[k:]), stage, engaged, contacted, email]
 
 
 def _csv_problem(exc: csv.Error) -> str:
@@ -504,9 +557,11 @@ class RowParser:
             try:
                 version = int(value)
             except (TypeError, ValueError):
-                version = 0
-            if version < 1 or isinstance(value, bool):
-                raise InvalidInput(f"version: {value!r} is not a positive integer")
+                version = -1
+            # 0: a lead no leadcli has written yet (the Leads Artisan web app keeps no version);
+            # it is inserted at version 1 like any new lead.
+            if version < 0 or isinstance(value, bool):
+                raise InvalidInput(f"version: {value!r} is not a whole number of 0 or more")
             system[target] = version
         elif target == "stage_history":
             system[target] = self._entries(target, value, "changed_at", ("from_stage", "to_stage", "changed_at", "by", "notes"))
@@ -748,7 +803,10 @@ class Importer:
                 if not row.user.get("name"):
                     yield self._reject(row.record.row, row.record.raw, "name is required (a Name column, or First Name and Last Name)")
                 else:
-                    inserts.append((row, self._new_lead(row, now)))
+                    try:
+                        inserts.append((row, fit_for_store(self.ws, self._new_lead(row, now), "column")))
+                    except InvalidInput as exc:  # a lead the web app sharing the store could not read
+                        yield self._reject(row.record.row, row.record.raw, exc.message)
             elif not self.upsert:
                 reason = f"a lead with email {row.email} already exists (id {current['id']}); use --upsert to update it"
                 yield self._reject(row.record.row, row.record.raw, reason)
@@ -756,8 +814,11 @@ class Importer:
                 draft = self._apply(row, current, now)
                 if draft is None:
                     self.summary.unchanged += 1
-                else:
-                    updates.append((row, current, draft))
+                    continue
+                try:
+                    updates.append((row, current, fit_for_store(self.ws, draft, "column")))
+                except InvalidInput as exc:
+                    yield self._reject(row.record.row, row.record.raw, exc.message)
         if not self.dry_run:
             yield from self._write(inserts, updates, now)
         else:

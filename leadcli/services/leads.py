@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from leadcli.domain.dates import now_utc
-from leadcli.domain.errors import InvalidInput, NotFound, VersionConflict
+from leadcli.domain.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, history_entry, is_full_id, new_lead, to_jsonable
 from leadcli.domain.query import LeadQuery
 from leadcli.domain.text import check_note
@@ -23,10 +23,13 @@ def resolve(ws: Workspace, ref: str) -> Lead:
     """A LEAD argument: a full id, a unique id prefix of 4+ characters, or an email."""
     text = ref.strip()
     if "@" in text:
-        lead = ws.store.get_by_email(text.lower())
-        if lead is None:
+        found = ws.store.get_all_by_email(text.lower())
+        if not found:
             raise NotFound(f"no lead with email {text.lower()}")
-        return lead
+        if len(found) > 1:  # case variants another app stored: never pick one silently
+            listed = ", ".join(f"{lead['email']} (id {lead['id']})" for lead in found)
+            raise InvalidInput(f"email {text.lower()} matches {len(found)} leads stored with different capitals: {listed}; name one by its id")
+        return found[0]
     key = text.lower()
     if is_full_id(key):
         lead = ws.store.get(key)
@@ -93,7 +96,37 @@ def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
     stage = changes.pop("current_stage", None) or ws.pipeline.first
     lead: Lead = new_lead(changes.pop("name"), changes.pop("email"), stage, now, ws.user)
     lead.update({k: v for k, v in changes.items() if v is not None})
+    lead = fit_for_store(ws, lead)
+    for other in ws.store.get_all_by_email(lead["email"]):
+        if other["email"] != lead["email"]:  # the same email, stored with capitals by another app
+            raise Conflict(f"a lead with email {other['email']} already exists (id {other['id']}); emails are unique whatever their capitals")
     return ws.store.insert(lead, {"type": "lead_created", "by": ws.user, "at": now, "changes": {}})
+
+
+def fit_for_store(ws: Workspace, lead: Lead, naming: Literal["flag", "column"] = "flag") -> Lead:
+    """`lead` as the store may hold it: on a store shared with the Leads Artisan web app, what
+    that app can read (domain/artisan.py: a null status is filled, anything else it cannot read
+    is InvalidInput naming the flag or import column); elsewhere `lead` itself."""
+    if not ws.web_app:
+        return lead
+    from leadcli.domain.artisan import fit
+
+    return fit(lead, naming=naming)
+
+
+def check_before_writing(ws: Workspace, leads: Sequence[Lead], change: Callable[[Lead, datetime], Lead | None]) -> None:
+    """Apply `change` to a copy of each lead and check the result as `update_lead` will, so a
+    change one of several leads cannot take is refused before the first of them is written."""
+    if not ws.web_app:
+        return
+    now = now_utc()
+    for lead in leads:
+        draft = change(_copy(lead), now)
+        if draft is not None and draft != lead:
+            try:
+                fit_for_store(ws, draft)
+            except InvalidInput as exc:
+                raise InvalidInput(f"lead {lead['id']} ({lead.get('email')}): {exc.message}") if len(leads) > 1 else exc from None
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -122,6 +155,7 @@ def update_lead(
         if draft is None or draft == lead:
             return lead, False
         draft["updated_at"] = now
+        draft = fit_for_store(ws, draft)
         changes = diff(lead, draft)
         kind = event_type or ("lead_stage_changed" if "current_stage" in changes else "lead_updated")
         try:
@@ -206,6 +240,7 @@ def edit_leads(
             set_stage(lead, stage, now, ws.user, note)
         return lead
 
+    check_before_writing(ws, leads, change)
     return [update_lead(ws, lead, change)[0] for lead in leads]
 
 

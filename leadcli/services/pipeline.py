@@ -13,7 +13,7 @@ from leadcli.domain.errors import InvalidInput
 from leadcli.domain.query import LeadQuery
 from leadcli.domain.text import check_note
 from leadcli.services.context import Workspace
-from leadcli.services.leads import resolve, set_stage, update_lead
+from leadcli.services.leads import check_before_writing, resolve, set_stage, update_lead
 from leadcli.store.base import Lead
 
 ACTIVITY_TYPES = ("call", "email", "meeting", "note")
@@ -32,6 +32,7 @@ def move_leads(ws: Workspace, refs: Sequence[str], stage: str, note: str | None 
     target = ws.pipeline.match(stage)
     check_note("--note", note)
     leads = {lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}  # a lead named twice moves once
+    check_before_writing(ws, list(leads.values()), lambda copy, now: set_stage(copy, target, now, ws.user, note) or copy)
     return [move_lead(ws, lead, target, note) for lead in leads.values()]
 
 

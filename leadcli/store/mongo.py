@@ -23,6 +23,7 @@ from bson import ObjectId
 from pymongo import errors as mongo_errors
 
 from leadcli.config import mask_uri
+from leadcli.domain.artisan import WEB_STAGES, stage_since, web_time
 from leadcli.domain.dates import iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
@@ -53,10 +54,11 @@ LEAD_INDEXES = [
     pymongo.IndexModel([("follow_up_at", 1)], name="follow_up_at_1"),
 ]
 EVENT_INDEXES = [pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1")]
-# Defaults for fields a Leads Artisan document (or an older leadcli one) may lack.
+# Defaults for fields a Leads Artisan document (or an older leadcli one) may lack: the
+# backend's own defaults for status and stage, so leadcli shows what the web app shows.
 DEFAULTS: dict[str, Any] = {
-    "phone": None, "status": None, "engaged": False, "owner": None, "source": None,
-    "value": None, "notes": None, "follow_up_at": None, "last_contacted": None,
+    "phone": None, "status": "Not Engaged", "engaged": False, "current_stage": WEB_STAGES[0], "owner": None,
+    "source": None, "value": None, "notes": None, "follow_up_at": None, "last_contacted": None,
 }  # fmt: skip
 T = TypeVar("T")
 # Tries at numbering an event when concurrent writers take the same seq.
@@ -263,6 +265,17 @@ class MongoStore:
             if doc is None and self._has_capitalised_emails():
                 doc = self.leads.find_one({"email": {"$regex": _exact(text), "$options": "i"}})
         return _from_document(doc) if doc else None
+
+    def get_all_by_email(self, email: str) -> list[Lead]:
+        text = email.strip().lower()
+        with self._errors():
+            if self._has_capitalised_emails():
+                found = self.leads.find({"email": {"$regex": _exact(text), "$options": "i"}}).sort("_id", 1).limit(50)
+                docs = list(found)
+            else:
+                doc = self.leads.find_one({"email": text})
+                docs = [doc] if doc else []
+        return [_from_document(doc) for doc in docs]
 
     def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
         wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
@@ -753,6 +766,7 @@ def _from_document(doc: Mapping[str, Any]) -> Lead:
     lead["fields"] = _decode_keys(doc.get("fields") or {})
     lead["version"] = int(doc.get("version") or 0)
     lead["stage_history"] = [_history_entry(entry) for entry in doc.get("stage_history") or [] if isinstance(entry, Mapping)]
+    lead["stage_updated_at"] = stage_since(lead)
     if "activities" in doc:
         lead["activities"] = [
             {**entry, "at": _utc(entry.get("at"))} for entry in doc.get("activities") or [] if isinstance(entry, Mapping)
@@ -769,7 +783,8 @@ def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     out = {
         "from_stage": entry.get("from_stage"),
         "to_stage": entry.get("to_stage"),
-        "changed_at": _utc(entry.get("changed_at")),
+        # The backend writes naive ISO text (UTC, microseconds); leadcli a BSON date.
+        "changed_at": web_time(entry.get("changed_at")),
         "by": entry.get("by"),
         "notes": entry.get("notes"),
     }

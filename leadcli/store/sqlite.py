@@ -312,6 +312,10 @@ class SqliteStore:
     def get_by_email(self, email: str) -> Lead | None:
         return self._one("SELECT doc FROM leads WHERE email = ?", (email.strip().lower(),))
 
+    def get_all_by_email(self, email: str) -> list[Lead]:
+        lead = self.get_by_email(email)  # leadcli lowercases every email it stores
+        return [lead] if lead is not None else []
+
     def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
         # Ids are lowercase hex, so a range scan on the unique index finds the prefix.
         rows = self._execute(
