@@ -232,7 +232,7 @@ class Session:
 
     def teammate_adds_a_lead(self) -> None:
         time.sleep(1.0)
-        subprocess.run(["leadcli", "add", "--name", "Late Lead", "--email", "late@example.com"], env=self.env, capture_output=True, check=True)
+        subprocess.run(["leadcli", "add", "--name", "Late Lead", "--email", "late@example.com", "--company", "Late Co"], env=self.env, capture_output=True, check=True)
 
     def close(self) -> None:
         if self.server is not None and self.server.poll() is None:
