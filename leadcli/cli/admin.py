@@ -36,12 +36,14 @@ def stages(ctx: typer.Context, output: OutputOpt = "table") -> None:
 @app.command()
 def doctor(
     ctx: typer.Context,
-    fix: Annotated[bool, typer.Option("--fix", help="Create missing indexes (MongoDB), then report.")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Create missing indexes, repair what is safe (an empty status the web app cannot read), then report.")] = False,
     output: OutputOpt = "table",
 ) -> None:
     """Check the store: reachable, version, indexes, lead count, live-update support.
 
-    Exits 1 when it finds a problem that needs you (each is explained).
+    On MongoDB it also names every lead the Leads Artisan web app sharing the store cannot read
+    (`web_app_unreadable`) and every email stored in several capitalisations
+    (`email_case_variants`). Exits 1 when it finds a problem that needs you (each is explained).
 
     **Examples**
 

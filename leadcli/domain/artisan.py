@@ -20,7 +20,7 @@ Light on purpose (no pydantic): the write check runs on every row of an import.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -74,15 +74,35 @@ def problems(lead: Mapping[str, Any]) -> dict[str, str]:
     """field -> why the web app cannot read it, for a lead as leadcli holds it (MongoDB's read
     conversion gives a field the backend would default its default, so missing = required and
     absent). Empty when the web app reads the lead."""
+    get = lead.get
     found: dict[str, str] = {}
-    for name, rule in READ_RULES.items():
-        reason = _check(rule, name, lead.get(name))
-        if reason:
-            found[name] = reason
+    for name, readable in _READABLE:  # the quick yes; the reason only for a field that fails it
+        if not readable(get(name)):
+            reason = _check(READ_RULES[name], name, get(name))
+            if reason:
+                found[name] = reason
     return found
 
 
+def _readable(rule: ReadRule) -> Callable[[Any], bool]:
+    """A quick test that a value passes `rule`, built once per rule (an import checks every
+    row: ~3 us a lead); False sends it to `_check`, which says why (or finds it fine after all)."""
+    low, high = rule.min_length, rule.max_length if rule.max_length is not None else float("inf")
+    if rule.kind == "text":
+        return lambda value: type(value) is str and low <= len(value) <= high
+    if rule.kind == "bool":
+        return lambda value: type(value) is bool
+    if rule.kind == "datetime":
+        return (lambda value: value is None or type(value) is datetime) if rule.nullable else (lambda value: type(value) is datetime)
+    if rule.kind == "entries":
+        return lambda value: type(value) is list and all(type(entry) is dict for entry in value)
+    return lambda value: False  # email: always the full check
+
+
+
+
 def _check(rule: ReadRule, name: str, value: Any) -> str | None:
+    """Why `value` fails `rule`, or None when it passes."""
     if value is None:
         if rule.nullable:
             return None
@@ -113,6 +133,9 @@ def _check(rule: ReadRule, name: str, value: Any) -> str | None:
     if not isinstance(value, list) or not all(isinstance(entry, Mapping) for entry in value):
         return f"{name} is not a list of entries"
     return None
+
+
+_READABLE = tuple((name, _readable(rule)) for name, rule in READ_RULES.items())
 
 
 def _is_iso(value: Any) -> bool:

@@ -32,7 +32,12 @@ def move_leads(ws: Workspace, refs: Sequence[str], stage: str, note: str | None 
     target = ws.pipeline.match(stage)
     check_note("--note", note)
     leads = {lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}  # a lead named twice moves once
-    check_before_writing(ws, list(leads.values()), lambda copy, now: set_stage(copy, target, now, ws.user, note) or copy)
+
+    def moved(copy: Lead, now: datetime) -> Lead:
+        set_stage(copy, target, now, ws.user, note or None)
+        return copy
+
+    check_before_writing(ws, list(leads.values()), moved)
     return [move_lead(ws, lead, target, note) for lead in leads.values()]
 
 
