@@ -55,8 +55,8 @@ def test_web_app_history_reads_with_utc_offsets_and_counts_in_stats(artisan_uri:
     shown = json.loads(ok("--db", artisan_uri, "show", ada, "-o", "json"))
     # The backend left stage_updated_at at creation; the history says when the stage began.
     assert shown["stage_updated_at"] == history[-1]["changed_at"]
-    table = ok("--db", artisan_uri, "history", ada)
-    assert "+00:00" in table or "UTC" in table or history[-1]["changed_at"][:10] in table
+    table = ok("--db", artisan_uri, "history", ada)  # in a pipe: plain text, the same timestamps
+    assert all(entry["changed_at"] in table for entry in history)
 
     stats = json.loads(ok("--db", artisan_uri, "stats", "-o", "json"))
     days = {row["stage"]: row["avg_days"] for row in stats["stages"]}

@@ -75,13 +75,11 @@ def problems(lead: Mapping[str, Any]) -> dict[str, str]:
     conversion gives a field the backend would default its default, so missing = required and
     absent). Empty when the web app reads the lead."""
     get = lead.get
-    found: dict[str, str] = {}
-    for name, readable in _READABLE:  # the quick yes; the reason only for a field that fails it
-        if not readable(get(name)):
-            reason = _check(READ_RULES[name], name, get(name))
-            if reason:
-                found[name] = reason
-    return found
+    failing = [name for name, readable in _READABLE if not readable(get(name))]  # the quick yes
+    if not failing:
+        return {}
+    reasons = ((name, _check(READ_RULES[name], name, get(name))) for name in failing)
+    return {name: reason for name, reason in reasons if reason}
 
 
 def _readable(rule: ReadRule) -> Callable[[Any], bool]:
@@ -96,7 +94,16 @@ def _readable(rule: ReadRule) -> Callable[[Any], bool]:
         return (lambda value: value is None or type(value) is datetime) if rule.nullable else (lambda value: type(value) is datetime)
     if rule.kind == "entries":
         return lambda value: type(value) is list and all(type(entry) is dict for entry in value)
-    return lambda value: False  # email: always the full check
+    return _plain_email
+
+
+def _plain_email(value: Any) -> bool:
+    from leadcli.domain.validation import normalize_email  # banned at module level (startup)
+
+    try:
+        return type(value) is str and bool(normalize_email(value))
+    except ValueError:
+        return False
 
 
 
