@@ -250,8 +250,8 @@ def test_mongo_without_change_streams_is_tailed_by_seq(mongo_server: str) -> Non
         tail = open_tail(store, 0)
         assert isinstance(tail, SeqTail)
         db_uri = f"{mongo_server}/{store.db.name}"  # type: ignore[attr-defined]
-        add(db_uri, "Ada", "ada@example.com")
-        add(db_uri, "Bob", "bob@example.com")
+        add(db_uri, "Ada", "ada@example.com", "--company", "Engines")  # a store the web app may share
+        add(db_uri, "Bob", "bob@example.com", "--company", "Bob Co")
         events = tail.poll(5)
         assert [e["lead"]["email"] for e in events] == ["ada@example.com", "bob@example.com"]
         assert tail.position == 2
