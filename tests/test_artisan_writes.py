@@ -206,3 +206,21 @@ def test_an_email_stored_in_case_variants_is_never_resolved_to_one_of_them(artis
     added = invoke(*db, "add", "--name", "Again", "--email", "sq.two@X.io", "--company", "Squares")
     assert added.code == 4 and "Sq.Two@x.io already exists" in added.stderr
     assert json.loads(ok(*db, "show", "sq.two@x.io", "-o", "json"))["id"] == theirs.id
+
+
+@pytest.mark.parametrize("prefix_ranges", [True, False])
+def test_case_variants_are_found_by_index_ranges_or_one_regex(artisan_uri: str, leads, prefix_ranges: bool) -> None:
+    """MongoDB serves the capitalisations of an email's first letters as index ranges; FerretDB
+    (which reads every document anyway) gets the single case-insensitive regex. Same answer."""
+    from leadcli.store.mongo import MongoStore
+
+    emails = ["Sq.Two@x.io", "sq.two@x.io", "SQ.TWO@x.io", "sq.three@x.io", "sq.two@x.io.evil", "xsq.two@x.io", "Ünï.Sq@x.io"]
+    leads.insert_many([raw_lead(email) for email in emails])
+    store = MongoStore(artisan_uri)
+    store._indexes_serve_regex_prefixes = prefix_ranges
+    try:
+        assert [lead["email"] for lead in store.get_all_by_email(" SQ.two@X.io ")] == emails[:3]
+        assert [lead["email"] for lead in store.get_all_by_email("ünï.sq@x.io")] == ["Ünï.Sq@x.io"]
+        assert store.get_all_by_email("nobody@x.io") == []
+    finally:
+        store.close()
