@@ -110,8 +110,10 @@ def test_a_lead_the_web_app_cannot_read_is_not_written_again_until_fixed(artisan
     leads.insert_one(broken)
     moved = invoke(*db, "move", "ada@engines.io", "old@leadcli.io", "--to", "initial contact")
     assert moved.code == 2
-    assert str(broken["_id"]) in moved.stderr and "--company" in moved.stderr
+    assert f"leadcli edit {broken['_id']} --company" in moved.stderr  # how to fix it
     assert {d["current_stage"] for d in leads.find({})} == {"New Lead"}
+    logged = invoke(*db, "log", "old@leadcli.io", "--type", "call")
+    assert logged.code == 2 and "company is missing" in logged.stderr and f"leadcli edit {broken['_id']} --company" in logged.stderr
     ok(*db, "edit", "old@leadcli.io", "--company", "Old Co")
     ok(*db, "move", "ada@engines.io", "old@leadcli.io", "--to", "initial contact")
     assert_web_app_reads_everything(leads)

@@ -155,10 +155,14 @@ def _is_iso(value: Any) -> bool:
     return True
 
 
-def fit(lead: dict[str, Any], *, naming: Literal["flag", "column"] = "flag") -> dict[str, Any]:
+def fit(
+    lead: dict[str, Any], *, naming: Literal["flag", "column"] = "flag", before: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """`lead` as the web app can read it, or InvalidInput naming the rule (the flag that sets the
     field, or the import column with naming="column"). A null the rules let a write fill (the
-    status) is filled; the lead is returned unchanged when nothing needed it."""
+    status) is filled; the lead is returned unchanged when nothing needed it. `before`: the
+    stored lead this write changes; a problem it already had (a command that does not touch the
+    field: move, log) is named with the `edit` that fixes it."""
     found = problems(lead)
     if not found:
         return lead
@@ -173,6 +177,8 @@ def fit(lead: dict[str, Any], *, naming: Literal["flag", "column"] = "flag") -> 
     limits = _limits(rule)
     if naming == "column":
         how = f"fill its {rule.column} column{limits}" if rule.column else "fix it in the file"
+    elif before is not None and before.get(name) == lead.get(name) and rule.flag:
+        how = f"fix it first: leadcli edit {lead.get('id')} {rule.flag} ...{limits}"
     else:
         how = f"give {rule.flag}{limits}" if rule.flag else "leadcli cannot set it"
     raise InvalidInput(

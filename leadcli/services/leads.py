@@ -103,7 +103,7 @@ def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
     return ws.store.insert(lead, {"type": "lead_created", "by": ws.user, "at": now, "changes": {}})
 
 
-def fit_for_store(ws: Workspace, lead: Lead, naming: Literal["flag", "column"] = "flag") -> Lead:
+def fit_for_store(ws: Workspace, lead: Lead, naming: Literal["flag", "column"] = "flag", before: Lead | None = None) -> Lead:
     """`lead` as the store may hold it: on a store shared with the Leads Artisan web app, what
     that app can read (domain/artisan.py: a null status is filled, anything else it cannot read
     is InvalidInput naming the flag or import column); elsewhere `lead` itself."""
@@ -111,7 +111,7 @@ def fit_for_store(ws: Workspace, lead: Lead, naming: Literal["flag", "column"] =
         return lead
     from leadcli.domain.artisan import fit
 
-    return fit(lead, naming=naming)
+    return fit(lead, naming=naming, before=before)
 
 
 def check_before_writing(ws: Workspace, leads: Sequence[Lead], change: Callable[[Lead, datetime], Lead | None]) -> None:
@@ -124,7 +124,7 @@ def check_before_writing(ws: Workspace, leads: Sequence[Lead], change: Callable[
         draft = change(_copy(lead), now)
         if draft is not None and draft != lead:
             try:
-                fit_for_store(ws, draft)
+                fit_for_store(ws, draft, before=lead)
             except InvalidInput as exc:
                 raise InvalidInput(f"lead {lead['id']} ({lead.get('email')}): {exc.message}") if len(leads) > 1 else exc from None
 
@@ -155,7 +155,7 @@ def update_lead(
         if draft is None or draft == lead:
             return lead, False
         draft["updated_at"] = now
-        draft = fit_for_store(ws, draft)
+        draft = fit_for_store(ws, draft, before=lead)
         changes = diff(lead, draft)
         kind = event_type or ("lead_stage_changed" if "current_stage" in changes else "lead_updated")
         try:
