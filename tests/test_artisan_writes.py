@@ -226,3 +226,11 @@ def test_case_variants_are_found_by_index_ranges_or_one_regex(artisan_uri: str, 
         assert store.get_all_by_email("nobody@x.io") == []
     finally:
         store.close()
+
+
+def test_get_all_by_email_is_one_lead_on_a_store_only_leadcli_writes(store) -> None:  # type: ignore[no-untyped-def]
+    from leadmaker import insert, make_lead
+
+    ada = insert(store, make_lead(email="ada@engines.io"))
+    assert [lead["id"] for lead in store.get_all_by_email(" ADA@Engines.IO ")] == [ada["id"]]
+    assert store.get_all_by_email("grace@navy.mil") == []
