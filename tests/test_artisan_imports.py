@@ -150,3 +150,17 @@ def test_a_web_export_row_whose_comma_cannot_be_placed_is_rejected_with_how_to_f
     path.write_text(backend.EXPORT_HEADER + '\nAlan Turing,"Bletchley Park, Hut 8",New Lead,No,-,alan@bletchley.uk\n')
     ok("import", str(path))
     assert json.loads(ok("show", "alan@bletchley.uk", "-o", "json"))["company"] == "Bletchley Park, Hut 8"
+
+
+def test_a_web_app_record_without_stage_updated_at_takes_it_from_its_history(store_uri: str) -> None:
+    """A record as the web app's API returns it (no version, no stage_updated_at, naive UTC
+    history text without notes or by) imports with its history and when its stage began."""
+    history = backend.generated_history("Meeting Scheduled", backend.utcnow().replace(microsecond=194057) - timedelta(days=3))
+    record = {"id": "6650f1c2a1b2c3d4e5f60718", "name": "Ada", "email": "Ada@engines.io", "company": "Engines",
+              "current_stage": "Meeting Scheduled", "stage_updated_at": None, "stage_history": history}  # fmt: skip
+    result = invoke("--db", store_uri, "import", "-", "--format", "jsonl", input=json.dumps(record))
+    assert result.code == 0, result.stderr
+    lead = json.loads(ok("--db", store_uri, "show", "6650f1c2a1b2c3d4e5f60718", "-o", "json"))
+    assert [e["to_stage"] for e in lead["stage_history"]] == STAGES[:3]
+    assert all(e["changed_at"].endswith(".194+00:00") for e in lead["stage_history"])
+    assert lead["stage_updated_at"] == lead["stage_history"][-1]["changed_at"]

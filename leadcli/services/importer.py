@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import IO, Any
 
+from leadcli.domain.artisan import stage_since
 from leadcli.domain.dates import from_iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, is_full_id, new_lead
@@ -872,6 +873,8 @@ class Importer:
         )  # fmt: skip
         if "stage_history" in system:
             lead["stage_history"] = system["stage_history"]
+            if "stage_updated_at" not in system:  # a Leads Artisan lead has none: its history says
+                lead["stage_updated_at"] = stage_since({**lead, "stage_updated_at": None}) or created
         if "activities" in system:
             lead["activities"] = system["activities"]
         for key, value in user.items():
