@@ -49,6 +49,33 @@ def write_check(rows: int = 50_000) -> None:
     print(f"write check: {check:.2f} us a lead; row validation (baseline) {baseline:.2f} us; ratio {check / baseline:.2f}")
 
 
+def import_figures(server: str, rows: int = 5000, rounds: int = 3) -> None:
+    """A CSV import into FerretDB/MongoDB with the web app's rules checked on every row, against
+    the same import opted out (LEADCLI_WEB_APP_COMPATIBLE=false), alternating, fresh databases."""
+    import subprocess
+    import tempfile
+
+    import pymongo
+
+    folder = Path(tempfile.mkdtemp())
+    csv = folder / "leads.csv"
+    csv.write_text("Name,Email,Company,Stage\n" + "".join(f"Lead {i},lead{i}@example.com,Co {i % 50},New Lead\n" for i in range(rows)))
+    times: dict[str, list[float]] = {"true": [], "false": []}
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(server)
+    for _ in range(rounds):
+        for mode in ("false", "true"):
+            database = f"leadcli_bench_import_{uuid.uuid4().hex[:8]}"
+            env = {**os.environ, "LEADCLI_WEB_APP_COMPATIBLE": mode, "LEADCLI_HOME": str(folder)}
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "leadcli", "--db", f"{server.rstrip('/')}/{database}", "import", str(csv)],
+                           env=env, check=True, capture_output=True)  # fmt: skip
+            times[mode].append(time.perf_counter() - start)
+            client.drop_database(database)
+    client.close()
+    checked, plain = statistics.median(times["true"]), statistics.median(times["false"])
+    print(f"import of {rows} rows: checked {checked:.2f} s, opted out (baseline) {plain:.2f} s, ratio {checked / plain:.2f}")
+
+
 def server_figures(server: str, size: int) -> None:
     import pymongo
 
@@ -104,6 +131,7 @@ def main() -> None:
     write_check()
     server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
     if server:
+        import_figures(server)
         server_figures(server, args.size)
     else:
         print("(set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port for the store figures)")

@@ -43,7 +43,9 @@ class ReadRule:
     nullable: null is readable (an Optional field). Otherwise null is unreadable, default or not.
     flag / column: how a leadcli user sets the field (command line / import column).
     on_write: what a leadcli write does with a null the model cannot read: "refuse", or
-    "engagement" (write the engagement word, the backend's default)."""
+    "engagement" (write the engagement word, the backend's default).
+    input_rule_as_strict: leadcli's own input validation already holds every value it writes to
+    this rule (the email: the same validator), so the write check skips it; doctor does not."""
 
     kind: Literal["text", "email", "bool", "datetime", "entries"]
     required: bool = False
@@ -53,11 +55,12 @@ class ReadRule:
     flag: str = ""
     column: str = ""
     on_write: Literal["refuse", "engagement"] = "refuse"
+    input_rule_as_strict: bool = False
 
 
 READ_RULES: dict[str, ReadRule] = {
     "name": ReadRule("text", required=True, min_length=1, max_length=100, flag="--name", column="Name"),
-    "email": ReadRule("email", required=True, flag="--email", column="Email"),
+    "email": ReadRule("email", required=True, flag="--email", column="Email", input_rule_as_strict=True),
     "company": ReadRule("text", required=True, min_length=1, max_length=100, flag="--company", column="Company"),
     "status": ReadRule("text", max_length=50, flag="--status", column="Status", on_write="engagement"),
     "engaged": ReadRule("bool", flag="--engaged", column="Engaged"),
@@ -70,12 +73,14 @@ READ_RULES: dict[str, ReadRule] = {
 }
 
 
-def problems(lead: Mapping[str, Any]) -> dict[str, str]:
+def problems(lead: Mapping[str, Any], *, writing: bool = False) -> dict[str, str]:
     """field -> why the web app cannot read it, for a lead as leadcli holds it (MongoDB's read
     conversion gives a field the backend would default its default, so missing = required and
-    absent). Empty when the web app reads the lead."""
+    absent). Empty when the web app reads the lead. `writing`: a lead leadcli is about to write,
+    whose values its own input rules already checked (see `input_rule_as_strict`)."""
     get = lead.get
-    failing = [name for name, readable in _READABLE if not readable(get(name))]  # the quick yes
+    checks = _READABLE_ON_WRITE if writing else _READABLE
+    failing = [name for name, readable in checks if not readable(get(name))]  # the quick yes
     if not failing:
         return {}
     reasons = ((name, _check(READ_RULES[name], name, get(name))) for name in failing)
@@ -143,6 +148,7 @@ def _check(rule: ReadRule, name: str, value: Any) -> str | None:
 
 
 _READABLE = tuple((name, _readable(rule)) for name, rule in READ_RULES.items())
+_READABLE_ON_WRITE = tuple((name, check) for name, check in _READABLE if not READ_RULES[name].input_rule_as_strict)
 
 
 def _is_iso(value: Any) -> bool:
@@ -163,7 +169,7 @@ def fit(
     status) is filled; the lead is returned unchanged when nothing needed it. `before`: the
     stored lead this write changes; a problem it already had (a command that does not touch the
     field: move, log) is named with the `edit` that fixes it."""
-    found = problems(lead)
+    found = problems(lead, writing=True)
     if not found:
         return lead
     for name in list(found):
