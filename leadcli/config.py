@@ -92,7 +92,6 @@ class Settings:
     serve: dict[str, Any]
     watch: dict[str, Any]
     config_path: Path
-    config_exists: bool
     profile: str | None
     sources: dict[str, str] = field(default_factory=dict)
     mongodb: dict[str, Any] = field(default_factory=dict)
@@ -272,7 +271,6 @@ def load_settings(
         watch=dict(data.get("watch", {})),
         mongodb=mongodb,
         config_path=config_path,
-        config_exists=config_path.exists(),
         profile=profile,
         sources=sources,
     )
