@@ -82,7 +82,7 @@ def test_5_store_unusable(tmp_path: Path) -> None:
     assert one_error_line(result.stderr).startswith(f"error: cannot use the store {folder}")
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = run_process("--db", f"sqlite:///{blocker}/leads.db", *ADA)
+    result = run_process(*ADA, env={"LEADCLI_HOME": str(blocker)})  # the default store cannot be made
     assert result.code == 5
     assert "Traceback" not in result.stderr
     one_error_line(result.stderr)

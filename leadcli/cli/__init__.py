@@ -75,6 +75,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
             return _reader_went_away()
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            return _unexpected(exc, verbose)
+        # stdout on a full disk or device (`export > /dev/full`): a failure, not bad input.
+        error(f"cannot write the output: {exc.strerror}")
+        _discard_stdout()
+        return 1
     except Exception as exc:  # the boundary: nothing escapes as a traceback
         if any(k.__name__ == "DatabaseError" and k.__module__ == "sqlite3" for k in type(exc).__mro__):
             # An SQLite error met mid-read, outside the store's own translation: a lock held
@@ -84,22 +91,30 @@ def run(argv: Sequence[str] | None = None) -> int:
             else:
                 error(f"the store cannot be read: {str(exc)[:100]}; run leadcli doctor, and restore the file from a backup")
             return 5
-        if verbose:
-            import traceback
+        return _unexpected(exc, verbose)
 
-            traceback.print_exc()
-            error(f"unexpected {type(exc).__name__}: {exc}")
-        else:
-            error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)")
-        return 1
+
+def _unexpected(exc: Exception, verbose: bool) -> int:
+    if verbose:
+        import traceback
+
+        traceback.print_exc()
+        error(f"unexpected {type(exc).__name__}: {exc}")
+    else:
+        error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)")
+    return 1
 
 
 def _reader_went_away() -> int:
-    """The reader of stdout went away (`leadcli list | head`): not an error for us. Output
-    still buffered goes to /dev/null so the flush at exit does not fail again."""
+    """The reader of stdout went away (`leadcli list | head`): not an error for us."""
+    _discard_stdout()
+    return 0
+
+
+def _discard_stdout() -> None:
+    """Output still buffered goes to /dev/null so the flush at exit does not fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
-    return 0
 
 
 def _interrupted() -> None:

@@ -39,9 +39,12 @@ def open_store(uri: str, *, database: str | None = None) -> LeadStore:
             f"--db: cannot use {describe_uri(uri)!r}; give a SQLite path ending in .db, "
             "sqlite:////abs/path.db, or a mongodb:// URI"
         )
+    from leadcli.config import default_db_path
     from leadcli.store.sqlite import SqliteStore
 
-    return SqliteStore(path)
+    # Only the default store's directory is made: a path the user named (--db, LEADCLI_DB, the
+    # config) in a directory that does not exist is a typo, exit 2, not a new empty store.
+    return SqliteStore(path, create_dir=path.expanduser().absolute() == default_db_path().absolute())
 
 
 def describe_uri(uri: str) -> str:
