@@ -17,3 +17,30 @@ def check_note(flag: str, note: str | None) -> None:
     """A history or activity note (`--note`), an added tag: free text, but no control characters."""
     if note is not None and CONTROLS.search(note):
         raise InvalidInput(f"{flag}: {NO_CONTROLS}")
+
+
+# Spreadsheet formula injection: a CSV/TSV cell starting with = + - @ (or a tab or CR before one)
+# is run as a formula by Excel, LibreOffice and Sheets (`=HYPERLINK(…)`, `+cmd|…`). Output
+# prefixes such a cell with `'` (what spreadsheets show as text); a plain number (`-5`, `+1.5e3`)
+# is not a formula and is left as it is. So that the prefix can be undone exactly, a cell that
+# already starts with quotes before such a character gets one more: output adds one `'` to every
+# cell matching `'*[=+-@\t\r]`, and import (CSV/TSV only) removes one from every cell matching
+# `'+[=+-@\t\r]` — exactly the cells output changed.
+_FORMULA_START = frozenset("'=+-@\t\r")
+_NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r]")
+_QUOTED = re.compile(r"'+[=+\-@\t\r]")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """`cell` as a CSV/TSV output writes it: no spreadsheet runs it as a formula."""
+    if cell[:1] in _FORMULA_START and _NEEDS_QUOTE.match(cell) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def from_spreadsheet_safe(cell: str) -> str:
+    """What `spreadsheet_safe` was given (import of a CSV/TSV cell)."""
+    if cell[:1] == "'" and _QUOTED.match(cell):
+        return cell[1:]
+    return cell

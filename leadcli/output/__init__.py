@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from leadcli.domain.errors import InvalidInput
-from leadcli.domain.text import CONTROLS
+from leadcli.domain.text import CONTROLS, spreadsheet_safe
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv", "ids")
 
@@ -141,12 +141,13 @@ class Renderer:
 
     def _many_csv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str], delimiter: str = ",") -> int:
         # Values with the delimiter, quotes or newlines are quoted the way spreadsheets and
-        # Python's csv module read them back.
+        # Python's csv module read them back; a cell a spreadsheet would run as a formula is
+        # prefixed with ' (domain/text.py; import takes it off again).
         writer = csv.writer(self.stream, delimiter=delimiter, lineterminator="\n")
         writer.writerow(fields)
         count = 0
         for row in rows:
-            writer.writerow([cell(row[f]) for f in fields])
+            writer.writerow([spreadsheet_safe(cell(row[f])) for f in fields])
             count += 1
         return count
 

@@ -24,6 +24,7 @@ from leadcli.domain.dates import from_iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, is_full_id, new_lead
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.text import from_spreadsheet_safe
 from leadcli.services.context import Workspace
 from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
@@ -396,6 +397,9 @@ class RowParser:
         if normalize_header(rejects_column) == REJECTS_COLUMN and REJECTS_COLUMN not in self.maps:
             self.plans[rejects_column] = "-"
         self.stages: dict[str, str] = {}  # stage text as written -> the pipeline's stage
+        # CSV/TSV (a header): a cell leadcli's export prefixed with ' against spreadsheet
+        # formulas is read back without it (domain/text.py).
+        self.spreadsheet = header is not None
         from leadcli.domain.validation import validate_changes
 
         self.validate = validate_changes
@@ -434,6 +438,8 @@ class RowParser:
             if target == "-" or value is None:
                 continue
             if isinstance(value, str):  # the common case first: text, trimmed once
+                if value[:1] == "'" and self.spreadsheet:
+                    value = from_spreadsheet_safe(value)
                 text = value.strip()
                 if not text:
                     continue
