@@ -42,6 +42,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args or bool(os.environ.get("LEADCLI_VERBOSE"))
+    for position, arg in enumerate(args, start=1):
+        if not arg.isascii() and not _utf8(arg):  # bytes the OS could not decode: surrogates
+            error(f"argument {position} is not UTF-8 text ({os.fsencode(arg)!r}); leadcli reads its arguments as UTF-8")
+            return 2
     try:
         result = command()(args=args, prog_name="leadcli", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -92,6 +96,14 @@ def run(argv: Sequence[str] | None = None) -> int:
                 error(f"the store cannot be read: {str(exc)[:100]}; run leadcli doctor, and restore the file from a backup")
             return 5
         return _unexpected(exc, verbose)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _unexpected(exc: Exception, verbose: bool) -> int:

@@ -44,3 +44,22 @@ def from_spreadsheet_safe(cell: str) -> str:
     if cell[:1] == "'" and _QUOTED.match(cell):
         return cell[1:]
     return cell
+
+
+# Shown escaped in views (tables, cards), allowed in data: characters that are invisible yet
+# change how the text around them reads. Zero-width space and word joiners, the BOM, and the
+# bidirectional marks, embeddings, overrides and isolates (U+202E turns `Ada‮gnp.exe` around, so
+# two leads can look alike or a name can hide what follows it). ZWNJ and ZWJ (U+200C, U+200D)
+# are left as they are: Persian and Indic names and emoji sequences need them.
+INVISIBLE = "\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+SHOWN_ESCAPED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f" + INVISIBLE + "]")
+
+
+def escaped(text: str) -> str:
+    """`text` as views show it: control characters as `\\xNN`, invisible ones as `\\uNNNN`."""
+    return SHOWN_ESCAPED.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -29,6 +29,8 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def open_store(uri: str, *, database: str | None = None) -> LeadStore:
+    if "\x00" in uri:
+        raise InvalidInput(f"--db: {describe_uri(uri)!r} holds a NUL character; no store can be named so")
     if is_mongo_uri(uri):
         from leadcli.store.mongo import MongoStore
 
