@@ -113,3 +113,50 @@ def test_deep_nesting_and_huge_integers_in_csv_cells_are_rejected_rows() -> None
         "row 5: fields: not readable: a number longer than 4,300 digits",
     ]
     assert emails() == ["ok@example.com"]
+
+
+# -- issue 13: numbers as the file writes them --------------------------------------------------
+
+
+def values(*db: str) -> dict[str, float | None]:
+    return {lead["email"]: lead["value"] for lead in invoke(*db, "list", "--all", "-o", "json").json()}
+
+
+def test_numbers_with_currencies_and_grouping_are_read_as_written_and_ambiguous_ones_rejected(store_uri: str) -> None:
+    rows = [
+        ("usd", "USD 1,000", 1000), ("dollar", "$12,500", 12500), ("euro", "€1.200,50", 1200.5),
+        ("eu", "12.500,00 €", 12500), ("plain", "1200", 1200), ("point", "12.5", 12.5),
+        ("space", "1 234,56", 1234.56), ("swiss", "CHF 1'000.50", 1000.5), ("millions", "1.234.567", 1234567),
+        ("code", "2,500.75 EUR", 2500.75), ("small", "0.125", 0.125),
+    ]  # fmt: skip
+    bad = [("comma", "12,5"), ("dot", "1.200"), ("groups", "12,34,567"), ("mixed", "1.200,5.3"), ("word", "lots")]
+    text = "Name,Email,Deal Value\n" + "".join(f'{n},{n}@example.com,"{v}"\n' for n, v, _ in rows) + "".join(f'{n},{n}@example.com,"{v}"\n' for n, v in bad)
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", input=text)
+
+    assert result.code == 1
+    first_bad = len(rows) + 2
+    hint = "pass --decimal-comma if the file writes 1.234,56, --decimal-point if it writes 1,234.56"
+    assert row_lines(result.stderr) == [
+        f"row {first_bad}: value: '12,5' has a decimal comma or a misplaced grouping comma; {hint}",
+        f"row {first_bad + 1}: value: '1.200' reads as 1.2 or as 1200; {hint}",
+        f"row {first_bad + 2}: value: cannot read '12,34,567' as a number: its digit groups are not groups of three",
+        f"row {first_bad + 3}: value: cannot read '1.200,5.3' as a number: its marks are not consistent",
+        f"row {first_bad + 4}: value: cannot read 'lots' as a number",
+    ]
+    assert values("--db", store_uri) == {f"{n}@example.com": v for n, _, v in rows}
+    stats = invoke("--db", store_uri, "stats", "-o", "json").json()
+    assert sum(stage["value"] for stage in stats["stages"]) == pytest.approx(sum(v for _, _, v in rows))
+
+
+def test_decimal_comma_reads_european_files_and_decimal_point_us_ones() -> None:
+    eu = "Name;Email;Amount\nA;a@example.com;12,5\nB;b@example.com;1.200\nC;c@example.com;1.234,56 €\nD;d@example.com;1,234.56\n"
+    result = invoke("import", "-", "--format", "csv", "--decimal-comma", input=eu)
+    assert row_lines(result.stderr) == [
+        "row 5: value: cannot read '1,234.56' as a number: its marks are not consistent; the import reads ',' as the decimal mark"
+    ]
+    assert values() == {"a@example.com": 12.5, "b@example.com": 1200, "c@example.com": 1234.56}
+
+    us = "Name,Email,Amount\nE,e@example.com,1.200\nF,f@example.com,\"1,200\"\n"
+    assert invoke("import", "-", "--format", "csv", "--decimal-point", input=us).code == 0
+    assert {k: v for k, v in values().items() if k[0] in "ef"} == {"e@example.com": 1.2, "f@example.com": 1200}

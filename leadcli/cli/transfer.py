@@ -23,13 +23,16 @@ def import_(
     upsert: Annotated[bool, typer.Option("--upsert", help="Update the lead with the same email instead of rejecting the row.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     rejects: Annotated[str | None, typer.Option("--rejects", help="Write rejected rows, as they came, with a reason column, to this file.", metavar="FILE", show_default=False)] = None,
+    decimal_comma: Annotated[bool | None, typer.Option("--decimal-comma/--decimal-point", help="The file writes numbers as 1.234,56 (European) or as 1,234.56. Default: read each number the one way it can be read; one that reads two ways (1.200, 12,5) is a rejected row.", show_default=False)] = None,
 ) -> None:
     """Import leads from a CSV, JSON or JSONL file: CRM and spreadsheet exports as they are.
 
     Headers match fields case-insensitively, with common aliases (First Name + Last Name,
     Email Address, E-mail, Company Name, Lead Status, Phone Number, Lead Owner, Lead Source…);
     other columns become custom fields. Each rejected row is reported as `row N: reason` and the
-    command exits 1; the valid rows are written.
+    command exits 1; the valid rows are written. Values may carry a currency (USD 1,000, €1.200,50);
+    a number that reads two ways (1.200, 12,5) is rejected unless --decimal-comma or
+    --decimal-point says how the file writes them.
 
     **Examples**
 
@@ -52,7 +55,8 @@ def import_(
         source = importer.Source(binary, file, format_)
         writer = stack.enter_context(_RejectsFile(rejects, source)) if rejects else None
         progress = stack.enter_context(_progress(file))
-        run = importer.Importer(ws, source, maps=maps, upsert=upsert, dry_run=dry_run, on_batch=progress)
+        decimal = None if decimal_comma is None else ("," if decimal_comma else ".")
+        run = importer.Importer(ws, source, maps=maps, upsert=upsert, dry_run=dry_run, on_batch=progress, decimal=decimal)
         try:
             for rejected in run.run():
                 info(f"row {rejected.row}: {rejected.reason}")

@@ -449,8 +449,9 @@ class Row:
 
 
 class RowParser:
-    def __init__(self, ws: Workspace, maps: dict[str, str], header: list[str] | None = None) -> None:
+    def __init__(self, ws: Workspace, maps: dict[str, str], header: list[str] | None = None, *, decimal: str | None = None) -> None:
         self.ws = ws
+        self.decimal = decimal  # the files's decimal mark, "." or ","; None: read from each number
         self.zone = ws.zone
         self.maps = {normalize_header(source): target for source, target in maps.items()}
         self.plans: dict[str, str] = {}
@@ -550,7 +551,7 @@ class RowParser:
         elif target == "engaged":
             user[target] = _boolean(value)
         elif target == "value":
-            user[target] = _number(value)
+            user[target] = _number(value, self.decimal)
         elif target == "tags":
             user[target] = _tags(value)
         elif target in DATE_FIELDS:
@@ -633,19 +634,95 @@ def _boolean(value: Any) -> bool:
     raise InvalidInput(f"engaged: cannot read {value!r} as yes or no (yes/no, true/false, 1/0)")
 
 
-def _number(value: Any) -> float:
+def _number(value: Any, decimal: str | None = None) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:  # a plain number (most cells): what removing spaces and currency signs would give
+        try:
             return float(value)
-        except ValueError:
-            pass
-    text = re.sub(r"[\s$€£¥,]", "", str(value))
+        except OverflowError:  # an integer past a double
+            raise InvalidInput(f"value: {value} is too large") from None
+    if not isinstance(value, str):
+        raise InvalidInput(f"value: cannot read {value!r} as a number")
     try:
+        return read_number(value, decimal)
+    except ValueError as exc:
+        raise InvalidInput(f"value: {exc}") from None
+
+
+# Numbers as spreadsheets and CRMs write them: a currency symbol or ISO code before or after
+# (`USD 1,000`, `€1.200,50`, `12.500,00 €`), digit groups of three split by `,` `.` spaces or `'`,
+# and one decimal mark. The decimal mark is what `--decimal-comma` / `--decimal-point` say;
+# without either it is read from the number when only one reading is possible, and a number
+# that reads two ways is refused with both readings, never guessed:
+#   1,000 -> 1000 (a comma then three digits: US grouping, the common case)
+#   12,5 -> refused (a decimal comma? say --decimal-comma)
+#   1.200 -> refused (1.2, or 1200 with a European grouping dot?)
+#   1.234,56 / 1,234.56 -> both marks: the last one is the decimal mark
+_SYMBOLS = "$€£¥₹₽₩₺₪฿₫₴₦₱¢"
+_AFFIX = rf"(?:[A-Z]{{3}}|[A-Z]{{1,2}}[{_SYMBOLS}]|[{_SYMBOLS}])"  # USD, US$, R$, €
+_NUMBER_CELL = re.compile(
+    rf"(?:{_AFFIX}\s*)?(?P<sign>[-+])?\s*(?:[{_SYMBOLS}]\s*)?(?P<num>\d[\d.,' \u00a0\u202f\u2009]*?)(?:\s*{_AFFIX})?"
+)
+_SCIENTIFIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+_GROUP_SPACES = re.compile(r"[' \u00a0\u202f\u2009]")
+_PLAIN_INTEGER = re.compile(r"\d{1,15}")
+DECIMAL_HINT = "pass --decimal-comma if the file writes 1.234,56, --decimal-point if it writes 1,234.56"
+
+
+def read_number(cell: str, decimal: str | None = None) -> float:
+    """`cell` as a number (see above); ValueError saying why not. `decimal`: "." or ",", or
+    None to read the mark from each number when only one reading is possible."""
+    text = cell.strip()
+    if _PLAIN_INTEGER.fullmatch(text):  # most cells: no marks at all
         return float(text)
-    except ValueError:
-        raise InvalidInput(f"value: cannot read {value!r} as a number") from None
+    if _SCIENTIFIC.fullmatch(text):
+        return float(text)
+    match = _NUMBER_CELL.fullmatch(text)
+    if match is None:
+        raise ValueError(f"cannot read {cell!r} as a number")
+    body = _GROUP_SPACES.sub("_", match["num"])
+    mark, group = _marks(cell, body, decimal)
+    whole, _, fraction = body.partition(mark) if mark else (body, "", "")
+    groups = re.split("[_" + re.escape(group or "_") + "]", whole)
+    if len(groups) > 1 and (not 1 <= len(groups[0]) <= 3 or any(len(g) != 3 for g in groups[1:])):
+        raise ValueError(f"cannot read {cell!r} as a number: its digit groups are not groups of three")
+    if mark and not fraction.isdigit():
+        raise ValueError(f"cannot read {cell!r} as a number")
+    number = float("".join(groups) + ("." + fraction if mark else ""))
+    return -number if match["sign"] == "-" else number
+
+
+def _marks(cell: str, body: str, decimal: str | None) -> tuple[str | None, str | None]:
+    """(decimal mark, grouping mark) of one number; ValueError when it reads two ways."""
+    dots, commas = body.count("."), body.count(",")
+    if dots and commas:
+        mark = "." if body.rfind(".") > body.rfind(",") else ","
+        if body.count(mark) > 1 or (decimal is not None and decimal != mark):
+            said = f"; the import reads {decimal!r} as the decimal mark" if decimal and decimal != mark else ""
+            raise ValueError(f"cannot read {cell!r} as a number: its marks are not consistent{said}")
+        return mark, ("," if mark == "." else ".")
+    if not dots and not commas:
+        return None, None
+    sep = "." if dots else ","
+    if body.count(sep) > 1:  # 1.200.000: only grouping repeats
+        if decimal == sep:
+            raise ValueError(f"cannot read {cell!r} as a number: {sep!r} is the decimal mark and appears more than once")
+        return None, sep
+    if decimal == sep:
+        return sep, None
+    if decimal is not None:  # the other mark is the decimal one: this one groups
+        return None, sep
+    if "_" in body:  # grouped by spaces or ': the one mark there is is the decimal one (1 234,56)
+        return sep, None
+    head, tail = body.split(sep)
+    grouped = len(tail) == 3 and 1 <= len(head.split("_")[-1]) <= 3 and not head.startswith("0")
+    if sep == "," and grouped:
+        return None, ","  # 1,000
+    if sep == "." and not grouped:
+        return ".", None  # 12.5, 0.125, 1234.567
+    if sep == ",":
+        raise ValueError(f"{cell!r} has a decimal comma or a misplaced grouping comma; {DECIMAL_HINT}")
+    whole = head.replace("_", "")
+    raise ValueError(f"{cell!r} reads as {float(whole + '.' + tail):g} or as {whole}{tail}; {DECIMAL_HINT}")
 
 
 def _tags(value: Any) -> list[str]:
@@ -722,6 +799,7 @@ class Importer:
         dry_run: bool = False,
         batch_size: int = BATCH_SIZE,
         on_batch: Callable[[Summary, int], None] | None = None,
+        decimal: str | None = None,
     ) -> None:
         self.ws = ws
         self.source = source
@@ -731,7 +809,7 @@ class Importer:
         self.batch_size = batch_size
         self.on_batch = on_batch
         self.summary = Summary()
-        self.parser = RowParser(ws, self.maps, source.header)
+        self.parser = RowParser(ws, self.maps, source.header, decimal=decimal)
         self._drafts: Drafts | None = None
         self._check_maps()
 
