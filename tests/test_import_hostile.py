@@ -160,3 +160,23 @@ def test_decimal_comma_reads_european_files_and_decimal_point_us_ones() -> None:
     us = "Name,Email,Amount\nE,e@example.com,1.200\nF,f@example.com,\"1,200\"\n"
     assert invoke("import", "-", "--format", "csv", "--decimal-point", input=us).code == 0
     assert {k: v for k, v in values().items() if k[0] in "ef"} == {"e@example.com": 1.2, "f@example.com": 1200}
+
+
+def test_rejects_keeps_an_unsplittable_row_as_its_file_lines_so_it_can_be_fixed(tmp_path: Path) -> None:
+    data, rejects = tmp_path / "crm.csv", tmp_path / "rejects.csv"
+    data.write_bytes(b'Name,Email,Notes\r\nAda,ada@example.com,"said "hi" twice"\r\nBob,bob@example.com,ok\r\nNo Email,,x\r\n')
+
+    result = invoke("import", str(data), "--rejects", str(rejects))
+
+    assert result.code == 1
+    assert rejects.read_bytes() == b'Name,Email,Notes,reason\nAda,ada@example.com,"said "hi" twice"\r\nNo Email,,x,email is required (an Email, Email Address or E-mail column)\n'.replace(
+        b"x,email is required (an Email, Email Address or E-mail column)", b'x,"email is required (an Email, Email Address or E-mail column)"'
+    )
+    fixed = rejects.read_text(encoding="utf-8").replace('"said "hi" twice"', '"said ""hi"" twice"').replace("No Email,,", "No Email,no@example.com,")
+    rejects.write_text(fixed, encoding="utf-8")
+
+    again = invoke("import", str(rejects))
+
+    assert again.code == 0, again.stderr
+    assert emails() == ["ada@example.com", "bob@example.com", "no@example.com"]
+    assert [lead["notes"] for lead in invoke("list", "-o", "json").json() if lead["email"] == "ada@example.com"] == ['said "hi" twice']

@@ -60,7 +60,9 @@ def import_(
         try:
             for rejected in run.run():
                 info(f"row {rejected.row}: {rejected.reason}")
-                if writer is not None:
+                if writer is not None and isinstance(rejected.raw, importer.RawLines):
+                    writer.write_raw("".join(rejected.raw))  # unsplittable: its lines as they came
+                elif writer is not None:
                     writer.write(_reject_row(rejected, source))
         except (LeadError, KeyboardInterrupt) as exc:
             s = run.summary

@@ -284,6 +284,11 @@ class RowWriter:
             self.stream.write(to_json(record) + "\n")
         self.count += 1
 
+    def write_raw(self, text: str) -> None:
+        """Text as it is, on lines of its own (a CSV row that could not be split into cells)."""
+        self.stream.write(text if text.endswith(("\n", "\r")) else text + "\n")
+        self.count += 1
+
     def close(self) -> None:
         if self.fmt == "json":
             self.stream.write("\n]\n" if self.count else "]\n")

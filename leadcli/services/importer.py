@@ -161,6 +161,10 @@ _parse_date_cached = functools.lru_cache(maxsize=4096)(parse_date)
 # -- reading files ------------------------------------------------------------------------------
 
 
+class RawLines(list[str]):
+    """The file lines of a CSV row the reader could not split into cells, as they came."""
+
+
 @dataclass(slots=True)
 class Record:
     """One record of the file: its number as a spreadsheet shows it, what it held as it came
@@ -184,6 +188,7 @@ class Source:
         self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
         self.header: list[str] | None = None
         self.delimiter: str | None = None  # a CSV's, as detected (--rejects writes it back)
+        self._raw: list[str] = []  # the file lines of the CSV record being read
         self._csv: Iterator[list[str]] | None = None
         if self.format in ("csv", "tsv"):
             self._open_csv(name)
@@ -203,7 +208,7 @@ class Source:
         # open would otherwise swallow every row after it without a word.
         self.delimiter = delimiter
         csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-        self._csv = csv.reader(itertools.chain((first_line,), self.text), delimiter=delimiter, strict=True)
+        self._csv = csv.reader(self._tapped(itertools.chain((first_line,), self.text)), delimiter=delimiter, strict=True)
         try:
             header = next(self._csv, None)
         except UnicodeDecodeError:
@@ -213,6 +218,14 @@ class Source:
         if not header or not any(h.strip() for h in header):
             raise InvalidInput(f"{name}: no header row; the first row must name the columns (Name, Email, …)")
         self.header = [h.strip() for h in header]
+
+    def _tapped(self, lines: Iterator[str]) -> Iterator[str]:
+        """The lines as the CSV reader takes them, the current record's kept in `_raw`: a row
+        the reader cannot split goes to --rejects as those lines, exactly as they came."""
+        append = self._raw.append
+        for line in lines:
+            append(line)
+            yield line
 
     def _decode(self, read: Callable[[], str]) -> str:
         try:
@@ -247,8 +260,10 @@ class Source:
         width = len(header)
         row = self.header_row
         reader: Any = self._csv  # csv's reader type is not public; line_num is read below
+        raw = self._raw
         while True:
             line = reader.line_num
+            raw.clear()
             try:
                 cells = next(reader)
             except StopIteration:
@@ -257,7 +272,7 @@ class Source:
                 # The reader goes on at the next line; this record is rejected with where it was.
                 row += 1
                 lines = f"line {line + 1}" if reader.line_num <= line + 1 else f"lines {line + 1}-{reader.line_num}"
-                yield Record(row, [], error=f"cannot read this row ({lines} of the file): {_csv_problem(exc)}")
+                yield Record(row, RawLines(raw), error=f"cannot read this row ({lines} of the file): {_csv_problem(exc)}")
                 continue
             except UnicodeDecodeError:
                 raise InvalidInput(NOT_UTF8) from None
