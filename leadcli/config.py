@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from leadcli.domain.errors import InvalidInput
+from leadcli.domain.text import check_user
 
 APP = "leadcli"
 SECRET_KEYS = ("token", "password", "secret")
@@ -256,7 +257,7 @@ def load_settings(
     return Settings(
         db=str(db_value),
         database=pick("database", None, ("LEADCLI_DATABASE", "MONGODB_DATABASE"), None),
-        user=str(pick("user", user, ("LEADCLI_USER",), _os_user)),
+        user=check_user(str(pick("user", user, ("LEADCLI_USER",), _os_user))),
         timezone=pick("timezone", None, ("LEADCLI_TIMEZONE",), None),
         page_size=page_size,
         pipeline=dict(data.get("pipeline", {})),

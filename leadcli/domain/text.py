@@ -13,10 +13,29 @@ CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 NO_CONTROLS = "must not contain control characters (ESC, NUL…); tabs and line breaks are fine"
 
 
-def check_note(flag: str, note: str | None) -> None:
-    """A history or activity note (`--note`), an added tag: free text, but no control characters."""
+NOTE_LIMIT = 10_000  # characters of a history or activity note (and of `notes`, a custom field)
+TAG_LIMIT = 100  # characters of a tag
+USER_LIMIT = 100  # characters of --user, recorded as `by`
+
+
+def check_user(user: str) -> str:
+    """`--user` (LEADCLI_USER, the config's `user`): recorded as `by` on every write."""
+    if not user.strip():
+        raise InvalidInput("--user: must not be empty")
+    if len(user) > USER_LIMIT:
+        raise InvalidInput(f"--user: at most {USER_LIMIT} characters, not {len(user):,}")
+    if CONTROLS.search(user):
+        raise InvalidInput(f"--user: {NO_CONTROLS}")
+    return user
+
+
+def check_note(flag: str, note: str | None, limit: int = NOTE_LIMIT) -> None:
+    """A history or activity note (`--note`), an added tag: free text, but no control characters,
+    and at most `limit` characters."""
     if note is not None and CONTROLS.search(note):
         raise InvalidInput(f"{flag}: {NO_CONTROLS}")
+    if note is not None and len(note) > limit:
+        raise InvalidInput(f"{flag}: at most {limit:,} characters, not {len(note):,}")
 
 
 # Spreadsheet formula injection: a CSV/TSV cell starting with = + - @ (or a tab or CR before one)

@@ -25,7 +25,7 @@ from leadcli.domain.dates import from_iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, is_full_id, new_lead
 from leadcli.domain.query import LeadQuery
-from leadcli.domain.text import from_spreadsheet_safe
+from leadcli.domain.text import NOTE_LIMIT, USER_LIMIT, from_spreadsheet_safe
 from leadcli.services.context import Workspace
 from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
@@ -620,6 +620,10 @@ class RowParser:
             bad = [k for k in keys if item.get(k) is not None and not isinstance(item[k], str)]
             if extra or bad:
                 raise InvalidInput(f"{target}: entry {n}: unexpected {', '.join(extra + bad)}")
+            for key in keys:
+                limit = NOTE_LIMIT if key in ("notes", "note") else USER_LIMIT
+                if key != stamp and isinstance(item.get(key), str) and len(item[key]) > limit:
+                    raise InvalidInput(f"{target}: entry {n}: {key} has more than {limit:,} characters")
             entry = {k: item.get(k) for k in keys}
             entry[stamp] = at
             entries.append(entry)
@@ -825,6 +829,9 @@ class Importer:
         self.on_batch = on_batch
         self.summary = Summary()
         self.parser = RowParser(ws, self.maps, source.header, decimal=decimal)
+        from leadcli.domain.validation import check_lead_size
+
+        self.check_size = check_lead_size
         self._drafts: Drafts | None = None
         self._check_maps()
 
@@ -909,13 +916,20 @@ class Importer:
             elif current is None:
                 if not row.user.get("name"):
                     yield self._reject(row.record.row, row.record.raw, "name is required (a Name column, or First Name and Last Name)")
-                else:
+                    continue
+                try:
                     inserts.append((row, self._new_lead(row, now)))
+                except InvalidInput as exc:  # over a size limit
+                    yield self._reject(row.record.row, row.record.raw, exc.message)
             elif not self.upsert:
                 reason = f"a lead with email {row.email} already exists (id {current['id']}); use --upsert to update it"
                 yield self._reject(row.record.row, row.record.raw, reason)
             else:
-                draft = self._apply(row, current, now)
+                try:
+                    draft = self._apply(row, current, now)
+                except InvalidInput as exc:  # over a size limit
+                    yield self._reject(row.record.row, row.record.raw, exc.message)
+                    continue
                 if draft is None:
                     self.summary.unchanged += 1
                 else:
@@ -978,6 +992,7 @@ class Importer:
         for key, value in user.items():
             if value is not None and key != "current_stage":
                 lead[key] = value
+        self.check_size(lead)
         return lead
 
     def _apply(self, row: Row, lead: Lead, now: datetime) -> Lead | None:
@@ -995,6 +1010,7 @@ class Importer:
         if draft == lead:
             return None
         draft["updated_at"] = now
+        self.check_size(draft)
         return draft
 
 

@@ -10,7 +10,7 @@ from leadcli.domain.dates import now_utc
 from leadcli.domain.errors import InvalidInput, NotFound, VersionConflict
 from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, history_entry, is_full_id, new_lead, to_jsonable
 from leadcli.domain.query import LeadQuery
-from leadcli.domain.text import check_note
+from leadcli.domain.text import TAG_LIMIT, check_note
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
 
@@ -93,6 +93,9 @@ def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
     stage = changes.pop("current_stage", None) or ws.pipeline.first
     lead: Lead = new_lead(changes.pop("name"), changes.pop("email"), stage, now, ws.user)
     lead.update({k: v for k, v in changes.items() if v is not None})
+    from leadcli.domain.validation import check_lead_size
+
+    check_lead_size(lead)
     return ws.store.insert(lead, {"type": "lead_created", "by": ws.user, "at": now, "changes": {}})
 
 
@@ -115,6 +118,8 @@ def update_lead(
     `change(copy, now)` returns the changed lead, or None when there is nothing to do. Returns
     (lead, changed). The event is `event_type`, else lead_stage_changed or lead_updated.
     """
+    from leadcli.domain.validation import check_lead_size
+
     lead = resolve(ws, ref) if isinstance(ref, str) else ref
     for _attempt in range(CAS_ATTEMPTS):
         now = now_utc()
@@ -122,6 +127,7 @@ def update_lead(
         if draft is None or draft == lead:
             return lead, False
         draft["updated_at"] = now
+        check_lead_size(draft)  # a log or move too many on a lead full of history
         changes = diff(lead, draft)
         kind = event_type or ("lead_stage_changed" if "current_stage" in changes else "lead_updated")
         try:
@@ -181,7 +187,7 @@ def edit_leads(
     changes = check_changes(ws, raw)
     check_note("--note", note)
     for tag in add_tags:
-        check_note("--add-tag", tag)
+        check_note("--add-tag", tag, TAG_LIMIT)
     clear_fields, clear_custom = _unset_plan(unset)
     leads = list({lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}.values())
     _check_custom_unset(clear_custom, leads)
