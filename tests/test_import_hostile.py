@@ -180,3 +180,14 @@ def test_rejects_keeps_an_unsplittable_row_as_its_file_lines_so_it_can_be_fixed(
     assert again.code == 0, again.stderr
     assert emails() == ["ada@example.com", "bob@example.com", "no@example.com"]
     assert [lead["notes"] for lead in invoke("list", "-o", "json").json() if lead["email"] == "ada@example.com"] == ['said "hi" twice']
+
+
+def test_rejects_keeps_an_unreadable_json_item_whole(tmp_path: Path) -> None:
+    data, rejects = tmp_path / "leads.jsonl", tmp_path / "rejects.jsonl"
+    deep = '{"name": "Deep", "email": "deep@example.com", "fields": {"x": ' + DEEP + "}}"
+    data.write_text(deep + '\n{"name": "Ok", "email": "ok@example.com"}\n')
+
+    assert invoke("import", str(data), "--rejects", str(rejects)).code == 1
+
+    written = json.loads(rejects.read_text())
+    assert written == {"line": deep, "reason": "not readable: nested too deeply"}

@@ -299,7 +299,7 @@ class Source:
                 yield Record(row, {"line": line.rstrip("\r\n")}, error=f"not valid JSON ({exc.msg})")
                 continue
             except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting too deep
-                yield Record(row, {"line": line.rstrip("\r\n")[:1000]}, error=_unreadable_json(exc))
+                yield Record(row, {"line": line.rstrip("\r\n")}, error=_unreadable_json(exc))
                 continue
             yield _object_record(row, data)
 
@@ -425,7 +425,7 @@ class _JsonArrayReader:
                 depth -= 1
                 if depth == 0:
                     break
-        text = self.buf[self.pos : self.pos + min(i, 1000)]
+        text = self.buf[self.pos : self.pos + i]
         self.pos += i
         return _Unreadable(text, reason)
 
