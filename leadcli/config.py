@@ -93,7 +93,6 @@ class Settings:
     serve: dict[str, Any]
     watch: dict[str, Any]
     config_path: Path
-    config_exists: bool
     profile: str | None
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -264,7 +263,6 @@ def load_settings(
         serve=dict(data.get("serve", {})),
         watch=dict(data.get("watch", {})),
         config_path=config_path,
-        config_exists=config_path.exists(),
         profile=profile,
         sources=sources,
     )

@@ -145,8 +145,7 @@ def test_a_reader_that_goes_away_is_not_an_error(fmt: str, leadcli_home: Path) -
     from leadcli.store.sqlite import SqliteStore
 
     store = SqliteStore(leadcli_home / "leads.db")
-    for n in range(3000):  # well over a pipe buffer of output
-        store.insert(make_lead(f"lead{n}@example.com"), event())
+    store.write_batch([(make_lead(f"lead{n}@example.com"), event()) for n in range(3000)], [])  # well over a pipe buffer
     store.close()
     proc = subprocess.Popen(
         [sys.executable, "-m", "leadcli", "list", "--all", "-o", fmt],

@@ -350,22 +350,6 @@ def test_an_import_killed_midway_leaves_a_consistent_store_and_upsert_completes_
         assert check.execute("SELECT count(*), count(DISTINCT lead_id) FROM events").fetchone() == (rows, rows)
 
 
-def test_a_store_without_the_bulk_methods_still_imports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """An adapter that has not implemented find_by_emails/write_batch yet falls back to single writes."""
-    from leadcli.store.sqlite import SqliteStore
-
-    monkeypatch.delattr(SqliteStore, "write_batch")
-    monkeypatch.delattr(SqliteStore, "find_by_emails")
-    uri = str(tmp_path / "plain.db")
-
-    result = invoke("--db", uri, "import", str(LEADS_ARTISAN))
-    again = invoke("--db", uri, "import", str(LEADS_ARTISAN), "--upsert")
-
-    assert "import: 4 inserted, 0 updated, 0 unchanged, 1 rejected" in result.stderr
-    assert "import: 0 inserted, 0 updated, 4 unchanged, 1 rejected" in again.stderr
-    assert len(events(uri)) == 4
-
-
 def test_a_terminal_shows_progress_and_a_pipe_gets_only_the_summary(tmp_path: Path) -> None:
     """stderr on a pseudo-terminal: a progress bar while the batches go in; on a pipe (cron,
     scripts) the same import prints only its summary line."""

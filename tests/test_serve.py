@@ -87,7 +87,12 @@ def test_since_replays_then_goes_live_and_the_handshake_names_the_newest_seq(fee
     url, _ = feed
     add(db, "a@example.com")
     add(db, "b@example.com")
-    time.sleep(0.3)  # let the server's tail pass them
+    deadline = time.monotonic() + 30  # the server's tail passes them: its handshake says so
+    while True:
+        with connect(url) as probe:
+            if probe.response.headers["X-Leadcli-Seq"] == "2" or time.monotonic() > deadline:
+                break
+        time.sleep(0.02)
     with connect(url + "?since=0") as replaying, connect(url) as live:
         assert live.response.headers["X-Leadcli-Seq"] == "2"
         add(db, "c@example.com")

@@ -1,10 +1,13 @@
 """The Typer application and its global options; command modules register onto `app`."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leadcli import __version__
+
+if TYPE_CHECKING:
+    from leadcli.services.context import Workspace
 
 app = typer.Typer(
     name="leadcli",
@@ -22,10 +25,10 @@ class State:
 
     def __init__(self, db: str | None, config: str | None, profile: str | None, user: str | None, verbose: bool):
         self.db, self.config, self.profile, self.user, self.verbose = db, config, profile, user, verbose
-        self._workspace = None
+        self._workspace: Workspace | None = None
 
     @property
-    def workspace(self):  # type: ignore[no-untyped-def]
+    def workspace(self) -> "Workspace":
         if self._workspace is None:
             from leadcli.config import load_settings
             from leadcli.services.context import Workspace

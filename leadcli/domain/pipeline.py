@@ -80,12 +80,5 @@ class Pipeline:
             raise InvalidInput(f"unknown stage {text!r}; valid stages: {', '.join(self.stages)}")
         return found
 
-    def rank(self, stage: str | None) -> int:
-        """Position in the pipeline; stages the pipeline does not know sort after all others."""
-        try:
-            return self.stages.index(stage) if stage is not None else len(self.stages)
-        except ValueError:
-            return len(self.stages)
-
     def is_closed(self, stage: str | None) -> bool:
         return stage in self.closed

@@ -12,6 +12,11 @@ from leadcli.domain.errors import InvalidInput
 CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 NO_CONTROLS = "must not contain control characters (ESC, NUL…); tabs and line breaks are fine"
 
+# The words read as yes and no, wherever a yes/no is typed: boolean options, an import's
+# engaged column. Compared lower-cased and stripped.
+YES_WORDS = frozenset({"1", "true", "t", "yes", "y", "on"})
+NO_WORDS = frozenset({"0", "false", "f", "no", "n", "off"})
+
 
 NOTE_LIMIT = 10_000  # characters of a history or activity note (and of `notes`, a custom field)
 TAG_LIMIT = 100  # characters of a tag

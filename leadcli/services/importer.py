@@ -19,13 +19,13 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from leadcli.domain.dates import from_iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, is_full_id, new_lead
 from leadcli.domain.query import LeadQuery
-from leadcli.domain.text import NOTE_LIMIT, USER_LIMIT, from_spreadsheet_safe
+from leadcli.domain.text import NO_WORDS, NOTE_LIMIT, USER_LIMIT, YES_WORDS, from_spreadsheet_safe
 from leadcli.services.context import Workspace
 from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
@@ -75,8 +75,9 @@ DATE_FIELDS = ("follow_up_at", "last_contacted")
 SYSTEM_DATES = ("created_at", "updated_at", "stage_updated_at")
 TARGETS = (*LEAD_FIELDS, "activities", "first_name", "last_name", "lead_status")
 BLANK_DATES = {"", "-", "n/a", "na", "none", "null", "never"}
-TRUE_WORDS = {"yes", "y", "true", "t", "1", "engaged"}
-FALSE_WORDS = {"no", "n", "false", "f", "0", "not engaged"}
+# The engaged column: the yes/no words, or the status each answer stands for.
+TRUE_WORDS = YES_WORDS | {"engaged"}
+FALSE_WORDS = NO_WORDS | {"not engaged"}
 # Day-first only with dots (26.11.2026); slashes are month-first, as US CRM exports write them.
 DATE_FORMATS = (
     "%m/%d/%Y", "%m/%d/%y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y",
@@ -140,11 +141,11 @@ def parse_date(text: str, zone: tzinfo) -> datetime | None:
                     continue
             if value is not None:
                 break
-        if value is None:
-            raise ValueError(
-                f"cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, 11/26/2026 (month first), "
-                "26.11.2026 or 26 Nov 2026)"
-            ) from None
+    if value is None:
+        raise ValueError(
+            f"cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, 11/26/2026 (month first), "
+            "26.11.2026 or 26 Nov 2026)"
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     try:
@@ -181,11 +182,11 @@ class Source:
 
     def __init__(self, binary: IO[bytes], name: str, fmt: str | None) -> None:
         self.binary = binary
-        buffered = binary if hasattr(binary, "peek") else io.BufferedReader(binary)  # type: ignore[arg-type]
-        head = buffered.peek(64)[:64]  # type: ignore[attr-defined]
+        buffered: Any = binary if hasattr(binary, "peek") else io.BufferedReader(cast(Any, binary))
+        head = buffered.peek(64)[:64]
         first = head.decode("utf-8", "ignore").lstrip("\ufeff \t\r\n")[:1]
         self.format = detect_format(name, fmt, first)
-        self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+        self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
         self.header: list[str] | None = None
         self.delimiter: str | None = None  # a CSV's, as detected (--rejects writes it back)
         self._raw: list[str] = []  # the file lines of the CSV record being read
@@ -897,7 +898,7 @@ class Importer:
         store = self.ws.store
         emails = [row.email for row in batch]
         earlier = {} if self.upsert else seen.rows(emails)
-        existing = {lead["email"].lower(): lead for lead in _find_by_emails(store, emails)}
+        existing = {lead["email"].lower(): lead for lead in store.find_by_emails(emails)}
         if self._drafts is not None:  # a dry run: what the rows before these would have written
             existing.update(self._drafts.get(emails))
         ids = tuple(row.system["id"] for row in batch if "id" in row.system)
@@ -946,8 +947,7 @@ class Importer:
 
     def _write(self, inserts: list[tuple[Row, Lead]], updates: list[tuple[Row, Lead, Lead]], now: datetime) -> Iterator[Rejected]:
         user = self.ws.user
-        results = _write_batch(
-            self.ws.store,
+        results = self.ws.store.write_batch(
             [(lead, {"type": "lead_created", "by": user, "at": now, "changes": {}}) for _, lead in inserts],
             [
                 (draft, before["version"], {"type": _event_type(changes), "by": user, "at": now, "changes": changes})
@@ -965,7 +965,7 @@ class Importer:
                 self.summary.updated += 1
             elif isinstance(error, VersionConflict):  # changed meanwhile: re-read and retry alone
                 try:
-                    _, changed = update_lead(self.ws, before["id"], lambda lead, at, row=row: self._apply(row, lead, at))
+                    _, changed = update_lead(self.ws, before["id"], functools.partial(self._apply, row))
                 except LeadError as exc:
                     yield self._reject(row.record.row, row.record.raw, exc.message)
                     continue
@@ -1020,30 +1020,3 @@ def _event_type(changes: dict[str, Any]) -> str:
 
 def _message(error: Exception) -> str:
     return error.message if isinstance(error, (Conflict, LeadError)) else str(error)
-
-
-
-def _find_by_emails(store: Any, emails: list[str]) -> list[Lead]:
-    if hasattr(store, "find_by_emails"):
-        return list(store.find_by_emails(emails))
-    # A store without the bulk methods yet (see store/base.py): one read per email.
-    return [lead for lead in map(store.get_by_email, emails) if lead is not None]
-
-
-def _write_batch(store: Any, inserts: list[tuple[Lead, Any]], updates: list[tuple[Lead, int, Any]]) -> list[Exception | None]:
-    if hasattr(store, "write_batch"):
-        return list(store.write_batch(inserts, updates))
-    results: list[Exception | None] = []
-    for lead, event in inserts:
-        try:
-            store.insert(lead, event)
-            results.append(None)
-        except LeadError as exc:
-            results.append(exc)
-    for lead, expected, event in updates:
-        try:
-            store.replace(lead, expected, event)
-            results.append(None)
-        except LeadError as exc:
-            results.append(exc)
-    return results

@@ -191,19 +191,6 @@ def _copy(lead: Lead) -> Lead:
     return out
 
 
-def edit_lead(
-    ws: Workspace,
-    ref: str,
-    raw: Mapping[str, Any],
-    *,
-    add_tags: Sequence[str] = (),
-    remove_tags: Sequence[str] = (),
-    unset: Sequence[str] = (),
-    note: str | None = None,
-) -> Lead:
-    return edit_leads(ws, [ref], raw, add_tags=add_tags, remove_tags=remove_tags, unset=unset, note=note)[0]
-
-
 def edit_leads(
     ws: Workspace,
     refs: Sequence[str],

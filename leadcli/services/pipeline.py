@@ -23,6 +23,7 @@ CONTACT_TYPES = ("call", "email", "meeting")
 RECENT_ACTIVITIES = 20
 # A logged time a little ahead of this machine's clock is another machine's clock, not the future.
 CLOCK_SKEW = timedelta(minutes=5)
+# The words `followups --due` takes (offered by shell completion).
 DUE_WORDS = ("today", "overdue", "week")
 
 

@@ -751,10 +751,9 @@ class _ErrorBoundary:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
         if isinstance(exc, mongo_errors.PyMongoError):
             raise self.store._translate(exc) from None
-        return False
 
 
 # -- documents ------------------------------------------------------------------------------

@@ -250,6 +250,14 @@ def _store_error(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
     return StoreUnavailable(f"cannot use the store {path}: {text}")
 
 
+def escaped_sqlite_error(exc: sqlite3.DatabaseError) -> StoreUnavailable:
+    """An SQLite error met outside the store's own translation (mid-read): the store's fault,
+    exit 5 with what to do."""
+    if "locked" in str(exc) or "busy" in str(exc):
+        return StoreUnavailable(f"the store stayed locked by another writer: {exc}")
+    return StoreUnavailable(f"the store cannot be read: {str(exc)[:100]}; run leadcli doctor, and restore the file from a backup")
+
+
 class SqliteStore:
     read_only = False  # opened read-only: a file or directory the user may not write
 
@@ -366,7 +374,7 @@ class SqliteStore:
         row = self._execute(sql, params).fetchone()
         return _decode(row[0]) if row else None
 
-    def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.db.execute(sql, params)
         except sqlite3.OperationalError as exc:
@@ -439,7 +447,7 @@ class SqliteStore:
                 )
             except sqlite3.IntegrityError:
                 raise self._duplicate(lead) from None
-            _index_new_leads(db, cursor.lastrowid - 1)
+            _index_new_leads(db, (cursor.lastrowid or 0) - 1)
             self._append_event(db, lead, event)
         return lead
 
@@ -774,13 +782,13 @@ def _where(q: LeadQuery) -> tuple[str, list[Any]]:
         _contains(("company",), q.company, clauses, params)
     if q.search:
         _contains(SEARCH_COLUMNS, q.search, clauses, params)
-    for column, op, value in (
+    for column, op, bound in (
         ("created_at", ">=", q.created_after),
         ("created_at", "<", q.created_before),
     ):
-        if value is not None:
+        if bound is not None:
             clauses.append(f"{column} {op} ?")
-            params.append(iso(value))
+            params.append(iso(bound))
     if q.contacted_before is not None:
         clauses.append("(last_contacted IS NULL OR last_contacted < ?)")
         params.append(iso(q.contacted_before))
