@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from leadcli.domain.errors import InvalidInput
+from leadcli.domain.text import check_user
 
 APP = "leadcli"
 SECRET_KEYS = ("token", "password", "secret")
@@ -64,7 +65,7 @@ def mask_uri(uri: str) -> str:
     """`mongodb://ada:s3cret@host/db` -> `mongodb://ada:***@host/db`; also masks secret query
     parameters such as `?token=` or `password=`."""
     # Up to the last `@`: a password with a stray unescaped `@` or `/` must not leak its tail.
-    masked = re.sub(r"(://[^:/@]+:).*@", r"\1***@", uri)
+    masked = re.sub(r"(://[^:/@]*:).*@", r"\1***@", uri)  # `mongodb://:pw@host` too
     return re.sub(r"(?i)([?&](?:token|password|secret|key)[^=&]*=)[^&]*", r"\1***", masked)
 
 
@@ -131,6 +132,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"config file {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"config file {path}: not a TOML text file (it is not UTF-8 text)") from None
     except OSError as exc:
         raise InvalidInput(f"config file {path}: {exc.strerror}") from None
     unknown = set(data) - KNOWN_KEYS
@@ -159,6 +162,11 @@ _KINDS: dict[str, tuple[type, str]] = {
     "mongodb": (dict, "a table ([mongodb])"),
 }  # fmt: skip
 _SWITCH_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+# The [serve] and [watch] keys config.example.toml documents (others are left to the command).
+_SECTION_KINDS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
+    "serve": {"host": (str, "text (an address)"), "port": (int, "a port number"), "token": (str, "text")},
+    "watch": {"server": (str, 'text (a URL, e.g. "ws://127.0.0.1:8765/ws")'), "token": (str, "text")},
+}
 _STAGE_LISTS = ("stages", "closed")
 _STAGE_NAMES = ("won", "lost")
 
@@ -167,6 +175,14 @@ def _check_types(path: Path, table: Mapping[str, Any], where: str) -> None:
     for key, (kind, described) in _KINDS.items():
         if key in table and (not isinstance(table[key], kind) or isinstance(table[key], bool)):
             raise InvalidInput(f"config file {path}: {key}{where} must be {described}, not {table[key]!r}")
+    for section, keys in _SECTION_KINDS.items():
+        for key, (kinds, described) in keys.items():
+            value = (table.get(section) or {}).get(key)
+            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+                raise InvalidInput(f"config file {path}: {section}.{key}{where} must be {described}, not {value!r}")
+    port = (table.get("serve") or {}).get("port")
+    if isinstance(port, int) and not 1 <= port <= 65535:
+        raise InvalidInput(f"config file {path}: serve.port{where} must be a port number from 1 to 65535, not {port}")
     pipeline = table.get("pipeline") or {}
     for key in _STAGE_LISTS:
         value = pipeline.get(key)
@@ -263,7 +279,7 @@ def load_settings(
     return Settings(
         db=str(db_value),
         database=pick("database", None, ("LEADCLI_DATABASE", "MONGODB_DATABASE"), None),
-        user=str(pick("user", user, ("LEADCLI_USER",), _os_user)),
+        user=check_user(str(pick("user", user, ("LEADCLI_USER",), _os_user))),
         timezone=pick("timezone", None, ("LEADCLI_TIMEZONE",), None),
         page_size=page_size,
         pipeline=dict(data.get("pipeline", {})),

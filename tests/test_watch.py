@@ -124,9 +124,9 @@ def test_bad_output_format_is_usage_error(tmp_path: Path) -> None:
 
 
 def test_unreachable_store_ends_with_5(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    result = invoke("--db", str(blocker / "leads.db"), "watch", "--timeout", "1")
+    unusable = tmp_path / "leads.db"
+    unusable.mkdir()  # a directory where the store should be (a named path in a missing directory is exit 2 now)
+    result = invoke("--db", str(unusable), "watch", "--timeout", "1")
     assert result.code == 5 and result.stderr.startswith("error:")
 
 

@@ -100,8 +100,10 @@ def config_init(
     path = _config_file(ctx)
     if path.exists() and not force:
         raise InvalidInput(f"{path} exists already; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(files("leadcli").joinpath("config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    from leadcli.output.files import write_text_atomic
+
+    # 0600 in a 0700 directory when new: it invites a MongoDB password and the serve token.
+    write_text_atomic(path, files("leadcli").joinpath("config.example.toml").read_text(encoding="utf-8"), "config init")
     info(f"wrote {path}")
 
 

@@ -11,7 +11,7 @@ from leadcli.domain.errors import Conflict, InvalidInput, NotFound, VersionConfl
 from leadcli.domain.handle import handle_of, is_hex
 from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, history_entry, is_full_id, new_lead, to_jsonable
 from leadcli.domain.query import LeadQuery
-from leadcli.domain.text import check_note
+from leadcli.domain.text import TAG_LIMIT, check_note
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
 
@@ -128,6 +128,9 @@ def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
     stage = changes.pop("current_stage", None) or ws.pipeline.first
     lead: Lead = new_lead(changes.pop("name"), changes.pop("email"), stage, now, ws.user)
     lead.update({k: v for k, v in changes.items() if v is not None})
+    from leadcli.domain.validation import check_lead_size
+
+    check_lead_size(lead)
     lead = fit_for_store(ws, lead)
     for other in ws.store.get_all_by_email(lead["email"]):
         if other["email"] != lead["email"]:  # the same email, stored with capitals by another app
@@ -180,6 +183,8 @@ def update_lead(
     `change(copy, now)` returns the changed lead, or None when there is nothing to do. Returns
     (lead, changed). The event is `event_type`, else lead_stage_changed or lead_updated.
     """
+    from leadcli.domain.validation import check_lead_size
+
     lead = resolve(ws, ref) if isinstance(ref, str) else ref
     for _attempt in range(CAS_ATTEMPTS):
         now = now_utc()
@@ -187,6 +192,7 @@ def update_lead(
         if draft is None or draft == lead:
             return lead, False
         draft["updated_at"] = now
+        check_lead_size(draft)  # a log or move too many on a lead full of history
         draft = fit_for_store(ws, draft, before=lead)
         changes = diff(lead, draft)
         kind = event_type or ("lead_stage_changed" if "current_stage" in changes else "lead_updated")
@@ -250,7 +256,7 @@ def edit_leads_detailed(
     changes = check_changes(ws, raw)
     check_note("--note", note)
     for tag in add_tags:
-        check_note("--add-tag", tag)
+        check_note("--add-tag", tag, TAG_LIMIT)
     clear_fields, clear_custom = _unset_plan(unset)
     leads = list({lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}.values())
     _check_custom_unset(clear_custom, leads)

@@ -136,7 +136,10 @@ def stale_query(ws: Workspace, query: LeadQuery, days: int, now: datetime | None
     oldest first."""
     if days < 1:
         raise InvalidInput("--days: must be at least 1")
-    since = (now or now_utc()) - timedelta(days=days)
+    try:
+        since = (now or now_utc()) - timedelta(days=days)
+    except OverflowError:
+        raise InvalidInput(f"--days: {days} days ago is before the year 1; give fewer days") from None
     return replace(
         query.unpaged(),
         exclude_stages=tuple(dict.fromkeys((*query.exclude_stages, *ws.pipeline.closed))),
