@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_VARS = (
     "LEADCLI_DB", "MONGODB_URI", "LEADCLI_DATABASE", "MONGODB_DATABASE", "LEADCLI_CONFIG",
     "LEADCLI_PROFILE", "LEADCLI_USER", "LEADCLI_TIMEZONE", "LEADCLI_PAGE_SIZE", "LEADCLI_TOKEN",
-    "LEADCLI_VERBOSE", "NO_COLOR",
+    "LEADCLI_VERBOSE", "NO_COLOR", "LEADCLI_WEB_APP_COMPATIBLE",
 )  # fmt: skip
 
 
@@ -184,8 +184,11 @@ def store(store_uri: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def mongo_uri(mongo_server: str) -> Iterator[str]:
-    """A fresh, empty MongoDB database's URI (for tests that are about MongoDB only)."""
+def mongo_uri(mongo_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, empty MongoDB database's URI (for tests that are about MongoDB only). No web app
+    shares it (LEADCLI_WEB_APP_COMPATIBLE=false), so leadcli's own contract holds there, e.g.
+    company optional; `artisan_uri` is one the Leads Artisan web app shares (the default)."""
+    monkeypatch.setenv("LEADCLI_WEB_APP_COMPATIBLE", "false")
     database = f"leadcli_test_{uuid.uuid4().hex[:12]}"
     yield f"{mongo_server}/{database}"
     import pymongo
@@ -195,3 +198,11 @@ def mongo_uri(mongo_server: str) -> Iterator[str]:
         client.drop_database(database)
     finally:
         client.close()
+
+
+@pytest.fixture
+def artisan_uri(mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh MongoDB database shared with the Leads Artisan web app, as MongoDB stores are by
+    default: leadcli keeps every lead it writes readable by that app (domain/artisan.py)."""
+    monkeypatch.delenv("LEADCLI_WEB_APP_COMPATIBLE")
+    return mongo_uri

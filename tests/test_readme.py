@@ -251,7 +251,7 @@ class Session:
         deadline = time.monotonic() + 60
         while not any("joined" in err for err in self.server_err) and time.monotonic() < deadline:
             time.sleep(0.05)
-        subprocess.run(["leadcli", "add", "--name", "Late Lead", "--email", "late@example.com"], env=self.env, capture_output=True, check=True)
+        subprocess.run(["leadcli", "add", "--name", "Late Lead", "--email", "late@example.com", "--company", "Late Co"], env=self.env, capture_output=True, check=True)
 
     def close(self) -> None:
         if self.server is not None and self.server.poll() is None:

@@ -181,7 +181,8 @@ class ReplicaSet:
 
 
 @pytest.fixture
-def replica_set() -> Iterator[ReplicaSet]:
+def replica_set(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSet]:
+    monkeypatch.setenv("LEADCLI_WEB_APP_COMPATIBLE", "false")  # no web app shares it (as mongo_uri)
     opened = ReplicaSet()
     try:
         yield opened

@@ -225,9 +225,9 @@ def test_watch_server_with_a_wrong_token_is_exit_2(feed: tuple[str, Proc]) -> No
 
 
 def test_serve_exits_5_when_the_store_is_unreachable(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    result = invoke("--db", str(blocker / "leads.db"), "serve", "--port", "0")
+    unusable = tmp_path / "leads.db"
+    unusable.mkdir()  # a directory where the store should be (a named path in a missing directory is exit 2 now)
+    result = invoke("--db", str(unusable), "serve", "--port", "0")
     assert result.code == 5 and result.stderr.startswith("error:")
 
 

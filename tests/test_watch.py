@@ -124,9 +124,9 @@ def test_bad_output_format_is_usage_error(tmp_path: Path) -> None:
 
 
 def test_unreachable_store_ends_with_5(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    result = invoke("--db", str(blocker / "leads.db"), "watch", "--timeout", "1")
+    unusable = tmp_path / "leads.db"
+    unusable.mkdir()  # a directory where the store should be (a named path in a missing directory is exit 2 now)
+    result = invoke("--db", str(unusable), "watch", "--timeout", "1")
     assert result.code == 5 and result.stderr.startswith("error:")
 
 
@@ -275,8 +275,8 @@ def test_mongo_without_change_streams_is_tailed_by_seq(mongo_server: str) -> Non
         tail = open_tail(store, 0)
         assert isinstance(tail, SeqTail)
         db_uri = f"{mongo_server}/{store.db.name}"  # type: ignore[attr-defined]
-        add(db_uri, "Ada", "ada@example.com")
-        add(db_uri, "Bob", "bob@example.com")
+        add(db_uri, "Ada", "ada@example.com", "--company", "Engines")  # a store the web app may share
+        add(db_uri, "Bob", "bob@example.com", "--company", "Bob Co")
         events = tail.poll(5)
         assert [e["lead"]["email"] for e in events] == ["ada@example.com", "bob@example.com"]
         assert tail.position == 2

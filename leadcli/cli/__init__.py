@@ -46,6 +46,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     no_args_is_help, usage_error, click_exception = _click_errors()
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args or bool(os.environ.get("LEADCLI_VERBOSE"))
+    for position, arg in enumerate(args, start=1):
+        if not arg.isascii() and not _utf8(arg):  # bytes the OS could not decode: surrogates
+            error(f"argument {position} is not UTF-8 text ({os.fsencode(arg)!r}); leadcli reads its arguments as UTF-8")
+            return 2
     try:
         result = command()(args=args, prog_name="leadcli", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -78,6 +82,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
             return _reader_went_away()
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            return _unexpected(exc, verbose)
+        # stdout on a full disk or device (`export > /dev/full`): a failure, not bad input.
+        error(f"cannot write the output: {exc.strerror}")
+        _discard_stdout()
+        return 1
     except Exception as exc:  # the boundary: nothing escapes as a traceback
         from leadcli.store import escaped_error
 
@@ -85,14 +96,26 @@ def run(argv: Sequence[str] | None = None) -> int:
         if store_error is not None:  # a store library's error its adapter did not translate
             error(store_error.message)
             return store_error.exit_code
-        if verbose:
-            import traceback
+        return _unexpected(exc, verbose)
 
-            traceback.print_exc()
-            error(f"unexpected {type(exc).__name__}: {exc}")
-        else:
-            error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)")
-        return 1
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unexpected(exc: Exception, verbose: bool) -> int:
+    if verbose:
+        import traceback
+
+        traceback.print_exc()
+        error(f"unexpected {type(exc).__name__}: {exc}")
+    else:
+        error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)")
+    return 1
 
 
 def _click_errors() -> tuple[Any, Any, Any]:
@@ -116,11 +139,15 @@ class _Never(Exception):
 
 
 def _reader_went_away() -> int:
-    """The reader of stdout went away (`leadcli list | head`): not an error for us. Output
-    still buffered goes to /dev/null so the flush at exit does not fail again."""
+    """The reader of stdout went away (`leadcli list | head`): not an error for us."""
+    _discard_stdout()
+    return 0
+
+
+def _discard_stdout() -> None:
+    """Output still buffered goes to /dev/null so the flush at exit does not fail again."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
-    return 0
 
 
 def _interrupted() -> None:

@@ -51,7 +51,7 @@ def _show_version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option("--db", help="Store: a SQLite path (…/leads.db, sqlite:////abs.db) or a mongodb:// URI. Env: LEADCLI_DB.", show_default=False)] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Store: a SQLite path (…/leads.db, sqlite:////abs.db) or a mongodb:// URI. Env: LEADCLI_DB. A password in it shows in ps (the process list) to every user of the machine: prefer LEADCLI_DB or the config file.", show_default=False)] = None,
     config: Annotated[str | None, typer.Option("--config", help="Config file (TOML). Env: LEADCLI_CONFIG.", show_default=False)] = None,
     profile: Annotated[str | None, typer.Option("--profile", help="Use [profiles.NAME] from the config. Env: LEADCLI_PROFILE.", show_default=False)] = None,
     user: Annotated[str | None, typer.Option("--user", help="Recorded as `by` on history and activities. Env: LEADCLI_USER.", show_default=False)] = None,

@@ -46,6 +46,10 @@ class Pipeline:
         for name in self.closed:
             if name not in self.stages:
                 raise InvalidInput(f"pipeline: closed stage {name!r} is not one of the stages")
+        for role, outcome in (("won", self.won), ("lost", self.lost)):
+            if outcome is not None and outcome not in self.stages:
+                # else the win rate silently counts a stage no lead can be in: 0 forever
+                raise InvalidInput(f"pipeline: {role} = {outcome!r} is not one of the stages ({', '.join(self.stages)})")
 
     @classmethod
     def from_config(

@@ -30,6 +30,8 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def open_store(uri: str, *, database: str | None = None) -> LeadStore:
+    if "\x00" in uri:
+        raise InvalidInput(f"--db: {describe_uri(uri)!r} holds a NUL character; no store can be named so")
     if is_mongo_uri(uri):
         from leadcli.store.mongo import MongoStore
 
@@ -40,9 +42,12 @@ def open_store(uri: str, *, database: str | None = None) -> LeadStore:
             f"--db: cannot use {describe_uri(uri)!r}; give a SQLite path ending in .db, "
             "sqlite:////abs/path.db, or a mongodb:// URI"
         )
+    from leadcli.config import default_db_path
     from leadcli.store.sqlite import SqliteStore
 
-    return SqliteStore(path)
+    # Only the default store's directory is made: a path the user named (--db, LEADCLI_DB, the
+    # config) in a directory that does not exist is a typo, exit 2, not a new empty store.
+    return SqliteStore(path, create_dir=path.expanduser().absolute() == default_db_path().absolute())
 
 
 def describe_uri(uri: str) -> str:
