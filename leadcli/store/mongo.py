@@ -1024,10 +1024,12 @@ class MongoStore:
 
     def _after_miss(self, seq: int, misses: int) -> int:
         """The seq to try after `seq` was taken: the next one; every 4th miss the hint again
-        (others raised it), every 64th a scan for the last seq — FerretDB's `$max` is a read
-        then a write, so the hint can fall behind, and this bounds what that costs."""
+        (others raised it), every 64th the last seq found by `_id` look-ups from `seq` on —
+        FerretDB's `$max` is a read then a write, so the hint can fall behind, and this bounds
+        what that costs (a sort of the event log would read every event, minutes on a busy
+        FerretDB)."""
         if misses % 64 == 0:
-            return max(seq + 1, self._scan_last_seq() + 1)
+            return self._last_from(seq) + 1
         if misses % 4 == 0:
             return max(seq + 1, self._hint() + 1)
         return seq + 1
@@ -1100,14 +1102,19 @@ class MongoStore:
             doc = self.meta.find_one({"_id": SEQ_HINT})
             if doc is None:
                 return self._scan_last_seq()
-            last, step = int(doc.get("last") or 0), 1
-            while self._has_event(last + step):
-                last, step = last + step, step * 2
-            high = last + step  # absent
-            while high - last > 1:
-                middle = (last + high) // 2
-                last, high = (middle, high) if self._has_event(middle) else (last, middle)
-            return last
+            return self._last_from(int(doc.get("last") or 0))
+
+    def _last_from(self, known: int) -> int:
+        """The last seq, given that seq `known` exists (or is 0): look-ups by `_id` forward,
+        doubling, then halving back — a few look-ups where a sort would read every event."""
+        last, step = known, 1
+        while self._has_event(last + step):
+            last, step = last + step, step * 2
+        high = last + step  # absent
+        while high - last > 1:
+            middle = (last + high) // 2
+            last, high = (middle, high) if self._has_event(middle) else (last, middle)
+        return last
 
     def _has_event(self, seq: int) -> bool:
         return self.events.find_one({"_id": event_key(seq)}, {"_id": 1}) is not None
