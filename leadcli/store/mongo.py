@@ -25,6 +25,7 @@ from pymongo import errors as mongo_errors
 from leadcli.config import mask_uri
 from leadcli.domain.dates import iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
+from leadcli.domain.folding import folding_regex
 from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
 from leadcli.domain.query import SORT_FIELDS, LeadQuery
 from leadcli.store.base import Event, Lead
@@ -872,7 +873,14 @@ def _exact(text: str) -> str:
 
 
 def _contains(text: str) -> dict[str, Any]:
-    return {"$regex": re.escape(text), "$options": "i"}
+    """Contains `text`, ignoring case and accents (`domain.folding`), every character literal:
+    an escaped regex where each character is the class of the characters folding to it. It
+    works on any document (the web app's too: no folded copy of the text is needed), at the
+    price of a regex per document (no index serves an unanchored regex)."""
+    pattern = folding_regex(text)
+    if pattern is None:  # combining marks alone fold to nothing: they match nothing
+        return {"$in": []}
+    return {"$regex": pattern, "$options": "i"}
 
 
 def _sort_field(name: str) -> str:

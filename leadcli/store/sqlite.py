@@ -19,6 +19,7 @@ import orjson
 
 from leadcli.domain.dates import iso, now_utc
 from leadcli.domain.errors import Conflict, NotFound, StoreUnavailable, VersionConflict
+from leadcli.domain.folding import PAD, fold
 from leadcli.domain.lead import from_jsonable, to_jsonable
 from leadcli.domain.query import SORT_FIELDS, LeadQuery
 from leadcli.store.base import Event, Lead
@@ -181,6 +182,43 @@ def _m5_drop_unused_indexes(db: sqlite3.Connection) -> None:
     )
 
 
+def _m6_folded_search(db: sqlite3.Connection) -> None:
+    """Search that ignores accents as well as case, and short searches through an index.
+
+    `leads_search` replaces `leads_fts`: a trigram index over the *folded* text of name, email,
+    company and notes (`domain.folding.fold`: `Müller` is indexed as `muller`, so `muller`,
+    `Muller` and `müller` all find it), each value followed by two `PAD` characters so that the
+    last one or two characters of a value also start a trigram: a 1-2 character search expands,
+    through the `leads_search_terms` vocabulary, to the trigrams that start with it. The table
+    keeps its own (folded) copy of the text: deleting by rowid needs no function, so another
+    tool deleting a lead keeps it in step (the delete trigger).
+
+    `leads_follow_up`: `followups` reads the due leads in follow-up order from this index
+    (partial: leads without a follow-up cost an import nothing)."""
+    _run_script(
+        db,
+        f"""
+        DROP TRIGGER leads_fts_delete;
+        DROP TABLE leads_fts;
+        CREATE VIRTUAL TABLE leads_search USING fts5(name, email, company, notes, tokenize='trigram');
+        CREATE VIRTUAL TABLE leads_search_terms USING fts5vocab(leads_search, col);
+        INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS};
+        CREATE TRIGGER leads_search_delete AFTER DELETE ON leads BEGIN
+            DELETE FROM leads_search WHERE rowid = old.pk;
+        END;
+        CREATE INDEX leads_follow_up ON leads (follow_up_at, id) WHERE follow_up_at IS NOT NULL;
+        """,
+    )
+
+
+# The search index's row of each lead (see _m6); `leadcli_search_text` is registered on every
+# connection the store opens.
+_SEARCH_ROWS = (
+    "SELECT pk, leadcli_search_text(name), leadcli_search_text(email), leadcli_search_text(company),"
+    " leadcli_search_text(notes) FROM leads"
+)
+
+
 # Ordered, append-only: the schema version is the number of migrations applied.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m1_leads_and_events,
@@ -188,17 +226,14 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m3_filter_indexes,
     _m4_index_in_the_store,
     _m5_drop_unused_indexes,
+    _m6_folded_search,
 ]
 
 
 def _index_new_leads(db: sqlite3.Connection, since_pk: int) -> None:
     """Add the leads inserted in this transaction (pk > since_pk: a new row gets a pk above the
     largest, and the writer holds the lock) to the search index and the tag table (see _m4)."""
-    db.execute(
-        "INSERT INTO leads_fts (rowid, name, email, company, notes)"
-        " SELECT pk, name, email, company, notes FROM leads WHERE pk > ?",
-        (since_pk,),
-    )
+    db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since_pk,))
     db.execute(
         "INSERT OR IGNORE INTO lead_tags (tag, pk)"
         " SELECT j.value, leads.pk FROM leads, json_each(leads.tags) AS j WHERE leads.pk > ?",
@@ -218,13 +253,13 @@ def _indexed(pk: int, columns: tuple[Any, ...]) -> Indexed:
 def _reindex_updated(db: sqlite3.Connection, updated: dict[int, tuple[Indexed, Indexed]]) -> None:
     """Bring the search index and the tag table from each updated lead's old values to its new
     ones (by pk), touching only the leads whose searched columns or tags changed."""
-    fts_old = [old[:5] for old, new in updated.values() if old[1:5] != new[1:5]]
-    fts_new = [new[:5] for old, new in updated.values() if old[1:5] != new[1:5]]
+    changed = [new for old, new in updated.values() if old[1:5] != new[1:5]]
     tags = [(new[0], new[5]) for old, new in updated.values() if old[5] != new[5]]
+    db.executemany("DELETE FROM leads_search WHERE rowid = ?", [(new[0],) for new in changed])
     db.executemany(
-        "INSERT INTO leads_fts (leads_fts, rowid, name, email, company, notes) VALUES ('delete', ?, ?, ?, ?, ?)", fts_old
+        "INSERT INTO leads_search (rowid, name, email, company, notes) VALUES (?, ?, ?, ?, ?)",
+        [(new[0], *map(_search_text, new[1:5])) for new in changed],
     )
-    db.executemany("INSERT INTO leads_fts (rowid, name, email, company, notes) VALUES (?, ?, ?, ?, ?)", fts_new)
     db.executemany("DELETE FROM lead_tags WHERE pk = ?", [(pk,) for pk, _ in tags])
     db.executemany("INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT value, ? FROM json_each(?)", tags)
 
@@ -246,7 +281,7 @@ class SqliteStore:
             self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before WAL: it creates the file
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.create_function("leadcli_fold", 1, _fold, deterministic=True)
+            _register_functions(self.db)
             self._migrate()
         except sqlite3.Error as exc:
             raise _store_error(exc, self.path) from None
@@ -321,7 +356,7 @@ class SqliteStore:
         return [_decode(r[0]) for r in rows]
 
     def query(self, query: LeadQuery) -> Iterator[Lead]:
-        where, params = _where(query)
+        where, params = _where(self.db, query)
         order = _order(query, params)
         sql = f"SELECT doc FROM leads{where} ORDER BY {order}"
         if query.limit is not None or query.offset:
@@ -332,11 +367,11 @@ class SqliteStore:
             yield _decode(row[0])
 
     def count(self, query: LeadQuery) -> int:
-        where, params = _where(query)
+        where, params = _where(self.db, query)
         return int(self._execute(f"SELECT count(*) FROM leads{where}", params).fetchone()[0])
 
     def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
-        where, params = _where(query)
+        where, params = _where(self.db, query)
         rows = self._execute(
             f"SELECT current_stage, count(*), total(value) FROM leads{where} GROUP BY current_stage", params
         )
@@ -503,6 +538,7 @@ class SqliteStore:
     def _missing_schema(self) -> list[tuple[str, str]]:
         """(name, SQL) of each index or trigger the migrations create and this file lacks."""
         reference = sqlite3.connect(":memory:")
+        _register_functions(reference)
         try:
             for migration in MIGRATIONS:
                 migration(reference)
@@ -627,41 +663,64 @@ def _decode(doc: str) -> Lead:
 SEARCH_COLUMNS = ("name", "email", "company", "notes")
 
 
-def _fold(text: str | None) -> str | None:
-    """Case folding as the trigram index does it: each character lowercased on its own."""
-    if text is None:
-        return None
-    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+def _search_text(text: str | None) -> str | None:
+    """A column's value as the search index holds it: folded, then padded (see _m6)."""
+    return None if text is None else fold(text) + PAD + PAD
 
 
-def _contains(columns: tuple[str, ...], text: str, clauses: list[str], params: list[Any]) -> None:
-    """`columns` contain `text`, case-insensitively, every character literal.
+def _register_functions(db: sqlite3.Connection) -> None:
+    db.create_function("leadcli_search_text", 1, _search_text, deterministic=True)
 
-    Three characters or more go through the trigram index: a quoted FTS5 phrase is an exact
-    substring match (case folded per character), and the text is a bound parameter inside an
-    FTS string, so no character of it is syntax. Shorter text cannot use trigrams: LIKE with
-    ESCAPE for ASCII text, else a scan with the same folding as the index.
+
+# A 1-2 character search expanding to more trigrams than this (a common letter) reads the
+# leads in the requested order instead, checking each one, and stops at the end of the page.
+MAX_SHORT_TERMS = 200
+
+
+def _contains(
+    db: sqlite3.Connection, columns: tuple[str, ...], text: str, clauses: list[str], params: list[Any]
+) -> None:
+    """`columns` contain `text`, ignoring case and accents (`domain.folding`), every character literal.
+
+    Always through the folded trigram index `leads_search` (see _m6). Three characters or more: a
+    quoted FTS5 phrase is an exact substring match, and the text is a bound parameter inside an
+    FTS string, so no character of it is syntax. One or two: the trigrams that start with the
+    text, looked up in the index's vocabulary (a B-tree range), then matched as `"t1" OR "t2"…`
+    (the padding makes a value's last characters start trigrams too). When a very common letter
+    expands to hundreds of trigrams, each lead, read in the query's order, is checked against its
+    folded text instead: the page fills within a few rows, since such a letter is in most leads.
     """
-    if len(text) >= 3:
-        phrase = '"' + text.replace('"', '""') + '"'
-        if columns != SEARCH_COLUMNS:
-            phrase = "{" + " ".join(columns) + "} : " + phrase
-        clauses.append("pk IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ?)")
-        params.append(phrase)
-    elif text.isascii():
-        clauses.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")")
-        params += [_like(text)] * len(columns)
+    needle = fold(text)
+    if not needle:  # combining marks alone: folded away, they match nothing
+        clauses.append("0")
+        return
+    colset = "{" + " ".join(columns) + "} : "
+    if len(needle) >= 3:
+        clauses.append("pk IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)")
+        params.append(colset + _phrase(needle))
+        return
+    rows = db.execute(
+        f"SELECT DISTINCT term FROM leads_search_terms WHERE term >= ? AND term < ? AND col IN ({', '.join('?' * len(columns))})"
+        f" LIMIT {MAX_SHORT_TERMS + 1}",
+        (needle, needle[:-1] + chr(ord(needle[-1]) + 1), *columns),
+    ).fetchall()
+    terms = [row[0] for row in rows if row[0].startswith(needle)]
+    if not terms:
+        clauses.append("0")
+    elif len(terms) <= MAX_SHORT_TERMS:
+        clauses.append("pk IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)")
+        params.append(colset + "(" + " OR ".join(map(_phrase, terms)) + ")")
     else:
-        clauses.append("(" + " OR ".join(f"instr(leadcli_fold({c}), ?) > 0" for c in columns) + ")")
-        params += [_fold(text)] * len(columns)
+        found = " OR ".join(f"instr(s.{c}, ?) > 0" for c in columns)
+        clauses.append(f"EXISTS (SELECT 1 FROM leads_search AS s WHERE s.rowid = leads.pk AND ({found}))")
+        params += [needle] * len(columns)
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
 
 
-def _where(q: LeadQuery) -> tuple[str, list[Any]]:
+def _where(db: sqlite3.Connection, q: LeadQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if q.ids is not None:
@@ -686,9 +745,9 @@ def _where(q: LeadQuery) -> tuple[str, list[Any]]:
         clauses.append("EXISTS (SELECT 1 FROM lead_tags WHERE tag = ? AND pk = leads.pk)")
         params.append(tag)
     if q.company:
-        _contains(("company",), q.company, clauses, params)
+        _contains(db, ("company",), q.company, clauses, params)
     if q.search:
-        _contains(SEARCH_COLUMNS, q.search, clauses, params)
+        _contains(db, SEARCH_COLUMNS, q.search, clauses, params)
     for column, op, value in (
         ("created_at", ">=", q.created_after),
         ("created_at", "<", q.created_before),
