@@ -30,9 +30,36 @@ def stage_rows(ws: Workspace, query: LeadQuery) -> list[dict[str, Any]]:
 
 def pipeline_stats(ws: Workspace, query: LeadQuery, now: datetime | None = None) -> dict[str, Any]:
     """`{"total", "engaged", "win_rate", "value", "stages": [{"stage", "count", "value",
-    "avg_days"}]}` over the leads matching `query`, all from one pass over them so the figures
-    agree with each other. `now` ends the stays still running (passed in by tests)."""
-    return summarize(ws.store.query(query.unpaged()), ws.pipeline, now or now_utc())
+    "avg_days"}]}` over the leads matching `query`. `now` ends the stays still running (passed
+    in by tests). A store that aggregates (`stage_stats`: SQLite, in SQL) is asked for the
+    figures; otherwise the leads are streamed (only the fields stats reads, where the store
+    can project: `stats_leads`) and summed here, in one pass, in constant memory."""
+    now = now or now_utc()
+    query = query.unpaged()
+    aggregate = getattr(ws.store, "stage_stats", None)
+    if aggregate is not None:
+        totals, days = aggregate(query, ws.pipeline.closed, now)
+        return _report(totals, days, ws.pipeline)
+    leads = getattr(ws.store, "stats_leads", ws.store.query)(query)
+    return summarize(leads, ws.pipeline, now)
+
+
+def _report(
+    totals: dict[str | None, tuple[int, float, int]], days: dict[str, tuple[float, int]], pipeline: Pipeline
+) -> dict[str, Any]:
+    """The report from per-stage aggregates: (leads, value, engaged) per current stage, and
+    (seconds summed, leads) per stage spent in."""
+    counts: dict[str, int] = {stage: 0 for stage in pipeline.stages}
+    values: dict[str, float] = {stage: 0.0 for stage in pipeline.stages}
+    total = engaged = 0
+    for stage, (n, value, n_engaged) in totals.items():
+        key = stage if stage is not None else "(none)"
+        counts[key] = counts.get(key, 0) + n
+        values[key] = values.get(key, 0.0) + value
+        total += n
+        engaged += n_engaged
+    spent = {stage: [seconds / DAY_SECONDS, n] for stage, (seconds, n) in days.items()}
+    return _shape(total, engaged, counts, values, spent, pipeline)
 
 
 def summarize(leads: Iterable[Lead], pipeline: Pipeline, now: datetime) -> dict[str, Any]:
@@ -52,6 +79,17 @@ def summarize(leads: Iterable[Lead], pipeline: Pipeline, now: datetime) -> dict[
             acc = days.setdefault(name, [0.0, 0])
             acc[0] += seconds / DAY_SECONDS
             acc[1] += 1
+    return _shape(total, engaged, counts, values, days, pipeline)
+
+
+def _shape(
+    total: int,
+    engaged: int,
+    counts: dict[str, int],
+    values: dict[str, float],
+    days: dict[str, list[float]],
+    pipeline: Pipeline,
+) -> dict[str, Any]:
     ordered = list(pipeline.stages) + sorted(k for k in counts if k not in pipeline.stages)
     won = counts.get(pipeline.won, 0) if pipeline.won else 0
     lost = counts.get(pipeline.lost, 0) if pipeline.lost else 0
