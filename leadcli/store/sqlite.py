@@ -395,6 +395,19 @@ class SqliteStore:
         for row in cursor:
             yield _decode(row[0])
 
+    def query_records(self, query: LeadQuery) -> Iterator[dict[str, Any]]:
+        """`query`'s leads as JSON-ready records (ISO strings, as `to_jsonable` gives them),
+        straight from the stored documents, which are exactly that: `export` skips turning
+        every timestamp into a datetime and back (a third of its CPU per lead)."""
+        where, params = _where(self.db, query)
+        order = _order(query, params)
+        sql = f"SELECT doc FROM leads{where} ORDER BY {order}"
+        if query.limit is not None or query.offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += [query.limit if query.limit is not None else -1, query.offset]
+        for row in self._execute(sql, params):
+            yield _loads(row[0])
+
     def count(self, query: LeadQuery) -> int:
         where, params = _where(self.db, query)
         return int(self._execute(f"SELECT count(*) FROM leads{where}", params).fetchone()[0])
