@@ -195,15 +195,37 @@ def test_sqlite_stats_in_sql_equal_the_one_pass_reference(tmp_path_factory: Any,
             record["current_stage"], record["stage_updated_at"] = spec["current_stage"], spec["stage_updated_at"]
             insert(ws.store, record)
         query = LeadQuery(owner=owner)
-        expected = summarize(ws.store.query(query), ws.pipeline, NOW)
-        got = pipeline_stats(ws, query, now=NOW)
-        assert _without_days(got) == _without_days(expected)
-        for ours, theirs in zip(got["stages"], expected["stages"], strict=True):
-            assert (ours["avg_days"] is None) == (theirs["avg_days"] is None), ours["stage"]
-            if ours["avg_days"] is not None:  # rounded to 0.01: sums in another order may round apart
-                assert abs(ours["avg_days"] - theirs["avg_days"]) <= 0.0100001, ours["stage"]
+        _assert_same_report(pipeline_stats(ws, query, now=NOW), summarize(ws.store.query(query), ws.pipeline, NOW))
+        _assert_stays_as_migration_builds_them(ws.store)
+        for n, record in enumerate(list(ws.store.query(LeadQuery()))[::2]):  # moves and re-moves, as `move` writes them
+            moved = {**record, "current_stage": STAGES[n % len(STAGES)], "stage_updated_at": NOW - timedelta(days=n)}
+            moved["stage_history"] = [*record["stage_history"], {"from_stage": None, "to_stage": moved["current_stage"], "changed_at": moved["stage_updated_at"], "by": "t", "notes": None}]
+            ws.store.replace(moved, record["version"], {"type": "lead_stage_changed", "by": "t", "changes": {}})
+        batch = [({**r, "current_stage": None}, r["version"], {"type": "lead_updated", "by": "t", "changes": {}}) for r in list(ws.store.query(LeadQuery()))[1::3]]
+        assert ws.store.write_batch([], batch) == [None] * len(batch)
+        _assert_same_report(pipeline_stats(ws, query, now=NOW), summarize(ws.store.query(query), ws.pipeline, NOW))
+        _assert_stays_as_migration_builds_them(ws.store)
     finally:
         ws.store.close()
+
+
+def _assert_same_report(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert _without_days(got) == _without_days(expected)
+    for ours, theirs in zip(got["stages"], expected["stages"], strict=True):
+        assert (ours["avg_days"] is None) == (theirs["avg_days"] is None), ours["stage"]
+        if ours["avg_days"] is not None:  # rounded to 0.01: sums in another order may round apart
+            assert abs(ours["avg_days"] - theirs["avg_days"]) <= 0.0100001, ours["stage"]
+
+
+def _assert_stays_as_migration_builds_them(store: Any) -> None:
+    """The stays the store wrote with each lead are the ones migration 7 derives from the
+    stored documents in SQL (the path every pre-existing lead takes)."""
+    from leadcli.store.sqlite import _STAYS_FROM_DOCUMENTS
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return sorted((pk, stage, None if f is None else round(f, 3), since) for pk, stage, f, since in store.db.execute(sql))
+
+    assert rows("SELECT pk, stage, finished, running_since FROM lead_stays") == rows(_STAYS_FROM_DOCUMENTS)
 
 
 def _without_days(report: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from leadcli.domain.dates import now_utc, to_utc
+from leadcli.domain.dates import now_utc
 from leadcli.domain.pipeline import Pipeline
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.stays import split_stays
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
 
@@ -112,28 +113,13 @@ def _shape(
 
 
 def stage_durations(lead: Lead, pipeline: Pipeline, now: datetime) -> dict[str, float]:
-    """Seconds this lead spent in each stage, from its stage history. A stay runs from the move
-    into a stage to the next move; the last stay runs to `now` when its stage is open and is not
-    counted when it is closed (time after a deal is won or lost is not pipeline time)."""
-    stays = [(entry.get("to_stage"), entry.get("changed_at")) for entry in lead.get("stage_history") or []]
-    stays = [(stage, to_utc(at)) for stage, at in stays if stage is not None and isinstance(at, datetime)]
-    current = lead.get("current_stage")
-    if current is not None and (not stays or stays[-1][0] != current):
-        # A record changed by a tool that keeps no history (the Leads Artisan backend may): the
-        # current stay starts at stage_updated_at, as far as anyone knows.
-        since = lead.get("stage_updated_at") or lead.get("created_at")
-        if isinstance(since, datetime):
-            stays.append((current, to_utc(since)))
-    out: dict[str, float] = {}
-    for index, (stage, start) in enumerate(stays):
-        if index + 1 < len(stays):
-            end = stays[index + 1][1]
-        elif not pipeline.is_closed(stage):
-            end = now
-        else:
-            continue
-        # Clocks of different writers disagree a little; a stay is never negative.
-        out[stage] = out.get(stage, 0.0) + max(0.0, (end - start).total_seconds())
+    """Seconds this lead spent in each stage (`domain.stays`): its finished stays, and the
+    running one up to `now` when its stage is open (not at all when it is closed)."""
+    finished, running = split_stays(lead)
+    out = dict(finished)
+    if running is not None and not pipeline.is_closed(running[0]):
+        stage, start = running
+        out[stage] = out.get(stage, 0.0) + max(0.0, (now - start).total_seconds())
     return out
 
 
