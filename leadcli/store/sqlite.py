@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from leadcli.domain.dates import iso, now_utc
+from leadcli.domain.dates import iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.folding import PAD, fold
 from leadcli.domain.lead import from_jsonable, to_jsonable
@@ -278,6 +278,11 @@ FROM lead_stays WHERE {leads}(finished IS NOT NULL OR (running_since IS NOT NULL
 
 def _stay_rows(pk: int, lead: Lead) -> list[tuple[Any, ...]]:
     """The lead's `lead_stays` rows (see _m7)."""
+    history = lead.get("stage_history")
+    if history and len(history) == 1:  # a new lead (every imported one): one running stay
+        stage, at = history[0].get("to_stage"), history[0].get("changed_at")
+        if stage is not None and stage == lead.get("current_stage") and isinstance(at, datetime):
+            return [(pk, stage, None, _iso_cached(to_utc(at)))]
     finished, running = split_stays(lead)
     stages = dict.fromkeys([*finished, *([running[0]] if running else [])])
     return [
@@ -507,8 +512,9 @@ class SqliteStore:
                 )
             except sqlite3.IntegrityError:
                 raise self._duplicate(lead) from None
-            _index_new_leads(db, cursor.lastrowid - 1)
-            _write_stays(db, [(cursor.lastrowid, lead)])
+            pk = int(cursor.lastrowid or 0)
+            _index_new_leads(db, pk - 1)
+            _write_stays(db, [(pk, lead)])
             self._append_event(db, lead, event)
         return lead
 
