@@ -63,7 +63,7 @@ def test_migrations_from_an_empty_file_reach_the_latest_version(db_path: Path) -
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"leads", "events", "leads_search", "leads_search_terms"} <= tables
-    assert "leads_fts" not in tables  # replaced by the folded index (migration 6)
+    assert "leads_fts" not in tables  # replaced by the folded index (migration 7)
 
 
 def test_a_store_from_a_newer_leadcli_is_refused_untouched(db_path: Path) -> None:
@@ -398,7 +398,7 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
 
     store = SqliteStore(db_path)
     try:
-        assert store.schema_version() == len(MIGRATIONS) >= 6
+        assert store.schema_version() == len(MIGRATIONS) >= 8
         assert found(store, search="NAVY") == found(store, tags=("vip",)) == {"grace@example.com"}
         single = store.insert(make_lead("ada@example.com", company="Engines", tags=["vip", "emea"]), event())
         inserts = [(make_lead(f"lead{i}@example.com", company=f"Firm {i}", tags=["bulk"]), event()) for i in range(5)]
@@ -438,7 +438,7 @@ def _schema_4_insert(db: sqlite3.Connection, lead: dict[str, Any]) -> dict[str, 
 
 
 def test_a_schema_4_store_migrates_and_keeps_its_leads_events_and_search(db_path: Path) -> None:
-    """Schema 5 drops the per-lead event index no query used; schema 6 replaces the trigram
+    """Schema 5 drops the per-lead event index no query used; schema 7 replaces the trigram
     index by the folded one (built from the leads already there) and brings back a partial
     follow-up index that `followups` walks. A store written at schema 4 keeps its leads and
     events, and finds them by search and follow-up."""
@@ -452,7 +452,7 @@ def test_a_schema_4_store_migrates_and_keeps_its_leads_events_and_search(db_path
 
     store = SqliteStore(db_path)
     try:
-        assert store.schema_version() == len(MIGRATIONS) >= 6
+        assert store.schema_version() == len(MIGRATIONS) >= 8
         names = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "events_lead" not in names and "leads_follow_up" in names
         assert [x["id"] for x in store.query(LeadQuery(follow_up_before=T0 + timedelta(days=1)))] == [due["id"]]

@@ -218,7 +218,7 @@ def _assert_same_report(got: dict[str, Any], expected: dict[str, Any]) -> None:
 
 
 def _assert_stays_as_migration_builds_them(store: Any) -> None:
-    """The stays the store wrote with each lead are the ones migration 7 derives from the
+    """The stays the store wrote with each lead are the ones migration 8 derives from the
     stored documents in SQL (the path every pre-existing lead takes)."""
     from leadcli.store.sqlite import _STAYS_FROM_DOCUMENTS
 

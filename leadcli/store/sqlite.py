@@ -21,6 +21,7 @@ import orjson
 from leadcli.domain.dates import iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.folding import PAD, fold
+from leadcli.domain.handle import HANDLE_LENGTH
 from leadcli.domain.lead import from_jsonable, to_jsonable
 from leadcli.domain.query import STORE_SORT_FIELDS, LeadQuery
 from leadcli.domain.stays import split_stays
@@ -187,7 +188,18 @@ def _m5_drop_unused_indexes(db: sqlite3.Connection) -> None:
     )
 
 
-def _m6_folded_search(db: sqlite3.Connection) -> None:
+def _m6_lead_handles(db: sqlite3.Connection) -> None:
+    """An index on each lead's handle, the last 10 characters of its id (domain/handle.py), so
+    `leadcli show 3c4d5e6f70` is an index lookup. An expression index: nothing to keep in step."""
+    _run_script(
+        db,
+        """
+        CREATE INDEX leads_handle ON leads (substr(id, 15));
+        """
+    )
+
+
+def _m7_folded_search(db: sqlite3.Connection) -> None:
     """Search that ignores accents as well as case, and short searches through an index.
 
     `leads_search` replaces `leads_fts`: a trigram index over the *folded* text of name, email,
@@ -216,7 +228,7 @@ def _m6_folded_search(db: sqlite3.Connection) -> None:
     )
 
 
-# The search index's row of each lead (see _m6); `leadcli_search_text` is registered on every
+# The search index's row of each lead (see _m7); `leadcli_search_text` is registered on every
 # connection the store opens.
 _SEARCH_ROWS = (
     "SELECT pk, leadcli_search_text(name), leadcli_search_text(email), leadcli_search_text(company),"
@@ -224,7 +236,7 @@ _SEARCH_ROWS = (
 )
 
 
-def _m7_stage_stays(db: sqlite3.Connection) -> None:
+def _m8_stage_stays(db: sqlite3.Connection) -> None:
     """`stats` from aggregates kept as leads move: `lead_stays` holds, per lead and stage it
     spent time in, the seconds of its finished stays there and the start of its running stay
     (`domain.stays`). The store writes a lead's rows with the lead; `stats` sums them per
@@ -245,7 +257,7 @@ def _m7_stage_stays(db: sqlite3.Connection) -> None:
     )
 
 
-# Every lead's `lead_stays` rows from its document (see _m7): its history entries with a stage
+# Every lead's `lead_stays` rows from its document (see _m8): its history entries with a stage
 # and a time in order, then its current stage from stage_updated_at (else created_at) unless
 # the history ends there; each stay ends at the next one's start; the last one is running.
 _STAYS_FROM_DOCUMENTS = """
@@ -280,7 +292,7 @@ FROM lead_stays WHERE {leads}(finished IS NOT NULL OR (running_since IS NOT NULL
 
 
 def _stay_rows(pk: int, lead: Lead) -> list[tuple[Any, ...]]:
-    """The lead's `lead_stays` rows (see _m7)."""
+    """The lead's `lead_stays` rows (see _m8)."""
     history = lead.get("stage_history")
     if history and len(history) == 1:  # a new lead (every imported one): one running stay
         stage, at = history[0].get("to_stage"), history[0].get("changed_at")
@@ -317,8 +329,9 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m3_filter_indexes,
     _m4_index_in_the_store,
     _m5_drop_unused_indexes,
-    _m6_folded_search,
-    _m7_stage_stays,
+    _m6_lead_handles,
+    _m7_folded_search,
+    _m8_stage_stays,
 ]
 
 
@@ -453,6 +466,25 @@ class SqliteStore:
         )
         return [_decode(r[0]) for r in rows]
 
+    def find_by_handle(self, prefix: str, limit: int = 2) -> list[Lead]:
+        # The expression must be written as the index has it (leads_handle) for SQLite to use it.
+        if len(prefix) > HANDLE_LENGTH:
+            return []
+        rows = self._execute(
+            "SELECT doc FROM leads WHERE substr(id, 15) >= ? AND substr(id, 15) < ? ORDER BY substr(id, 15) LIMIT ?",
+            (prefix, prefix + "g", limit),
+        )
+        return [_decode(r[0]) for r in rows]
+
+    def known_values(self, kind: str, prefix: str = "", limit: int = 200) -> list[str]:
+        """Distinct owners or tags starting with `prefix`, for shell completion (index walks:
+        leads_owner_created, lead_tags' primary key)."""
+        sql = {
+            "owner": "SELECT DISTINCT owner FROM leads WHERE owner >= ? AND owner < ? ORDER BY owner LIMIT ?",
+            "tag": "SELECT DISTINCT tag FROM lead_tags WHERE tag >= ? AND tag < ? ORDER BY tag LIMIT ?",
+        }[kind]
+        return [r[0] for r in self._execute(sql, (prefix, prefix + "\U0010ffff", limit)) if r[0]]
+
     def query(self, query: LeadQuery) -> Iterator[Lead]:
         where, params = _where(self.db, query)
         order = _order(query, params)
@@ -493,7 +525,7 @@ class SqliteStore:
     ) -> tuple[dict[str | None, tuple[int, float, int]], dict[str, tuple[float, int]]]:
         """`stats` in SQL: per current stage (leads, value, engaged), a GROUP BY over the
         matching leads; per stage spent in (seconds summed over the leads that spent time
-        there, those leads), a GROUP BY over the stays the store keeps (see _m7)."""
+        there, those leads), a GROUP BY over the stays the store keeps (see _m8)."""
         where, params = _where(self.db, query)
         totals = {
             stage: (int(n), float(value), int(engaged or 0))
@@ -708,7 +740,7 @@ class SqliteStore:
             "server_version": sqlite3.sqlite_version,
             "schema_version": self.schema_version(),
             "journal_mode": self._execute("PRAGMA journal_mode").fetchone()[0],
-            "indexes": ["email (unique)", "id (unique)", *indexes, "leads_fts (trigram search)"],
+            "indexes": ["email (unique)", "id (unique)", *indexes, "leads_search (folded trigram search)", "lead_stays (days per stage)"],
             "leads": self.count(LeadQuery()),
             "events": self.last_seq(),
             "live_updates": "poll (PRAGMA data_version)",
@@ -805,7 +837,7 @@ SEARCH_COLUMNS = ("name", "email", "company", "notes")
 
 
 def _search_text(text: str | None) -> str | None:
-    """A column's value as the search index holds it: folded, then padded (see _m6)."""
+    """A column's value as the search index holds it: folded, then padded (see _m7)."""
     return None if text is None else fold(text) + PAD + PAD
 
 
@@ -823,7 +855,7 @@ def _contains(
 ) -> None:
     """`columns` contain `text`, ignoring case and accents (`domain.folding`), every character literal.
 
-    Always through the folded trigram index `leads_search` (see _m6). Three characters or more: a
+    Always through the folded trigram index `leads_search` (see _m7). Three characters or more: a
     quoted FTS5 phrase is an exact substring match, and the text is a bound parameter inside an
     FTS string, so no character of it is syntax. One or two: the trigrams that start with the
     text, looked up in the index's vocabulary (a B-tree range), then matched as `"t1" OR "t2"…`
