@@ -39,26 +39,25 @@ def pipeline_stats(ws: Workspace, query: LeadQuery, now: datetime | None = None)
     query = query.unpaged()
     aggregate = getattr(ws.store, "stage_stats", None)
     if aggregate is not None:
-        totals, days = aggregate(query, ws.pipeline.closed, now)
-        return _report(totals, days, ws.pipeline)
+        totals, engaged, days = aggregate(query, ws.pipeline.closed, now)
+        return _report(totals, engaged, days, ws.pipeline)
     leads = getattr(ws.store, "stats_leads", ws.store.query)(query)
     return summarize(leads, ws.pipeline, now)
 
 
 def _report(
-    totals: dict[str | None, tuple[int, float, int]], days: dict[str, tuple[float, int]], pipeline: Pipeline
+    totals: dict[str | None, tuple[int, float]], engaged: int, days: dict[str, tuple[float, int]], pipeline: Pipeline
 ) -> dict[str, Any]:
-    """The report from per-stage aggregates: (leads, value, engaged) per current stage, and
+    """The report from aggregates: (leads, value) per current stage, the engaged leads, and
     (seconds summed, leads) per stage spent in."""
     counts: dict[str, int] = {stage: 0 for stage in pipeline.stages}
     values: dict[str, float] = {stage: 0.0 for stage in pipeline.stages}
-    total = engaged = 0
-    for stage, (n, value, n_engaged) in totals.items():
+    total = 0
+    for stage, (n, value) in totals.items():
         key = stage if stage is not None else "(none)"
         counts[key] = counts.get(key, 0) + n
         values[key] = values.get(key, 0.0) + value
         total += n
-        engaged += n_engaged
     spent = {stage: [seconds / DAY_SECONDS, n] for stage, (seconds, n) in days.items()}
     return _shape(total, engaged, counts, values, spent, pipeline)
 
