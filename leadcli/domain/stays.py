@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from leadcli.domain.dates import to_utc
+from leadcli.domain.artisan import web_time
 
 
 def stays(lead: dict[str, Any]) -> list[tuple[str, datetime]]:
@@ -30,15 +30,10 @@ def stays(lead: dict[str, Any]) -> list[tuple[str, datetime]]:
 
 
 def _moment(value: Any) -> datetime | None:
-    """A datetime, or the ISO text of one (a record in its JSON form), as aware UTC."""
-    if isinstance(value, datetime):
-        return to_utc(value)
-    if isinstance(value, str):
-        try:
-            return to_utc(datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    return None
+    """A datetime, or the ISO text of one (a record in its JSON form, or the naive text the Leads
+    Artisan backend writes into stage_history), as aware UTC (`domain.artisan.web_time`)."""
+    moment = web_time(value)
+    return moment if isinstance(moment, datetime) else None
 
 
 def split_stays(lead: dict[str, Any]) -> tuple[dict[str, float], tuple[str, datetime] | None]:

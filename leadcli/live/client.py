@@ -66,7 +66,7 @@ def server_events(
                 max_size=None,
             ) as ws:
                 if last is None:
-                    last = int(ws.response.headers.get(SEQ_HEADER) or 0)
+                    last = int(ws.response.headers.get(SEQ_HEADER) or 0) if ws.response is not None else 0
                 backoff.succeeded()
                 started = None  # once connected, an outage begins when the connection drops
                 on_connect(shown, last)

@@ -37,7 +37,8 @@ LOOKUPS_PER_READ = 8
 
 
 class Tail(Protocol):
-    position: int
+    @property
+    def position(self) -> int: ...
 
     def poll(self, timeout: float) -> list[Event]:
         """The events after `position` that are ready, waiting up to `timeout` s for some; [] if none."""
@@ -79,10 +80,6 @@ class GapBuffer:
             del self._seen[following]
             self.position = following
         return out
-
-    @property
-    def holding(self) -> bool:
-        return bool(self._held)
 
 
 class SqliteTail:
@@ -289,6 +286,6 @@ def mongo_change_stream_tail(store: Any, after: int) -> ChangeStreamTail:
 
     def open_stream(**resume: Any) -> ChangeStream:
         # Inserts only matter; other operations and `invalidate` are sorted out by the tail.
-        return store.events.watch(max_await_time_ms=250, **resume)  # type: ignore[no-any-return]
+        return store.events.watch(max_await_time_ms=250, **resume)
 
     return ChangeStreamTail(open_stream, event_from_document, store.events_after, after, errors=(PyMongoError,))

@@ -24,8 +24,8 @@ def stage_rows(ws: Workspace, query: LeadQuery) -> list[dict[str, Any]]:
     for stage in ws.pipeline.stages:
         n, value = totals.pop(stage, (0, 0.0))
         rows.append({"stage": stage, "count": n, "value": value})
-    for stage, (n, value) in sorted(totals.items(), key=lambda item: str(item[0])):
-        rows.append({"stage": stage, "count": n, "value": value})
+    for other, (n, value) in sorted(totals.items(), key=lambda item: str(item[0])):
+        rows.append({"stage": other, "count": n, "value": value})
     return rows
 
 
