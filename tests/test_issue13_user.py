@@ -1,0 +1,132 @@
+"""Issue 13 replayed as the demanding sales-ops user: the exact keystrokes of its traps, run the
+way a person runs them (real `python -m leadcli` processes in pipes, a forced terminal at 60/80/120
+columns), each test failing if its trap came back."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import invoke, run_process
+from leadmaker import lead, seed
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+TYPE_NAMES = re.compile(r"<(str|bool|int|float|list\[str\]|path|Path|dict[^>]*)>")
+
+
+def terminal(width: int) -> dict[str, str]:
+    return {"LEADCLI_FORCE_TERMINAL": "1", "COLUMNS": str(width)}
+
+
+def plain(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def every_command() -> list[tuple[str, ...]]:
+    """Every command and sub-command a user can ask `-h` of, read from the app itself."""
+    import typer.main
+
+    from leadcli.cli import app
+
+    root = typer.main.get_command(app)
+    found: list[tuple[str, ...]] = [()]
+
+    def walk(cmd: object, path: tuple[str, ...]) -> None:
+        for name, sub in getattr(cmd, "commands", {}).items():
+            found.append((*path, name))
+            walk(sub, (*path, name))
+
+    walk(root, ())
+    return found
+
+
+def test_no_help_screen_names_a_python_type() -> None:
+    """`leadcli show -h` said `LEAD <str>` (as did log and history): every command, every width."""
+    commands = every_command()
+    assert ("show",) in commands and ("config", "show") in commands and len(commands) > 20
+    for args in commands:
+        for width in ("60", "120"):
+            result = invoke(*args, "-h", env={"COLUMNS": width})
+            assert result.code == 0, (args, result.stderr)
+            assert not TYPE_NAMES.search(result.stdout), (args, width, TYPE_NAMES.findall(result.stdout))
+
+
+def test_the_readme_recipe_in_real_pipes_deletes_all_34(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    seed(db, [lead(f"Lost {n}", current_stage="Closed Lost") for n in range(34)] + [lead("Grace Hopper")])
+    ids = run_process("--db", db, "list", "--stage", "closed-lost", "--all", "-o", "ids")
+    assert (ids.code, len(ids.stdout.split()), ids.stderr) == (0, 34, "")
+    gone = run_process("--db", db, "delete", "-", "--yes", input=ids.stdout)
+    assert (gone.code, gone.stderr) == (0, "deleted 34 leads\n")
+    # Without --all the pipe still gets ids only, and the person is told on stderr.
+    seed(db, [lead(f"Lost again {n}", current_stage="Closed Lost") for n in range(21)])
+    paged = run_process("--db", db, "list", "--stage", "closed-lost", "-o", "ids")
+    assert len(paged.stdout.split()) == 20 and "of 21 matching leads" in paged.stderr and "--all" in paged.stderr
+    assert run_process("--db", db, "count").stdout == "22\n"
+
+
+def test_a_name_where_a_lead_goes_points_to_search(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    seed(db, [lead("Grace Hopper", email="grace@example.com")])
+    result = run_process("--db", db, "show", "Grace Hopper")
+    assert result.code in (2, 3) and result.stdout == ""
+    assert result.stderr == "error: 'Grace Hopper' is not a lead handle, id or email; to find a lead by name: leadcli search \"Grace Hopper\"\n"
+    assert "Grace Hopper" in run_process("--db", db, "search", "Grace Hopper").stdout
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_own_fields_that_do_not_fit_are_named_not_cut_off_unsaid(tmp_path: Path, width: int) -> None:
+    """`list --fields name,email,company,owner,value,tags` at 60 columns showed three columns and
+    said nothing of the other three; at 120 the value read `1,…`."""
+    db = str(tmp_path / "leads.db")
+    seed(db, [lead("Katherine Johnson", email="katherine.johnson@langley.example.com", company="NASA Langley Research Center",
+                   owner="sam", value=1234567, tags=["vip", "emea"])])  # fmt: skip
+    asked = ["name", "email", "company", "owner", "value", "tags"]
+    result = invoke("--db", db, "list", "--fields", ",".join(asked), env=terminal(width))
+    assert result.code == 0, result.stderr
+    text = plain(result.stdout)
+    assert max(len(line) for line in text.splitlines()) <= width
+    header = text.splitlines()[1].split()
+    hidden = [f for f in asked if f not in header]
+    assert header == [f for f in asked if f in header] and header[0] == "name"
+    if hidden:
+        note = re.search(r"hidden to fit: ([a-z, ]+)", " ".join(text.split()))
+        assert note and note.group(1).strip().split(", ") == hidden, text
+    if "value" in header:
+        assert "1,234,567" in text  # a number is shown whole or not at all
+
+
+def test_user_text_is_literal_in_the_watch_line_view_and_history(tmp_path: Path) -> None:
+    db = str(tmp_path / "leads.db")
+    run_process("--db", db, "add", "--name", "Ada [/] Lovelace", "--email", "ada@example.com", "--notes", "[reverse]URGENT")
+    run_process("--db", db, "move", "ada@example.com", "--to", "negotiation", "--note", "[reverse]URGENT [/]")
+    run_process("--db", db, "log", "ada@example.com", "--type", "note", "--note", "[blink]now[/blink]")
+    for width in (60, 80, 120):
+        watched = run_process("--db", db, "watch", "--since", "0", "--count", "3", env=terminal(width), timeout=60)
+        assert watched.code == 0, watched.stderr
+        assert "\x1b[7m" not in watched.stdout and "\x1b[5m" not in watched.stdout
+        text = plain(watched.stdout)
+        assert "Ada [/] Lovelace" in text and "[blink]now[/blink]" in text
+        history = run_process("--db", db, "history", "ada@example.com", env=terminal(width))
+        assert history.code == 0 and "\x1b[7m" not in history.stdout
+        assert "[reverse]" in plain(history.stdout).replace("\n", "")
+
+
+def test_stderr_notes_never_reach_a_pipes_stdout(tmp_path: Path) -> None:
+    """The new notes (paging, no-op moves, confirmations) go to stderr: stdout stays the record."""
+    db = str(tmp_path / "leads.db")
+    added = run_process("--db", db, "add", "--name", "Ada", "--email", "ada@example.com", "-o", "json")
+    assert added.stdout.startswith("{") and added.stderr == ""
+    same = run_process("--db", db, "move", "ada@example.com", "--to", "new-lead", "--note", "x", "-o", "json")
+    assert same.code == 0 and same.stdout.startswith("{") and "already in New Lead" in same.stderr
+    ids = run_process("--db", db, "move", "ada@example.com", "--to", "negotiation", "-o", "ids")
+    assert ids.stdout == added.stdout.split('"id": "')[1].split('"')[0] + "\n"
+    csv = run_process("--db", db, "list", "--page-size", "1", "-o", "csv")
+    assert csv.stdout.splitlines()[0].startswith("id,") and len(csv.stdout.splitlines()) == 2
+
+
+def test_completion_of_stages_after_to_in_a_real_shell_process() -> None:
+    env = {"_LEADCLI_COMPLETE": "complete_bash", "COMP_WORDS": "leadcli move ada --to neg", "COMP_CWORD": "4"}
+    result = run_process(env=env)
+    assert (result.code, result.stdout.split()) == (0, ["negotiation"]), result.stderr
