@@ -130,3 +130,26 @@ def test_completion_of_stages_after_to_in_a_real_shell_process() -> None:
     env = {"_LEADCLI_COMPLETE": "complete_bash", "COMP_WORDS": "leadcli move ada --to neg", "COMP_CWORD": "4"}
     result = run_process(env=env)
     assert (result.code, result.stdout.split()) == (0, ["negotiation"]), result.stderr
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_history_on_a_terminal_is_the_timeline_not_a_record_dump(tmp_path: Path, width: int) -> None:
+    """`history X` at 60 and 80 columns split `Negotiatio│n` and wrapped raw ISO times over three
+    lines; on a terminal it is now the timeline `show` draws. A pipe keeps the contract's rows."""
+    db = str(tmp_path / "leads.db")
+    invoke("--db", db, "add", "--name", "Ada Lovelace", "--email", "ada@example.com")
+    invoke("--db", db, "move", "ada@example.com", "--to", "negotiation", "--note", "[reverse]sent pricing v2, call back after the board meets")
+    drawn = invoke("--db", db, "history", "ada@example.com", env=terminal(width))
+    assert drawn.code == 0 and "\x1b[7m" not in drawn.stdout
+    text = plain(drawn.stdout)
+    assert max(len(line) for line in text.splitlines()) <= width
+    lines = text.splitlines()
+    assert any("New Lead" in line for line in lines) and any("Negotiation" in line for line in lines)  # whole names
+    assert "T0" not in text and "+00:00" not in text  # a date a person reads, not a timestamp
+    assert re.search(r"\d{4}-\d\d-\d\d .*Negotiation .*0 so far", text), text
+    assert "[reverse]sent pricing v2" in " ".join(text.split())
+    piped = run_process("--db", db, "history", "ada@example.com")
+    assert piped.stdout.splitlines()[0].split() == ["FROM_STAGE", "TO_STAGE", "CHANGED_AT", "BY", "NOTES"]
+    assert "+00:00" in piped.stdout
+    chosen = invoke("--db", db, "history", "ada@example.com", "--fields", "to_stage", "-o", "csv", env=terminal(width))
+    assert chosen.stdout == "to_stage\nNew Lead\nNegotiation\n"
