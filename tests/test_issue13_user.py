@@ -153,3 +153,12 @@ def test_history_on_a_terminal_is_the_timeline_not_a_record_dump(tmp_path: Path,
     assert "+00:00" in piped.stdout
     chosen = invoke("--db", db, "history", "ada@example.com", "--fields", "to_stage", "-o", "csv", env=terminal(width))
     assert chosen.stdout == "to_stage\nNew Lead\nNegotiation\n"
+
+
+def test_history_fields_complete_to_what_history_accepts() -> None:
+    """`history X --fields <TAB>` offered lead fields (name, email…) that history then refused."""
+    env = {"_LEADCLI_COMPLETE": "complete_bash", "COMP_WORDS": "leadcli history ada --fields to_stage,", "COMP_CWORD": "4"}
+    offered = run_process(env=env).stdout.split()
+    assert offered == ["to_stage,from_stage", "to_stage,changed_at", "to_stage,by", "to_stage,notes"]
+    for field in offered:
+        assert invoke("history", "x", "--fields", field).stderr.find("--fields") == -1  # accepted (the lead is not found)
