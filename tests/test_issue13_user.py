@@ -162,3 +162,21 @@ def test_history_fields_complete_to_what_history_accepts() -> None:
     assert offered == ["to_stage,from_stage", "to_stage,changed_at", "to_stage,by", "to_stage,notes"]
     for field in offered:
         assert invoke("history", "x", "--fields", field).stderr.find("--fields") == -1  # accepted (the lead is not found)
+
+
+def test_a_no_op_move_gives_the_command_that_keeps_its_note(tmp_path: Path) -> None:
+    """`move` to the current stage with `--note` used to drop the note without a word; now it says
+    so and gives the exact command to paste, which does keep it."""
+    db = str(tmp_path / "leads.db")
+    invoke("--db", db, "add", "--name", "Ada Lovelace", "--email", "ada@example.com", "--stage", "negotiation")
+    moved = run_process("--db", db, "move", "ada@example.com", "--to", "negotiation", "--note", "called, it's on hold")
+    assert moved.code == 0
+    said = moved.stderr.strip()
+    assert said.startswith("Ada Lovelace is already in Negotiation: not moved; the note was not recorded (to keep it: leadcli log ")
+    command = said.split("(to keep it: ", 1)[1].removesuffix(")")
+    import shlex
+
+    words = shlex.split(command)
+    assert re.fullmatch(r"[0-9a-f]{10}", words[2]) and words[3:] == ["--type", "note", "--note", "called, it's on hold"]
+    logged = run_process("--db", db, *words[1:], "-o", "json")
+    assert logged.code == 0 and logged.json()["activities"][0]["note"] == "called, it's on hold"
