@@ -180,3 +180,19 @@ def test_a_no_op_move_gives_the_command_that_keeps_its_note(tmp_path: Path) -> N
     assert re.fullmatch(r"[0-9a-f]{10}", words[2]) and words[3:] == ["--type", "note", "--note", "called, it's on hold"]
     logged = run_process("--db", db, *words[1:], "-o", "json")
     assert logged.code == 0 and logged.json()["activities"][0]["note"] == "called, it's on hold"
+
+
+def test_a_mistyped_store_path_names_where_it_was_set(tmp_path: Path, leadcli_home: Path) -> None:
+    """A cron job's mistyped LEADCLI_DB is exit 2 (not 0 leads forever), and the error names
+    LEADCLI_DB or the config file: its crontab has no --db to look for."""
+    typo = tmp_path / "typo" / "dir" / "leadz.db"
+    from_env = run_process("count", env={"LEADCLI_DB": str(typo)})
+    assert (from_env.code, from_env.stdout) == (2, "")
+    assert from_env.stderr == f"error: LEADCLI_DB: the directory of {typo} does not exist; create it first, or check the path\n"
+    config = leadcli_home / "config.toml"
+    config.write_text(f'db = "{typo}"\n')
+    from_config = run_process("count")
+    assert from_config.code == 2 and from_config.stderr.startswith(f"error: db in {config}: the directory of {typo}")
+    from_flag = run_process("--db", str(typo), "count")
+    assert from_flag.code == 2 and from_flag.stderr.startswith("error: --db: the directory of")
+    assert not (tmp_path / "typo").exists()
