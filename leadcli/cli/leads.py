@@ -287,6 +287,13 @@ def already_in_stage(leads: list[dict[str, Any]], note: str | None) -> None:
     dropped = "; the note was not recorded (to keep it: leadcli log LEAD --type note --note …)" if note else ""
     if len(leads) == 1:
         lead = leads[0]
+        if note:  # the command to paste, with this lead's handle and the note itself
+            import shlex
+
+            from leadcli.domain.handle import handle_of
+
+            keep = f"leadcli log {handle_of(str(lead.get('id')))} --type note --note {shlex.quote(note)}"
+            dropped = f"; the note was not recorded (to keep it: {printable(keep)})"
         info(f"{who(lead)} is already in {printable(lead.get('current_stage') or '')}: not moved{dropped}")
     else:
         info(f"{len(leads)} leads were already in {printable(leads[0].get('current_stage') or '')}: not moved{dropped}")
