@@ -1,7 +1,8 @@
 """Files leadcli writes (exports, `--rejects`, `config init`): never over the store or the input,
 written whole or not at all, and private when new.
 
-- `refuse_protected`: a path that is the store file (or its -wal/-shm/-journal) or the file being
+- `refuse_protected`: a path that is the store file (or its -wal/-shm/-journal), the config file
+  in use (it names the store and holds its password and the serve token) or the file being
   imported is exit 2 before anything is written.
 - `AtomicFile`: the data goes to a temporary file in the target's directory, renamed over the
   target only when complete; an existing file keeps its mode, a new one is 0600 (it holds
@@ -49,12 +50,16 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def refuse_protected(flag: str, target: str, *, store: Iterable[Path] = (), inputs: Iterable[str] = ()) -> None:
-    """Exit 2 if writing `target` would replace the store or an input file."""
+def refuse_protected(
+    flag: str, target: str, *, store: Iterable[Path] = (), inputs: Iterable[str] = (), config: Path | None = None
+) -> None:
+    """Exit 2 if writing `target` would replace the store, the config file or an input file."""
     path = Path(target).expanduser()
     for protected in store:
         if _same(path, protected):
             raise InvalidInput(f"{flag}: {target} is a file of the store in use ({protected.name}); name another file")
+    if config is not None and _same(path, config):
+        raise InvalidInput(f"{flag}: {target} is the config file in use; name another file")
     for name in inputs:
         if name != "-" and _same(path, Path(name)):
             raise InvalidInput(f"{flag}: {target} is the file being imported; name another file")

@@ -1,0 +1,75 @@
+"""Adversarial probes around issue 14's fixes (items 2, 4, 5, 6, 7, 9, 10): the neighbours of each
+finding that the first fix did not cover. Each test does what a user (or an attacker) would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import invoke, run_process
+
+
+def one_error(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+# -- item 2: an output file never replaces the config file (it holds the store's URI and secrets) --
+
+
+@pytest.mark.parametrize("how", ["default", "--config", "env", "relative"])
+def test_export_and_rejects_naming_the_config_file_are_refused(leadcli_home: Path, tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = leadcli_home / "config.toml" if how in ("default", "relative") else tmp_path / "team.toml"
+    config.write_text('user = "ops"\n[serve]\ntoken = "s3cret-token"\n', encoding="utf-8")
+    before = config.read_bytes()
+    pre: list[str] = []
+    env: dict[str, str] | None = None
+    if how == "--config":
+        pre = ["--config", str(config)]
+    elif how == "env":
+        env = {"LEADCLI_CONFIG": str(config)}
+    target = str(config)
+    if how == "relative":
+        monkeypatch.chdir(leadcli_home)
+        target = "config.toml"
+    assert invoke(*pre, "add", "--name", "Ada", "--email", "ada@example.com", env=env).code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Name,Email\nNo Email,\n", encoding="utf-8")
+
+    for args in (["export", "--file", target], ["import", str(bad), "--rejects", target]):
+        result = invoke(*pre, *args, env=env)
+        assert result.code == 2, (args, result)
+        assert "config file" in one_error(result.stderr)
+        assert config.read_bytes() == before
+
+
+# -- items 6/9: --json reads a hostile object as exit 2, like import does ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"name": "Ada", "email": "ada@example.com", "value": 1' + "0" * 5000 + "}", "digits"),
+        ("[" * 100_000, "nested too deeply"),
+        ('{"name": "Ada", "email": "ada@example.com", "fields": ' + '{"a": ' * 5000 + "1" + "}" * 5001, "nested too deeply"),
+    ],
+)
+def test_add_and_edit_json_refuse_huge_numbers_and_deep_nesting(store_uri: str, text: str, words: str) -> None:
+    db = ("--db", store_uri)
+    result = run_process(*db, "add", "--json", "-", input=text)
+    assert result.code == 2, result
+    assert words in one_error(result.stderr)
+    assert invoke(*db, "add", "--name", "Bo", "--email", "bo@example.com").code == 0
+    result = invoke(*db, "edit", "bo@example.com", "--json", "-", input=text)
+    assert result.code == 2, result
+    assert words in one_error(result.stderr)
+    assert invoke(*db, "show", "bo@example.com", "-o", "json").json()["version"] == 1
+
+
+def test_add_json_reads_a_file_saved_with_a_byte_order_mark_as_import_does(tmp_path: Path) -> None:
+    saved = tmp_path / "lead.json"
+    saved.write_bytes(b'\xef\xbb\xbf{"name": "Ada", "email": "ada@example.com"}\n')  # Notepad, PowerShell
+    assert invoke("add", "--json", str(saved)).code == 0
+    assert invoke("add", "--json", "-", input='\ufeff{"name": "Bo", "email": "bo@example.com"}').code == 0
+    assert invoke("count").stdout == "2\n"
