@@ -73,3 +73,31 @@ def test_add_json_reads_a_file_saved_with_a_byte_order_mark_as_import_does(tmp_p
     assert invoke("add", "--json", str(saved)).code == 0
     assert invoke("add", "--json", "-", input='\ufeff{"name": "Bo", "email": "bo@example.com"}').code == 0
     assert invoke("count").stdout == "2\n"
+
+
+# -- item 2: `config init --force` never writes its template over a store -----------------------
+
+
+def test_config_init_force_naming_a_store_is_refused_and_the_store_kept(leadcli_home: Path, tmp_path: Path) -> None:
+    assert invoke("add", "--name", "Ada", "--email", "ada@example.com").code == 0
+    other = tmp_path / "team.db"
+    assert invoke("--db", str(other), "add", "--name", "Bo", "--email", "bo@example.com").code == 0
+
+    for pre, env in (
+        (["--config", str(leadcli_home / "leads.db")], None),
+        ([], {"LEADCLI_CONFIG": str(leadcli_home / "leads.db")}),
+        (["--config", str(other)], None),  # a store other than the one in use: still a store
+        (["--db", str(other), "--config", str(other) + "-wal"], None),
+    ):
+        (Path(str(other) + "-wal")).touch()
+        result = run_process(*pre, "config", "init", "--force", env=env)
+        assert result.code == 2, (pre, result)
+        assert "store" in one_error(result.stderr)
+
+    assert invoke("count").stdout == "1\n"
+    assert invoke("--db", str(other), "count").stdout == "1\n"
+    # a broken config is still what --force is for
+    broken = tmp_path / "broken.toml"
+    broken.write_text("db = [unclosed\n", encoding="utf-8")
+    assert invoke("--config", str(broken), "config", "init", "--force").code == 0
+    assert "db" in broken.read_text(encoding="utf-8")

@@ -65,6 +65,25 @@ def refuse_protected(
             raise InvalidInput(f"{flag}: {target} is the file being imported; name another file")
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def refuse_store(flag: str, target: Path, db: str | None) -> None:
+    """Exit 2 if `target` is a file of the store `db` names (else LEADCLI_DB's, else the default
+    one), or any SQLite database: for a command that writes without opening the store."""
+    from leadcli.config import default_db_path
+
+    named = db or os.environ.get("LEADCLI_DB") or str(default_db_path())
+    refuse_protected(flag, str(target), store=store_files(named))
+    try:
+        with open(target, "rb") as existing:
+            magic = existing.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return  # missing or unreadable: the write says why
+    if magic == _SQLITE_MAGIC:
+        raise InvalidInput(f"{flag}: {target} is a leadcli store (a SQLite database); name another file")
+
+
 def private_dir(path: Path) -> None:
     """Create `path` (and missing parents) as a 0700 directory if it does not exist."""
     path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
