@@ -101,3 +101,60 @@ def test_config_init_force_naming_a_store_is_refused_and_the_store_kept(leadcli_
     broken.write_text("db = [unclosed\n", encoding="utf-8")
     assert invoke("--config", str(broken), "config", "init", "--force").code == 0
     assert "db" in broken.read_text(encoding="utf-8")
+
+
+# -- item 4: a store created in an existing, world-readable directory is still private ---------
+
+
+def test_a_store_named_by_path_or_uri_in_an_existing_0755_directory_is_0600(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    old = os.umask(0o022)
+    try:
+        for db in (str(shared / "a.db"), f"sqlite:///{shared / 'b.db'}"):
+            assert run_process("--db", db, "add", "--name", "Ada", "--email", "ada@example.com").code == 0
+    finally:
+        os.umask(old)
+    made = sorted(p.name for p in shared.iterdir())
+    assert {"a.db", "b.db"} <= set(made)
+    for path in shared.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, (path.name, oct(path.stat().st_mode))
+
+
+# -- item 5: every csv/tsv output, not only export and list --------------------------------------
+
+
+def test_stage_names_and_users_from_config_are_neutralised_in_stats_stages_and_history(leadcli_home: Path) -> None:
+    (leadcli_home / "config.toml").write_text(
+        '[pipeline]\nstages = ["=New", "+Mid", "@Won", "-Lost"]\nclosed = ["@Won", "-Lost"]\nwon = "@Won"\nlost = "-Lost"\n',
+        encoding="utf-8",
+    )
+    assert invoke("--user", "=cmd|' /C calc'!A0", "add", "--name", "Ada", "--email", "ada@example.com").code == 0
+    assert invoke("move", "ada@example.com", "--to", "@Won").code == 0
+    for args in (("stats", "-o", "csv"), ("stages", "-o", "tsv"), ("history", "ada@example.com", "-o", "csv")):
+        result = invoke(*args)
+        assert result.code == 0, result
+        cells = [c for line in result.stdout.splitlines() for c in line.replace("\t", ",").split(",")]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and c[1:2].isalpha())], (args, result.stdout)
+    assert "'=New" in invoke("stats", "-o", "csv").stdout
+    assert "'=cmd|" in invoke("history", "ada@example.com", "-o", "csv").stdout
+
+
+# -- item 9: a duplicate email on a brand-new store is exit 4, whoever wins ----------------------
+
+
+def test_parallel_adds_of_one_email_on_a_brand_new_store_are_one_0_and_the_rest_4(store_uri: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda _: run_process("--db", store_uri, "add", "--name", "Ada", "--email", "dup@example.com"), range(6)))
+
+    assert sorted(r.code for r in results) == [0, 4, 4, 4, 4, 4], [(r.code, r.stderr) for r in results]
+    for r in results:
+        if r.code == 4:
+            assert "already exists" in one_error(r.stderr)
+    assert invoke("--db", store_uri, "count").stdout == "1\n"
