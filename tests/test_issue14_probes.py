@@ -158,3 +158,19 @@ def test_parallel_adds_of_one_email_on_a_brand_new_store_are_one_0_and_the_rest_
         if r.code == 4:
             assert "already exists" in one_error(r.stderr)
     assert invoke("--db", store_uri, "count").stdout == "1\n"
+
+
+# -- item 2's atomic writes: /dev/stdout and /dev/stderr are still written in place -------------
+
+
+@pytest.mark.skipif(not Path("/dev/stdout").exists(), reason="needs /dev/stdout")
+def test_export_file_and_rejects_to_dev_stdout_and_stderr_in_a_pipe(tmp_path: Path) -> None:
+    assert invoke("add", "--name", "Ada", "--email", "ada@example.com").code == 0
+    exported = run_process("export", "--file", "/dev/stdout", "-o", "jsonl")  # stdout is a pipe here
+    assert exported.code == 0, exported.stderr
+    assert '"ada@example.com"' in exported.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Name,Email\nNo Email,\n", encoding="utf-8")
+    rejected = run_process("import", str(bad), "--rejects", "/dev/stderr")
+    assert rejected.code == 1, rejected.stderr
+    assert "No Email,," in rejected.stderr

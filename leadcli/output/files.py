@@ -106,7 +106,8 @@ class AtomicFile:
 
     def __enter__(self) -> TextIO:
         try:
-            existing: os.stat_result | None = os.stat(self.path)
+            # the name as given, links followed: /dev/stdout into a pipe has no real path to resolve
+            existing: os.stat_result | None = os.stat(Path(self.target).expanduser())
         except FileNotFoundError:
             existing = None
         except OSError as exc:
@@ -115,7 +116,8 @@ class AtomicFile:
             if existing is not None and not stat.S_ISREG(existing.st_mode):
                 if stat.S_ISDIR(existing.st_mode):
                     raise InvalidInput(f"{self.flag}: {self.target} is a directory; name a file")
-                self.stream = open(self.path, "w", encoding="utf-8", newline="")  # a device or FIFO: in place
+                # a device, FIFO or pipe: in place, by the name given
+                self.stream = open(Path(self.target).expanduser(), "w", encoding="utf-8", newline="")
                 return self.stream
             fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial")  # 0600
             self.temp = Path(name)
