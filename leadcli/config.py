@@ -66,7 +66,10 @@ def mask_uri(uri: str) -> str:
     parameters such as `?token=` or `password=`."""
     # Up to the last `@`: a password with a stray unescaped `@` or `/` must not leak its tail.
     masked = re.sub(r"(://[^:/@]*:).*@", r"\1***@", uri)  # `mongodb://:pw@host` too
-    return re.sub(r"(?i)([?&](?:token|password|secret|key)[^=&]*=)[^&]*", r"\1***", masked)
+    # a parameter named for a secret (`token=`, `tlsCertificateKeyFilePassword=`), and a session
+    # token inside authMechanismProperties (`AWS_SESSION_TOKEN:...`)
+    masked = re.sub(r"(?i)([?&](?:key[^=&]*|[^=&]*(?:token|password|secret|key))=)[^&]*", r"\1***", masked)
+    return re.sub(r"(?i)([=,:]\w*(?:token|password|secret)\w*:)[^,&]*", r"\1***", masked)
 
 
 def mask_secrets(value: Any, key: str = "") -> Any:

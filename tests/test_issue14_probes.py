@@ -174,3 +174,20 @@ def test_export_file_and_rejects_to_dev_stdout_and_stderr_in_a_pipe(tmp_path: Pa
     rejected = run_process("import", str(bad), "--rejects", "/dev/stderr")
     assert rejected.code == 1, rejected.stderr
     assert "No Email,," in rejected.stderr
+
+
+# -- item 10: mask_uri misses secrets MongoDB takes as URI options --------------------------------
+
+
+def test_secret_uri_options_are_masked_in_config_show_and_in_errors() -> None:
+    uri = (
+        "mongodb://127.0.0.1:1/db?serverSelectionTimeoutMS=200&tlsCertificateKeyFilePassword=s3cretA"
+        "&authMechanismProperties=AWS_SESSION_TOKEN:s3cretB,SERVICE_NAME:svc"
+    )
+    shown = run_process("config", "show", "-o", "json", env={"LEADCLI_DB": uri})
+    assert shown.code == 0, shown.stderr
+    assert "s3cret" not in shown.stdout and "tlsCertificateKeyFilePassword=***" in shown.stdout
+    assert "SERVICE_NAME:svc" in shown.stdout  # not a secret: still shown
+    unreachable = run_process("count", env={"LEADCLI_DB": uri.split("&auth")[0]})
+    assert unreachable.code == 5
+    assert "s3cret" not in unreachable.stderr and "tlsCertificateKeyFilePassword=***" in one_error(unreachable.stderr)
