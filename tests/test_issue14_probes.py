@@ -191,3 +191,15 @@ def test_secret_uri_options_are_masked_in_config_show_and_in_errors() -> None:
     unreachable = run_process("count", env={"LEADCLI_DB": uri.split("&auth")[0]})
     assert unreachable.code == 5
     assert "s3cret" not in unreachable.stderr and "tlsCertificateKeyFilePassword=***" in one_error(unreachable.stderr)
+
+
+# -- item 10: what the user typed, echoed in an error, is shown escaped like in views -----------
+
+
+@pytest.mark.parametrize("typed", ["a\x1b[31m@example.com", "b\u202e@example.com", "c\x1b]0;pwned\x07@example.com"])
+def test_an_error_echoing_the_lead_typed_escapes_control_and_direction_characters(store_uri: str, typed: str) -> None:
+    result = run_process("--db", store_uri, "show", typed)
+    assert result.code == 3
+    line = one_error(result.stderr)
+    assert "\x1b" not in line and "\u202e" not in line and "\x07" not in line
+    assert "@example.com" in line
