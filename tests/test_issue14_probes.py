@@ -203,3 +203,19 @@ def test_an_error_echoing_the_lead_typed_escapes_control_and_direction_character
     line = one_error(result.stderr)
     assert "\x1b" not in line and "\u202e" not in line and "\x07" not in line
     assert "@example.com" in line
+
+
+# -- item 6: a date at the calendar's edge, set in one zone, is shown in any other --------------
+
+
+@pytest.mark.parametrize("command", [("show", "ada@example.com"), ("list",), ("followups",), ("history", "ada@example.com")])
+def test_dates_at_the_calendars_edges_are_shown_on_a_terminal_in_any_zone(store_uri: str, command: tuple[str, ...]) -> None:
+    db = ("--db", store_uri)
+    west, east = {"LEADCLI_TIMEZONE": "America/Los_Angeles"}, {"LEADCLI_TIMEZONE": "Asia/Tokyo"}
+    assert invoke(*db, "add", "--name", "Ada", "--email", "ada@example.com").code == 0
+    assert invoke(*db, "edit", "ada@example.com", "--follow-up", "9999-12-31 15:30", env=west).code == 0  # 10000-01-01 in Tokyo
+    assert invoke(*db, "log", "ada@example.com", "-t", "call", "--at", "0001-01-01 10:00", env=east).code == 0  # 0000-12-31 in LA
+    for zone in (east, west, {"LEADCLI_TIMEZONE": "Pacific/Kiritimati"}, {"LEADCLI_TIMEZONE": "Etc/GMT+12"}):
+        result = run_process(*db, *command, env={"LEADCLI_FORCE_TERMINAL": "1", "COLUMNS": "120", **zone})
+        assert result.code == 0, (zone, result.stderr)
+        assert "error" not in result.stderr
