@@ -219,3 +219,25 @@ def test_dates_at_the_calendars_edges_are_shown_on_a_terminal_in_any_zone(store_
         result = run_process(*db, *command, env={"LEADCLI_FORCE_TERMINAL": "1", "COLUMNS": "120", **zone})
         assert result.code == 0, (zone, result.stderr)
         assert "error" not in result.stderr
+
+
+# -- items 9/10: a pipeline the config cannot mean is exit 2, naming it --------------------------
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "words"),
+    [
+        ('stages = ["New\\u0000", "Done"]', "control characters"),
+        ('stages = ["New", "Done\\u001b[31m"]', "control characters"),
+        ('stages = ["New", "   "]', "list of stage names"),
+        ('stages = ["New", "Won", "Lost"]\nwon = "Won"\nlost = "Won"', "won and lost"),
+    ],
+)
+def test_a_pipeline_with_unusable_stages_is_exit_2(leadcli_home: Path, pipeline: str, words: str) -> None:
+    (leadcli_home / "config.toml").write_text(f"[pipeline]\n{pipeline}\n", encoding="utf-8")
+    for command in (("add", "--name", "Ada", "--email", "ada@example.com"), ("stats",)):
+        result = run_process(*command)
+        assert result.code == 2, (command, result)
+        assert words in one_error(result.stderr)
+    (leadcli_home / "config.toml").unlink()
+    assert invoke("count").stdout == "0\n"
