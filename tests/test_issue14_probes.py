@@ -241,3 +241,18 @@ def test_a_pipeline_with_unusable_stages_is_exit_2(leadcli_home: Path, pipeline:
         assert words in one_error(result.stderr)
     (leadcli_home / "config.toml").unlink()
     assert invoke("count").stdout == "0\n"
+
+
+def test_export_and_rejects_never_overwrite_another_leadcli_store(tmp_path: Path) -> None:
+    """Working on one store (here another SQLite file; a MongoDB profile alike), the default
+    leads.db is still a store: an output file pointed at it by mistake must not replace it."""
+    other = tmp_path / "other.db"
+    assert invoke("--db", str(other), "add", "--name", "Bo", "--email", "bo@example.com").code == 0
+    assert invoke("add", "--name", "Ada", "--email", "ada@example.com").code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Name,Email\nNo Email,\n", encoding="utf-8")
+    for args in (["export", "--file", str(other)], ["import", str(bad), "--rejects", str(other)]):
+        result = invoke(*args)
+        assert result.code == 2, (args, result)
+        assert "store" in one_error(result.stderr)
+    assert invoke("--db", str(other), "count").stdout == "1\n"

@@ -26,6 +26,7 @@ from leadcli.domain.errors import Failed, InvalidInput
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 _STORE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def store_files(db: str) -> list[Path]:
@@ -63,9 +64,20 @@ def refuse_protected(
     for name in inputs:
         if name != "-" and _same(path, Path(name)):
             raise InvalidInput(f"{flag}: {target} is the file being imported; name another file")
+    refuse_sqlite(flag, path)
 
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
+def refuse_sqlite(flag: str, target: Path) -> None:
+    """Exit 2 if `target` is a SQLite database: a leadcli store, if not the one in use."""
+    try:
+        if not stat.S_ISREG(os.stat(target).st_mode):
+            return  # a device, FIFO or pipe (/dev/stdout): reading it would block or consume it
+        with open(target, "rb") as existing:
+            magic = existing.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return  # missing, a directory, unreadable: the write says why
+    if magic == _SQLITE_MAGIC:
+        raise InvalidInput(f"{flag}: {target} is a leadcli store (a SQLite database); name another file")
 
 
 def refuse_store(flag: str, target: Path, db: str | None) -> None:
@@ -74,14 +86,7 @@ def refuse_store(flag: str, target: Path, db: str | None) -> None:
     from leadcli.config import default_db_path
 
     named = db or os.environ.get("LEADCLI_DB") or str(default_db_path())
-    refuse_protected(flag, str(target), store=store_files(named))
-    try:
-        with open(target, "rb") as existing:
-            magic = existing.read(len(_SQLITE_MAGIC))
-    except OSError:
-        return  # missing or unreadable: the write says why
-    if magic == _SQLITE_MAGIC:
-        raise InvalidInput(f"{flag}: {target} is a leadcli store (a SQLite database); name another file")
+    refuse_protected(flag, str(target), store=store_files(named))  # any SQLite database too
 
 
 def private_dir(path: Path) -> None:
