@@ -256,3 +256,17 @@ def test_export_and_rejects_never_overwrite_another_leadcli_store(tmp_path: Path
         assert result.code == 2, (args, result)
         assert "store" in one_error(result.stderr)
     assert invoke("--db", str(other), "count").stdout == "1\n"
+
+
+# -- item 7: --user has its limit whichever way it comes, the config file too -------------------
+
+
+@pytest.mark.parametrize(("user", "words"), [('"' + "u" * 101 + '"', "100"), ('"ops\\u001b[31m"', "control"), ('""', "empty")])
+def test_user_from_the_config_file_is_limited_like_the_flag(leadcli_home: Path, monkeypatch: pytest.MonkeyPatch, user: str, words: str) -> None:
+    monkeypatch.delenv("LEADCLI_USER")
+    (leadcli_home / "config.toml").write_text(f"user = {user}\n", encoding="utf-8")
+    result = invoke("add", "--name", "Ada", "--email", "ada@example.com")
+    assert result.code == 2, result
+    assert "--user" in one_error(result.stderr) and words in result.stderr
+    (leadcli_home / "config.toml").unlink()
+    assert invoke("count").stdout == "0\n"
