@@ -272,6 +272,10 @@ def load_settings(
         page_size = int(page_size)
     except (TypeError, ValueError):
         raise InvalidInput(f"page_size: {page_size!r} is not a whole number") from None
+    if page_size < 1:  # say where it came from: --page-size was not given
+        source = sources["page_size"]  # "env LEADCLI_PAGE_SIZE" or "config PATH"
+        where = f"config file {config_path}" if source.startswith("config") else source
+        raise InvalidInput(f"{where}: page_size must be at least 1, not {page_size}")
     mongodb = dict(data.get("mongodb", {}))
     compatible = env.get("LEADCLI_WEB_APP_COMPATIBLE", "").strip().lower()
     if compatible:

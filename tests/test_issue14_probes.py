@@ -270,3 +270,17 @@ def test_user_from_the_config_file_is_limited_like_the_flag(leadcli_home: Path, 
     assert "--user" in one_error(result.stderr) and words in result.stderr
     (leadcli_home / "config.toml").unlink()
     assert invoke("count").stdout == "0\n"
+
+
+# -- item 9: a page size under 1 names where it came from -----------------------------------------
+
+
+def test_a_page_size_under_1_from_the_config_or_env_names_its_source(leadcli_home: Path) -> None:
+    (leadcli_home / "config.toml").write_text("page_size = -1\n", encoding="utf-8")
+    result = invoke("list")
+    assert result.code == 2
+    assert "config file" in one_error(result.stderr) and "page_size" in result.stderr and "--page-size" not in result.stderr
+    (leadcli_home / "config.toml").unlink()
+    result = invoke("list", env={"LEADCLI_PAGE_SIZE": "0"})
+    assert result.code == 2
+    assert "LEADCLI_PAGE_SIZE" in one_error(result.stderr)
