@@ -8,11 +8,13 @@ def info(message: str) -> None:
 
 
 def error(message: str) -> None:
-    """One `error:` line; any URI password or token in it is masked."""
+    """One `error:` line; any URI password or token in it is masked, and control and invisible
+    characters it echoes (a lead as typed: ESC sequences, U+202E) are shown escaped, as views do."""
     from leadcli.config import mask_uri
+    from leadcli.domain.text import escaped
 
     first_line = " ".join(message.split("\n")).strip()
-    print(f"error: {mask_uri(first_line)}", file=sys.stderr, flush=True)
+    print(f"error: {escaped(mask_uri(first_line))}", file=sys.stderr, flush=True)
 
 
 def stdin_is_tty() -> bool:

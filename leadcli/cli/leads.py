@@ -123,9 +123,13 @@ def _read_json_object(source: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise InvalidInput(f"--json: {source} is not UTF-8 text") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text.removeprefix("\ufeff"))  # a byte order mark (Notepad, PowerShell), as import reads it
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"--json: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting too deep: as import says it
+        from leadcli.services.importer import unreadable_json
+
+        raise InvalidInput(f"--json: {unreadable_json(exc)}") from None
     if not isinstance(data, dict):
         raise InvalidInput("--json: expected one JSON object")
     return data

@@ -73,9 +73,18 @@ def when(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def local(moment: datetime, zone: tzinfo) -> datetime:
+    """`moment` in `zone`; in UTC when that zone's clock would leave the calendar (9999-12-31
+    23:30 UTC is year 10000 in Tokyo, 0001-01-01 01:00 UTC year 0 in Los Angeles)."""
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        return moment.astimezone(UTC)
+
+
 def day(value: Any, zone: tzinfo) -> str:
     moment = when(value)
-    return moment.astimezone(zone).strftime("%Y-%m-%d") if moment else ""
+    return local(moment, zone).strftime("%Y-%m-%d") if moment else ""
 
 
 def days_between(start: datetime, end: datetime) -> int:
@@ -322,7 +331,7 @@ def follow_up_text(lead: Mapping[str, Any], *, now: datetime, zone: tzinfo = UTC
     due = when(lead.get("follow_up_at"))
     if due is None:
         return Text("none planned (leadcli edit LEAD --follow-up +3d)", style="dim")
-    days = abs((due.astimezone(zone).date() - now.astimezone(zone).date()).days)
+    days = abs((local(due, zone).date() - local(now, zone).date()).days)
     if due < now:
         return Text(f"{day(due, zone)}  overdue by {days} day{'s' * (days != 1)}", style="bold red")
     return Text(f"{day(due, zone)}  " + ("today" if days == 0 else f"in {days} day{'s' * (days != 1)}"), style="green")
