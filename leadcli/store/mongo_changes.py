@@ -136,7 +136,9 @@ class FerretOplog:
                     out.append(ForeignChange("insert", str(doc["_id"]), _decode(self.store, doc), _utc(at)))
                 elif op == "u":
                     key = (entry.get("o2") or {}).get("_id")
-                    now = self.store.leads.find_one({"_id": key}) if key is not None else None
+                    # FerretDB logs the whole document as `$set`; anything else: read it now.
+                    whole = doc.get("$set") if isinstance(doc.get("$set"), dict) and "_id" in doc["$set"] else None
+                    now = whole or (self.store.leads.find_one({"_id": key}) if key is not None else None)
                     if now is not None:
                         out.append(ForeignChange("update", str(key), _decode(self.store, now), _utc(at)))
                 elif op == "d" and "_id" in doc:

@@ -407,7 +407,10 @@ class ForeignMerge:
 
     def _verdict(self, change: ForeignChange) -> str:
         if change.op == "delete":
-            return "own" if change.lead_id in self._own_deletes else "wait"
+            if change.lead_id in self._own_deletes:
+                return "own"
+            known = self._known.get(change.lead_id)
+            return "foreign" if known is not None and not _stamp(known)[0] else "wait"
         assert change.lead is not None
         version, updated_at = _stamp(change.lead)
         if not version:
