@@ -117,6 +117,7 @@ def server_events(
 
 def read_message(message: str | bytes, shown: str) -> dict[str, Any]:
     """One message of a feed as an event: a leadcli event, or a web-app message converted."""
+    from leadcli.domain.events import event_to_jsonable
     from leadcli.live.webapp import event_from_webapp
 
     try:
@@ -129,6 +130,6 @@ def read_message(message: str | bytes, shown: str) -> dict[str, Any]:
             raise InvalidInput(f"the server {shown} sent an event with a bad seq or type: {str(message[:80])!r}")
         return data
     try:
-        return event_from_webapp(data)
+        return event_to_jsonable(event_from_webapp(data))
     except InvalidInput as exc:
         raise InvalidInput(f"the server {shown} sent {exc.message}") from None
