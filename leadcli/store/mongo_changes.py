@@ -172,7 +172,9 @@ class UpdatedAtPoll:
                 # after the last one by (updated_at, _id) instead of re-reading the overlap.
                 query: dict[str, Any] = {"$or": [{"updated_at": {"$gt": self.since}}, {"updated_at": self.since, "_id": {"$gt": self.last_id}}]}
             else:
-                start = (self.since or datetime.now(UTC) - timedelta(seconds=OVERLAP_S)) - timedelta(seconds=OVERLAP_S)
+                if self.since is None:  # nothing written lately: start from this clock's now
+                    self.since = datetime.now(UTC)
+                start = self.since - timedelta(seconds=OVERLAP_S)
                 query = {"updated_at": {"$gte": start}}
             docs = list(leads.find(query).sort([("updated_at", 1), ("_id", 1)]).limit(BATCH))
             self.full = len(docs) == BATCH
