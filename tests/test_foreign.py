@@ -90,6 +90,7 @@ def test_the_poll_by_updated_at_sees_the_same_story(mongo_uri: str) -> None:
     state, so it sees each write that lasts longer than its poll interval (0.5 s): the story's
     writes are a second apart, as people make them."""
     import threading
+
     from leadcli.domain.events import event_to_jsonable
     from leadcli.store import open_store
     from leadcli.store.mongo_changes import UpdatedAtPoll

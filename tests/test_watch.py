@@ -241,14 +241,14 @@ def test_mongo_without_change_streams_is_tailed_by_seq(mongo_server: str) -> Non
     # FerretDB (like a standalone mongod) has no change streams: the tail reads by seq.
     import uuid
 
-    from leadcli.live.tail import SeqTail, open_tail
     from leadcli.store import open_store
+    from leadcli.store.tail import ForeignMerge, SeqTail
 
     store = open_store(f"{mongo_server}/leadcli_test_{uuid.uuid4().hex[:12]}")
     try:
         assert store.server_info()["change_streams"] is False  # type: ignore[attr-defined]
-        tail = open_tail(store, 0)
-        assert isinstance(tail, SeqTail)
+        tail = store.changes(0)
+        assert isinstance(tail, ForeignMerge) and isinstance(tail.own, SeqTail)
         db_uri = f"{mongo_server}/{store.db.name}"  # type: ignore[attr-defined]
         add(db_uri, "Ada", "ada@example.com")
         add(db_uri, "Bob", "bob@example.com")
