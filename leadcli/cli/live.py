@@ -59,14 +59,17 @@ def watch(
     count: Annotated[int | None, typer.Option("--count", help="Stop after N events.", show_default=False, min=1)] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Stop after SEC seconds.", show_default=False, min=0)] = None,
     board: Annotated[bool, typer.Option("--board", help="Show the pipeline as live columns of leads with counts (in a pipe: the board as it is when the watch ends).")] = False,
-    server: Annotated[str | None, typer.Option("--server", help="Watch a `leadcli serve` feed (ws://HOST:PORT/ws) instead of the store.", show_default=False)] = None,
+    server: Annotated[str | None, typer.Option("--server", help="Watch a `leadcli serve` feed (ws://HOST:PORT/ws), or the Leads Artisan web app's (ws://HOST/api/v1/ws/ID), instead of the store.", show_default=False)] = None,
     token: TokenOpt = None,
     reconnect_for: Annotated[float, typer.Option("--reconnect-for", help="Give up (exit 5) when the store or server stays unreachable this long.", min=0)] = 30.0,
 ) -> None:
     """Print changes to leads as they happen, until Ctrl-C, --count or --timeout.
 
     In a pipe, one JSON event per line (flushed), in seq order; `--since` replays first, so a
-    watcher that restarts with `--since LAST_SEQ` misses nothing.
+    watcher that restarts with `--since LAST_SEQ` misses nothing. On MongoDB, changes other apps
+    (the Leads Artisan web app) make to the leads are shown too, with seq null and by
+    "(outside leadcli)"; they are not replayed. `--server` takes a `leadcli serve` feed or the
+    web app's own (ws://HOST/api/v1/ws/ID, which offers no replay).
 
     **Examples**
 

@@ -7,7 +7,8 @@ by what the server offers, cheapest first:
 - `LeadsChangeStream`: a replica set or sharded cluster pushes every insert, update (with the
   document as it now is) and delete.
 - `FerretOplog`: FerretDB v1 keeps an OpLog when the capped collection `local.oplog.rs` exists
-  (leadcli creates it, capped at OPLOG_BYTES, if it is missing). One read is a scan of that
+  (leadcli creates it, capped at OPLOG_BYTES, if it is missing; FerretDB then logs every write
+  there). One read is a scan of that
   capped collection: its cost is bounded by the cap, not by the number of leads; an update is
   then read by `_id` (FerretDB's one cheap look-up). Deletes are in it too.
 - `UpdatedAtPoll`, for a standalone MongoDB: leads with `updated_at` at or after the newest seen
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from leadcli.store.mongo import MongoStore
 
 OPLOG = "oplog.rs"
-OPLOG_BYTES = 4 * 1024 * 1024
+OPLOG_BYTES = 1024 * 1024  # ~1,000 entries: each read scans them all (FerretDB), see bench_foreign_tail
 OVERLAP_S = 5.0
 BATCH = 500
 SEEN = 20_000

@@ -47,7 +47,7 @@ GAP_GRACE_S = 2.0
 FULL_READ_EVERY_S = 3.0
 FILE_CHECK_S = 1.0
 # How often other apps' writes are read, and how many leads/ids the merge remembers.
-FOREIGN_INTERVAL_S = 0.5
+FOREIGN_INTERVAL_S = 1.0
 REMEMBERED = 10_000
 LOOKUPS_PER_READ = 8
 
