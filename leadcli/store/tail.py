@@ -370,8 +370,12 @@ class ForeignMerge:
             for event in events:
                 self._note_own(event)
             if self.clock() >= self._next_read:
-                self._next_read = self.clock() + self.every
-                for change in self.source.read():
+                began = self.clock()
+                changes = self.source.read()
+                # A read that got slow (FerretDB's OpLog swollen by a bulk import, until it trims
+                # it) is spaced out so the tail never keeps the server more than ~20% busy.
+                self._next_read = self.clock() + max(self.every, 4 * (self.clock() - began))
+                for change in changes:
                     self._pending.append((self.clock() + self.grace, change))
             events = events + self._release()
             if events or time.monotonic() >= deadline:
