@@ -149,21 +149,24 @@ def main() -> None:
             print(f"  OpLog: capped at {stats.get('maxSize') or stats.get('size')} bytes, holding {stats.get('count')} entries")
 
         print(f"1. latency, web-app-style update -> watch line ({args.writes} writes):")
-        delays = [d * 1000 for d in latency(uri, store.leads, ids, args.writes)]
+        delays = [d * 1000 for d in latency(uri, store.leads, ids, args.writes)] if args.writes else []
         if delays:
             print(f"  p50 {pct(delays, 0.5):7.1f} ms   p95 {pct(delays, 0.95):7.1f} ms   max {max(delays):7.1f} ms  (n={len(delays)})")
 
-        print(f"2. cost of one poll at {store.leads.estimated_document_count()} leads:")
+        print(f"2. cost of one poll at {len(ids)} leads:")
         base = statistics.median(timed_ms(lambda: store.leads.find_one({"_id": ids[len(ids) // 2]}), 20))
         source.read()
         tail = statistics.median(timed_ms(source.read, 10))
         print(f"  baseline raw find_one by _id      {base:8.1f} ms")
         print(f"  {source.describe:<33} {tail:8.1f} ms   ({tail / base:6.1f}x the baseline)")
         if not isinstance(source, UpdatedAtPoll) and args.updated_at_reads:
-            poll = UpdatedAtPoll(store)
-            poll.read()
-            by_updated_at = statistics.median(timed_ms(poll.read, args.updated_at_reads))
-            print(f"  poll by updated_at (for contrast) {by_updated_at:8.1f} ms   ({by_updated_at / base:6.1f}x the baseline)")
+            try:
+                poll = UpdatedAtPoll(store)
+                poll.read()
+                by_updated_at = statistics.median(timed_ms(poll.read, args.updated_at_reads))
+                print(f"  poll by updated_at (for contrast) {by_updated_at:8.1f} ms   ({by_updated_at / base:6.1f}x the baseline)")
+            except Exception as exc:  # noqa: BLE001 - FerretDB scans every lead for it: may pass the 30 s socket timeout
+                print(f"  poll by updated_at (for contrast) failed: {str(exc)[:100]}")
     finally:
         client.drop_database(database)
         client.close()

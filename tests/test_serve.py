@@ -253,8 +253,8 @@ def open_feed(db: str) -> Iterator[tuple[int, Proc]]:
 @pytest.mark.parametrize("path", ["/ws?since=0", "/api/v1/ws/user-1"])
 @pytest.mark.parametrize(
     "headers",
-    [{"Origin": EVIL}, {"Origin": "null"}, {"Host": "evil.example:8765"}, {"Host": "127.0.0.1.nip.io"}, {"Origin": "http://localhost:5174"}],
-    ids=["evil-origin", "null-origin", "rebound-host", "rebound-host-2", "other-port-origin"],
+    [{"Origin": EVIL}, {"Origin": "null"}, {"Host": "evil.example:8765"}, {"Host": "127.0.0.1.nip.io"}, {"Origin": "http://localhost:5174"}, {"Origin": "http://localhost:5173\r\nOrigin: http://evil.example"}],
+    ids=["evil-origin", "null-origin", "rebound-host", "rebound-host-2", "other-port-origin", "two-origins"],
 )
 def test_a_web_page_cannot_read_the_store_through_serve(open_feed: tuple[int, Proc], path: str, headers: dict[str, str]) -> None:
     from livehelp import raw_handshake

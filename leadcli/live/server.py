@@ -239,10 +239,13 @@ class EventServer:
     def _refused(self, request: Any) -> str | None:
         """Why a request may not be served whatever its route, or None: a browser origin not
         allowed, or (on a loopback bind) a Host that is not a loopback name."""
-        origin = request.headers.get("Origin")
+        origins, hosts = request.headers.get_all("Origin"), request.headers.get_all("Host")
+        if len(origins) > 1 or len(hosts) > 1:
+            return "a request may name one Origin and one Host\n"
+        origin = origins[0] if origins else None
         if origin is not None and "*" not in self.allow_origins and normalise_origin(origin) not in self.allow_origins:
             return f"origin {origin[:100]!r} is not allowed; start serve with --allow-origin ORIGIN to let a web page connect\n"
-        if not host_allowed(request.headers.get("Host"), self.bind):
+        if not host_allowed(hosts[0] if hosts else None, self.bind):
             return "this server is bound to loopback and answers only to a loopback Host name\n"
         return None
 
