@@ -175,10 +175,13 @@ def test_an_ambiguous_prefix_is_exit_2_and_an_unknown_one_exit_3(leadcli_home: P
     seed_ids(leadcli_home, ["abcd" + "1" * 20, "abcd" + "2" * 20])
     ambiguous = invoke("show", "abcd")
     assert ambiguous.code == 2
-    assert ambiguous.stderr == "error: id prefix abcd matches several leads; give more characters\n"
+    assert ambiguous.stderr == (
+        "error: abcd matches 2 leads: 1111111111 Lead0 <lead0@example.com>; 2222222222 Lead1 <lead1@example.com>; "
+        "type more characters of the handle\n"
+    )
     assert show("abcd1")["email"] == "lead0@example.com"
     for ref, message in (
-        ("abce", "no lead with an id starting abce"),
+        ("abce", "no lead with a handle or id starting abce (to find a lead by name: leadcli search abce)"),
         ("f" * 24, f"no lead with id {'f' * 24}"),
         ("nobody@example.com", "no lead with email nobody@example.com"),
     ):
@@ -186,12 +189,20 @@ def test_an_ambiguous_prefix_is_exit_2_and_an_unknown_one_exit_3(leadcli_home: P
         assert (result.code, result.stderr, result.stdout) == (3, f"error: {message}\n", "")
 
 
-@pytest.mark.parametrize("ref", ["abc", "not-an-id", "abcdg", ""])
-def test_a_reference_that_is_no_id_prefix_or_email_is_exit_2(ref: str) -> None:
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("abc", "'abc' is too short: give at least 4 characters of a handle or id"),
+        ("not-an-id", "'not-an-id' is not a lead handle, id or email; to find a lead by name: leadcli search not-an-id"),
+        ("abcdg", "'abcdg' is not a lead handle, id or email; to find a lead by name: leadcli search abcdg"),
+        ("", "an empty LEAD: give a handle, an id or an email"),
+        ("Grace Hopper", "'Grace Hopper' is not a lead handle, id or email; to find a lead by name: leadcli search \"Grace Hopper\""),
+    ],
+)
+def test_a_reference_that_is_no_handle_id_or_email_is_exit_2_and_points_to_search(ref: str, message: str) -> None:
     add("Ada", "ada@example.com")
     result = invoke("show", ref)
-    assert result.code == 2
-    assert "is not a lead id, an id prefix of at least 4 hex characters, or an email" in result.stderr
+    assert (result.code, result.stderr, result.stdout) == (2, f"error: {message}\n", "")
 
 
 def test_a_short_prefix_of_a_real_lead_is_still_exit_2() -> None:
@@ -353,7 +364,7 @@ def test_delete_with_yes_by_prefix_and_email() -> None:
     add("Alan", "alan@example.com")
     result = invoke("delete", ada["id"][:12], "grace@example.com", ada["id"], "--yes")
     assert result.code == 0, result.stderr
-    assert result.stderr == "deleted 2 lead(s)\n"
+    assert result.stderr == "deleted Ada <ada@example.com>\ndeleted Grace <grace@example.com>\n"
     assert [lead["email"] for lead in invoke("list", "-o", "json").json()] == ["alan@example.com"]
 
 
@@ -370,7 +381,7 @@ def test_delete_reads_ids_from_stdin() -> None:
 def test_delete_from_empty_stdin_is_nothing_to_do() -> None:
     add("Ada", "ada@example.com")
     result = invoke("delete", "-", "--yes", input="")
-    assert (result.code, result.stderr) == (0, "deleted 0 lead(s)\n")
+    assert (result.code, result.stderr) == (0, "deleted 0 leads\n")
     assert invoke("count").stdout == "1\n"
 
 

@@ -72,8 +72,8 @@ def test_csv_and_tsv_have_a_header_and_every_field(fmt: str, two_leads: list[dic
 def test_table_in_a_pipe_is_plain_aligned_text(two_leads: list[dict]) -> None:  # type: ignore[type-arg]
     result = invoke("list")
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "EMAIL", "COMPANY", "CURRENT_STAGE", "STATUS", "OWNER", "VALUE", "FOLLOW_UP_AT"]
-    assert lines[1].startswith(two_leads[0]["id"] + "  Grace Hopper")
+    assert lines[0].split() == ["ID", "HANDLE", "NAME", "EMAIL", "COMPANY", "CURRENT_STAGE", "STATUS", "OWNER", "VALUE", "FOLLOW_UP_AT"]
+    assert lines[1].startswith(two_leads[0]["id"] + "  " + two_leads[0]["id"][-10:] + "  Grace Hopper")
     assert len(lines) == 3
     assert lines[2].index("ada@example.com") == lines[1].index("grace@example.com")  # columns line up
 

@@ -395,7 +395,7 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
 
     store = SqliteStore(db_path)
     try:
-        assert store.schema_version() == len(MIGRATIONS) == 5
+        assert store.schema_version() == len(MIGRATIONS) == 6
         assert found(store, search="NAVY") == found(store, tags=("vip",)) == {"grace@example.com"}
         single = store.insert(make_lead("ada@example.com", company="Engines", tags=["vip", "emea"]), event())
         inserts = [(make_lead(f"lead{i}@example.com", company=f"Firm {i}", tags=["bulk"]), event()) for i in range(5)]
@@ -436,7 +436,7 @@ def test_a_schema_4_store_drops_the_unused_indexes_and_keeps_its_leads_and_event
 
     store = SqliteStore(db_path)
     try:
-        assert store.schema_version() == len(MIGRATIONS) == 5
+        assert store.schema_version() == len(MIGRATIONS) == 6
         names = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "leads_follow_up" not in names and "events_lead" not in names
         assert "leads_follow_up" not in str(store.describe()["indexes"])

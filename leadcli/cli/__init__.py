@@ -18,12 +18,15 @@ def command():  # type: ignore[no-untyped-def]
     (see leadcli/cli/coerce.py: keeps pydantic out of every run)."""
     import typer.main
 
+    from leadcli.cli import completion
     from leadcli.cli.coerce import install
-    from leadcli.cli.helptext import fence
+    from leadcli.cli.helptext import fence, tidy
 
     group = install(typer.main.get_command(app))
     for _path, cmd in walk(group):
         cmd.help = fence(cmd.help)
+    tidy(group)
+    completion.install(group)
     return group
 
 
@@ -55,9 +58,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         error(exc.message)
         return exc.exit_code
-    except click_exc.NoArgsIsHelpError as exc:
-        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
-        return 2
+    except click_exc.NoArgsIsHelpError:
+        return 2  # Typer printed the help already (printing it again showed it twice)
     except click_exc.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         error(exc.format_message() + hint)

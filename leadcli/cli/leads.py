@@ -2,6 +2,8 @@
 
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,36 +21,98 @@ from leadcli.cli.options import (
     listing_options,
 )
 from leadcli.domain.errors import InvalidInput
+from leadcli.domain.handle import handle_of
 from leadcli.domain.lead import LEAD_FIELDS, to_jsonable
-from leadcli.output import Renderer, parse_fields
+from leadcli.output import FIELD_ALIASES, Renderer, parse_fields, printable
 from leadcli.services import leads as svc
 from leadcli.services.filters import FilterArgs, build_query, paged
 
-TABLE_FIELDS = ("id", "name", "email", "company", "current_stage", "status", "owner", "value", "follow_up_at")
-LeadArg = Annotated[str, typer.Argument(help="Lead id, unique id prefix (4+ characters) or email.", show_default=False)]
+# The table's default columns. In a pipe the id stays first (scripts read it); on a terminal
+# the handle leads and the id is the first column to give way (output/views.py).
+TABLE_FIELDS = ("id", "handle", "name", "email", "company", "current_stage", "status", "owner", "value", "follow_up_at")
+LeadArg = Annotated[
+    str,
+    typer.Argument(metavar="LEAD", help="Lead handle (first column of a table), id, unique prefix (4+ characters) of either, or email.", show_default=False),
+]
+# How many one-line confirmations a command prints before it sums them up in one line.
+CONFIRM_EACH = 10
 
 
 def lead_fields(fmt: str, fields: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    """--fields checked against the record's fields, `handle` and `stage` (= current_stage)."""
     default = TABLE_FIELDS if fmt == "table" else LEAD_FIELDS + extra
-    return parse_fields(fields, LEAD_FIELDS + extra, default)
+    return parse_fields(fields, (*LEAD_FIELDS, "handle", *extra), default, aliases=FIELD_ALIASES)
 
 
-def print_leads(leads: Any, fmt: str, fields: str | None, ws: Any = None) -> int:
-    """Leads in `fmt`; on a terminal, a table fitted to it with the workspace's stage colours."""
+def jsonable(lead: dict[str, Any], fields: Any = ("handle",)) -> dict[str, Any]:
+    """The lead as JSON-ready data, with its handle when a chosen field asks for it (the record
+    itself has no handle: it is computed from the id, so an export never stores it)."""
+    record = to_jsonable(lead)
+    if "handle" in fields:
+        record["handle"] = handle_of(record["id"])
+    return record
+
+
+def print_leads(
+    leads: Any,
+    fmt: str,
+    fields: str | None,
+    ws: Any = None,
+    *,
+    table_fields: tuple[str, ...] = TABLE_FIELDS,
+    empty: str | Callable[[], str] = "no leads match",
+    keep: tuple[str, ...] = (),
+) -> int:
+    """Leads in `fmt`; on a terminal, a table fitted to it with the workspace's stage colours
+    (`keep`: columns that give way last on a narrow one)."""
     from leadcli.output import views
 
+    chosen = lead_fields(fmt, fields) if fields or fmt != "table" else list(table_fields)
     return views.leads(
-        (to_jsonable(lead) for lead in leads),
-        lead_fields(fmt, fields),
+        (jsonable(lead, chosen) for lead in leads),
+        chosen,
         fmt,
         pipeline=ws.pipeline if ws else None,
         zone=ws.zone if ws else None,
         fit=not fields,
+        empty=empty,
+        keep=keep,
     )
 
 
 def print_lead(lead: dict[str, Any], fmt: str, fields: str | None, extra: tuple[str, ...] = ()) -> None:
-    Renderer(fmt).one(to_jsonable(lead), lead_fields(fmt, fields, extra) if fmt != "table" or fields else list(to_jsonable(lead)))
+    chosen = lead_fields(fmt, fields, extra) if fmt != "table" or fields else None
+    record = jsonable(lead, chosen or ())
+    Renderer(fmt).one(record, chosen or list(record))
+
+
+def views_drawing(output: str) -> bool:
+    from leadcli.output import views
+
+    return views.drawing(output)
+
+
+def confirming(output: str, fields: str | None) -> bool:
+    """Whether a change is confirmed in a line on stderr (the table format, no --fields)."""
+    return output == "table" and not fields
+
+
+def prints_record(output: str, fields: str | None) -> bool:
+    """Whether a change prints the changed lead on stdout: always, except on a terminal in the
+    default table format, where the one-line confirmation says it (`-o json` gives the record)."""
+    from leadcli.output import views
+
+    return not (confirming(output, fields) and views.drawing(output))
+
+
+def confirm_each(lines: list[str], summary: str) -> None:
+    """One line per lead, or `summary` when there are more than CONFIRM_EACH."""
+    for line in lines if len(lines) <= CONFIRM_EACH else [summary]:
+        info(line)
+
+
+def who(lead: dict[str, Any]) -> str:
+    return printable(str(lead.get("name") or handle_of(lead["id"])))
 
 
 def _read_json_object(source: str) -> dict[str, Any]:
@@ -92,9 +156,10 @@ def add(
             if not raw.get(key):
                 raw[key] = typer.prompt(key.capitalize(), err=True)
     lead = svc.add_lead(ws, raw)
-    if output == "table" and not fields:
-        info(f"added {lead['name']} <{lead['email']}> as {lead['id']}")
-    print_lead(lead, output, fields)
+    if confirming(output, fields):
+        info(f"added {who(lead)} <{printable(lead['email'])}> as {handle_of(lead['id'])}")
+    if prints_record(output, fields):
+        print_lead(lead, output, fields)
 
 
 @app.command()
@@ -123,17 +188,24 @@ def show(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fields:
 @lead_field_options
 def edit(
     ctx: typer.Context,
-    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
+    leads: Annotated[list[str], typer.Argument(help="Leads (handles, ids, prefixes of either, or emails), or - to read them from stdin, one a line.", show_default=False)],
     values: dict[str, Any],
     add_tag: Annotated[list[str] | None, typer.Option("--add-tag", help="Add a tag (repeatable).", show_default=False)] = None,
     remove_tag: Annotated[list[str] | None, typer.Option("--remove-tag", help="Remove a tag (repeatable).", show_default=False)] = None,
     unset: Annotated[list[str] | None, typer.Option("--unset", help="Clear a field (company, phone, owner, value, follow_up_at…) or a custom field (repeatable).", show_default=False)] = None,
-    note: Annotated[str | None, typer.Option("--note", help="Note recorded with a stage change.", show_default=False)] = None,
+    note: Annotated[
+        str | None,
+        typer.Option("--note", help="A note kept in the history entry of the stage change (needs --stage; --notes replaces the lead's own notes).", show_default=False),
+    ] = None,
     json_source: Annotated[str | None, typer.Option("--json", help="Read changes as one JSON object from a file, or - for stdin.", show_default=False)] = None,
     output: OutputOpt = "table",
     fields: FieldsOpt = None,
 ) -> None:
     """Change a lead's fields; a stage change is recorded in its history like `move`.
+
+    --note TEXT goes into the history entry of a stage change (as with `move --note`);
+    --notes TEXT replaces the lead's own notes. With --stage, give --note for the change's
+    note (and --notes as well only to replace the lead's notes too).
 
     With no field options on a terminal, asks for each main field (Enter keeps the current
     value, - clears it) and saves what changed in one write.
@@ -141,8 +213,9 @@ def edit(
     **Examples**
 
         leadcli edit ada@example.com --company "Babbage & Co" --add-tag vip
+        leadcli edit ada@example.com --stage proposal-sent --note "sent pricing v2"
         leadcli edit 6650f1c2 --stage negotiation --value 12000 --unset follow_up_at
-        leadcli list --owner ann -o ids | leadcli edit - --owner bob
+        leadcli list --owner ann --all -o ids | leadcli edit - --owner bob
         leadcli edit ada@example.com    # on a terminal, asks for each field; in a script: exit 2
     """
     ws = workspace(ctx)
@@ -155,21 +228,74 @@ def edit(
         values, unset = ask_changes(ws, svc.resolve(ws, leads[0]))
         raw = svc.changes_from_options(ws, values)
         if not (raw or unset):
-            info("nothing changed")
+            info("nothing changed" + ("; --note was not recorded (it goes with a stage change)" if note else ""))
             return
+        if note and raw.get("current_stage") is None:
+            info("the stage did not change: --note was not recorded")
+            note = None
+    else:
+        _check_note_options(raw, values, note)
     if not (raw or add_tag or remove_tag or unset):
         raise InvalidInput("nothing to change: give at least one field option (see leadcli edit --help)")
-    changed = svc.edit_leads(ws, read_refs(leads), raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)
+    results = svc.edit_leads_detailed(ws, read_refs(leads), raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)
+    changed = [after for after, _changes in results]
+    _confirm_edits(results, raw.get("current_stage"), note, confirming(output, fields))
+    if not prints_record(output, fields):
+        return
     if len(changed) == 1 and "-" not in leads:
         print_lead(changed[0], output, fields)
     else:
         print_leads(changed, output, fields, ws)
 
 
+def _check_note_options(raw: dict[str, Any], values: dict[str, Any], note: str | None) -> None:
+    """`--note` belongs to a stage change; `--notes` with a stage change and no `--note` is the
+    trap of replacing the lead's notes when a note on the move was meant: refused, saying which."""
+    if note is not None and raw.get("current_stage") is None:
+        raise InvalidInput("--note is the note of a stage change: give --stage too (--notes replaces the lead's own notes)")
+    if "notes" in values and raw.get("current_stage") is not None and note is None:
+        raise InvalidInput(
+            "--notes replaces the lead's own notes; for a note on this stage change use --note "
+            "(give both to do both)"
+        )
+
+
+def _confirm_edits(results: list[tuple[dict[str, Any], dict[str, Any]]], stage: str | None, note: str | None, confirm: bool) -> None:
+    """One line per lead on stderr when confirming; a stage change asked for a lead already in
+    that stage is said whatever the format (and that its note was not recorded)."""
+    lines, already = [], []
+    for after, changes in results:
+        if stage is not None and "current_stage" not in changes:
+            already.append(after)
+        if not changes:
+            lines.append(f"{who(after)}: nothing changed")
+        elif "current_stage" in changes:
+            rest = [k for k in changes if k != "current_stage"]
+            lines.append(f"moved {who(after)} → {printable(after['current_stage'])}" + (f", updated {', '.join(rest)}" if rest else ""))
+        else:
+            lines.append(f"updated {who(after)}: {', '.join(changes)}")
+    if already:
+        already_in_stage(already, note)
+    if confirm:
+        done = sum(1 for _after, changes in results if changes)
+        confirm_each(lines, f"updated {done} of {len(results)} leads" + (f"; {len(results) - done} unchanged" if done < len(results) else ""))
+
+
+def already_in_stage(leads: list[dict[str, Any]], note: str | None) -> None:
+    """`move`/`edit --stage` to the stage a lead is in changes nothing: said on stderr, and that
+    a note given with it was not recorded (it belongs to a history entry, and there is none)."""
+    dropped = "; the note was not recorded (to keep it: leadcli log LEAD --type note --note …)" if note else ""
+    if len(leads) == 1:
+        lead = leads[0]
+        info(f"{who(lead)} is already in {printable(lead.get('current_stage') or '')}: not moved{dropped}")
+    else:
+        info(f"{len(leads)} leads were already in {printable(leads[0].get('current_stage') or '')}: not moved{dropped}")
+
+
 @app.command()
 def delete(
     ctx: typer.Context,
-    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
+    leads: Annotated[list[str], typer.Argument(help="Leads (handles, ids, prefixes of either, or emails), or - to read them from stdin, one a line.", show_default=False)],
     yes: YesOpt = False,
 ) -> None:
     """Delete leads (asks first on a terminal; needs --yes in scripts).
@@ -178,7 +304,7 @@ def delete(
 
         leadcli delete ada@example.com          # asks first; in a script it refuses: exit 2
         leadcli delete ada@example.com --yes
-        leadcli list --stage closed-lost -o ids | leadcli delete - --yes
+        leadcli list --stage closed-lost --all -o ids | leadcli delete - --yes
     """
     ws = workspace(ctx)
     # The same lead named twice (by id and by email, say) is deleted once.
@@ -194,7 +320,8 @@ def delete(
             raise typer.Exit(1)
     for lead in found:
         svc.delete_lead(ws, lead)
-    info(f"deleted {len(found)} lead(s)")
+    lines = [f"deleted {who(lead)} <{printable(lead['email'])}>" for lead in found]
+    confirm_each(lines or ["deleted 0 leads"], f"deleted {len(found)} leads")
 
 
 def read_refs(args: list[str]) -> list[str]:
@@ -215,9 +342,54 @@ def read_refs(args: list[str]) -> list[str]:
 def _list(ctx: typer.Context, filters: FilterArgs, listing: Listing) -> None:
     ws = workspace(ctx)
     query = build_query(ws, filters, sort=listing.sort, descending=listing.descending)
-    page_size = ws.settings.page_size if listing.page_size is None else listing.page_size
+    if listing.limit is not None and (listing.everything or listing.page_size is not None):
+        raise InvalidInput("--limit N is the first N leads: give it without --all or --page-size")
+    page_size = listing.limit if listing.limit is not None else ws.settings.page_size if listing.page_size is None else listing.page_size
+    if listing.limit is not None and listing.limit < 1:
+        raise InvalidInput("--limit: must be at least 1")
     query = paged(query, listing.page, page_size, listing.everything)
-    print_leads(svc.list_leads(ws, query), listing.output, listing.fields, ws)
+    if listing.everything:
+        print_leads(svc.list_leads(ws, query), listing.output, listing.fields, ws)
+        return
+    # One lead past the page tells whether there is more (the store clamped the limit: no overflow).
+    size = page_size if query.limit is None else query.limit
+    page = svc.Page(svc.list_leads(ws, replace(query, limit=size + 1)), size)
+    shown = print_leads(page, listing.output, listing.fields, ws, empty=lambda: _empty_page(ws, query, listing, page_size))
+    if not shown and listing.page > 1 and not views_drawing(listing.output):
+        message = _empty_page(ws, query, listing, page_size)
+        if message != "no leads match":
+            info(message)
+    if page.more:
+        asked = listing.limit is not None or listing.page_size is not None or listing.page > 1
+        _say_more(ws, query, listing, page_size, shown, asked)
+
+
+def _say_more(ws: Any, query: Any, listing: Listing, page_size: int, shown: int, asked: bool) -> None:
+    """A listing that stops before the end says so, on stderr (stdout stays the contract's):
+    how many matched and how to see the rest. When the user chose the page or the limit, only
+    a person at a terminal is told (a script paging on purpose gets no noise)."""
+    from leadcli.output import is_terminal
+
+    if asked and not is_terminal(sys.stderr):
+        return
+    total = svc.count_leads(ws, replace(query, offset=0, limit=None))
+    first = query.offset + 1
+    last = query.offset + shown
+    pages = -(-total // page_size)
+    if listing.limit is not None:
+        info(f"showing the first {shown} of {total} matching leads (--limit {listing.limit}); --all for every one")
+        return
+    info(f"showing {first}–{last} of {total} matching leads (page {listing.page} of {pages}); --page {listing.page + 1} for the next, --all for every one")
+
+
+def _empty_page(ws: Any, query: Any, listing: Listing, page_size: int) -> str:
+    """What an empty table says on a terminal: nothing matched, or the page is past the end."""
+    if listing.page <= 1:
+        return "no leads match"
+    total = svc.count_leads(ws, replace(query, offset=0, limit=None))
+    if not total:
+        return "no leads match"
+    return f"no leads on page {listing.page}: {total} match (pages 1–{-(-total // page_size)})"
 
 
 @app.command("list")
@@ -231,7 +403,9 @@ def list_(ctx: typer.Context, filters: FilterArgs, listing: Listing) -> None:
         leadcli list
         leadcli list --stage "proposal sent" --owner sam --sort value
         leadcli list --tag vip --created-after -7d -o csv --all
-        leadcli list --follow-up-before today --fields name,email,follow_up_at
+        leadcli list --sort stage --limit 10
+        leadcli list --follow-up-before today --fields handle,name,email,follow_up_at
+        leadcli list --stage closed-lost --all -o ids | leadcli delete - --yes
     """
     _list(ctx, filters, listing)
 
@@ -250,10 +424,9 @@ def search(
     **Examples**
 
         leadcli search acme
+        leadcli search "Grace Hopper" --limit 5
         leadcli search "o'brien" --stage negotiation -o json
     """
-    from dataclasses import replace
-
     _list(ctx, replace(filters, search=text), listing)
 
 

@@ -58,7 +58,7 @@ def watch(
     since: SinceOpt = None,
     count: Annotated[int | None, typer.Option("--count", help="Stop after N events.", show_default=False, min=1)] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Stop after SEC seconds.", show_default=False, min=0)] = None,
-    board: Annotated[bool, typer.Option("--board", help="Show the pipeline as live columns of leads with counts (in a pipe: the board as it is when the watch ends).")] = False,
+    board: Annotated[bool, typer.Option("--board", help="Show the pipeline as live columns of leads, with the count and value of each stage (in a pipe: the board as it is when the watch ends).")] = False,
     server: Annotated[str | None, typer.Option("--server", help="Watch a `leadcli serve` feed (ws://HOST:PORT/ws), or the Leads Artisan web app's (ws://HOST/api/v1/ws/ID), instead of the store.", show_default=False)] = None,
     token: TokenOpt = None,
     reconnect_for: Annotated[float, typer.Option("--reconnect-for", help="Give up (exit 5) when the store or server stays unreachable this long.", min=0)] = 30.0,
@@ -141,21 +141,12 @@ def _watch(ws: Any, query: Any, renderer: Any, columns: list[str], board: bool, 
 
 
 def _board(ws: Any, query: Any, events: Iterable[dict[str, Any]], remote: bool) -> None:
-    from rich.console import Console
-    from rich.live import Live
-
     from leadcli.domain.lead import to_jsonable
     from leadcli.domain.matching import matches
-    from leadcli.output import no_color
-    from leadcli.output.events import Board
+    from leadcli.output.events import Board, show_board
 
     leads = [] if remote else [to_jsonable(lead) for lead in ws.store.query(query.unpaged())]
-    state = Board(ws.pipeline.stages, leads)
-    console = Console(no_color=no_color())
-    with Live(state.renderable(), console=console, auto_refresh=False, transient=False) as live:
-        for event in events:
-            state.apply(event, matches(event.get("lead"), query))
-            live.update(state.renderable(), refresh=True)
+    show_board(Board(ws.pipeline, leads), ((event, matches(event.get("lead"), query)) for event in events))
 
 
 @app.command()

@@ -18,13 +18,17 @@ OutputOpt = Annotated[
 ]
 FieldsOpt = Annotated[
     str | None,
-    typer.Option("--fields", help="Comma-separated fields to print, in order (e.g. id,name,email).", show_default=False),
+    typer.Option("--fields", help="Comma-separated fields to print, in order (e.g. handle,name,stage,email); handle and stage (= current_stage) included.", show_default=False),
 ]
 PageOpt = Annotated[int, typer.Option("--page", help="Page number, from 1.")]
 PageSizeOpt = Annotated[int | None, typer.Option("--page-size", help="Leads per page (default 20, or the config's page_size).", show_default=False)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every matching lead, streamed, no paging.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-SortOpt = Annotated[str, typer.Option("--sort", help="name, company, current_stage, last_contacted, created_at, updated_at or value.")]
+SortOpt = Annotated[
+    str,
+    typer.Option("--sort", help="name, company, stage (pipeline order), last_contacted, created_at, updated_at or value.", metavar="FIELD"),
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="At most N leads (the first N in the sort order).", metavar="N", show_default=False)]
 DescOpt = Annotated[bool, typer.Option("--desc/--asc", help="Sort order (default: newest first).")]
 
 
@@ -136,6 +140,7 @@ class Listing:
     everything: bool
     output: str
     fields: str | None
+    limit: int | None = None
 
 
 def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -150,10 +155,19 @@ LISTING_PARAMS = [
     _keyword("everything", AllOpt, False),
     _keyword("output", OutputOpt, "table"),
     _keyword("fields", FieldsOpt, None),
+    _keyword("limit", LimitOpt, None),
 ]
 
 
 def listing_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Adds --sort, --desc/--asc, --page, --page-size, --all, --output and --fields; the command
     receives `listing: Listing`."""
-    return _with_params(func, LISTING_PARAMS, "listing", lambda values: Listing(**values))
+    def build(values: dict[str, Any]) -> Listing:
+        values["sort"] = SORT_ALIASES.get(values["sort"], values["sort"])
+        return Listing(**values)
+
+    return _with_params(func, LISTING_PARAMS, "listing", build)
+
+
+# What the tables call a field, accepted as its name.
+SORT_ALIASES = {"stage": "current_stage"}

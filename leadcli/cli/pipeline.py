@@ -1,13 +1,24 @@
 """Pipeline commands: move, history, log, followups, stale, stats."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from leadcli.cli.app import app, workspace
 from leadcli.cli.console import confirm, info, stdin_is_tty
-from leadcli.cli.leads import LeadArg, print_lead, print_leads, read_refs
-from leadcli.cli.options import FieldsOpt, OutputOpt, YesOpt, filter_options
+from leadcli.cli.leads import (
+    LeadArg,
+    already_in_stage,
+    confirm_each,
+    confirming,
+    print_lead,
+    print_leads,
+    printable,
+    prints_record,
+    read_refs,
+    who,
+)
+from leadcli.cli.options import FieldsOpt, LimitOpt, OutputOpt, YesOpt, filter_options
 from leadcli.domain.errors import InvalidInput
 from leadcli.output import Renderer, parse_fields
 from leadcli.services import pipeline as svc
@@ -15,14 +26,14 @@ from leadcli.services.filters import FilterArgs, build_query
 
 HISTORY_FIELDS = ("from_stage", "to_stage", "changed_at", "by", "notes")
 # What a stale list is about: when each lead was last touched.
-STALE_TABLE_FIELDS = "id,name,email,company,current_stage,owner,last_contacted,created_at"
+STALE_TABLE_FIELDS = ("id", "handle", "name", "email", "company", "current_stage", "owner", "last_contacted", "created_at")
 NoteOpt = Annotated[str | None, typer.Option("--note", help="A note kept with the history entry or activity.", show_default=False)]
 
 
 @app.command()
 def move(
     ctx: typer.Context,
-    leads: Annotated[list[str], typer.Argument(help="Leads (ids, prefixes or emails), or - to read ids from stdin.", show_default=False)],
+    leads: Annotated[list[str], typer.Argument(help="Leads (handles, ids, prefixes of either, or emails), or - to read them from stdin, one a line.", show_default=False)],
     to: Annotated[str, typer.Option("--to", help="The stage to move to (name or slug, e.g. proposal-sent).", show_default=False)],
     note: NoteOpt = None,
     output: OutputOpt = "table",
@@ -35,10 +46,20 @@ def move(
     **Examples**
 
         leadcli move ada@example.com --to proposal-sent --note "sent v2 pricing"
-        leadcli list --stage negotiation --owner bob -o ids | leadcli move - --to closed-won
+        leadcli list --stage negotiation --owner bob --all -o ids | leadcli move - --to closed-won
     """
     ws = workspace(ctx)
-    moved = svc.move_leads(ws, read_refs(leads), to, note)
+    results = svc.move_leads_detailed(ws, read_refs(leads), to, note)
+    moved = [lead for lead, _changed in results]
+    already = [lead for lead, changed in results if not changed]
+    if already:
+        already_in_stage(already, note)
+    if confirming(output, fields):
+        done = [lead for lead, changed in results if changed]
+        target = printable(ws.pipeline.match(to))
+        confirm_each([f"moved {who(lead)} → {target}" for lead in done], f"moved {len(done)} leads → {target}")
+    if not prints_record(output, fields):
+        return
     if len(moved) == 1 and "-" not in leads:
         print_lead(moved[0], output, fields)
     else:
@@ -80,9 +101,10 @@ def log(
         leadcli log 6650f1c2 -t meeting --at yesterday --note "demo with the CFO"
     """
     logged = svc.log_activity(workspace(ctx), lead, type_, note, at)
-    if output == "table" and not fields:
-        info(f"logged {type_.strip().lower()} on {logged['name']} <{logged['email']}>")
-    print_lead(svc.with_recent_activities(logged), output, fields, extra=("activities",))
+    if confirming(output, fields):
+        info(f"logged {type_.strip().lower()} for {who(logged)} <{printable(logged['email'])}>")
+    if prints_record(output, fields):
+        print_lead(svc.with_recent_activities(logged), output, fields, extra=("activities",))
 
 
 @app.command()
@@ -92,16 +114,19 @@ def followups(
     owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's leads.", show_default=False)] = None,
     output: OutputOpt = "table",
     fields: FieldsOpt = None,
+    limit: LimitOpt = None,
 ) -> None:
-    """Leads whose follow-up is due, most overdue first.
+    """Leads whose follow-up is due, most overdue first (every one: --limit N for the first N).
 
     **Examples**
 
         leadcli followups
         leadcli followups --due week --owner ada -o json
+        leadcli followups --due overdue --limit 5
     """
     ws = workspace(ctx)
-    print_leads(svc.followups(ws, due, owner), output, fields, ws)
+    due_leads = svc.followups(ws, due, owner)
+    print_leads(_limited(due_leads, limit), output, fields, ws, keep=("follow_up_at",), empty=f"no follow-ups due ({'--due week' if due != 'week' else '--due +1mo'} looks further ahead)")
 
 
 @app.command()
@@ -114,6 +139,7 @@ def stale(
     yes: YesOpt = False,
     output: OutputOpt = "table",
     fields: FieldsOpt = None,
+    limit: LimitOpt = None,
 ) -> None:
     """Open leads going cold: not in a closed stage and not contacted in --days days.
 
@@ -122,14 +148,17 @@ def stale(
     **Examples**
 
         leadcli stale --days 14 --owner ada
+        leadcli stale --days 30 --limit 10
         leadcli stale --days 30 --move-to closed-lost --yes   # in cron
     """
     ws = workspace(ctx)
-    fields = fields or (STALE_TABLE_FIELDS if output == "table" else None)
     found = svc.stale_leads(ws, build_query(ws, filters), days)
     if move_to is None:
-        print_leads(found, output, fields, ws)
+        shown = found if limit is None else _limited(list(found), limit)
+        print_leads(shown, output, fields, ws, table_fields=STALE_TABLE_FIELDS, keep=("last_contacted",), empty=f"no open leads without contact for {days} days")
         return
+    if limit is not None:
+        raise InvalidInput("--limit lists the first N stale leads; --move-to moves every one (give one or the other)")
     target = ws.pipeline.match(move_to)
     leads = list(found)
     if not yes:
@@ -141,7 +170,24 @@ def stale(
             raise typer.Exit(1)
     after, moved = svc.move_stale(ws, leads, target, days)
     info(f"moved {moved} stale lead(s) to {target}")
-    print_leads(after, output, fields, ws)
+    print_leads(after, output, fields, ws, table_fields=STALE_TABLE_FIELDS)
+
+
+def _limited(leads: list[Any], limit: int | None) -> list[Any]:
+    """The first `limit` of `leads`; a listing cut short says so on stderr (how many, and that
+    without --limit it shows all), when a person is there to read it."""
+    if limit is None:
+        return leads
+    if limit < 1:
+        raise InvalidInput("--limit: must be at least 1")
+    if len(leads) > limit:
+        import sys
+
+        from leadcli.output import is_terminal
+
+        if is_terminal(sys.stderr):
+            info(f"showing the first {limit} of {len(leads)} (--limit {limit}); without --limit, every one")
+    return leads[:limit]
 
 
 @app.command()

@@ -22,11 +22,17 @@ from leadcli.domain.text import CONTROLS
 FORMATS = ("table", "json", "jsonl", "csv", "tsv", "ids")
 
 
-def parse_fields(text: str | None, valid: Sequence[str], default: Sequence[str]) -> list[str]:
-    """`--fields a,b,c` checked against `valid` (exit 2 naming the valid ones)."""
+# Names a person may type for a field: the tables call current_stage "stage".
+FIELD_ALIASES = {"stage": "current_stage"}
+
+
+def parse_fields(text: str | None, valid: Sequence[str], default: Sequence[str], aliases: Mapping[str, str] | None = None) -> list[str]:
+    """`--fields a,b,c` checked against `valid` (exit 2 naming the valid ones); `aliases` maps
+    other names to valid ones."""
     if not text:
         return list(default)
     fields = [f.strip() for f in text.split(",") if f.strip()]
+    fields = [(aliases or {}).get(f, f) if f not in valid else f for f in fields]
     unknown = [f for f in fields if f not in valid]
     if unknown or not fields:
         raise InvalidInput(f"--fields: unknown field(s) {', '.join(unknown) or '(none)'}; valid fields: {', '.join(valid)}")

@@ -14,11 +14,13 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, TextIO
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from leadcli.domain.handle import handle_of
 from leadcli.domain.pipeline import Pipeline
 from leadcli.output import cell as plain_cell
 from leadcli.output import force_terminal, no_color, one_line, printable, terminal_width
@@ -27,6 +29,13 @@ from leadcli.output import force_terminal, no_color, one_line, printable, termin
 def cell(value: Any) -> str:
     """A value as text for the terminal: `output.cell`, control characters shown as `\\xNN`."""
     return printable(plain_cell(value))
+
+
+def plain(value: Any) -> Text:
+    """A value as a Rich Text, never parsed as markup: user text such as `[/]` or
+    `[reverse]URGENT` is shown as typed. Every user value reaches Rich this way (or as a Text
+    built by `Text(...)`/`Text.assemble`), never as a str, which Rich would read as markup."""
+    return Text(cell(value))
 
 STALE_DAYS = 30  # an open lead not contacted in this many days is marked stale
 OPEN_COLORS = ("blue", "cyan", "magenta", "yellow", "bright_blue", "bright_cyan", "bright_magenta", "bright_yellow")
@@ -47,6 +56,11 @@ def make_console(stream: TextIO) -> Console:
 
 def print_view(stream: TextIO, view: RenderableType) -> None:
     make_console(stream).print(view)
+
+
+def note(message: str) -> Text:
+    """A message in place of a view (`no leads match`), dimmed."""
+    return Text(message, style="dim")
 
 
 def when(value: Any) -> datetime | None:
@@ -127,18 +141,19 @@ def stale_days(lead: Mapping[str, Any], pipeline: Pipeline, now: datetime, thres
 # -- list -------------------------------------------------------------------------------------
 
 # Default columns in the order they are given up when the terminal is narrow (first to go first).
-DROP_ORDER = ("status", "owner", "id", "value", "company", "follow_up_at", "email")
+# The handle (and the name) never go: the handle is what a person types to act on a row.
+DROP_ORDER = ("id", "status", "owner", "value", "company", "follow_up_at", "email", "tags", "source", "notes", "last_contacted", "created_at", "updated_at", "stage_updated_at", "phone")
 # Columns that may be shortened with an ellipsis, and how narrow before they would rather go;
 # the others (ids, stages, numbers, dates) are shown whole or not at all.
 SHRINKABLE = {"name": 14, "email": 16, "company": 10, "owner": 6, "status": 8, "source": 8, "tags": 8, "notes": 10}
-HEADERS = {"current_stage": "stage", "follow_up_at": "follow-up", "last_contacted": "contacted", "created_at": "created", "updated_at": "updated", "stage_updated_at": "in stage since"}
+HEADERS = {"handle": "handle", "current_stage": "stage", "follow_up_at": "follow-up", "last_contacted": "contacted", "created_at": "created", "updated_at": "updated", "stage_updated_at": "in stage since"}
 DATE_FIELDS = ("follow_up_at", "last_contacted", "created_at", "updated_at", "stage_updated_at")
 
 
 COLUMN_GAP = 3  # what each column adds to a line: padding and separator
 
 
-def fit_columns(natural: Mapping[str, int], width: int) -> dict[str, int]:
+def fit_columns(natural: Mapping[str, int], width: int, keep: Sequence[str] = ()) -> dict[str, int]:
     """Which default columns to show and how wide: drop columns, least useful first, until the
     rest fit `width` (shrinkable ones at their narrowest, others whole), then share the room
     left among the shrinkable ones. `natural` maps each column, in order, to its full width."""
@@ -150,7 +165,8 @@ def fit_columns(natural: Mapping[str, int], width: int) -> dict[str, int]:
     def needed(cols: Sequence[str]) -> int:
         return sum(narrowest(c) + COLUMN_GAP for c in cols)
 
-    for victim in DROP_ORDER:
+    # `keep`: what the view is about (a follow-up list's dates) gives way last.
+    for victim in [*(c for c in DROP_ORDER if c not in keep), *(c for c in DROP_ORDER if c in keep)]:
         if needed(kept) <= width or len(kept) <= 2:
             break
         if victim in kept:
@@ -179,6 +195,7 @@ def lead_table(
     width: int | None = None,
     fit: bool = True,
     title: str | None = None,
+    keep: Sequence[str] = (),
 ) -> RenderableType:
     """Leads as a table for a person: stages coloured, overdue follow-ups in red, stale leads
     marked; when `fit`, columns the terminal cannot hold are dropped and long text ellipsized."""
@@ -206,7 +223,7 @@ def lead_table(
                 row[name] = Text(one_line(cell(value)))
         cells.append(row)
     natural = {f: max([len(HEADERS.get(f, f.replace("_", " ")))] + [r[f].cell_len for r in cells]) for f in fields}
-    widths = fit_columns(natural, width) if fit and width else {f: None for f in fields}
+    widths = fit_columns(natural, width, keep) if fit and width else {f: None for f in fields}
     shown = list(widths)
     table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, expand=False)
     for name in shown:
@@ -262,8 +279,15 @@ def history_timeline(lead: Mapping[str, Any], pipeline: Pipeline, *, now: dateti
     """Each stage the lead entered, when, by whom, and how many days it stayed there."""
     palette = StagePalette.of(pipeline)
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False, padding=(0, 2, 0, 0))
-    for name, justify in (("date", "left"), ("", "left"), ("stage", "left"), ("days", "right"), ("by", "left"), ("note", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    # Dates, stages and day counts are whole or useless: on a narrow terminal the note wraps instead.
+    entries_ = list(lead.get("stage_history") or [])
+    longest = max((len(printable(str(e.get("to_stage") or ""))) for e in entries_), default=5)
+    table.add_column("date", no_wrap=True, min_width=10)
+    table.add_column("", no_wrap=True)
+    table.add_column("stage", no_wrap=True, min_width=min(longest, 20))
+    table.add_column("days", justify="right", no_wrap=True)
+    table.add_column("by", overflow="fold")
+    table.add_column("note", overflow="fold", ratio=1)
     entries = list(lead.get("stage_history") or [])
     for i, entry in enumerate(entries):
         start = when(entry.get("changed_at"))
@@ -272,7 +296,7 @@ def history_timeline(lead: Mapping[str, Any], pipeline: Pipeline, *, now: dateti
         last = i == len(entries) - 1
         marker = Text("●" if last else "○", style=palette.color(entry.get("to_stage")))
         spent = f"{days}" + (" so far" if last and not pipeline.is_closed(entry.get("to_stage")) else "")
-        table.add_row(day(start, zone), marker, palette.text(entry.get("to_stage")), spent, cell(entry.get("by")), cell(entry.get("notes")))
+        table.add_row(day(start, zone), marker, palette.text(entry.get("to_stage")), spent, plain(entry.get("by")), plain(entry.get("notes")))
     return table
 
 
@@ -284,7 +308,7 @@ def activity_table(lead: Mapping[str, Any], *, zone: tzinfo = UTC, limit: int = 
     for _ in range(4):
         table.add_column()
     for activity in activities[:limit]:
-        table.add_row(day(activity.get("at"), zone), Text(cell(activity.get("type")), style="bold"), cell(activity.get("by")), cell(activity.get("note")))
+        table.add_row(day(activity.get("at"), zone), Text(cell(activity.get("type")), style="bold"), plain(activity.get("by")), plain(activity.get("note")))
     if len(activities) > limit:
         table.add_row("", Text(f"… {len(activities) - limit} older", style="dim"), "", "")
     return table
@@ -322,13 +346,15 @@ def lead_card(lead: Mapping[str, Any], pipeline: Pipeline, *, now: datetime, zon
         ("contacted", ago(lead.get("last_contacted"), now)),
         ("follow-up", follow_up_text(lead, now=now, zone=zone)),
         ("created", f"{day(lead.get('created_at'), zone)}  ({ago(lead.get('created_at'), now)})"),
+        ("handle", cell(handle_of(str(lead.get("id") or "")))),
         ("id", cell(lead.get("id"))),
     ]
     for key, value in (lead.get("fields") or {}).items():
-        rows.append((key, cell(value)))
+        rows.append((printable(str(key)), cell(value)))
     for key, value in rows:
         if value not in ("", None):
-            facts.add_row(key, value)
+            # Text, never a str: Rich would read a str as markup ("[/]" in a name is an error).
+            facts.add_row(Text(key), Text(value) if isinstance(value, str) else value)
     parts: list[RenderableType] = [facts]
     if lead.get("notes"):
         parts += [Text(""), Text(cell(lead.get("notes")), style="italic")]
@@ -350,7 +376,7 @@ def lead_card(lead: Mapping[str, Any], pipeline: Pipeline, *, now: datetime, zon
     return Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED, padding=(0, 1), width=min(width, 100))
 
 
-# -- stats, stages, board ---------------------------------------------------------------------
+# -- stats, stages ----------------------------------------------------------------------------
 
 
 def _bar(amount: float, largest: float, width: int, color: str) -> Text:
@@ -415,52 +441,311 @@ def stats_view(stats: Mapping[str, Any], pipeline: Pipeline | None = None, *, ba
     return Group(table, summary)
 
 
-def board(
-    leads: Sequence[Mapping[str, Any]],
-    pipeline: Pipeline,
-    *,
-    now: datetime | None = None,
-    per_stage: int = 8,
-    title: str | None = None,
-) -> RenderableType:
-    """`watch --board`: one column per stage with its leads, most recently moved first (at most
-    `per_stage`, then "+N more"); overdue follow-ups in red. `leads` are in the contract's JSON
-    shape (e.g. the `lead` of each event, latest per id); leads in stages the pipeline does not
-    know are left out of the columns but counted in the caption."""
-    now = now or datetime.now(UTC)
-    palette = StagePalette.of(pipeline)
-    by_stage: dict[str, list[Mapping[str, Any]]] = {s: [] for s in pipeline.stages}
-    other = 0
-    for lead in leads:
-        stage = lead.get("current_stage")
-        if stage in by_stage:
-            by_stage[stage].append(lead)
+# -- the board of `watch --board` ----------------------------------------------------------
+
+BOARD_TITLE = "leadcli watch --board"
+CARD_MIN = 10  # a column narrower than this makes empty stages give up theirs (named in the title)
+BOARD_GAP = 3  # what each column after the first adds to a line: " │ "
+
+
+def short_money(value: float) -> str:
+    """12000 -> 12k, 8500.5 -> 8.5k, 1250000 -> 1.2M: a value for a narrow column."""
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.1f}".rstrip("0").rstrip(".") + suffix
+    return money(value)
+
+
+def lead_value(lead: Mapping[str, Any]) -> float:
+    """A lead's value as a number (0 when it has none, or an older store holds something else)."""
+    try:
+        return float(lead.get("value") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def fit_words(text: str, width: int) -> str:
+    """`text` in at most `width` cells without cutting a word in two where that can be
+    helped: whole words, then the next word as its initial ("Ada L."), then "…". A first word
+    that alone is too long is the only thing cut, and it ends in "…"."""
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    words = text.split()
+    kept = ""
+    for i, word in enumerate(words):
+        more = "…" if i + 1 < len(words) else ""
+        candidate = f"{kept} {word}".strip()
+        if cell_len(candidate + more) <= width:
+            kept = candidate
+            continue
+        initial = f"{kept} {word[0]}." if kept else ""
+        if kept and cell_len(initial + more) <= width and word[0].isupper():
+            return initial + more
+        break
+    if kept:
+        return kept + "…"
+    cut = Text(words[0] if words else text)
+    cut.truncate(width - 1, overflow="crop")
+    return cut.plain.rstrip() + "…"  # rstrip: a wide character cut in half leaves a space
+
+
+def wrap_words(text: str, width: int, lines: int) -> list[str]:
+    """`text` over at most `lines` lines of `width` cells, broken between words; a word longer
+    than a line, or what does not fit in the last line, is shortened with `fit_words`."""
+    out: list[str] = []
+    words = text.split()
+    while words and len(out) < lines:
+        if len(out) == lines - 1:
+            out.append(fit_words(" ".join(words), width))
+            break
+        line = words.pop(0)
+        while words and cell_len(f"{line} {words[0]}") <= width:
+            line = f"{line} {words.pop(0)}"
+        out.append(fit_words(line, width))
+    return out or [""]
+
+
+class BoardView:
+    """`watch --board` as drawn: one column per stage (coloured as in `list`), its lead count
+    and value in the header, its leads most recently changed first, the card that just changed
+    highlighted, and the last change on the bottom line. Laid out when drawn, for the console's
+    size, so a redraw after a resize fits the new pane:
+
+    - names are shortened by whole words ("Ada L.", "Katherine…"), never wrapped or folded;
+    - when columns would be narrower than CARD_MIN, empty stages give up their columns (and
+      are named in the title line); when stage names still would not fit whole, the closed
+      stages give up theirs (their count and value go to the title line);
+    - on a terminal the frame never exceeds the height: columns show what fits and "+N more";
+      on a short pane the title goes first, then the cards (the headers still count and sum
+      every column), then the headers become one summary line; the last-change line stays.
+
+    In a pipe (no height) each column shows up to `per_column` leads."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
+        *,
+        counts: Mapping[str, int] | None = None,
+        values: Mapping[str, float] | None = None,
+        changed: str | None = None,
+        last: Mapping[str, Any] | None = None,
+        per_column: int = 12,
+    ) -> None:
+        """`columns`: each stage with its leads in the order shown (the first ones are
+        enough); `counts` and `values`: each stage's number of leads and their total value,
+        when `columns` does not hold them all."""
+        self.pipeline = pipeline
+        self.columns = [(stage, list(leads)) for stage, leads in columns]
+        self.counts = dict(counts) if counts is not None else {stage: len(leads) for stage, leads in self.columns}
+        self.values = dict(values) if values is not None else {stage: sum(lead_value(lead) for lead in leads) for stage, leads in self.columns}
+        self.changed = changed
+        self.last = last
+        self.per_column = per_column
+        self.palette = StagePalette.of(pipeline)
+
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        height = options.height or (options.size.height if console.is_terminal else None)
+        yield from self.frame(options.max_width, height)
+
+    # -- layout
+
+    def frame(self, width: int, height: int | None) -> list[RenderableType]:
+        columns, folded, closed = self.columns, [], []
+        if self._column_width(width, len(columns)) < CARD_MIN and any(leads for _, leads in columns):
+            folded = [stage for stage, leads in columns if not leads]
+            columns = [(stage, leads) for stage, leads in columns if leads]
+        if not self._widths(columns, width)[2] and any(self.pipeline.is_closed(stage) for stage, _ in columns[1:]):
+            # Still too narrow for whole stage names: the closed stages are summed up in the title.
+            closed = [stage for stage, _ in columns if self.pipeline.is_closed(stage)]
+            columns = [(stage, leads) for stage, leads in columns if stage not in closed]
+        last = self._last_line(width)
+        title = self._title(width, folded, closed)
+        parts: list[RenderableType]
+        if self._column_width(width, len(columns)) < 3:  # no room for columns at all
+            parts = [self._summary_line(width), last]
+            return parts[-height:] if height else parts
+        gap, widths, _whole = self._widths(columns, width)
+        names = [wrap_words(one_line(stage), w, 2) for (stage, _), w in zip(columns, widths, strict=True)]
+        head = max(len(name) for name in names) + 1
+        headers = [self._header(stage, leads, w, name, head - 1) for (stage, leads), w, name in zip(columns, widths, names, strict=True)]
+
+        def table(rows: int) -> Table:
+            return self._table(columns, gap, widths, headers, rows)
+
+        rows_with_title = height - 3 - head if height else 0  # title, header rule, last line
+        if height is None:  # a pipe: the board as it is at the end
+            parts = [title, table(self.per_column)]
+            if self.last is not None:
+                parts.append(last)
+        elif rows_with_title >= 1:
+            parts = [title, table(rows_with_title), last]
+        elif rows_with_title >= 0:
+            parts = [table(rows_with_title + 1), last]
+        elif height - 1 >= head:  # no card fits: the headers alone, which count every lead
+            parts = [table(0), last]
+        elif height >= 2:
+            parts = [self._summary_line(width), last]
         else:
-            other += 1
-    table = Table(box=box.SQUARE, expand=True, show_lines=False, title=title, title_justify="left", pad_edge=True)
-    for stage in pipeline.stages:
-        header = Text.assemble((stage, f"bold {palette.color(stage)}"), "\n", (f"{len(by_stage[stage])}", "dim"))
-        table.add_column(header, overflow="fold", ratio=1)
-    columns: list[list[Text]] = []
-    for stage in pipeline.stages:
-        items = sorted(by_stage[stage], key=lambda ld: (when(ld.get("stage_updated_at")) or datetime.min.replace(tzinfo=UTC), ld.get("id") or ""), reverse=True)
-        texts = []
-        for lead in items[:per_stage]:
-            style = "bold red" if is_overdue(lead, now) else ""
-            line = Text(cell(lead.get("name")), style=style, no_wrap=True, overflow="ellipsis")
-            if lead.get("value"):
-                line.append(f" {money(lead.get('value'))}", style="dim")
-            texts.append(line)
-        if len(items) > per_stage:
-            texts.append(Text(f"+{len(items) - per_stage} more", style="dim"))
-        columns.append(texts)
-    for i in range(max((len(c) for c in columns), default=0)):
-        table.add_row(*(c[i] if i < len(c) else Text("") for c in columns))
-    total = sum(len(v) for v in by_stage.values()) + other
-    caption = f"{total} leads" + (f", {other} in stages outside the pipeline" if other else "")
-    table.caption = caption
-    table.caption_justify = "left"
-    return table
+            parts = [last]
+        return parts
+
+    @staticmethod
+    def _column_width(width: int, count: int) -> int:
+        return (width - BOARD_GAP * (count - 1)) // max(count, 1)
+
+    def _widths(self, columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], width: int) -> tuple[int, list[int], bool]:
+        """The gap between columns (" │ ", or "│ " when that makes the headers fit), each
+        column's width, and whether every stage name's words fit whole. Each column is at least
+        as wide as the longest word of its stage and its count · value (failing that, its count),
+        then the room left is shared among the columns whose name or cards want more, then
+        spread evenly; when even that does not fit, the columns are equal."""
+        count = len(columns)
+        amounts = [len(self._amount(self.counts[stage], self.values[stage], 0)) for stage, _ in columns]
+        words = [max((cell_len(word) for word in one_line(stage).split()), default=1) for stage, _ in columns]
+        for gap, need in (
+            (BOARD_GAP, [max(a, w) for a, w in zip(amounts, words, strict=True)]),
+            (BOARD_GAP - 1, [max(a, w) for a, w in zip(amounts, words, strict=True)]),
+            (BOARD_GAP - 1, [max(len(str(self.counts[stage])), w) for (stage, _), w in zip(columns, words, strict=True)]),
+        ):
+            room = width - gap * (count - 1)
+            if sum(need) <= room:
+                break
+        else:
+            return gap, [room // count + (1 if i < room % count else 0) for i in range(count)], False
+        want = [max([need[i], cell_len(one_line(stage)), *(self._card_width(lead) for lead in leads[:50])]) for i, (stage, leads) in enumerate(columns)]
+        widths, spare = list(need), room - sum(need)
+        while spare > 0:
+            wanting = [i for i in range(count) if widths[i] < want[i]]
+            if not wanting:
+                break
+            share = max(1, spare // len(wanting))
+            for i in wanting:
+                extra = min(share, want[i] - widths[i], spare)
+                widths[i] += extra
+                spare -= extra
+        for i in range(spare):
+            widths[i % count] += 1
+        return gap, widths, True
+
+    @staticmethod
+    def _card_width(lead: Mapping[str, Any]) -> int:
+        name = cell_len(one_line(cell(lead.get("name") or lead.get("email"))))
+        value = lead_value(lead)
+        return min(24, name + (len(short_money(value)) + 1 if value else 0))
+
+    # -- parts
+
+    def _amount(self, count: int, value: float, width: int) -> str:
+        if value:
+            for text in (f"{count} · {money(value)}", f"{count} · {short_money(value)}"):
+                if cell_len(text) <= width:
+                    return text
+            if not width:  # asked for the narrowest form that shows the value
+                return f"{count} · {short_money(value)}"
+        return str(count)
+
+    def _header(self, stage: str, leads: Sequence[Mapping[str, Any]], width: int, name_lines: Sequence[str], lines: int) -> Text:
+        """The stage's name (its lines bottom-aligned, so counts line up) over count · value."""
+        name = "\n".join([""] * (lines - len(name_lines)) + list(name_lines))
+        return Text.assemble((name, f"bold {self.palette.color(stage)}"), "\n", (self._amount(self.counts[stage], self.values[stage], width), "dim"))
+
+    def _card(self, lead: Mapping[str, Any], stage: str, width: int) -> Text:
+        name = one_line(cell(lead.get("name") or lead.get("email")))
+        value = short_money(lead_value(lead)) if lead_value(lead) else ""
+        if value and width >= 16:
+            text = Text(fit_words(name, width - cell_len(value) - 1))
+            text.pad_right(width - cell_len(value) - text.cell_len)
+            text.append(value, style="dim")
+        else:
+            text = Text(fit_words(name, width))
+            text.pad_right(width - text.cell_len)
+        if self.changed is not None and str(lead.get("id")) == self.changed:
+            text.stylize(f"reverse bold {self.palette.color(stage)}")
+        return text
+
+    def _cells(self, stage: str, leads: Sequence[Mapping[str, Any]], width: int, rows: int) -> list[Text]:
+        count = self.counts[stage]
+        shown = min(len(leads), count if count <= rows else rows - 1 if rows >= 2 else rows)
+        cards = [self._card(lead, stage, width) for lead in leads[:shown]]
+        if count > shown and len(cards) < rows:
+            cards.append(Text(fit_words(f"+{count - shown} more", width), style="dim"))
+        return cards
+
+    def _table(self, columns: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], gap: int, widths: Sequence[int], headers: Sequence[Text], rows: int) -> Table:
+        padding = (0, 1) if gap == BOARD_GAP else (0, 1, 0, 0)
+        table = Table(box=box.MINIMAL, show_edge=False, pad_edge=False, padding=padding, show_header=rows > 0)
+        for header, width in zip(headers, widths, strict=True):
+            table.add_column(header, width=width, no_wrap=True, overflow="ellipsis")
+        if rows <= 0:  # the headers alone, without the rule under them
+            table.add_row(*headers)
+            return table
+        cells = [self._cells(stage, leads, w, rows) for (stage, leads), w in zip(columns, widths, strict=True)]
+        for i in range(max((len(c) for c in cells), default=0)):
+            table.add_row(*(c[i] if i < len(c) else Text("") for c in cells))
+        return table
+
+    def _title(self, width: int, folded: Sequence[str], closed: Sequence[str] = ()) -> Text:
+        """Totals, the closed stages when they have no column, the empty stages when they
+        have none; led by the command's name when it all fits."""
+        count, value = sum(self.counts.values()), sum(self.values.values())
+        title = Text.assemble(f"{count} lead{'s' * (count != 1)}", f" · {money(value)}" if value else "")
+        for stage in closed:
+            title.append("  ")
+            title.append(one_line(stage), style=f"bold {self.palette.color(stage)}")
+            title.append(f" {self._amount(self.counts[stage], self.values[stage], 0)}", style="dim")
+        if folded:
+            title.append(f"  · empty: {', '.join(one_line(s) for s in folded)}", style="dim")
+        if cell_len(BOARD_TITLE) + 2 + title.cell_len <= width:
+            title = Text.assemble((BOARD_TITLE, "bold"), "  ", title)
+        title.truncate(width, overflow="ellipsis")
+        return title
+
+    def _summary_line(self, width: int) -> Text:
+        line = Text()
+        for i, (stage, _) in enumerate(self.columns):
+            if i:
+                line.append(" │ ", style="dim")
+            line.append(one_line(stage), style=f"bold {self.palette.color(stage)}")
+            line.append(f" {self._amount(self.counts[stage], self.values[stage], 99)}", style="dim")
+        line.truncate(width, overflow="ellipsis")
+        return line
+
+    def _last_line(self, width: int) -> Text:
+        """The last change in a line: when, what, to whom, where it went, by whom; the name is
+        what gets shortened so the rest stays readable."""
+        from leadcli.output.events import STYLES, VERBS, describe_changes
+
+        event = self.last
+        if event is None:
+            return Text(fit_words("waiting for changes (Ctrl-C to stop)", width), style="dim")
+        lead = event.get("lead") or {}
+        at = str(event.get("at") or "")
+        verb = VERBS.get(str(event.get("type")), str(event.get("type")))
+        head = Text.assemble(("last ", "dim"), (at[11:19] if len(at) >= 19 else at, "dim"), " ", (verb, f"bold {STYLES.get(verb, '')}"), " ")
+        tail = Text()
+        move = (event.get("changes") or {}).get("current_stage")
+        if event.get("type") == "lead_stage_changed" and isinstance(move, (list, tuple)) and len(move) == 2:
+            tail.append(one_line(cell(move[0])) or "∅", style=self.palette.color(move[0]))
+            tail.append(" → ")
+            tail.append(one_line(cell(move[1])), style=f"bold {self.palette.color(move[1])}")
+        else:
+            stage = lead.get("current_stage")
+            tail.append(one_line(cell(stage)), style=self.palette.color(stage))
+            details = one_line(describe_changes(event))
+            if details:
+                tail.append(f"  {details}")
+        name = one_line(cell(lead.get("name") or lead.get("email") or event.get("lead_id")))
+        by = Text(f"  by {one_line(cell(event['by']))}" if event.get("by") else "", style="dim")
+        if head.cell_len + min(cell_len(name), 12) + 2 + tail.cell_len + by.cell_len <= width:
+            tail.append_text(by)  # who did it, when there is room for it
+        room = max(8, width - head.cell_len - tail.cell_len - 2)
+        line = Text.assemble(head, (fit_words(name, room), "bold"), "  ", tail)
+        line.no_wrap = True
+        line.truncate(width, overflow="ellipsis")
+        return line
 
 
 def rich_table(stream: TextIO, rows: Sequence[Mapping[str, Any]], fields: Sequence[str], title: str | None = None) -> None:
@@ -469,5 +754,5 @@ def rich_table(stream: TextIO, rows: Sequence[Mapping[str, Any]], fields: Sequen
     for name in fields:
         table.add_column(name.replace("_", " "), overflow="fold")
     for row in rows:
-        table.add_row(*(cell(row[f]) for f in fields))
+        table.add_row(*(plain(row[f]) for f in fields))
     print_view(stream, table)

@@ -5,7 +5,7 @@ instead of choosing themselves, so every view follows the same rule."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import tzinfo
 from typing import Any, TextIO
 
@@ -33,18 +33,28 @@ def leads(
     zone: tzinfo | None = None,
     fit: bool = True,
     title: str | None = None,
+    empty: str | Callable[[], str] = "no leads match",
+    keep: Sequence[str] = (),
 ) -> int:
     """A list of leads (JSON-ready dicts, whole records: overdue/stale marks need more than the
     shown fields). On a terminal: coloured stages, marks, columns fitted to its width when
-    `fit` (the default columns; pass fit=False for the user's own --fields)."""
+    `fit` (the default columns; pass fit=False for the user's own --fields), the handle first
+    and the id the first column to give way; no rows at all say `empty` instead of a bare
+    header. Elsewhere, the format as the contract has it (an empty array, or nothing)."""
     if not drawing(fmt):
         return Renderer(fmt, title=title).many(records, fields)
-    from leadcli.output.rich_view import lead_table, print_view
+    from leadcli.output.rich_view import lead_table, note, print_view
 
     rows = list(records)
-    view = lead_table(rows, fields, pipeline or Pipeline(), now=_now(), zone=zone or _utc(), width=terminal_width(), fit=fit, title=title)
+    if not rows:
+        print_view(sys.stdout, note(empty() if callable(empty) else empty))
+        return 0
+    if fit and "handle" in fields:
+        fields = ["handle", *(f for f in fields if f not in ("handle", "id")), *(["id"] if "id" in fields else [])]
+    view = lead_table(rows, fields, pipeline or Pipeline(), now=_now(), zone=zone or _utc(), width=terminal_width(), fit=fit, title=title, keep=keep)
     print_view(sys.stdout, view)
     return len(rows)
+
 
 
 def lead_card(record: Mapping[str, Any], fields: Sequence[str], fmt: str, *, pipeline: Pipeline | None = None, zone: tzinfo | None = None) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from leadcli.domain.dates import now_utc
 from leadcli.domain.errors import InvalidInput, NotFound, VersionConflict
+from leadcli.domain.handle import handle_of, is_hex
 from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, history_entry, is_full_id, new_lead, to_jsonable
 from leadcli.domain.query import LeadQuery
 from leadcli.domain.text import check_note
@@ -19,9 +20,17 @@ CAS_ATTEMPTS = 8
 UNSETTABLE = ("company", "phone", "status", "owner", "source", "value", "notes", "follow_up_at", "last_contacted", "tags")
 
 
+# How many candidates an ambiguous handle or prefix lists.
+CANDIDATES = 5
+
+
 def resolve(ws: Workspace, ref: str) -> Lead:
-    """A LEAD argument: a full id, a unique id prefix of 4+ characters, or an email."""
+    """A LEAD argument: a handle (the id's last 10 characters, domain/handle.py), a full id, a
+    unique prefix of 4+ characters of either, or an email. A prefix that matches several leads
+    is exit 2 naming them; text that cannot be a handle (a name) points to `search`."""
     text = ref.strip()
+    if not text:
+        raise InvalidInput("an empty LEAD: give a handle, an id or an email")
     if "@" in text:
         lead = ws.store.get_by_email(text.lower())
         if lead is None:
@@ -33,14 +42,37 @@ def resolve(ws: Workspace, ref: str) -> Lead:
         if lead is None:
             raise NotFound(f"no lead with id {key}")
         return lead
-    if len(key) >= 4 and all(c in "0123456789abcdef" for c in key):
-        found = ws.store.find_by_prefix(key, limit=2)
+    if len(key) >= 4 and is_hex(key):
+        found = {lead["id"]: lead for lead in ws.store.find_by_handle(key, limit=CANDIDATES + 1)}
+        for lead in ws.store.find_by_prefix(key, limit=CANDIDATES + 1):
+            found.setdefault(lead["id"], lead)
         if not found:
-            raise NotFound(f"no lead with an id starting {key}")
+            raise NotFound(f"no lead with a handle or id starting {key} (to find a lead by name: {_search_hint(text)})")
         if len(found) > 1:
-            raise InvalidInput(f"id prefix {key} matches several leads; give more characters")
-        return found[0]
-    raise InvalidInput(f"{ref!r} is not a lead id, an id prefix of at least 4 hex characters, or an email")
+            raise InvalidInput(_ambiguous(key, list(found.values())))
+        return next(iter(found.values()))
+    if text and not any(c.isspace() for c in text) and len(text) < 4 and is_hex(key):
+        raise InvalidInput(f"{text!r} is too short: give at least 4 characters of a handle or id")
+    raise InvalidInput(f"{text!r} is not a lead handle, id or email; to find a lead by name: {_search_hint(text)}")
+
+
+def _search_hint(text: str) -> str:
+    """`leadcli search TEXT`, quoted for a shell (double quotes, as people write them)."""
+    import shlex
+
+    if shlex.quote(text) == text:
+        return f"leadcli search {text}"
+    if not any(c in text for c in '"$`\\!'):
+        return f'leadcli search "{text}"'
+    return f"leadcli search {shlex.quote(text)}"
+
+
+def _ambiguous(key: str, leads: list[Lead]) -> str:
+    """One line naming the candidates, each by its handle, name and email."""
+    many = len(leads) > CANDIDATES
+    shown = "; ".join(f"{handle_of(lead['id'])} {lead.get('name')} <{lead.get('email')}>" for lead in leads[:CANDIDATES])
+    count = f"more than {CANDIDATES}" if many else str(len(leads))
+    return f"{key} matches {count} leads: {shown}{'; …' if many else ''}; type more characters of the handle"
 
 
 def reconcile_engagement(changes: dict[str, Any], names: tuple[str, str] | None = None) -> dict[str, Any]:
@@ -176,8 +208,24 @@ def edit_leads(
     unset: Sequence[str] = (),
     note: str | None = None,
 ) -> list[Lead]:
-    """Apply the same changes to each lead. Everything is checked and every ref resolved before
-    the first write, so a typo in the tenth id changes nothing; a lead named twice is edited once."""
+    """Apply the same changes to each lead; the leads after the change."""
+    results = edit_leads_detailed(ws, refs, raw, add_tags=add_tags, remove_tags=remove_tags, unset=unset, note=note)
+    return [after for after, _changes in results]
+
+
+def edit_leads_detailed(
+    ws: Workspace,
+    refs: Sequence[str],
+    raw: Mapping[str, Any],
+    *,
+    add_tags: Sequence[str] = (),
+    remove_tags: Sequence[str] = (),
+    unset: Sequence[str] = (),
+    note: str | None = None,
+) -> list[tuple[Lead, dict[str, list[Any]]]]:
+    """Apply the same changes to each lead: (the lead after, what changed: `diff`) for each.
+    Everything is checked and every ref resolved before the first write, so a typo in the
+    tenth id changes nothing; a lead named twice is edited once."""
     changes = check_changes(ws, raw)
     check_note("--note", note)
     for tag in add_tags:
@@ -206,7 +254,11 @@ def edit_leads(
             set_stage(lead, stage, now, ws.user, note)
         return lead
 
-    return [update_lead(ws, lead, change)[0] for lead in leads]
+    results = []
+    for lead in leads:
+        after, changed = update_lead(ws, lead, change)
+        results.append((after, diff(lead, after) if changed else {}))
+    return results
 
 
 # What users type for a field beside its stored name: the option's spelling (`follow-up`).
@@ -252,6 +304,21 @@ def delete_lead(ws: Workspace, lead: Lead) -> None:
         except VersionConflict:
             lead = _reread(ws, lead)
     raise _kept_changing(lead)
+
+
+class Page:
+    """A page of a listing, streamed: iterates over at most `size` of `rows` (queried with a
+    limit of size + 1), and afterwards `more` tells whether the listing went on past it."""
+
+    def __init__(self, rows: Iterator[Lead], size: int) -> None:
+        self._rows, self.size, self.more = rows, size, False
+
+    def __iter__(self) -> Iterator[Lead]:
+        for i, row in enumerate(self._rows):
+            if i >= self.size:
+                self.more = True
+                return
+            yield row
 
 
 def list_leads(ws: Workspace, query: LeadQuery) -> Iterator[Lead]:

@@ -27,21 +27,30 @@ DUE_WORDS = ("today", "overdue", "week")
 
 
 def move_leads(ws: Workspace, refs: Sequence[str], stage: str, note: str | None = None) -> list[Lead]:
-    """Move each lead to `stage` (every ref is resolved first, so a typo moves nothing).
-    Moving a lead to the stage it is in changes nothing. Returns the leads after the move."""
+    """Move each lead to `stage`; the leads after the move (see move_leads_detailed)."""
+    return [lead for lead, _moved in move_leads_detailed(ws, refs, stage, note)]
+
+
+def move_leads_detailed(ws: Workspace, refs: Sequence[str], stage: str, note: str | None = None) -> list[tuple[Lead, bool]]:
+    """Move each lead to `stage` (every ref is resolved first, so a typo moves nothing): (the
+    lead after, whether it moved) for each. A lead already in `stage` is not changed, so its
+    history gets no entry and a note has nowhere to go: the caller says so."""
     target = ws.pipeline.match(stage)
     check_note("--note", note)
     leads = {lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}  # a lead named twice moves once
-    return [move_lead(ws, lead, target, note) for lead in leads.values()]
+    return [_move(ws, lead, target, note) for lead in leads.values()]
 
 
 def move_lead(ws: Workspace, lead: Lead | str, stage: str, note: str | None = None) -> Lead:
+    return _move(ws, lead, stage, note)[0]
+
+
+def _move(ws: Workspace, lead: Lead | str, stage: str, note: str | None = None) -> tuple[Lead, bool]:
     def change(copy: Lead, now: datetime) -> Lead:
         set_stage(copy, stage, now, ws.user, note or None)
         return copy
 
-    moved, _changed = update_lead(ws, lead, change, event_type="lead_stage_changed")
-    return moved
+    return update_lead(ws, lead, change, event_type="lead_stage_changed")
 
 
 def stage_history(ws: Workspace, ref: str) -> list[dict[str, Any]]:

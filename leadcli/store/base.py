@@ -43,6 +43,11 @@ class LeadStore(Protocol):
         """Leads whose id starts with `prefix` (lowercase hex), at most `limit`."""
         ...
 
+    def find_by_handle(self, prefix: str, limit: int = 2) -> list[Lead]:
+        """Leads whose handle (`domain.handle.handle_of(id)`) starts with `prefix` (lowercase
+        hex), at most `limit`, by an index."""
+        ...
+
     def insert(self, lead: Lead, event: Event) -> Lead:
         """Add a new lead; Conflict if its email (or id) exists."""
         ...

@@ -25,6 +25,7 @@ from pymongo import errors as mongo_errors
 from leadcli.config import mask_uri
 from leadcli.domain.dates import iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
+from leadcli.domain.handle import HANDLE_LENGTH, handle_of, is_hex
 from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
 from leadcli.domain.query import SORT_FIELDS, LeadQuery
 from leadcli.store.base import ChangeFeed, Event, Lead
@@ -53,6 +54,9 @@ LEAD_INDEXES = [
     pymongo.IndexModel([("follow_up_at", 1)], name="follow_up_at_1"),
     # What `watch` polls for other apps' writes on a server without change streams.
     pymongo.IndexModel([("updated_at", 1)], name="updated_at_1"),
+    # Not sparse: a document without `handle` (another app's) is indexed as null, so the ones
+    # still to fill in are found by the index too (see find_by_handle).
+    pymongo.IndexModel([("handle", 1)], name="handle_1"),
 ]
 EVENT_INDEXES = [pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1")]
 # Defaults for fields a Leads Artisan document (or an older leadcli one) may lack.
@@ -294,6 +298,38 @@ class MongoStore:
         with self._errors():
             docs = list(self.leads.find({"_id": bounds}).sort("_id", 1).limit(limit))
         return [_from_document(d) for d in docs]
+
+    def find_by_handle(self, prefix: str, limit: int = 2) -> list[Lead]:
+        """By the indexed `handle` field leadcli writes with every lead. Documents without one
+        (created by the Leads Artisan backend, or by a leadcli before handles) are found by the
+        same index as null, their handles computed from `_id` and, where updates are atomic,
+        stored, so each such document is read here once rather than on every lookup."""
+        prefix = prefix.lower()
+        if not prefix or len(prefix) > HANDLE_LENGTH or not is_hex(prefix):
+            return []
+        with self._errors():
+            docs = list(self.leads.find({"handle": {"$gte": prefix, "$lt": prefix + "g"}}).sort("handle", 1).limit(limit))
+            missing = [doc["_id"] for doc in self.leads.find({"handle": None}, {"_id": 1})]
+            if missing:
+                self._fill_handles(missing)
+                wanted = [oid for oid in missing if handle_of(str(oid)).startswith(prefix)]
+                docs += list(self.leads.find({"_id": {"$in": wanted}})) if wanted else []
+        return [_from_document(d) for d in sorted(docs, key=lambda d: handle_of(str(d["_id"])))[:limit]]
+
+    def _fill_handles(self, ids: list[ObjectId]) -> None:
+        """Store the handle of documents that lack one. Only where an update is atomic: FerretDB
+        v1 runs it as a read, then a write of the whole document, which could undo a
+        concurrent write; there every lookup computes them again instead."""
+        if self.write_lease is None:
+            self.write_lease = self._is_ferretdb()
+        if self.write_lease:
+            return
+        operations = [pymongo.UpdateOne({"_id": oid, "handle": None}, {"$set": {"handle": handle_of(str(oid))}}) for oid in ids]
+        try:
+            for start in range(0, len(operations), BULK_CHUNK):
+                self.leads.bulk_write(operations[start : start + BULK_CHUNK], ordered=False)
+        except mongo_errors.OperationFailure:
+            pass  # a read-only user: the lookup still works, computing them each time
 
     def query(self, query: LeadQuery) -> Iterator[Lead]:
         if query.limit == 0:  # pymongo's limit(0) means "no limit"
@@ -754,7 +790,7 @@ def _to_document(lead: Mapping[str, Any]) -> dict[str, Any]:
     """A lead as a Leads Artisan-shaped document: `_id` ObjectId, datetimes as BSON dates,
     custom field names made storable (no `.` or leading `$`, which FerretDB refuses)."""
     lead = from_jsonable(lead)
-    doc: dict[str, Any] = {"_id": ObjectId(lead["id"])}
+    doc: dict[str, Any] = {"_id": ObjectId(lead["id"]), "handle": handle_of(lead["id"])}
     for key, value in lead.items():
         if key == "id":
             continue
@@ -786,7 +822,7 @@ def _from_document(doc: Mapping[str, Any]) -> Lead:
     for key, value in doc.items():
         # Other plain fields (another app's, or a newer leadcli's) pass through unchanged;
         # ones only BSON can hold (ObjectIds, binary…) stay in the database untouched.
-        if key not in lead and key != "_id" and _is_plain(value):
+        if key not in lead and key not in ("_id", "handle") and _is_plain(value):
             lead[key] = _utc_all(value)
     return lead
 

@@ -20,6 +20,7 @@ import orjson
 
 from leadcli.domain.dates import iso, now_utc
 from leadcli.domain.errors import Conflict, NotFound, StoreUnavailable, VersionConflict
+from leadcli.domain.handle import HANDLE_LENGTH
 from leadcli.domain.lead import from_jsonable, to_jsonable
 from leadcli.domain.query import SORT_FIELDS, LeadQuery
 from leadcli.store.base import ChangeFeed, Event, Lead
@@ -182,6 +183,17 @@ def _m5_drop_unused_indexes(db: sqlite3.Connection) -> None:
     )
 
 
+def _m6_lead_handles(db: sqlite3.Connection) -> None:
+    """An index on each lead's handle, the last 10 characters of its id (domain/handle.py), so
+    `leadcli show 3c4d5e6f70` is an index lookup. An expression index: nothing to keep in step."""
+    _run_script(
+        db,
+        """
+        CREATE INDEX leads_handle ON leads (substr(id, 15));
+        """
+    )
+
+
 # Ordered, append-only: the schema version is the number of migrations applied.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m1_leads_and_events,
@@ -189,6 +201,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m3_filter_indexes,
     _m4_index_in_the_store,
     _m5_drop_unused_indexes,
+    _m6_lead_handles,
 ]
 
 
@@ -320,6 +333,25 @@ class SqliteStore:
             (prefix, prefix + "g", limit),
         )
         return [_decode(r[0]) for r in rows]
+
+    def find_by_handle(self, prefix: str, limit: int = 2) -> list[Lead]:
+        # The expression must be written as the index has it (leads_handle) for SQLite to use it.
+        if len(prefix) > HANDLE_LENGTH:
+            return []
+        rows = self._execute(
+            "SELECT doc FROM leads WHERE substr(id, 15) >= ? AND substr(id, 15) < ? ORDER BY substr(id, 15) LIMIT ?",
+            (prefix, prefix + "g", limit),
+        )
+        return [_decode(r[0]) for r in rows]
+
+    def known_values(self, kind: str, prefix: str = "", limit: int = 200) -> list[str]:
+        """Distinct owners or tags starting with `prefix`, for shell completion (index walks:
+        leads_owner_created, lead_tags' primary key)."""
+        sql = {
+            "owner": "SELECT DISTINCT owner FROM leads WHERE owner >= ? AND owner < ? ORDER BY owner LIMIT ?",
+            "tag": "SELECT DISTINCT tag FROM lead_tags WHERE tag >= ? AND tag < ? ORDER BY tag LIMIT ?",
+        }[kind]
+        return [r[0] for r in self._execute(sql, (prefix, prefix + "\U0010ffff", limit)) if r[0]]
 
     def query(self, query: LeadQuery) -> Iterator[Lead]:
         where, params = _where(query)
