@@ -74,6 +74,9 @@ class LeadsChangeStream:
                 kind = change.get("operationType")
                 key = (change.get("documentKey") or {}).get("_id")
                 at = change.get("wallTime") or datetime.now(UTC)
+                described = change.get("updateDescription") or {}
+                if kind == "update" and set(described.get("updatedFields") or {}) <= {"handle"} and not described.get("removedFields"):
+                    continue  # leadcli filling in a handle (find_by_handle): no change to show
                 if kind in ("insert", "update", "replace") and change.get("fullDocument"):
                     op = "insert" if kind == "insert" else "update"
                     out.append(ForeignChange(op, str(key), _decode(self.store, change["fullDocument"]), at))
