@@ -371,3 +371,59 @@ def test_foreign_merge_drops_own_writes_even_when_their_event_comes_late_and_kee
     assert [e["type"] for e in merge.poll(0)] == ["lead_deleted"]  # never leadcli's: at once
     now[0] += 2.5
     assert [e["lead_id"] for e in merge.poll(0)] == [lost["id"]]  # after the grace
+
+
+def test_the_change_stream_on_leads_turns_changes_into_foreign_changes() -> None:
+    """A replica set's change stream on `leads` (scripted): inserts, updates with the document as
+    it now is, deletes; leadcli filling in a handle is not a change; the resume token is kept."""
+    from contextlib import nullcontext
+
+    from bson import ObjectId
+
+    from leadcli.store.mongo_changes import LeadsChangeStream
+
+    oid = ObjectId()
+    doc = {"_id": oid, "name": "Web", "email": "w@example.com", "updated_at": datetime(2026, 12, 1, 10)}
+    script = [
+        {"_id": {"t": 1}, "operationType": "insert", "documentKey": {"_id": oid}, "fullDocument": doc},
+        {"_id": {"t": 2}, "operationType": "update", "documentKey": {"_id": oid}, "fullDocument": {**doc, "name": "Web 2"},
+         "updateDescription": {"updatedFields": {"name": "Web 2", "updated_at": doc["updated_at"]}, "removedFields": []}},
+        {"_id": {"t": 3}, "operationType": "update", "documentKey": {"_id": oid}, "fullDocument": doc,
+         "updateDescription": {"updatedFields": {"handle": "abc"}, "removedFields": []}},
+        {"_id": {"t": 4}, "operationType": "delete", "documentKey": {"_id": oid}},
+    ]  # fmt: skip
+    opened: list[dict[str, Any]] = []
+
+    class Stream:
+        def __init__(self) -> None:
+            self.left = list(script)
+            self.resume_token: Any = None
+
+        def try_next(self) -> Any:
+            if not self.left:
+                return None
+            change = self.left.pop(0)
+            self.resume_token = change["_id"]
+            return change
+
+        def close(self) -> None:
+            pass
+
+    class Leads:
+        def watch(self, **options: Any) -> Stream:
+            opened.append(options)
+            return Stream()
+
+    class Store:
+        leads = Leads()
+
+        def _errors(self) -> Any:
+            return nullcontext()
+
+    source = LeadsChangeStream(Store())  # type: ignore[arg-type]
+    changes = source.read()
+    assert [(c.op, c.lead_id, c.lead and c.lead["name"]) for c in changes] == [
+        ("insert", str(oid), "Web"), ("update", str(oid), "Web 2"), ("delete", str(oid), None),
+    ]  # fmt: skip
+    assert changes[0].lead["updated_at"].tzinfo is not None  # type: ignore[index]  # naive BSON dates are UTC
+    assert opened[0]["full_document"] == "updateLookup" and source.token == {"t": 4}
