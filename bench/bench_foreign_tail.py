@@ -97,7 +97,8 @@ def latency(uri: str, leads: Any, ids: list[ObjectId], writes: int) -> list[floa
 
     threading.Thread(target=read, daemon=True).start()
     assert watcher.stderr is not None
-    print("  " + watcher.stderr.readline().strip())  # "watching … via …"
+    print("  " + watcher.stderr.readline().strip())  # "watching …"
+    print("  " + watcher.stderr.readline().strip())  # "changes come by …"
     time.sleep(2.0)  # the tail has taken its first read
     delays = []
     try:

@@ -115,7 +115,9 @@ def _watch(ws: Any, query: Any, renderer: Any, columns: list[str], board: bool, 
         if since is None:
             since = last[0] = ws.store.last_seq()
         if verbose or is_terminal(sys.stderr):
-            info(f"watching {ws.store.uri_description} after seq {since} via {ws.store.change_source()} (Ctrl-C to stop)")
+            info(f"watching {ws.store.uri_description} after seq {since} (Ctrl-C to stop)")
+        if verbose:
+            info(f"changes come by {ws.store.change_source()}")
         events = store_events(ws, since, until=until, budget=reconnect_for, stop=stopped)
 
     def seen(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
