@@ -107,9 +107,9 @@ class FerretOplog:
         self.store = store
         self.oplog = store.client["local"][OPLOG]
         self.ns = f"{store.database}.{store.leads.name}"
-        with store._errors():
-            newest = max((d["ts"] for d in self.oplog.find({}, {"ts": 1})), default=None)
-        self.last = newest
+        self.last: Any = None
+        self._baseline = True
+        self.began = datetime.now(UTC) - timedelta(seconds=1)  # FerretDB stamps `wall` on its clock
 
     @staticmethod
     def available(store: MongoStore, create: bool = True) -> bool:
@@ -126,12 +126,19 @@ class FerretOplog:
             return False  # not allowed to: the slower poll by updated_at still works
 
     def read(self) -> list[ForeignChange]:
+        out: list[ForeignChange] = []
         query: dict[str, Any] = {"ns": self.ns}
         if self.last is not None:
             query["ts"] = {"$gt": self.last}
-        out: list[ForeignChange] = []
         with self.store._errors():
             entries = sorted(self.oplog.find(query), key=lambda e: e["ts"])
+            if self._baseline:
+                # The first read (made once leadcli's own backlog is out): what the log held
+                # before this tail began is history; what came since it began is news.
+                self._baseline = False
+                if entries:
+                    self.last = entries[-1]["ts"]
+                entries = [e for e in entries if _utc(e.get("wall")) is not None and _utc(e.get("wall")) >= self.began]
             for entry in entries:
                 self.last = entry["ts"]
                 op, doc = entry.get("op"), entry.get("o") or {}

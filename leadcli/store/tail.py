@@ -369,7 +369,9 @@ class ForeignMerge:
             events = self.own.poll(step)
             for event in events:
                 self._note_own(event)
-            if self.clock() >= self._next_read:
+            # leadcli's own events first: a slow read of other apps' writes never holds them back
+            # (a replay with `--since` drains before the first such read).
+            if not events and self.clock() >= self._next_read:
                 began = self.clock()
                 changes = self.source.read()
                 # A read that got slow (FerretDB's OpLog swollen by a bulk import, until it trims
