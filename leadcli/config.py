@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from leadcli.domain.errors import InvalidInput
+from leadcli.domain.text import check_user
 
 APP = "leadcli"
 SECRET_KEYS = ("token", "password", "secret")
-KNOWN_KEYS = {"db", "database", "user", "timezone", "page_size", "pipeline", "serve", "watch", "profiles"}
+KNOWN_KEYS = {"db", "database", "user", "timezone", "page_size", "pipeline", "serve", "watch", "mongodb", "profiles"}
 
 
 def home_override() -> Path | None:
@@ -64,7 +65,7 @@ def mask_uri(uri: str) -> str:
     """`mongodb://ada:s3cret@host/db` -> `mongodb://ada:***@host/db`; also masks secret query
     parameters such as `?token=` or `password=`."""
     # Up to the last `@`: a password with a stray unescaped `@` or `/` must not leak its tail.
-    masked = re.sub(r"(://[^:/@]+:).*@", r"\1***@", uri)
+    masked = re.sub(r"(://[^:/@]*:).*@", r"\1***@", uri)  # `mongodb://:pw@host` too
     return re.sub(r"(?i)([?&](?:token|password|secret|key)[^=&]*=)[^&]*", r"\1***", masked)
 
 
@@ -92,9 +93,15 @@ class Settings:
     serve: dict[str, Any]
     watch: dict[str, Any]
     config_path: Path
-    config_exists: bool
     profile: str | None
     sources: dict[str, str] = field(default_factory=dict)
+    mongodb: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def web_app_compatible(self) -> bool:
+        """Whether a MongoDB store is kept readable by the Leads Artisan web app (the default:
+        `[mongodb] web_app_compatible = false` opts a store no web app shares out)."""
+        return bool(self.mongodb.get("web_app_compatible", True))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +113,7 @@ class Settings:
             "pipeline": self.pipeline,
             "serve": self.serve,
             "watch": self.watch,
+            "mongodb": {"web_app_compatible": self.web_app_compatible, **self.mongodb},
             "profile": self.profile,
             "config_path": str(self.config_path),
         }
@@ -124,6 +132,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"config file {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"config file {path}: not a TOML text file (it is not UTF-8 text)") from None
     except OSError as exc:
         raise InvalidInput(f"config file {path}: {exc.strerror}") from None
     unknown = set(data) - KNOWN_KEYS
@@ -149,7 +159,14 @@ _KINDS: dict[str, tuple[type, str]] = {
     "db": (str, "text (a path or a mongodb:// URI)"), "database": (str, "text"), "user": (str, "text"),
     "timezone": (str, 'text (an IANA name, e.g. "Europe/Paris")'), "page_size": (int, "a whole number"),
     "pipeline": (dict, "a table ([pipeline])"), "serve": (dict, "a table ([serve])"), "watch": (dict, "a table ([watch])"),
+    "mongodb": (dict, "a table ([mongodb])"),
 }  # fmt: skip
+_SWITCH_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+# The [serve] and [watch] keys config.example.toml documents (others are left to the command).
+_SECTION_KINDS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
+    "serve": {"host": (str, "text (an address)"), "port": (int, "a port number"), "token": (str, "text")},
+    "watch": {"server": (str, 'text (a URL, e.g. "ws://127.0.0.1:8765/ws")'), "token": (str, "text")},
+}
 _STAGE_LISTS = ("stages", "closed")
 _STAGE_NAMES = ("won", "lost")
 
@@ -158,11 +175,25 @@ def _check_types(path: Path, table: Mapping[str, Any], where: str) -> None:
     for key, (kind, described) in _KINDS.items():
         if key in table and (not isinstance(table[key], kind) or isinstance(table[key], bool)):
             raise InvalidInput(f"config file {path}: {key}{where} must be {described}, not {table[key]!r}")
+    for section, keys in _SECTION_KINDS.items():
+        for key, (kinds, described) in keys.items():
+            value = (table.get(section) or {}).get(key)
+            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+                raise InvalidInput(f"config file {path}: {section}.{key}{where} must be {described}, not {value!r}")
+    port = (table.get("serve") or {}).get("port")
+    if isinstance(port, int) and not 1 <= port <= 65535:
+        raise InvalidInput(f"config file {path}: serve.port{where} must be a port number from 1 to 65535, not {port}")
     pipeline = table.get("pipeline") or {}
     for key in _STAGE_LISTS:
         value = pipeline.get(key)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value)):
             raise InvalidInput(f'config file {path}: pipeline.{key}{where} must be a list of stage names, e.g. ["New Lead", "Won"]')
+    mongodb = table.get("mongodb") or {}
+    unknown = set(mongodb) - {"web_app_compatible"}
+    if unknown:
+        raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))} in [mongodb]{where}; valid: web_app_compatible")
+    if not isinstance(mongodb.get("web_app_compatible", True), bool):
+        raise InvalidInput(f"config file {path}: mongodb.web_app_compatible{where} must be true or false")
     for key in _STAGE_NAMES:
         value = pipeline.get(key)
         if value is not None and not isinstance(value, str):
@@ -238,17 +269,24 @@ def load_settings(
         page_size = int(page_size)
     except (TypeError, ValueError):
         raise InvalidInput(f"page_size: {page_size!r} is not a whole number") from None
+    mongodb = dict(data.get("mongodb", {}))
+    compatible = env.get("LEADCLI_WEB_APP_COMPATIBLE", "").strip().lower()
+    if compatible:
+        if compatible not in _SWITCH_WORDS:
+            raise InvalidInput(f"LEADCLI_WEB_APP_COMPATIBLE: {compatible!r} is not true or false")
+        mongodb["web_app_compatible"] = _SWITCH_WORDS[compatible]
+        sources["mongodb.web_app_compatible"] = "env LEADCLI_WEB_APP_COMPATIBLE"
     return Settings(
         db=str(db_value),
         database=pick("database", None, ("LEADCLI_DATABASE", "MONGODB_DATABASE"), None),
-        user=str(pick("user", user, ("LEADCLI_USER",), _os_user)),
+        user=check_user(str(pick("user", user, ("LEADCLI_USER",), _os_user))),
         timezone=pick("timezone", None, ("LEADCLI_TIMEZONE",), None),
         page_size=page_size,
         pipeline=dict(data.get("pipeline", {})),
         serve=dict(data.get("serve", {})),
         watch=dict(data.get("watch", {})),
+        mongodb=mongodb,
         config_path=config_path,
-        config_exists=config_path.exists(),
         profile=profile,
         sources=sources,
     )

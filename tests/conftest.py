@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_VARS = (
     "LEADCLI_DB", "MONGODB_URI", "LEADCLI_DATABASE", "MONGODB_DATABASE", "LEADCLI_CONFIG",
     "LEADCLI_PROFILE", "LEADCLI_USER", "LEADCLI_TIMEZONE", "LEADCLI_PAGE_SIZE", "LEADCLI_TOKEN",
-    "LEADCLI_VERBOSE", "NO_COLOR",
+    "LEADCLI_VERBOSE", "NO_COLOR", "LEADCLI_WEB_APP_COMPATIBLE",
 )  # fmt: skip
 
 
@@ -113,33 +113,31 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "no MongoDB-wire server: build FerretDB with `bash .ci/ferretdb.sh`, or set "
             "LEADCLI_TEST_MONGODB_URI, or deselect with `-m 'not mongo'`"
         )
-    data = tmp_path_factory.mktemp("ferretdb")
-    port = _free_port()
-    log = open(data / "ferretdb.log", "wb")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data}/",
-            f"--state-dir={data}",
-            f"--listen-addr=127.0.0.1:{port}",
-            "--telemetry=disable",
-            "--log-level=warn",
-            "--debug-addr=-",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    # Under pytest-xdist each worker is a session of its own, so each starts its own FerretDB.
+    # Two workers may be handed the same free port: the one that loses the race tries another.
+    for _attempt in range(5):
+        data = tmp_path_factory.mktemp("ferretdb")
+        port = _free_port()
+        log = open(data / "ferretdb.log", "wb")
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--handler=sqlite",
+                f"--sqlite-url=file:{data}/",
+                f"--state-dir={data}",
+                f"--listen-addr=127.0.0.1:{port}",
+                "--telemetry=disable",
+                "--log-level=warn",
+                "--debug-addr=-",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        if _listening(proc, port):
             break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"FerretDB did not start: {(data / 'ferretdb.log').read_text()[-2000:]}")
-            time.sleep(0.1)
+        log.close()
+    else:
+        pytest.fail(f"FerretDB did not start: {(data / 'ferretdb.log').read_text()[-2000:]}")
     yield f"mongodb://127.0.0.1:{port}"
     proc.terminate()
     try:
@@ -147,6 +145,23 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+def _listening(proc: subprocess.Popen[bytes], port: int) -> bool:
+    """Whether `proc` came up listening on `port` (False: it exited, or never answered)."""
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        time.sleep(0.2)  # listening, and still up: not another worker's server on that port
+        if proc.poll() is None:
+            return True
+    proc.kill()
+    proc.wait()
+    return False
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mongo", marks=pytest.mark.mongo)])
@@ -169,8 +184,11 @@ def store(store_uri: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def mongo_uri(mongo_server: str) -> Iterator[str]:
-    """A fresh, empty MongoDB database's URI (for tests that are about MongoDB only)."""
+def mongo_uri(mongo_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, empty MongoDB database's URI (for tests that are about MongoDB only). No web app
+    shares it (LEADCLI_WEB_APP_COMPATIBLE=false), so leadcli's own contract holds there, e.g.
+    company optional; `artisan_uri` is one the Leads Artisan web app shares (the default)."""
+    monkeypatch.setenv("LEADCLI_WEB_APP_COMPATIBLE", "false")
     database = f"leadcli_test_{uuid.uuid4().hex[:12]}"
     yield f"{mongo_server}/{database}"
     import pymongo
@@ -180,3 +198,11 @@ def mongo_uri(mongo_server: str) -> Iterator[str]:
         client.drop_database(database)
     finally:
         client.close()
+
+
+@pytest.fixture
+def artisan_uri(mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh MongoDB database shared with the Leads Artisan web app, as MongoDB stores are by
+    default: leadcli keeps every lead it writes readable by that app (domain/artisan.py)."""
+    monkeypatch.delenv("LEADCLI_WEB_APP_COMPATIBLE")
+    return mongo_uri

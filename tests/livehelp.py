@@ -182,3 +182,38 @@ def raw_handshake(port: int, path: str, headers: dict[str, str], read_for: float
                 break
             data += chunk
         return data
+
+
+def communicate_until(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> tuple[str, str, bool]:
+    """Read a started process group's stdout and stderr until `needle` shows up on stdout, the
+    process ends, or `timeout` passes (a safety net, not a measurement); then stop it (SIGTERM
+    to its group). Returns (stdout, stderr, whether it was still running)."""
+    assert proc.stdout is not None and proc.stderr is not None
+    out: list[str] = []
+    err: list[str] = []
+    seen = threading.Event()
+
+    def read(stream: Any, sink: list[str], watch: bool) -> None:
+        for line in stream:
+            sink.append(line)
+            if watch and needle in line:
+                seen.set()
+
+    readers = [threading.Thread(target=read, args=(proc.stdout, out, True), daemon=True),
+               threading.Thread(target=read, args=(proc.stderr, err, False), daemon=True)]  # fmt: skip
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    while not seen.is_set() and proc.poll() is None and time.monotonic() < deadline:
+        seen.wait(0.05)
+    running = proc.poll() is None
+    if running:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for reader in readers:
+        reader.join(timeout=10)
+    return "".join(out), "".join(err), running

@@ -691,6 +691,7 @@ def test_leadcli_db_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     }
     for n, (uri, path) in enumerate(forms.items()):
         assert uri.startswith("sqlite:////") or not uri.startswith("sqlite:") or "rel" in uri
+        path.parent.mkdir(exist_ok=True)  # a named store's directory must exist (issue 13)
         result = invoke("add", "--name", "Ada", "--email", f"ada{n}@example.com", env={"LEADCLI_DB": uri})
         assert result.code == 0, (uri, result.stderr)
         assert path.is_file(), uri

@@ -1,8 +1,8 @@
 """Several real processes writing one SQLite file at once: no "database is locked", no lost,
 duplicated or half-written lead, and no lost update.
 
-Each worker process imports leadcli once, waits for a common start time (so they really
-overlap), then runs commands through the real entry point; every command opens its own
+Each worker process imports leadcli once, says it is ready and waits for the word to go (so
+they really overlap, however long imports take on a busy machine), then runs commands through the real entry point; every command opens its own
 connection, as separate `leadcli` invocations do.
 """
 
@@ -18,27 +18,35 @@ from pathlib import Path
 from conftest import ROOT, run_process
 
 WORKER = """
-import json, sys, time
+import json, os, sys, time
 from leadcli.cli import run
-start_at, commands = float(sys.argv[1]), json.loads(sys.argv[2])
-time.sleep(max(0.0, start_at - time.time()))
+ready, go, commands = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.002)
 sys.exit(max(run(args) for args in commands))
 """
 
 
 def run_workers(command_lists: list[list[list[str]]], db: Path) -> list[subprocess.CompletedProcess[str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LEADCLI_DB": str(db)}
-    start_at = time.time() + 1.5  # after every worker has imported leadcli
+    flags = db.parent / f"{db.name}.start"
+    flags.mkdir()
+    go = flags / "go"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(start_at), json.dumps(commands)],
+            [sys.executable, "-c", WORKER, str(flags / f"ready-{n}"), str(go), json.dumps(commands)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
-        for commands in command_lists
+        for n, commands in enumerate(command_lists)
     ]
+    deadline = time.monotonic() + 120  # a safety net: every worker has imported leadcli long before
+    while len(list(flags.glob("ready-*"))) < len(procs) and all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
     results = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=120)

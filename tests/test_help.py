@@ -11,12 +11,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, _free_port, invoke
+from livehelp import communicate_until
 
 from leadcli.cli import command, walk
 from leadcli.cli.helptext import examples
@@ -104,12 +105,18 @@ def test_example_runs_as_shown(name: str, line: str, tmp_path: Path, request: py
         **os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
         "LEADCLI_DB": str(db), "EDITOR": "true", "COLUMNS": "100",
     }  # fmt: skip
+    if name == "serve":
+        # A bare `leadcli serve` listens on the default port 8765, which another test or program
+        # may hold: its config file names a free one instead (the example runs unchanged).
+        config = tmp_path / "config.toml"
+        config.write_text(f"[serve]\nport = {_free_port()}\n", encoding="utf-8")
+        env["LEADCLI_CONFIG"] = str(config)
     feed = None
     if EXAMPLE_FEED in line:
         feed, url = start_feed(db, env)
         line = line.replace(EXAMPLE_FEED, url)
     try:
-        out = run_example(name, line, env, tmp_path, during=(lambda: add_lead_later(env)) if feed else None)
+        out = run_example(name, line, env, tmp_path, during=(lambda: add_lead_later(env, feed)) if feed else None)
     finally:
         if feed is not None:
             feed.stop()
@@ -117,9 +124,9 @@ def test_example_runs_as_shown(name: str, line: str, tmp_path: Path, request: py
         assert "late@example.com" in out, f"{line!r} did not show the event the feed published: {out!r}"
 
 
-def add_lead_later(env: dict[str, str]) -> None:
-    """While a feed example watches, a teammate adds a lead: the example must print it."""
-    time.sleep(1.0)
+def add_lead_later(env: dict[str, str], feed: Any) -> None:
+    """Once a feed example has joined the feed, a teammate adds a lead: the example must print it."""
+    feed.wait_stderr("joined", timeout=60)
     subprocess.run(["leadcli", "add", "--name", "Late Lead", "--email", "late@example.com"], env=env, capture_output=True, check=True)
 
 
@@ -129,7 +136,7 @@ def start_feed(db: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
 
     env["LEADCLI_TOKEN"] = "example-token"
     port = _free_port()
-    feed = Proc("--db", str(db), "serve", "--port", str(port), env={"LEADCLI_TOKEN": env["LEADCLI_TOKEN"]})
+    feed = Proc("--verbose", "--db", str(db), "serve", "--port", str(port), env={"LEADCLI_TOKEN": env["LEADCLI_TOKEN"]})
     feed.wait_stderr(str(port))
     return feed, f"ws://127.0.0.1:{port}/ws"
 
@@ -142,7 +149,11 @@ def run_example(name: str, line: str, env: dict[str, str], tmp_path: Path, durin
     )  # fmt: skip
     wait = LONG_RUNNING_WAIT if name.split()[0] in LONG_RUNNING else 60
     if during is not None:
+        # Watching a feed: run until the teammate's lead is printed (or a minute passes).
         threading.Thread(target=during, daemon=True).start()
+        out, err, _running = communicate_until(proc, "late@example.com")
+        assert "error:" not in err, err
+        return out
     try:
         out, err = proc.communicate(timeout=wait)
     except subprocess.TimeoutExpired:

@@ -28,7 +28,7 @@ def test_readable_view_keeps_one_event_per_line_whatever_the_text_holds(tmp_path
     finally:
         store.close()
     assert invoke("--db", db, "log", "ada@example.com", "--type", "note", "--note", "a\tb\nc").code == 0
-    result = invoke("--db", db, "watch", "--since", "0", "--timeout", "0.3", "-o", "table")
+    result = invoke("--db", db, "watch", "--since", "0", "--count", "3", "--timeout", "60", "-o", "table")
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 3, lines

@@ -85,7 +85,7 @@ def test_unreachable_server_with_the_default_timeout_ends_by_itself() -> None:
     assert "cannot reach MongoDB" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", [("count",), ("doctor",), ("list", "-o", "json"), ("add", "--name", "A", "--email", "a@b.io")])
+@pytest.mark.parametrize("command", [("count",), ("doctor",), ("list", "-o", "json"), ("add", "--name", "A", "--email", "a@b.io", "--company", "C")])
 def test_a_password_in_the_uri_never_shows(command: tuple[str, ...]) -> None:
     uri = f"mongodb://ada:{PASSWORD}@127.0.0.1:1/leads_db?serverSelectionTimeoutMS=300"
     result = invoke("--db", uri, *command)

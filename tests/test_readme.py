@@ -9,7 +9,8 @@ into one terminal (one leadcli home, one working directory, `leadcli` on PATH).
   line: install, then run), the `leadcli` parts run.
 - `watch` without --count/--timeout and `serve` run until stopped: they pass when still running
   without an error after a few seconds. A `serve` line keeps serving (on a free port instead of
-  the README's) for the `watch --server` line, which must print a lead a teammate adds meanwhile.
+  the README's, and --verbose so it says when a client joined) for the `watch --server` line,
+  which must print a lead a teammate adds once it has joined.
 - Cron lines (```cron blocks) must be crontab lines; their command part runs (with `mail`
   replaced by a stub that keeps the message).
 - `mongodb://localhost/DB` runs against the test's MongoDB-wire server, in a fresh database.
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, _free_port
+from livehelp import communicate_until
 
 README = ROOT / "README.md"
 LONG_RUNNING_WAIT = 3.0
@@ -121,6 +123,10 @@ def check_dev_segment(example: Example, segment: str, made: set[str]) -> None:
             if arg == "--group":
                 assert args[i + 1] in PYPROJECT["dependency-groups"], f"{example}: no dependency group {args[i + 1]!r}"
         return
+    if cmd == "mypy":
+        assert any(d.startswith("mypy") for d in PYPROJECT["dependency-groups"]["dev"]), f"{example}: mypy is not a dev dependency"
+        assert "mypy" in PYPROJECT["tool"] and all((ROOT / a).exists() for a in args), f"{example}: mypy {args}?"
+        return
     if cmd == "ruff":
         assert any(d.startswith("ruff") for d in PYPROJECT["dependency-groups"]["dev"]), f"{example}: ruff is not a dev dependency"
         assert args and args[0] == "check" and all((ROOT / a).exists() for a in args[1:]), f"{example}: ruff {args}?"
@@ -134,7 +140,12 @@ def check_pytest_args(example: Example, args: list[str]) -> None:
         if arg == "-m":
             named = set(re.findall(r"\w+", args[i + 1])) - {"not", "and", "or"}
             assert named <= markers, f"{example}: unknown pytest markers {named - markers}"
-        elif not arg.startswith("-") and (i == 0 or args[i - 1] != "-m"):
+        elif arg == "-n":  # pytest-xdist's worker count
+            import importlib.util
+
+            assert importlib.util.find_spec("xdist") and any(d.startswith("pytest-xdist") for d in PYPROJECT["dependency-groups"]["dev"]), f"{example}: -n needs pytest-xdist in the dev group"
+            assert args[i + 1] == "auto" or args[i + 1].isdigit(), f"{example}: -n {args[i + 1]}?"
+        elif not arg.startswith("-") and (i == 0 or args[i - 1] not in ("-m", "-n")):
             assert (ROOT / arg.split("::")[0]).exists(), f"{example}: no test file {arg!r}"
 
 
@@ -196,7 +207,13 @@ class Session:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         if teammate:
+            # Watching the feed: run until the teammate's lead is printed (or a minute passes).
             teammate.start()
+            out, err, _running = communicate_until(proc, "late@example.com")
+            teammate.join()
+            assert "error:" not in err, f"{example}\nstderr: {err}"
+            assert "late@example.com" in out, f"{example}\ndid not show the lead added while it watched: {out!r}"
+            return out
         try:
             out, err = proc.communicate(timeout=LONG_RUNNING_WAIT if long_running else 90)
         except subprocess.TimeoutExpired:
@@ -209,12 +226,12 @@ class Session:
             assert proc.returncode == want, f"{example}\nexited {proc.returncode}, not {want}\nstdout: {out}\nstderr: {err}"
             if want == 0:
                 assert "error:" not in err, f"{example}\nstderr: {err}"
-        if teammate:
-            teammate.join()
-            assert "late@example.com" in out, f"{example}\ndid not show the lead added while it watched: {out!r}"
         return out
 
     def serve(self, example: Example, line: str) -> None:
+        # Verbose, the server says when a client has joined: then the teammate may add the lead
+        # the watcher must see.
+        line = line.replace("leadcli serve", "leadcli --verbose serve", 1)
         self.server = subprocess.Popen(
             ["bash", "-c", line], env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -231,8 +248,10 @@ class Session:
         assert self.server.poll() is None and "error:" not in "".join(self.server_err), f"{example}\n{''.join(self.server_err)}"
 
     def teammate_adds_a_lead(self) -> None:
-        time.sleep(1.0)
-        subprocess.run(["leadcli", "add", "--name", "Late Lead", "--email", "late@example.com"], env=self.env, capture_output=True, check=True)
+        deadline = time.monotonic() + 60
+        while not any("joined" in err for err in self.server_err) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        subprocess.run(["leadcli", "add", "--name", "Late Lead", "--email", "late@example.com", "--company", "Late Co"], env=self.env, capture_output=True, check=True)
 
     def close(self) -> None:
         if self.server is not None and self.server.poll() is None:

@@ -87,7 +87,12 @@ def test_since_replays_then_goes_live_and_the_handshake_names_the_newest_seq(fee
     url, _ = feed
     add(db, "a@example.com")
     add(db, "b@example.com")
-    time.sleep(0.3)  # let the server's tail pass them
+    deadline = time.monotonic() + 30  # the server's tail passes them: its handshake says so
+    while True:
+        with connect(url) as probe:
+            if probe.response.headers["X-Leadcli-Seq"] == "2" or time.monotonic() > deadline:
+                break
+        time.sleep(0.02)
     with connect(url + "?since=0") as replaying, connect(url) as live:
         assert live.response.headers["X-Leadcli-Seq"] == "2"
         add(db, "c@example.com")
@@ -220,9 +225,9 @@ def test_watch_server_with_a_wrong_token_is_exit_2(feed: tuple[str, Proc]) -> No
 
 
 def test_serve_exits_5_when_the_store_is_unreachable(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    result = invoke("--db", str(blocker / "leads.db"), "serve", "--port", "0")
+    unusable = tmp_path / "leads.db"
+    unusable.mkdir()  # a directory where the store should be (a named path in a missing directory is exit 2 now)
+    result = invoke("--db", str(unusable), "serve", "--port", "0")
     assert result.code == 5 and result.stderr.startswith("error:")
 
 

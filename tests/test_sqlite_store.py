@@ -332,10 +332,14 @@ def test_a_directory_or_a_non_database_file_is_store_unavailable(tmp_path: Path)
         assert caught.value.exit_code == 5
 
 
-def test_cli_unwritable_db_is_exit_5_with_one_error_line(tmp_path: Path) -> None:
+def test_cli_unwritable_db_is_exit_5_with_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default store, whose directory leadcli makes, below a regular file: the store is
+    unusable (5). A path the user names in a missing directory is a typo instead (issue 13:
+    exit 2, tests/test_files.py)."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = invoke("--db", str(blocker / "sub" / "leads.db"), "add", "--name", "Ada", "--email", "ada@example.com")
+    monkeypatch.setenv("LEADCLI_HOME", str(blocker / "sub"))
+    result = invoke("add", "--name", "Ada", "--email", "ada@example.com")
     assert result.code == 5
     assert result.stderr.startswith("error: cannot open the store ")
     assert result.stderr.count("\n") == 1
@@ -354,6 +358,7 @@ def test_cli_unwritable_db_is_exit_5_with_one_error_line(tmp_path: Path) -> None
 def test_open_store_reads_every_sqlite_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str, where: str) -> None:
     monkeypatch.chdir(tmp_path)
     target = tmp_path / "data" / "x.db"
+    target.parent.mkdir()  # a named store's directory must exist (issue 13)
     uri = form.format(rel="data/x.db", abs=str(target))  # an absolute path gives sqlite:////…
     store = open_store(uri)
     store.close()

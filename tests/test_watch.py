@@ -27,10 +27,23 @@ def add(db: str, name: str, email: str, *extra: str) -> str:
     return result.stdout.strip()
 
 
-def replay(db: str, *args: str) -> list[dict]:
-    result = invoke("--db", db, "watch", "--since", "0", "--timeout", "0.3", "-o", "jsonl", *args)
+def replay(db: str, count: int, *args: str) -> list[dict]:
+    """The first `count` events `watch --since 0 ARGS` prints. It stops at the count, not at a
+    deadline: a replay that takes longer than expected is not cut short (the timeout is a
+    safety net for a watch that would hang)."""
+    result = invoke("--db", db, "watch", "--since", "0", "--count", str(count), "--timeout", "60", "-o", "jsonl", *args)
     assert result.code == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def last_seq(db: str) -> int:
+    from leadcli.store import open_store
+
+    store = open_store(db)
+    try:
+        return store.last_seq()
+    finally:
+        store.close()
 
 
 def test_each_kind_of_write_is_one_event_in_order(store_uri: str) -> None:
@@ -39,8 +52,9 @@ def test_each_kind_of_write_is_one_event_in_order(store_uri: str) -> None:
     assert invoke("--db", store_uri, "edit", "ada@example.com", "--stage", "initial-contact", "--note", "called").code == 0
     assert invoke("--db", store_uri, "delete", lead_id, "--yes").code == 0
 
-    events = replay(store_uri)
+    events = replay(store_uri, 4)
     assert [e["type"] for e in events] == ["lead_created", "lead_updated", "lead_stage_changed", "lead_deleted"]
+    assert last_seq(store_uri) == events[-1]["seq"]  # and no other event
     assert all(list(e) == list(EVENT_FIELDS) for e in events)
     seqs = [e["seq"] for e in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == 4 and seqs[0] >= 1
@@ -57,7 +71,7 @@ def test_each_kind_of_write_is_one_event_in_order(store_uri: str) -> None:
 def test_since_replays_only_what_came_after(store_uri: str) -> None:
     for i in range(3):
         add(store_uri, f"Lead {i}", f"l{i}@example.com")
-    everything = replay(store_uri)
+    everything = replay(store_uri, 3)
     after_first = invoke("--db", store_uri, "watch", "--since", str(everything[0]["seq"]), "--count", "2", "-o", "jsonl")
     assert after_first.code == 0, after_first.stderr
     assert [json.loads(line)["seq"] for line in after_first.stdout.splitlines()] == [e["seq"] for e in everything[1:]]
@@ -68,14 +82,22 @@ def test_filters_apply_to_the_events_lead(store_uri: str) -> None:
     add(store_uri, "Bob", "bob@other.com", "--owner", "bob")
     assert invoke("--db", store_uri, "edit", "bob@other.com", "--stage", "negotiation").code == 0
     assert invoke("--db", store_uri, "edit", "ada@acme.com", "--stage", "negotiation").code == 0
+    # One end marker per filter below, matching that filter only: a replay stops at its marker
+    # (a count, not a deadline), having passed over every event before it.
+    add(store_uri, "End 1", "end1@marker.example.com", "--tag", "vip")
+    add(store_uri, "End 2", "end2@marker.example.com", "--stage", "negotiation")
+    add(store_uri, "End 3", "end3@other.example.com", "--owner", "bob")
+    add(store_uri, "End 4", "end4@marker.example.com", "--stage", "closed-won")
 
-    def emails(*filters: str) -> list[tuple[str, str]]:
-        return [(e["type"], e["lead"]["email"]) for e in replay(store_uri, *filters)]
+    def emails(marker: str, *filters: str, expected: int) -> list[tuple[str, str]]:
+        found = [(e["type"], e["lead"]["email"]) for e in replay(store_uri, expected + 1, *filters)]
+        assert found[-1:] == [("lead_created", marker)], found
+        return found[:-1]
 
-    assert emails("--tag", "vip") == [("lead_created", "ada@acme.com"), ("lead_stage_changed", "ada@acme.com")]
-    assert emails("--stage", "negotiation") == [("lead_stage_changed", "bob@other.com"), ("lead_stage_changed", "ada@acme.com")]
-    assert emails("--owner", "BOB", "-q", "other") == [("lead_created", "bob@other.com"), ("lead_stage_changed", "bob@other.com")]
-    assert emails("--stage", "closed-won") == []
+    assert emails("end1@marker.example.com", "--tag", "vip", expected=2) == [("lead_created", "ada@acme.com"), ("lead_stage_changed", "ada@acme.com")]
+    assert emails("end2@marker.example.com", "--stage", "negotiation", expected=2) == [("lead_stage_changed", "bob@other.com"), ("lead_stage_changed", "ada@acme.com")]
+    assert emails("end3@other.example.com", "--owner", "BOB", "-q", "other", expected=2) == [("lead_created", "bob@other.com"), ("lead_stage_changed", "bob@other.com")]
+    assert emails("end4@marker.example.com", "--stage", "closed-won", expected=0) == []
 
 
 def test_count_stops_after_n_events_and_json_is_one_array(tmp_path: Path) -> None:
@@ -102,9 +124,9 @@ def test_bad_output_format_is_usage_error(tmp_path: Path) -> None:
 
 
 def test_unreachable_store_ends_with_5(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    result = invoke("--db", str(blocker / "leads.db"), "watch", "--timeout", "1")
+    unusable = tmp_path / "leads.db"
+    unusable.mkdir()  # a directory where the store should be (a named path in a missing directory is exit 2 now)
+    result = invoke("--db", str(unusable), "watch", "--timeout", "1")
     assert result.code == 5 and result.stderr.startswith("error:")
 
 
@@ -226,7 +248,7 @@ def test_move_log_and_import_emit_their_events(store_uri: str, tmp_path: Path) -
     rows.write_text("Name,Email,Company\nGrace,grace@example.com,Navy\nBob,bob@example.com,\n")
     imported = invoke("--db", store_uri, "import", str(rows))
     assert imported.code == 0, imported.stderr
-    events = replay(store_uri)[1:]
+    events = replay(store_uri, 5)[1:]
     assert [(e["type"], e["lead"]["email"]) for e in events] == [
         ("lead_stage_changed", "ada@example.com"),
         ("activity_logged", "ada@example.com"),
@@ -253,8 +275,8 @@ def test_mongo_without_change_streams_is_tailed_by_seq(mongo_server: str) -> Non
         tail = store.changes(0)
         assert isinstance(tail, ForeignMerge) and isinstance(tail.own, SeqTail)
         db_uri = f"{mongo_server}/{store.db.name}"  # type: ignore[attr-defined]
-        add(db_uri, "Ada", "ada@example.com")
-        add(db_uri, "Bob", "bob@example.com")
+        add(db_uri, "Ada", "ada@example.com", "--company", "Engines")  # a store the web app may share
+        add(db_uri, "Bob", "bob@example.com", "--company", "Bob Co")
         events = tail.poll(5)
         assert [e["lead"]["email"] for e in events] == ["ada@example.com", "bob@example.com"]
         assert tail.position == 2

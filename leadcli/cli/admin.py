@@ -36,12 +36,14 @@ def stages(ctx: typer.Context, output: OutputOpt = "table") -> None:
 @app.command()
 def doctor(
     ctx: typer.Context,
-    fix: Annotated[bool, typer.Option("--fix", help="Create missing indexes (MongoDB), then report.")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Create missing indexes, repair what is safe (an empty status the web app cannot read), then report.")] = False,
     output: OutputOpt = "table",
 ) -> None:
     """Check the store: reachable, version, indexes, lead count, live-update support.
 
-    Exits 1 when it finds a problem that needs you (each is explained).
+    On MongoDB it also names every lead the Leads Artisan web app sharing the store cannot read
+    (`web_app_unreadable`) and every email stored in several capitalisations
+    (`email_case_variants`). Exits 1 when it finds a problem that needs you (each is explained).
 
     **Examples**
 
@@ -98,8 +100,10 @@ def config_init(
     path = _config_file(ctx)
     if path.exists() and not force:
         raise InvalidInput(f"{path} exists already; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(files("leadcli").joinpath("config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    from leadcli.output.files import write_text_atomic
+
+    # 0600 in a 0700 directory when new: it invites a MongoDB password and the serve token.
+    write_text_atomic(path, files("leadcli").joinpath("config.example.toml").read_text(encoding="utf-8"), "config init")
     info(f"wrote {path}")
 
 

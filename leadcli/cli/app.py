@@ -1,10 +1,13 @@
 """The Typer application and its global options; command modules register onto `app`."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leadcli import __version__
+
+if TYPE_CHECKING:
+    from leadcli.services.context import Workspace
 
 app = typer.Typer(
     name="leadcli",
@@ -22,10 +25,10 @@ class State:
 
     def __init__(self, db: str | None, config: str | None, profile: str | None, user: str | None, verbose: bool):
         self.db, self.config, self.profile, self.user, self.verbose = db, config, profile, user, verbose
-        self._workspace = None
+        self._workspace: Workspace | None = None
 
     @property
-    def workspace(self):  # type: ignore[no-untyped-def]
+    def workspace(self) -> "Workspace":
         if self._workspace is None:
             from leadcli.config import load_settings
             from leadcli.services.context import Workspace
@@ -48,7 +51,7 @@ def _show_version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option("--db", help="Store: a SQLite path (…/leads.db, sqlite:////abs.db) or a mongodb:// URI. Env: LEADCLI_DB.", show_default=False)] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Store: a SQLite path (…/leads.db, sqlite:////abs.db) or a mongodb:// URI. Env: LEADCLI_DB. A password in it shows in ps (the process list) to every user of the machine: prefer LEADCLI_DB or the config file.", show_default=False)] = None,
     config: Annotated[str | None, typer.Option("--config", help="Config file (TOML). Env: LEADCLI_CONFIG.", show_default=False)] = None,
     profile: Annotated[str | None, typer.Option("--profile", help="Use [profiles.NAME] from the config. Env: LEADCLI_PROFILE.", show_default=False)] = None,
     user: Annotated[str | None, typer.Option("--user", help="Recorded as `by` on history and activities. Env: LEADCLI_USER.", show_default=False)] = None,

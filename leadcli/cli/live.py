@@ -18,7 +18,7 @@ from leadcli.domain.query import LeadQuery
 from leadcli.services.filters import FilterArgs, build_query
 
 SinceOpt = Annotated[int | None, typer.Option("--since", help="Replay every event after this seq first (0: all of them), then go live. Default: only new events.", show_default=False, min=0, max=2**63 - 1)]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="Shared secret for the WebSocket feed. Env: LEADCLI_TOKEN.", show_default=False)]
+TokenOpt = Annotated[str | None, typer.Option("--token", help="Shared secret for the WebSocket feed. Env: LEADCLI_TOKEN. Given here it shows in ps (the process list) to every user of the machine: prefer LEADCLI_TOKEN or the config file.", show_default=False)]
 
 
 @contextmanager

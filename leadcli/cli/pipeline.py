@@ -13,14 +13,13 @@ from leadcli.cli.leads import (
     confirming,
     print_lead,
     print_leads,
-    printable,
     prints_record,
     read_refs,
     who,
 )
 from leadcli.cli.options import FieldsOpt, LimitOpt, OutputOpt, YesOpt, filter_options
 from leadcli.domain.errors import InvalidInput
-from leadcli.output import Renderer, parse_fields
+from leadcli.output import Renderer, parse_fields, printable
 from leadcli.services import pipeline as svc
 from leadcli.services.filters import FilterArgs, build_query
 

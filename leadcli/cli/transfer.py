@@ -3,7 +3,6 @@
 import os
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -24,13 +23,16 @@ def import_(
     upsert: Annotated[bool, typer.Option("--upsert", help="Update the lead with the same email instead of rejecting the row.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     rejects: Annotated[str | None, typer.Option("--rejects", help="Write rejected rows, as they came, with a reason column, to this file.", metavar="FILE", show_default=False)] = None,
+    decimal_comma: Annotated[bool | None, typer.Option("--decimal-comma/--decimal-point", help="The file writes numbers as 1.234,56 (European) or as 1,234.56. Default: read each number the one way it can be read; one that reads two ways (1.200, 12,5) is a rejected row.", show_default=False)] = None,
 ) -> None:
     """Import leads from a CSV, JSON or JSONL file: CRM and spreadsheet exports as they are.
 
     Headers match fields case-insensitively, with common aliases (First Name + Last Name,
     Email Address, E-mail, Company Name, Lead Status, Phone Number, Lead Owner, Lead Source…);
     other columns become custom fields. Each rejected row is reported as `row N: reason` and the
-    command exits 1; the valid rows are written.
+    command exits 1; the valid rows are written. Values may carry a currency (USD 1,000, €1.200,50);
+    a number that reads two ways (1.200, 12,5) is rejected unless --decimal-comma or
+    --decimal-point says how the file writes them.
 
     **Examples**
 
@@ -43,19 +45,24 @@ def import_(
 
     ws = workspace(ctx)
     maps = importer.parse_maps(map_ or [])
-    if rejects and file != "-" and _same_file(rejects, file):
-        raise InvalidInput(f"--rejects: {rejects} is the file being imported; name another file")
+    if rejects:
+        from leadcli.output.files import refuse_protected, store_files
+
+        refuse_protected("--rejects", rejects, store=store_files(ws.settings.db), inputs=[file])
     verb = "dry run, nothing written" if dry_run else "import"
     with ExitStack() as stack:
         binary = sys.stdin.buffer if file == "-" else stack.enter_context(_open_input(file))
         source = importer.Source(binary, file, format_)
         writer = stack.enter_context(_RejectsFile(rejects, source)) if rejects else None
         progress = stack.enter_context(_progress(file))
-        run = importer.Importer(ws, source, maps=maps, upsert=upsert, dry_run=dry_run, on_batch=progress)
+        decimal = None if decimal_comma is None else ("," if decimal_comma else ".")
+        run = importer.Importer(ws, source, maps=maps, upsert=upsert, dry_run=dry_run, on_batch=progress, decimal=decimal)
         try:
             for rejected in run.run():
                 info(f"row {rejected.row}: {rejected.reason}")
-                if writer is not None:
+                if writer is not None and isinstance(rejected.raw, importer.RawLines):
+                    writer.write_raw("".join(rejected.raw))  # unsplittable: its lines as they came
+                elif writer is not None:
                     writer.write(_reject_row(rejected, source))
         except (LeadError, KeyboardInterrupt) as exc:
             s = run.summary
@@ -71,13 +78,6 @@ def import_(
         raise Failed(f"{s.rejected} row(s) rejected" + (f"; written to {rejects} with a reason column" if rejects else ""))
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # the rejects file does not exist yet
-        return False
-
-
 def _open_input(file: str) -> Any:
     try:
         return open(file, "rb")
@@ -90,12 +90,11 @@ class _RejectsFile:
 
     def __init__(self, path: str, source: Any) -> None:
         from leadcli.output import RowWriter
+        from leadcli.output.files import AtomicFile
 
         self.path = path
-        try:
-            self.stream = open(path, "w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise InvalidInput(f"--rejects: cannot write {path}: {exc.strerror}") from None
+        self.file = AtomicFile(path, "--rejects")  # replaced when the import ends, not before
+        self.stream = self.file.__enter__()
         header = source.header
         if header is not None and header[-1:] != ["reason"]:
             header = [*header, "reason"]
@@ -104,9 +103,10 @@ class _RejectsFile:
     def __enter__(self) -> Any:
         return self.writer
 
-    def __exit__(self, *exc: object) -> None:
-        self.writer.close()
-        self.stream.close()
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is None:
+            self.writer.close()
+        self.file.__exit__(kind, exc, tb)
 
 
 def _reject_row(rejected: Any, source: Any) -> Any:
@@ -179,18 +179,16 @@ def export(
         raise InvalidInput(f"--output: export writes {', '.join(EXPORT_FORMATS)}, not {output!r}")
     ws = workspace(ctx)
     picked = parse_fields(fields, EXPORT_FIELDS, EXPORT_FIELDS)
+    if file is not None:
+        from leadcli.output.files import refuse_protected, store_files
+
+        refuse_protected("--file", file, store=store_files(ws.settings.db))
     records = export_records(ws, filters)
     if file is None:
         count = Renderer(output).many(records, picked)
     else:
-        target = Path(file)
-        partial = target.with_name(f".{target.name}.partial")
-        try:
-            with open(partial, "w", encoding="utf-8", newline="") as stream:
-                count = Renderer(output, stream=stream).many(records, picked)
-            partial.replace(target)
-        except OSError as exc:
-            raise InvalidInput(f"--file: cannot write {file}: {exc.strerror}") from None
-        finally:
-            partial.unlink(missing_ok=True)
+        from leadcli.output.files import AtomicFile
+
+        with AtomicFile(file, "--file") as stream:
+            count = Renderer(output, stream=stream).many(records, picked)
     info(f"exported {count} lead(s)" + (f" to {file}" if file else ""))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import overload
 
 from leadcli.domain.errors import InvalidInput
 
@@ -32,6 +33,18 @@ def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return truncate_ms(value.astimezone(UTC))
+
+
+@overload
+def iso(value: datetime) -> str: ...
+
+
+@overload
+def iso(value: None) -> None: ...
+
+
+@overload
+def iso(value: datetime | None) -> str | None: ...
 
 
 def iso(value: datetime | None) -> str | None:

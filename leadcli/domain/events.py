@@ -10,7 +10,6 @@ from leadcli.domain.dates import iso
 from leadcli.domain.lead import to_jsonable
 
 EVENT_FIELDS = ("seq", "type", "at", "by", "lead_id", "lead", "changes")
-EVENT_TYPES = ("lead_created", "lead_updated", "lead_stage_changed", "lead_deleted", "activity_logged")
 
 
 def event_to_jsonable(event: Mapping[str, Any]) -> dict[str, Any]:

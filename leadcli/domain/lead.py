@@ -19,11 +19,6 @@ LEAD_FIELDS = (
     "last_contacted", "created_at", "updated_at", "stage_history", "fields", "version",
 )  # fmt: skip
 TIMESTAMP_FIELDS = ("stage_updated_at", "follow_up_at", "last_contacted", "created_at", "updated_at")
-# Fields a user may set with flags or `--json`; the rest are kept by leadcli itself.
-EDITABLE_FIELDS = (
-    "name", "email", "company", "phone", "status", "engaged", "current_stage", "owner",
-    "source", "tags", "value", "notes", "follow_up_at", "last_contacted", "fields",
-)  # fmt: skip
 ENGAGED = "Engaged"
 NOT_ENGAGED = "Not Engaged"
 

@@ -10,8 +10,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from leadcli.domain.dates import to_utc
-from leadcli.domain.text import CONTROLS, NO_CONTROLS
-from leadcli.domain.validation import INT64, normalize_email, unique_tags
+from leadcli.domain.text import CONTROLS, NO_CONTROLS, NOTE_LIMIT, TAG_LIMIT
+from leadcli.domain.validation import (
+    FIELD_NAME_LIMIT,
+    INT64,
+    MAX_FIELDS,
+    MAX_TAGS,
+    MAX_VALUE,
+    normalize_email,
+    unique_tags,
+)
 
 # Custom field values are JSON scalars: NaN and infinity are not JSON (nor sortable), so refused.
 FieldValue = str | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None
@@ -47,7 +55,7 @@ class LeadChanges(BaseModel):
     owner: Text100 = None
     source: Text100 = None
     tags: list[str] | None = None
-    value: float | None = Field(None, ge=0, allow_inf_nan=False)
+    value: float | None = Field(None, ge=0, le=MAX_VALUE, allow_inf_nan=False)
     notes: LongText = None
     follow_up_at: datetime | None = None
     last_contacted: datetime | None = None
@@ -72,6 +80,8 @@ class LeadChanges(BaseModel):
             return None
         if any(CONTROLS.search(tag) for tag in value):
             raise ValueError(NO_CONTROLS)
+        if len(value) > MAX_TAGS or any(len(tag.strip()) > TAG_LIMIT for tag in value):
+            raise ValueError(f"at most {MAX_TAGS} tags of at most {TAG_LIMIT} characters each")
         return unique_tags(value)
 
     @field_validator("follow_up_at", "last_contacted")
@@ -93,9 +103,15 @@ class LeadChanges(BaseModel):
     @classmethod
     def _field_keys(cls, value: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
         if value is not None:
+            if len(value) > MAX_FIELDS:
+                raise ValueError(f"at most {MAX_FIELDS} custom fields, not {len(value)}")
             for key, item in value.items():
                 if not key.strip():
                     raise ValueError("custom field names cannot be empty")
+                if len(key) > FIELD_NAME_LIMIT:
+                    raise ValueError(f"{key[:20]}…: a custom field name has at most {FIELD_NAME_LIMIT} characters")
+                if isinstance(item, str) and len(item) > NOTE_LIMIT:
+                    raise ValueError(f"{key}: a custom field's text has at most {NOTE_LIMIT:,} characters, not {len(item):,}")
                 if CONTROLS.search(key) or (isinstance(item, str) and CONTROLS.search(item)):
                     raise ValueError(f"{key}: {NO_CONTROLS}")
         return value

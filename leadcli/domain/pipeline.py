@@ -46,6 +46,10 @@ class Pipeline:
         for name in self.closed:
             if name not in self.stages:
                 raise InvalidInput(f"pipeline: closed stage {name!r} is not one of the stages")
+        for role, outcome in (("won", self.won), ("lost", self.lost)):
+            if outcome is not None and outcome not in self.stages:
+                # else the win rate silently counts a stage no lead can be in: 0 forever
+                raise InvalidInput(f"pipeline: {role} = {outcome!r} is not one of the stages ({', '.join(self.stages)})")
 
     @classmethod
     def from_config(
@@ -75,13 +79,6 @@ class Pipeline:
         if found is None:
             raise InvalidInput(f"unknown stage {text!r}; valid stages: {', '.join(self.stages)}")
         return found
-
-    def rank(self, stage: str | None) -> int:
-        """Position in the pipeline; stages the pipeline does not know sort after all others."""
-        try:
-            return self.stages.index(stage) if stage is not None else len(self.stages)
-        except ValueError:
-            return len(self.stages)
 
     def is_closed(self, stage: str | None) -> bool:
         return stage in self.closed

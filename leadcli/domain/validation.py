@@ -12,6 +12,7 @@ from typing import Any
 
 from leadcli.domain.dates import to_utc
 from leadcli.domain.errors import InvalidInput
+from leadcli.domain.text import NOTE_LIMIT, TAG_LIMIT
 
 
 def unique_tags(tags: list[str]) -> list[str]:
@@ -78,6 +79,17 @@ def validate_changes(data: dict[str, Any]) -> dict[str, Any]:
 # The text fields' length limits, as LeadChanges declares them.
 TEXT_LIMITS = {"name": 100, "company": 200, "phone": 50, "status": 50, "owner": 100, "source": 100, "notes": 10_000}
 INT64 = 1 << 63  # custom-field integers fit a signed 64-bit int, as BSON and orjson hold them
+# Every value has a size both stores can hold, checked on every way in (add, edit, --json, log,
+# move, import): a 100 MB custom field was accepted, and a lead over MongoDB's 16 MB document
+# limit could never be written (or, imported into SQLite, never be edited on MongoDB).
+# NOTE_LIMIT (domain/text.py): a history or activity note, a custom field's text (as `notes`)
+MAX_TAGS = 100  # TAG_LIMIT, USER_LIMIT (--user): domain/text.py
+FIELD_NAME_LIMIT, MAX_FIELDS = 100, 100
+MAX_VALUE = 10**15  # a deal value; a million leads at the most still sum to a finite number
+# A whole lead as JSON (UTF-8 bytes). An update's event holds the lead and the changed fields'
+# old and new values, so an event stays under MongoDB's 16 MB too; fields alone top out at
+# ~1 MB of characters, so what reaches this is history and activities piling up.
+LEAD_BYTES = 4 * 1024 * 1024
 # LeadChanges' fields in its order (model_dump's); a test checks they agree.
 FIELD_ORDER = (
     "name", "email", "company", "phone", "status", "engaged", "current_stage", "owner", "source",
@@ -130,11 +142,11 @@ def plain_changes(data: dict[str, Any]) -> dict[str, Any] | None:
                 return None
             out[key] = value
         elif key == "value":
-            if type(value) is not float or not 0 <= value < float("inf"):
+            if type(value) is not float or not 0 <= value <= MAX_VALUE:
                 return None
             out[key] = value
         elif key == "tags":
-            if type(value) is not list or not all(_plain_text(tag) for tag in value):
+            if type(value) is not list or len(value) > MAX_TAGS or not all(_plain_text(tag) and len(tag) <= TAG_LIMIT for tag in value):
                 return None
             out[key] = unique_tags(value)
         elif key in ("follow_up_at", "last_contacted"):
@@ -142,7 +154,11 @@ def plain_changes(data: dict[str, Any]) -> dict[str, Any] | None:
                 return None
             out[key] = to_utc(value)
         elif key == "fields":
-            if type(value) is not dict or not all(_plain_text(k) and _plain_field_value(v) for k, v in value.items()):
+            if (
+                type(value) is not dict
+                or len(value) > MAX_FIELDS
+                or not all(_plain_text(k) and len(k) <= FIELD_NAME_LIMIT and _plain_field_value(v) for k, v in value.items())
+            ):
                 return None
             out[key] = dict(value)
     return out if len(out) == len(data) else None  # else a key that is not a field: the model says so
@@ -169,9 +185,45 @@ def _encodable(value: str) -> bool:
 def _plain_field_value(value: Any) -> bool:
     kind = type(value)
     if kind is str:
-        return _plain_text(value)
+        return len(value) <= NOTE_LIMIT and _plain_text(value)
     if kind is int:
         return -INT64 <= value < INT64
     if kind is float:
         return math.isfinite(value)  # NaN and infinity are not JSON: the model refuses them
     return value is None or kind is bool
+
+
+def check_lead_size(lead: dict[str, Any]) -> None:
+    """Exit 2 if the lead as a whole would be larger than LEAD_BYTES, or hold more tags or custom
+    fields than allowed (an `edit --add-tag` or an import's history can get there)."""
+    tags, fields = lead.get("tags") or (), lead.get("fields") or {}
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"tags: a lead holds at most {MAX_TAGS} tags, this one would have {len(tags)}")
+    if len(fields) > MAX_FIELDS:
+        raise InvalidInput(f"fields: a lead holds at most {MAX_FIELDS} custom fields, this one would have {len(fields)}")
+    if _rough_chars(lead) * 4 + 65_536 <= LEAD_BYTES:
+        return  # far below the limit whatever its characters: no need to encode it
+    import orjson
+
+    from leadcli.domain.lead import to_jsonable
+
+    size = len(orjson.dumps(to_jsonable(lead)))
+    if size > LEAD_BYTES:
+        raise InvalidInput(
+            f"the lead would be {size / 1048576:.1f} MB, over the {LEAD_BYTES // 1048576} MB a lead may hold "
+            "(its history, activities, notes and custom fields together)"
+        )
+
+
+def _rough_chars(lead: dict[str, Any]) -> int:
+    """An upper bound of the characters of a lead's long parts (each fixed part is small)."""
+    total = len(lead.get("notes") or "")
+    for key, value in (lead.get("fields") or {}).items():
+        total += len(key) + (len(value) if type(value) is str else 32)
+    for entries in (lead.get("stage_history") or (), lead.get("activities") or ()):
+        total += 400 * len(entries)
+        for entry in entries:
+            for item in entry.values():
+                if type(item) is str:
+                    total += len(item)
+    return total

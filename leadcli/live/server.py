@@ -110,7 +110,6 @@ class Client:
     connection: Any
     queue: asyncio.Queue[tuple[int | None, str]]
     webapp: bool = False
-    dropped: bool = False
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -148,7 +147,6 @@ class Hub:
     def drop(self, client: Client) -> None:
         """A client that fell `queue_size` events behind: cut it off, it may come back with ?since=."""
         self.leave(client)
-        client.dropped = True
         for task in client.tasks:
             task.cancel()
         self.log(f"dropped a client that fell {self.queue_size} events behind")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from leadcli.domain.errors import InvalidInput
-from leadcli.domain.text import CONTROLS
+from leadcli.domain.text import escaped, spreadsheet_safe
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv", "ids")
 
@@ -81,8 +82,28 @@ def cell(value: Any) -> str:
         # else JSON below: an import splits words on "," and ";" and reads a cell in [...] as a
         # JSON list, so tags holding either come back whole
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return to_json(value, separators=(",", ":"))
     return str(value)
+
+
+def to_json(value: Any, **options: Any) -> str:
+    """JSON text, always valid: a number past what a double holds (a `stats` total summing
+    values near 1e308; a value an older store holds) is written as null, never as `Infinity`
+    or `NaN`, which no JSON reader accepts."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, **options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 class Renderer:
@@ -115,7 +136,7 @@ class Renderer:
         picked = _pick(record, fields)
         if self.fmt == "json":
             # default=str: a report may hold values JSON has no type for (e.g. a server's timestamps).
-            self.stream.write(json.dumps(picked, ensure_ascii=False, indent=2, default=str) + "\n")
+            self.stream.write(to_json(picked, indent=2, default=str) + "\n")
         elif self.fmt == "table":
             self._card(picked)
         else:
@@ -133,7 +154,7 @@ class Renderer:
         count = 0
         self.stream.write("[")
         for row in rows:
-            self.stream.write(("," if count else "") + "\n" + json.dumps(row, ensure_ascii=False))
+            self.stream.write(("," if count else "") + "\n" + to_json(row))
             count += 1
         self.stream.write("\n]\n" if count else "]\n")
         return count
@@ -141,18 +162,19 @@ class Renderer:
     def _many_jsonl(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
         count = 0
         for row in rows:
-            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self.stream.write(to_json(row) + "\n")
             count += 1
         return count
 
     def _many_csv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str], delimiter: str = ",") -> int:
         # Values with the delimiter, quotes or newlines are quoted the way spreadsheets and
-        # Python's csv module read them back.
+        # Python's csv module read them back; a cell a spreadsheet would run as a formula is
+        # prefixed with ' (domain/text.py; import takes it off again).
         writer = csv.writer(self.stream, delimiter=delimiter, lineterminator="\n")
         writer.writerow(fields)
         count = 0
         for row in rows:
-            writer.writerow([cell(row[f]) for f in fields])
+            writer.writerow([spreadsheet_safe(cell(row[f])) for f in fields])
             count += 1
         return count
 
@@ -214,8 +236,9 @@ _LINE_BREAKS = re.compile(r"\r\n|[\t\n\r\v\f\x85\u2028\u2029]")
 
 def printable(text: str) -> str:
     """`text` with control characters (domain.text.CONTROLS: input refuses them, an older store
-    or a Leads Artisan database may hold them) shown as `\\xNN`, tab and line breaks kept."""
-    return CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    or a Leads Artisan database may hold them) shown as `\\xNN`, and invisible zero-width and
+    bidirectional-override characters as `\\uNNNN` (domain.text.escaped); tab and line breaks kept."""
+    return escaped(text)
 
 
 def one_line(text: str) -> str:
@@ -262,9 +285,14 @@ class RowWriter:
         if self.fmt in ("csv", "tsv"):
             self._csv.writerow([cell(v) for v in record])
         elif self.fmt == "json":
-            self.stream.write(("," if self.count else "") + "\n" + json.dumps(record, ensure_ascii=False))
+            self.stream.write(("," if self.count else "") + "\n" + to_json(record))
         else:
-            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.stream.write(to_json(record) + "\n")
+        self.count += 1
+
+    def write_raw(self, text: str) -> None:
+        """Text as it is, on lines of its own (a CSV row that could not be split into cells)."""
+        self.stream.write(text if text.endswith(("\n", "\r")) else text + "\n")
         self.count += 1
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from leadcli.output import cell, is_terminal, no_color
+from leadcli.output import cell, is_terminal, no_color, one_line
 
 if TYPE_CHECKING:
     from leadcli.domain.pipeline import Pipeline
@@ -24,14 +24,6 @@ VERBS = {
     "activity_logged": "logged",
 }
 STYLES = {"added": "green", "edited": "cyan", "moved": "magenta", "deleted": "red", "logged": "yellow"}
-
-
-def one_line(text: str) -> str:
-    """Text a person typed, safe on one line of a live view: newlines, tabs and control
-    characters (a pasted email's line breaks, a terminal escape) become single spaces."""
-    if text.isprintable():
-        return text
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 def describe_changes(event: Mapping[str, Any]) -> str:

@@ -424,7 +424,7 @@ def stats_view(stats: Mapping[str, Any], pipeline: Pipeline | None = None, *, ba
     for row in rows:
         color = palette.color(row.get("stage"))
         count, value = int(row.get("count") or 0), float(row.get("value") or 0)
-        cells = [palette.text(row.get("stage")), str(count), _bar(count, most, bar_width, color), money(value) if value else "", _bar(value, richest, bar_width // 2, color)]
+        cells: list[Any] = [palette.text(row.get("stage")), str(count), _bar(count, most, bar_width, color), money(value) if value else "", _bar(value, richest, bar_width // 2, color)]
         if timed:
             cells.append("" if row.get("avg_days") is None else f"{float(row['avg_days']):.1f}")
         table.add_row(*cells)

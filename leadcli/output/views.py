@@ -13,7 +13,7 @@ from leadcli.domain.pipeline import Pipeline
 from leadcli.output import Renderer, is_terminal, terminal_width
 
 
-def _now():  # type: ignore[no-untyped-def]
+def _now() -> Any:
     from leadcli.domain.dates import now_utc
 
     return now_utc()

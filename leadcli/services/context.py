@@ -29,6 +29,14 @@ class Workspace:
         cfg = self.settings.pipeline
         return Pipeline.from_config(cfg.get("stages"), cfg.get("closed"), cfg.get("won"), cfg.get("lost"))
 
+    @cached_property
+    def web_app(self) -> bool:
+        """Whether every lead written must stay readable by the Leads Artisan web app: on a
+        MongoDB store (it shares the `leads` collection), unless the config opts out."""
+        from leadcli.store import is_mongo_uri
+
+        return self.settings.web_app_compatible and is_mongo_uri(self.settings.db)
+
     @property
     def user(self) -> str:
         return self.settings.user

@@ -15,17 +15,20 @@ import io
 import itertools
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from leadcli.domain.artisan import stage_since
 from leadcli.domain.dates import from_iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, is_full_id, new_lead
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.text import NO_WORDS, NOTE_LIMIT, USER_LIMIT, YES_WORDS, from_spreadsheet_safe
 from leadcli.services.context import Workspace
-from leadcli.services.leads import diff, reconcile_engagement, set_stage, update_lead
+from leadcli.services.leads import diff, fit_for_store, reconcile_engagement, set_stage, update_lead
 from leadcli.store.base import Lead
 from leadcli.store.scratch import Drafts, FirstRows
 
@@ -73,8 +76,9 @@ DATE_FIELDS = ("follow_up_at", "last_contacted")
 SYSTEM_DATES = ("created_at", "updated_at", "stage_updated_at")
 TARGETS = (*LEAD_FIELDS, "activities", "first_name", "last_name", "lead_status")
 BLANK_DATES = {"", "-", "n/a", "na", "none", "null", "never"}
-TRUE_WORDS = {"yes", "y", "true", "t", "1", "engaged"}
-FALSE_WORDS = {"no", "n", "false", "f", "0", "not engaged"}
+# The engaged column: the yes/no words, or the status each answer stands for.
+TRUE_WORDS = YES_WORDS | {"engaged"}
+FALSE_WORDS = NO_WORDS | {"not engaged"}
 # Day-first only with dots (26.11.2026); slashes are month-first, as US CRM exports write them.
 DATE_FORMATS = (
     "%m/%d/%Y", "%m/%d/%y", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y",
@@ -138,14 +142,17 @@ def parse_date(text: str, zone: tzinfo) -> datetime | None:
                     continue
             if value is not None:
                 break
-        if value is None:
-            raise ValueError(
-                f"cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, 11/26/2026 (month first), "
-                "26.11.2026 or 26 Nov 2026)"
-            ) from None
+    if value is None:
+        raise ValueError(
+            f"cannot read {text!r} as a date (use YYYY-MM-DD, an ISO timestamp, 11/26/2026 (month first), "
+            "26.11.2026 or 26 Nov 2026)"
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
-    return to_utc(value)
+    try:
+        return to_utc(value)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 23:59 west of it
+        raise ValueError(f"{text!r} is out of range (in UTC it falls outside the years 1-9999)") from None
 
 
 # A file repeats its dates (a column of days, not instants): each distinct text is read once.
@@ -154,6 +161,10 @@ _parse_date_cached = functools.lru_cache(maxsize=4096)(parse_date)
 
 
 # -- reading files ------------------------------------------------------------------------------
+
+
+class RawLines(list[str]):
+    """The file lines of a CSV row the reader could not split into cells, as they came."""
 
 
 @dataclass(slots=True)
@@ -172,13 +183,15 @@ class Source:
 
     def __init__(self, binary: IO[bytes], name: str, fmt: str | None) -> None:
         self.binary = binary
-        buffered = binary if hasattr(binary, "peek") else io.BufferedReader(binary)  # type: ignore[arg-type]
-        head = buffered.peek(64)[:64]  # type: ignore[attr-defined]
+        buffered: Any = binary if hasattr(binary, "peek") else io.BufferedReader(cast(Any, binary))
+        head = buffered.peek(64)[:64]
         first = head.decode("utf-8", "ignore").lstrip("\ufeff \t\r\n")[:1]
         self.format = detect_format(name, fmt, first)
-        self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+        self.text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
         self.header: list[str] | None = None
+        self.web_export = False  # the Leads Artisan web app's own CSV export (see web_export_cells)
         self.delimiter: str | None = None  # a CSV's, as detected (--rejects writes it back)
+        self._raw: list[str] = []  # the file lines of the CSV record being read
         self._csv: Iterator[list[str]] | None = None
         if self.format in ("csv", "tsv"):
             self._open_csv(name)
@@ -198,7 +211,7 @@ class Source:
         # open would otherwise swallow every row after it without a word.
         self.delimiter = delimiter
         csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-        self._csv = csv.reader(itertools.chain((first_line,), self.text), delimiter=delimiter, strict=True)
+        self._csv = csv.reader(self._tapped(itertools.chain((first_line,), self.text)), delimiter=delimiter, strict=True)
         try:
             header = next(self._csv, None)
         except UnicodeDecodeError:
@@ -208,6 +221,15 @@ class Source:
         if not header or not any(h.strip() for h in header):
             raise InvalidInput(f"{name}: no header row; the first row must name the columns (Name, Email, …)")
         self.header = [h.strip() for h in header]
+        self.web_export = tuple(normalize_header(h) for h in self.header) == WEB_EXPORT_HEADER
+
+    def _tapped(self, lines: Iterator[str]) -> Iterator[str]:
+        """The lines as the CSV reader takes them, the current record's kept in `_raw`: a row
+        the reader cannot split goes to --rejects as those lines, exactly as they came."""
+        append = self._raw.append
+        for line in lines:
+            append(line)
+            yield line
 
     def _decode(self, read: Callable[[], str]) -> str:
         try:
@@ -242,8 +264,10 @@ class Source:
         width = len(header)
         row = self.header_row
         reader: Any = self._csv  # csv's reader type is not public; line_num is read below
+        raw = self._raw
         while True:
             line = reader.line_num
+            raw.clear()
             try:
                 cells = next(reader)
             except StopIteration:
@@ -252,7 +276,7 @@ class Source:
                 # The reader goes on at the next line; this record is rejected with where it was.
                 row += 1
                 lines = f"line {line + 1}" if reader.line_num <= line + 1 else f"lines {line + 1}-{reader.line_num}"
-                yield Record(row, [], error=f"cannot read this row ({lines} of the file): {_csv_problem(exc)}")
+                yield Record(row, RawLines(raw), error=f"cannot read this row ({lines} of the file): {_csv_problem(exc)}")
                 continue
             except UnicodeDecodeError:
                 raise InvalidInput(NOT_UTF8) from None
@@ -263,6 +287,13 @@ class Source:
                 yield Record(row, cells, list(zip(header, cells, strict=True)))
                 continue
             if len(cells) > width and any(c.strip() for c in cells[width:]):
+                if self.web_export:  # its dates hold a comma, and it quotes nothing
+                    fixed = web_export_cells(cells)
+                    if isinstance(fixed, str):
+                        yield Record(row, cells, error=fixed)
+                    else:
+                        yield Record(row, cells, list(zip(header, fixed, strict=True)))
+                    continue
                 yield Record(row, cells, error=f"has {len(cells)} values but the header has {width} columns")
                 continue
             yield Record(row, cells[:width] + [""] * (width - len(cells)), list(zip(header, cells, strict=False)))
@@ -278,15 +309,80 @@ class Source:
             except json.JSONDecodeError as exc:
                 yield Record(row, {"line": line.rstrip("\r\n")}, error=f"not valid JSON ({exc.msg})")
                 continue
+            except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting too deep
+                yield Record(row, {"line": line.rstrip("\r\n")}, error=_unreadable_json(exc))
+                continue
             yield _object_record(row, data)
 
     def _json_records(self) -> Iterator[Record]:
         reader = _JsonArrayReader(self)
-        if reader.peek() == "{":  # one object, or objects one after another: read as JSONL
-            yield from self._jsonl_records(reader.objects_as_lines())
-            return
-        for row, value in enumerate(reader.items(), start=1):
-            yield _object_record(row, value)
+        # An array of objects; or one object, or objects one after another (read as JSONL)
+        values = reader.objects() if reader.peek() == "{" else reader.items()
+        for row, value in enumerate(values, start=1):
+            if isinstance(value, _Unreadable):
+                yield Record(row, {"value": value.text}, error=value.reason)
+            else:
+                yield _object_record(row, value)
+
+
+def _unreadable_json(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "not readable: nested too deeply"
+    if "digits" in str(exc):  # Python's limit on the digits of an integer it reads
+        return f"not readable: a number longer than {sys.get_int_max_str_digits():,} digits"
+    return f"not readable: {exc}"
+
+
+@dataclass(slots=True)
+class _Unreadable:
+    """A JSON value the decoder could not build (nesting too deep, a number too long), skipped."""
+
+    text: str
+    reason: str
+
+
+# The Leads Artisan web app's "Export All" CSV (built in the browser): this header, values
+# joined with `,` and never quoted, `Last Contacted` written `Nov 1, 2026` (or `-`).
+WEB_EXPORT_HEADER = ("name", "company", "stage", "engaged", "last contacted", "email")
+_WEB_DAY = re.compile(r"[A-Z][a-z]{2} \d{1,2}")  # `Nov 1` of `Nov 1, 2026`
+_WEB_YEAR = re.compile(r" \d{4}")  # ` 2026`
+# What follows a comma inside a name (`Ada Lovelace, PhD`) or a company (`Acme, Inc.`).
+_NAME_SUFFIXES = frozenset(("jr", "sr", "ii", "iii", "iv", "phd", "ph d", "md", "m d", "esq", "mba", "cpa"))
+_COMPANY_SUFFIXES = frozenset((
+    "inc", "incorporated", "llc", "l l c", "ltd", "limited", "co", "corp", "corporation", "gmbh", "plc",
+    "llp", "lp", "ag", "sa", "s a", "sas", "bv", "b v", "nv", "pty ltd", "pvt ltd", "srl", "spa", "oy", "ab", "as",
+))  # fmt: skip
+
+
+def web_export_cells(cells: list[str]) -> list[str] | str:
+    """A row of the web app's export that split into more cells than its 6 columns, put back
+    into them: the email is the last cell, `Last Contacted` a `Nov 1`+` 2026` pair or `-`, then
+    Engaged and Stage; the cells left are Name and Company, split where a comma can only belong
+    to one of them (`Acme, Inc.`, `Ada Lovelace, PhD`). Otherwise why the row cannot be read."""
+    rest = [*cells]
+    if len(rest) < 6:
+        return f"has {len(cells)} values, fewer than the 6 columns of a Leads Artisan export"
+    email = rest.pop()
+    if _WEB_YEAR.fullmatch(rest[-1]) and _WEB_DAY.fullmatch(rest[-2]):
+        year, day = rest.pop(), rest.pop()
+        contacted = f"{day},{year}"
+    else:
+        contacted = rest.pop()
+    engaged, stage = rest.pop(), rest.pop()
+    if len(rest) < 2:
+        return f"has {len(cells)} values, fewer than the 6 columns of a Leads Artisan export"
+    splits = [
+        k for k in range(1, len(rest))
+        if all(normalize_header(c) in _NAME_SUFFIXES for c in rest[1:k])
+        and all(normalize_header(c) in _COMPANY_SUFFIXES for c in rest[k + 1 :])
+    ]  # fmt: skip
+    if len(splits) != 1:
+        return (
+            f"has {len(cells)} values but the header has 6 columns: the name or company holds a comma, and a "
+            "Leads Artisan export does not quote it; put that name or company in double quotes"
+        )
+    k = splits[0]
+    return [",".join(rest[:k]), ",".join(rest[k:]), stage, engaged, contacted, email]
 
 
 def _csv_problem(exc: csv.Error) -> str:
@@ -306,7 +402,12 @@ def _object_record(row: int, data: Any) -> Record:
 
 
 class _JsonArrayReader:
-    """Streams the items of a top-level JSON array without loading the whole file."""
+    """Streams the items of a top-level JSON array (or of objects one after another) without
+    loading the whole file. Linear in the size of each item: when an item does not fit what is
+    buffered, as much again is read before decoding it again from its start, so a 60 MB item is
+    decoded a handful of times, not once per 64 KiB read (that was quadratic: 15 MB 3 s, 60 MB
+    47 s). An item the decoder cannot build (nesting too deep, a number of 5,000 digits) is
+    skipped to its end and comes out as `_Unreadable`, a rejected row, not the end of the import."""
 
     CHUNK = 1 << 16
 
@@ -316,9 +417,10 @@ class _JsonArrayReader:
         self.pos = 0
         self.eof = False
         self.decoder = json.JSONDecoder()
+        self.array = True
 
-    def _fill(self) -> bool:
-        chunk = self.source._decode(lambda: self.source.text.read(self.CHUNK))
+    def _fill(self, size: int = CHUNK) -> bool:
+        chunk = self.source._decode(lambda: self.source.text.read(size))
         self.buf = self.buf[self.pos :] + chunk
         self.pos = 0
         self.eof = not chunk
@@ -332,7 +434,55 @@ class _JsonArrayReader:
                 return self.buf[self.pos : self.pos + 1]
 
     def _fail(self, what: str) -> InvalidInput:
+        if not self.array:
+            return InvalidInput(f"not valid JSON: {what}")
         return InvalidInput(f"not a JSON array of objects: {what}")
+
+    def _value(self) -> Any:
+        """The value starting at `pos` (after `peek`), reading more of the file as it needs."""
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buf, self.pos)
+                if end < len(self.buf) or self.eof:  # else a number at the end may go on
+                    self.pos = end
+                    return value
+            except json.JSONDecodeError as exc:
+                if self.eof:
+                    raise self._fail(exc.msg) from None
+            except (ValueError, RecursionError) as exc:
+                return self._skip(_unreadable_json(exc))
+            if not self._fill(max(self.CHUNK, len(self.buf) - self.pos)):
+                self.eof = True
+
+    def _skip(self, reason: str) -> _Unreadable:
+        """Past the value at `pos` by its brackets and strings alone (no decoding)."""
+        i, depth, in_string, escaped = 0, 0, False, False
+        while True:
+            if self.pos + i >= len(self.buf) and not self._fill(max(self.CHUNK, len(self.buf) - self.pos)):
+                raise self._fail("it ends inside an item")
+            c = self.buf[self.pos + i]
+            i += 1
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif c == "\\":
+                    escaped = True
+                elif c == '"':
+                    in_string = False
+            elif c == '"':
+                in_string = True
+            elif c in "[{":
+                depth += 1
+            elif c in "]}" or (c == "," and depth == 0):
+                if depth == 0:
+                    i -= 1  # the array's own , or ]: not part of the value
+                    break
+                depth -= 1
+                if depth == 0:
+                    break
+        text = self.buf[self.pos : self.pos + i]
+        self.pos += i
+        return _Unreadable(text, reason)
 
     def items(self) -> Iterator[Any]:
         if self.peek() != "[":
@@ -343,18 +493,7 @@ class _JsonArrayReader:
         while True:
             if not self.peek():
                 raise self._fail("it ends before its closing ]")
-            while True:
-                try:
-                    value, end = self.decoder.raw_decode(self.buf, self.pos)
-                    if end < len(self.buf) or self.eof:
-                        break
-                except json.JSONDecodeError as exc:
-                    if self.eof:
-                        raise self._fail(exc.msg) from None
-                if not self._fill():
-                    self.eof = True
-            self.pos = end
-            yield value
+            yield self._value()
             sep = self.peek()
             if sep == "]":
                 return
@@ -362,17 +501,10 @@ class _JsonArrayReader:
                 raise self._fail(f"expected , or ] but found {sep!r}" if sep else "it ends before its closing ]")
             self.pos += 1
 
-    def objects_as_lines(self) -> Iterator[str]:
+    def objects(self) -> Iterator[Any]:
+        self.array = False
         while self.peek():
-            while True:
-                try:
-                    value, end = self.decoder.raw_decode(self.buf, self.pos)
-                    break
-                except json.JSONDecodeError as exc:
-                    if not self._fill():
-                        raise InvalidInput(f"not valid JSON: {exc.msg}") from None
-            self.pos = end
-            yield json.dumps(value)
+            yield self._value()
 
 
 # -- turning a record into lead fields -----------------------------------------------------------
@@ -387,8 +519,9 @@ class Row:
 
 
 class RowParser:
-    def __init__(self, ws: Workspace, maps: dict[str, str], header: list[str] | None = None) -> None:
+    def __init__(self, ws: Workspace, maps: dict[str, str], header: list[str] | None = None, *, decimal: str | None = None) -> None:
         self.ws = ws
+        self.decimal = decimal  # the files's decimal mark, "." or ","; None: read from each number
         self.zone = ws.zone
         self.maps = {normalize_header(source): target for source, target in maps.items()}
         self.plans: dict[str, str] = {}
@@ -396,6 +529,9 @@ class RowParser:
         if normalize_header(rejects_column) == REJECTS_COLUMN and REJECTS_COLUMN not in self.maps:
             self.plans[rejects_column] = "-"
         self.stages: dict[str, str] = {}  # stage text as written -> the pipeline's stage
+        # CSV/TSV (a header): a cell leadcli's export prefixed with ' against spreadsheet
+        # formulas is read back without it (domain/text.py).
+        self.spreadsheet = header is not None
         from leadcli.domain.validation import validate_changes
 
         self.validate = validate_changes
@@ -434,6 +570,8 @@ class RowParser:
             if target == "-" or value is None:
                 continue
             if isinstance(value, str):  # the common case first: text, trimmed once
+                if value[:1] == "'" and self.spreadsheet:
+                    value = from_spreadsheet_safe(value)
                 text = value.strip()
                 if not text:
                     continue
@@ -483,7 +621,7 @@ class RowParser:
         elif target == "engaged":
             user[target] = _boolean(value)
         elif target == "value":
-            user[target] = _number(value)
+            user[target] = _number(value, self.decimal)
         elif target == "tags":
             user[target] = _tags(value)
         elif target in DATE_FIELDS:
@@ -504,9 +642,11 @@ class RowParser:
             try:
                 version = int(value)
             except (TypeError, ValueError):
-                version = 0
-            if version < 1 or isinstance(value, bool):
-                raise InvalidInput(f"version: {value!r} is not a positive integer")
+                version = -1
+            # 0: a lead no leadcli has written yet (the Leads Artisan web app keeps no version);
+            # it is inserted at version 1 like any new lead.
+            if version < 0 or isinstance(value, bool):
+                raise InvalidInput(f"version: {value!r} is not a whole number of 0 or more")
             system[target] = version
         elif target == "stage_history":
             system[target] = self._entries(target, value, "changed_at", ("from_stage", "to_stage", "changed_at", "by", "notes"))
@@ -531,12 +671,16 @@ class RowParser:
                 raise InvalidInput(f"{target}: entry {n} needs {stamp!r} as an ISO timestamp")
             try:
                 at = from_iso(item[stamp].replace("Z", "+00:00"))
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise InvalidInput(f"{target}: entry {n}: {item[stamp]!r} is not an ISO timestamp") from None
             extra = [k for k in item if k not in keys]
             bad = [k for k in keys if item.get(k) is not None and not isinstance(item[k], str)]
             if extra or bad:
                 raise InvalidInput(f"{target}: entry {n}: unexpected {', '.join(extra + bad)}")
+            for key in keys:
+                limit = NOTE_LIMIT if key in ("notes", "note") else USER_LIMIT
+                if key != stamp and isinstance(item.get(key), str) and len(item[key]) > limit:
+                    raise InvalidInput(f"{target}: entry {n}: {key} has more than {limit:,} characters")
             entry = {k: item.get(k) for k in keys}
             entry[stamp] = at
             entries.append(entry)
@@ -566,19 +710,95 @@ def _boolean(value: Any) -> bool:
     raise InvalidInput(f"engaged: cannot read {value!r} as yes or no (yes/no, true/false, 1/0)")
 
 
-def _number(value: Any) -> float:
+def _number(value: Any, decimal: str | None = None) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:  # a plain number (most cells): what removing spaces and currency signs would give
+        try:
             return float(value)
-        except ValueError:
-            pass
-    text = re.sub(r"[\s$€£¥,]", "", str(value))
+        except OverflowError:  # an integer past a double
+            raise InvalidInput(f"value: {value} is too large") from None
+    if not isinstance(value, str):
+        raise InvalidInput(f"value: cannot read {value!r} as a number")
     try:
+        return read_number(value, decimal)
+    except ValueError as exc:
+        raise InvalidInput(f"value: {exc}") from None
+
+
+# Numbers as spreadsheets and CRMs write them: a currency symbol or ISO code before or after
+# (`USD 1,000`, `€1.200,50`, `12.500,00 €`), digit groups of three split by `,` `.` spaces or `'`,
+# and one decimal mark. The decimal mark is what `--decimal-comma` / `--decimal-point` say;
+# without either it is read from the number when only one reading is possible, and a number
+# that reads two ways is refused with both readings, never guessed:
+#   1,000 -> 1000 (a comma then three digits: US grouping, the common case)
+#   12,5 -> refused (a decimal comma? say --decimal-comma)
+#   1.200 -> refused (1.2, or 1200 with a European grouping dot?)
+#   1.234,56 / 1,234.56 -> both marks: the last one is the decimal mark
+_SYMBOLS = "$€£¥₹₽₩₺₪฿₫₴₦₱¢"
+_AFFIX = rf"(?:[A-Z]{{3}}|[A-Z]{{1,2}}[{_SYMBOLS}]|[{_SYMBOLS}])"  # USD, US$, R$, €
+_NUMBER_CELL = re.compile(
+    rf"(?:{_AFFIX}\s*)?(?P<sign>[-+])?\s*(?:[{_SYMBOLS}]\s*)?(?P<num>\d[\d.,' \u00a0\u202f\u2009]*?)(?:\s*{_AFFIX})?"
+)
+_SCIENTIFIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+_GROUP_SPACES = re.compile(r"[' \u00a0\u202f\u2009]")
+_PLAIN_INTEGER = re.compile(r"\d{1,15}")
+DECIMAL_HINT = "pass --decimal-comma if the file writes 1.234,56, --decimal-point if it writes 1,234.56"
+
+
+def read_number(cell: str, decimal: str | None = None) -> float:
+    """`cell` as a number (see above); ValueError saying why not. `decimal`: "." or ",", or
+    None to read the mark from each number when only one reading is possible."""
+    text = cell.strip()
+    if _PLAIN_INTEGER.fullmatch(text):  # most cells: no marks at all
         return float(text)
-    except ValueError:
-        raise InvalidInput(f"value: cannot read {value!r} as a number") from None
+    if _SCIENTIFIC.fullmatch(text):
+        return float(text)
+    match = _NUMBER_CELL.fullmatch(text)
+    if match is None:
+        raise ValueError(f"cannot read {cell!r} as a number")
+    body = _GROUP_SPACES.sub("_", match["num"])
+    mark, group = _marks(cell, body, decimal)
+    whole, _, fraction = body.partition(mark) if mark else (body, "", "")
+    groups = re.split("[_" + re.escape(group or "_") + "]", whole)
+    if len(groups) > 1 and (not 1 <= len(groups[0]) <= 3 or any(len(g) != 3 for g in groups[1:])):
+        raise ValueError(f"cannot read {cell!r} as a number: its digit groups are not groups of three")
+    if mark and not fraction.isdigit():
+        raise ValueError(f"cannot read {cell!r} as a number")
+    number = float("".join(groups) + ("." + fraction if mark else ""))
+    return -number if match["sign"] == "-" else number
+
+
+def _marks(cell: str, body: str, decimal: str | None) -> tuple[str | None, str | None]:
+    """(decimal mark, grouping mark) of one number; ValueError when it reads two ways."""
+    dots, commas = body.count("."), body.count(",")
+    if dots and commas:
+        mark = "." if body.rfind(".") > body.rfind(",") else ","
+        if body.count(mark) > 1 or (decimal is not None and decimal != mark):
+            said = f"; the import reads {decimal!r} as the decimal mark" if decimal and decimal != mark else ""
+            raise ValueError(f"cannot read {cell!r} as a number: its marks are not consistent{said}")
+        return mark, ("," if mark == "." else ".")
+    if not dots and not commas:
+        return None, None
+    sep = "." if dots else ","
+    if body.count(sep) > 1:  # 1.200.000: only grouping repeats
+        if decimal == sep:
+            raise ValueError(f"cannot read {cell!r} as a number: {sep!r} is the decimal mark and appears more than once")
+        return None, sep
+    if decimal == sep:
+        return sep, None
+    if decimal is not None:  # the other mark is the decimal one: this one groups
+        return None, sep
+    if "_" in body:  # grouped by spaces or ': the one mark there is is the decimal one (1 234,56)
+        return sep, None
+    head, tail = body.split(sep)
+    grouped = len(tail) == 3 and 1 <= len(head.split("_")[-1]) <= 3 and not head.startswith("0")
+    if sep == "," and grouped:
+        return None, ","  # 1,000
+    if sep == "." and not grouped:
+        return ".", None  # 12.5, 0.125, 1234.567
+    if sep == ",":
+        raise ValueError(f"{cell!r} has a decimal comma or a misplaced grouping comma; {DECIMAL_HINT}")
+    whole = head.replace("_", "")
+    raise ValueError(f"{cell!r} reads as {float(whole + '.' + tail):g} or as {whole}{tail}; {DECIMAL_HINT}")
 
 
 def _tags(value: Any) -> list[str]:
@@ -599,6 +819,8 @@ def _json_value(target: str, value: Any) -> Any:
         return json.loads(value)
     except json.JSONDecodeError:
         raise InvalidInput(f"{target}: not valid JSON") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"{target}: {_unreadable_json(exc)}") from None
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -653,6 +875,7 @@ class Importer:
         dry_run: bool = False,
         batch_size: int = BATCH_SIZE,
         on_batch: Callable[[Summary, int], None] | None = None,
+        decimal: str | None = None,
     ) -> None:
         self.ws = ws
         self.source = source
@@ -662,7 +885,10 @@ class Importer:
         self.batch_size = batch_size
         self.on_batch = on_batch
         self.summary = Summary()
-        self.parser = RowParser(ws, self.maps, source.header)
+        self.parser = RowParser(ws, self.maps, source.header, decimal=decimal)
+        from leadcli.domain.validation import check_lead_size
+
+        self.check_size = check_lead_size
         self._drafts: Drafts | None = None
         self._check_maps()
 
@@ -728,7 +954,7 @@ class Importer:
         store = self.ws.store
         emails = [row.email for row in batch]
         earlier = {} if self.upsert else seen.rows(emails)
-        existing = {lead["email"].lower(): lead for lead in _find_by_emails(store, emails)}
+        existing = {lead["email"].lower(): lead for lead in store.find_by_emails(emails)}
         if self._drafts is not None:  # a dry run: what the rows before these would have written
             existing.update(self._drafts.get(emails))
         ids = tuple(row.system["id"] for row in batch if "id" in row.system)
@@ -747,17 +973,27 @@ class Importer:
             elif current is None:
                 if not row.user.get("name"):
                     yield self._reject(row.record.row, row.record.raw, "name is required (a Name column, or First Name and Last Name)")
-                else:
-                    inserts.append((row, self._new_lead(row, now)))
+                    continue
+                try:
+                    inserts.append((row, fit_for_store(self.ws, self._new_lead(row, now), "column")))
+                except InvalidInput as exc:  # over a size limit, or a lead the web app sharing the store could not read
+                    yield self._reject(row.record.row, row.record.raw, exc.message)
             elif not self.upsert:
                 reason = f"a lead with email {row.email} already exists (id {current['id']}); use --upsert to update it"
                 yield self._reject(row.record.row, row.record.raw, reason)
             else:
-                draft = self._apply(row, current, now)
+                try:
+                    draft = self._apply(row, current, now)
+                except InvalidInput as exc:  # over a size limit
+                    yield self._reject(row.record.row, row.record.raw, exc.message)
+                    continue
                 if draft is None:
                     self.summary.unchanged += 1
-                else:
-                    updates.append((row, current, draft))
+                    continue
+                try:
+                    updates.append((row, current, fit_for_store(self.ws, draft, "column")))
+                except InvalidInput as exc:
+                    yield self._reject(row.record.row, row.record.raw, exc.message)
         if not self.dry_run:
             yield from self._write(inserts, updates, now)
         else:
@@ -770,8 +1006,7 @@ class Importer:
 
     def _write(self, inserts: list[tuple[Row, Lead]], updates: list[tuple[Row, Lead, Lead]], now: datetime) -> Iterator[Rejected]:
         user = self.ws.user
-        results = _write_batch(
-            self.ws.store,
+        results = self.ws.store.write_batch(
             [(lead, {"type": "lead_created", "by": user, "at": now, "changes": {}}) for _, lead in inserts],
             [
                 (draft, before["version"], {"type": _event_type(changes), "by": user, "at": now, "changes": changes})
@@ -789,7 +1024,7 @@ class Importer:
                 self.summary.updated += 1
             elif isinstance(error, VersionConflict):  # changed meanwhile: re-read and retry alone
                 try:
-                    _, changed = update_lead(self.ws, before["id"], lambda lead, at, row=row: self._apply(row, lead, at))
+                    _, changed = update_lead(self.ws, before["id"], functools.partial(self._apply, row))
                 except LeadError as exc:
                     yield self._reject(row.record.row, row.record.raw, exc.message)
                     continue
@@ -811,11 +1046,14 @@ class Importer:
         )  # fmt: skip
         if "stage_history" in system:
             lead["stage_history"] = system["stage_history"]
+            if "stage_updated_at" not in system:  # a Leads Artisan lead has none: its history says
+                lead["stage_updated_at"] = stage_since({**lead, "stage_updated_at": None}) or created
         if "activities" in system:
             lead["activities"] = system["activities"]
         for key, value in user.items():
             if value is not None and key != "current_stage":
                 lead[key] = value
+        self.check_size(lead)
         return lead
 
     def _apply(self, row: Row, lead: Lead, now: datetime) -> Lead | None:
@@ -833,6 +1071,7 @@ class Importer:
         if draft == lead:
             return None
         draft["updated_at"] = now
+        self.check_size(draft)
         return draft
 
 
@@ -842,30 +1081,3 @@ def _event_type(changes: dict[str, Any]) -> str:
 
 def _message(error: Exception) -> str:
     return error.message if isinstance(error, (Conflict, LeadError)) else str(error)
-
-
-
-def _find_by_emails(store: Any, emails: list[str]) -> list[Lead]:
-    if hasattr(store, "find_by_emails"):
-        return list(store.find_by_emails(emails))
-    # A store without the bulk methods yet (see store/base.py): one read per email.
-    return [lead for lead in map(store.get_by_email, emails) if lead is not None]
-
-
-def _write_batch(store: Any, inserts: list[tuple[Lead, Any]], updates: list[tuple[Lead, int, Any]]) -> list[Exception | None]:
-    if hasattr(store, "write_batch"):
-        return list(store.write_batch(inserts, updates))
-    results: list[Exception | None] = []
-    for lead, event in inserts:
-        try:
-            store.insert(lead, event)
-            results.append(None)
-        except LeadError as exc:
-            results.append(exc)
-    for lead, expected, event in updates:
-        try:
-            store.replace(lead, expected, event)
-            results.append(None)
-        except LeadError as exc:
-            results.append(exc)
-    return results

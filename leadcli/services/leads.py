@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from leadcli.domain.dates import now_utc
-from leadcli.domain.errors import InvalidInput, NotFound, VersionConflict
+from leadcli.domain.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from leadcli.domain.handle import handle_of, is_hex
 from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, history_entry, is_full_id, new_lead, to_jsonable
 from leadcli.domain.query import LeadQuery
-from leadcli.domain.text import check_note
+from leadcli.domain.text import TAG_LIMIT, check_note
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
 
@@ -32,10 +32,13 @@ def resolve(ws: Workspace, ref: str) -> Lead:
     if not text:
         raise InvalidInput("an empty LEAD: give a handle, an id or an email")
     if "@" in text:
-        lead = ws.store.get_by_email(text.lower())
-        if lead is None:
+        same_email = ws.store.get_all_by_email(text.lower())
+        if not same_email:
             raise NotFound(f"no lead with email {text.lower()}")
-        return lead
+        if len(same_email) > 1:  # case variants another app stored: never pick one silently
+            listed = ", ".join(f"{lead['email']} (id {lead['id']})" for lead in same_email)
+            raise InvalidInput(f"email {text.lower()} matches {len(same_email)} leads stored with different capitals: {listed}; name one by its id")
+        return same_email[0]
     key = text.lower()
     if is_full_id(key):
         lead = ws.store.get(key)
@@ -125,7 +128,40 @@ def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
     stage = changes.pop("current_stage", None) or ws.pipeline.first
     lead: Lead = new_lead(changes.pop("name"), changes.pop("email"), stage, now, ws.user)
     lead.update({k: v for k, v in changes.items() if v is not None})
+    from leadcli.domain.validation import check_lead_size
+
+    check_lead_size(lead)
+    lead = fit_for_store(ws, lead)
+    for other in ws.store.get_all_by_email(lead["email"]):
+        if other["email"] != lead["email"]:  # the same email, stored with capitals by another app
+            raise Conflict(f"a lead with email {other['email']} already exists (id {other['id']}); emails are unique whatever their capitals")
     return ws.store.insert(lead, {"type": "lead_created", "by": ws.user, "at": now, "changes": {}})
+
+
+def fit_for_store(ws: Workspace, lead: Lead, naming: Literal["flag", "column"] = "flag", before: Lead | None = None) -> Lead:
+    """`lead` as the store may hold it: on a store shared with the Leads Artisan web app, what
+    that app can read (domain/artisan.py: a null status is filled, anything else it cannot read
+    is InvalidInput naming the flag or import column); elsewhere `lead` itself."""
+    if not ws.web_app:
+        return lead
+    from leadcli.domain.artisan import fit
+
+    return fit(lead, naming=naming, before=before)
+
+
+def check_before_writing(ws: Workspace, leads: Sequence[Lead], change: Callable[[Lead, datetime], Lead | None]) -> None:
+    """Apply `change` to a copy of each lead and check the result as `update_lead` will, so a
+    change one of several leads cannot take is refused before the first of them is written."""
+    if not ws.web_app:
+        return
+    now = now_utc()
+    for lead in leads:
+        draft = change(_copy(lead), now)
+        if draft is not None and draft != lead:
+            try:
+                fit_for_store(ws, draft, before=lead)
+            except InvalidInput as exc:
+                raise InvalidInput(f"lead {lead['id']} ({lead.get('email')}): {exc.message}") if len(leads) > 1 else exc from None
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -147,6 +183,8 @@ def update_lead(
     `change(copy, now)` returns the changed lead, or None when there is nothing to do. Returns
     (lead, changed). The event is `event_type`, else lead_stage_changed or lead_updated.
     """
+    from leadcli.domain.validation import check_lead_size
+
     lead = resolve(ws, ref) if isinstance(ref, str) else ref
     for _attempt in range(CAS_ATTEMPTS):
         now = now_utc()
@@ -154,6 +192,8 @@ def update_lead(
         if draft is None or draft == lead:
             return lead, False
         draft["updated_at"] = now
+        check_lead_size(draft)  # a log or move too many on a lead full of history
+        draft = fit_for_store(ws, draft, before=lead)
         changes = diff(lead, draft)
         kind = event_type or ("lead_stage_changed" if "current_stage" in changes else "lead_updated")
         try:
@@ -183,19 +223,6 @@ def _copy(lead: Lead) -> Lead:
     if "activities" in lead:
         out["activities"] = list(lead.get("activities") or [])
     return out
-
-
-def edit_lead(
-    ws: Workspace,
-    ref: str,
-    raw: Mapping[str, Any],
-    *,
-    add_tags: Sequence[str] = (),
-    remove_tags: Sequence[str] = (),
-    unset: Sequence[str] = (),
-    note: str | None = None,
-) -> Lead:
-    return edit_leads(ws, [ref], raw, add_tags=add_tags, remove_tags=remove_tags, unset=unset, note=note)[0]
 
 
 def edit_leads(
@@ -229,7 +256,7 @@ def edit_leads_detailed(
     changes = check_changes(ws, raw)
     check_note("--note", note)
     for tag in add_tags:
-        check_note("--add-tag", tag)
+        check_note("--add-tag", tag, TAG_LIMIT)
     clear_fields, clear_custom = _unset_plan(unset)
     leads = list({lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}.values())
     _check_custom_unset(clear_custom, leads)
@@ -254,6 +281,7 @@ def edit_leads_detailed(
             set_stage(lead, stage, now, ws.user, note)
         return lead
 
+    check_before_writing(ws, leads, change)
     results = []
     for lead in leads:
         after, changed = update_lead(ws, lead, change)

@@ -13,7 +13,7 @@ from leadcli.domain.errors import InvalidInput
 from leadcli.domain.query import LeadQuery
 from leadcli.domain.text import check_note
 from leadcli.services.context import Workspace
-from leadcli.services.leads import resolve, set_stage, update_lead
+from leadcli.services.leads import check_before_writing, resolve, set_stage, update_lead
 from leadcli.store.base import Lead
 
 ACTIVITY_TYPES = ("call", "email", "meeting", "note")
@@ -23,6 +23,7 @@ CONTACT_TYPES = ("call", "email", "meeting")
 RECENT_ACTIVITIES = 20
 # A logged time a little ahead of this machine's clock is another machine's clock, not the future.
 CLOCK_SKEW = timedelta(minutes=5)
+# The words `followups --due` takes (offered by shell completion).
 DUE_WORDS = ("today", "overdue", "week")
 
 
@@ -38,6 +39,12 @@ def move_leads_detailed(ws: Workspace, refs: Sequence[str], stage: str, note: st
     target = ws.pipeline.match(stage)
     check_note("--note", note)
     leads = {lead["id"]: lead for lead in (resolve(ws, ref) for ref in refs)}  # a lead named twice moves once
+
+    def moved(copy: Lead, now: datetime) -> Lead:
+        set_stage(copy, target, now, ws.user, note or None)
+        return copy
+
+    check_before_writing(ws, list(leads.values()), moved)
     return [_move(ws, lead, target, note) for lead in leads.values()]
 
 
@@ -129,7 +136,10 @@ def stale_query(ws: Workspace, query: LeadQuery, days: int, now: datetime | None
     oldest first."""
     if days < 1:
         raise InvalidInput("--days: must be at least 1")
-    since = (now or now_utc()) - timedelta(days=days)
+    try:
+        since = (now or now_utc()) - timedelta(days=days)
+    except OverflowError:
+        raise InvalidInput(f"--days: {days} days ago is before the year 1; give fewer days") from None
     return replace(
         query.unpaged(),
         exclude_stages=tuple(dict.fromkeys((*query.exclude_stages, *ws.pipeline.closed))),

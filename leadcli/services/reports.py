@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from leadcli.domain.dates import now_utc, to_utc
+from leadcli.domain.artisan import stage_since, web_time
+from leadcli.domain.dates import now_utc
 from leadcli.domain.pipeline import Pipeline
 from leadcli.domain.query import LeadQuery
 from leadcli.services.context import Workspace
@@ -23,8 +24,8 @@ def stage_rows(ws: Workspace, query: LeadQuery) -> list[dict[str, Any]]:
     for stage in ws.pipeline.stages:
         n, value = totals.pop(stage, (0, 0.0))
         rows.append({"stage": stage, "count": n, "value": value})
-    for stage, (n, value) in sorted(totals.items(), key=lambda item: str(item[0])):
-        rows.append({"stage": stage, "count": n, "value": value})
+    for other, (n, value) in sorted(totals.items(), key=lambda item: str(item[0])):
+        rows.append({"stage": other, "count": n, "value": value})
     return rows
 
 
@@ -77,15 +78,16 @@ def stage_durations(lead: Lead, pipeline: Pipeline, now: datetime) -> dict[str, 
     """Seconds this lead spent in each stage, from its stage history. A stay runs from the move
     into a stage to the next move; the last stay runs to `now` when its stage is open and is not
     counted when it is closed (time after a deal is won or lost is not pipeline time)."""
-    stays = [(entry.get("to_stage"), entry.get("changed_at")) for entry in lead.get("stage_history") or []]
-    stays = [(stage, to_utc(at)) for stage, at in stays if stage is not None and isinstance(at, datetime)]
+    # web_time: the Leads Artisan backend writes `changed_at` as naive ISO text (UTC).
+    stays = [(entry.get("to_stage"), web_time(entry.get("changed_at"))) for entry in lead.get("stage_history") or []]
+    stays = [(stage, at) for stage, at in stays if stage is not None and isinstance(at, datetime)]
     current = lead.get("current_stage")
     if current is not None and (not stays or stays[-1][0] != current):
         # A record changed by a tool that keeps no history (the Leads Artisan backend may): the
         # current stay starts at stage_updated_at, as far as anyone knows.
-        since = lead.get("stage_updated_at") or lead.get("created_at")
+        since = web_time(stage_since(lead) or lead.get("created_at"))
         if isinstance(since, datetime):
-            stays.append((current, to_utc(since)))
+            stays.append((current, since))
     out: dict[str, float] = {}
     for index, (stage, start) in enumerate(stays):
         if index + 1 < len(stays):

@@ -4,12 +4,13 @@ imports only that adapter (pymongo is loaded only for MongoDB URIs)."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-from leadcli.domain.errors import InvalidInput
+from leadcli.domain.errors import InvalidInput, LeadError
 from leadcli.store.base import LeadStore
 
-__all__ = ["LeadStore", "open_store", "describe_uri", "is_mongo_uri"]
+__all__ = ["LeadStore", "open_store", "describe_uri", "escaped_error", "is_mongo_uri"]
 
 
 def is_mongo_uri(uri: str) -> bool:
@@ -29,6 +30,8 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def open_store(uri: str, *, database: str | None = None) -> LeadStore:
+    if "\x00" in uri:
+        raise InvalidInput(f"--db: {describe_uri(uri)!r} holds a NUL character; no store can be named so")
     if is_mongo_uri(uri):
         from leadcli.store.mongo import MongoStore
 
@@ -39,9 +42,12 @@ def open_store(uri: str, *, database: str | None = None) -> LeadStore:
             f"--db: cannot use {describe_uri(uri)!r}; give a SQLite path ending in .db, "
             "sqlite:////abs/path.db, or a mongodb:// URI"
         )
+    from leadcli.config import default_db_path
     from leadcli.store.sqlite import SqliteStore
 
-    return SqliteStore(path)
+    # Only the default store's directory is made: a path the user named (--db, LEADCLI_DB, the
+    # config) in a directory that does not exist is a typo, exit 2, not a new empty store.
+    return SqliteStore(path, create_dir=path.expanduser().absolute() == default_db_path().absolute())
 
 
 def describe_uri(uri: str) -> str:
@@ -49,3 +55,15 @@ def describe_uri(uri: str) -> str:
     from leadcli.config import mask_uri
 
     return mask_uri(uri)
+
+
+def escaped_error(exc: BaseException) -> LeadError | None:
+    """The domain error for a store library's exception that escaped its adapter's translation
+    (SQLite raising while a caller iterates a cursor: a lock held too long, a damaged file), or
+    None if `exc` is not one. For the error boundary, which knows no store library."""
+    sqlite3 = sys.modules.get("sqlite3")  # loaded only if a SQLite store was opened
+    if sqlite3 is not None and isinstance(exc, sqlite3.DatabaseError):
+        from leadcli.store.sqlite import escaped_sqlite_error
+
+        return escaped_sqlite_error(exc)
+    return None

@@ -39,6 +39,12 @@ class LeadStore(Protocol):
 
     def get_by_email(self, email: str) -> Lead | None: ...
 
+    def get_all_by_email(self, email: str) -> list[Lead]:
+        """Every lead whose email is `email` ignoring case, oldest first: at most one in a store
+        only leadcli writes (it lowercases emails), several where another app stored case
+        variants (the Leads Artisan web app keeps `Sq.Two@x` beside leadcli's `sq.two@x`)."""
+        ...
+
     def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
         """Leads whose id starts with `prefix` (lowercase hex), at most `limit`."""
         ...
@@ -103,6 +109,11 @@ class LeadStore(Protocol):
 
     def change_source(self) -> str:
         """How `changes` learns of writes, for `watch`/`serve` to say (and `doctor`)."""
+        ...
+
+    def ensure_indexes(self) -> list[str]:
+        """Create whatever indexes (SQLite: and triggers) the store lacks, idempotently, for
+        `doctor --fix`; returns what it could not fix or what it created, as text."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -20,9 +20,11 @@ from urllib.parse import unquote
 
 import pymongo
 from bson import ObjectId
+from bson.regex import Regex
 from pymongo import errors as mongo_errors
 
 from leadcli.config import mask_uri
+from leadcli.domain.artisan import WEB_STAGES, stage_since, web_time
 from leadcli.domain.dates import iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.handle import HANDLE_LENGTH, handle_of, is_hex
@@ -59,10 +61,11 @@ LEAD_INDEXES = [
     pymongo.IndexModel([("handle", 1)], name="handle_1"),
 ]
 EVENT_INDEXES = [pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1")]
-# Defaults for fields a Leads Artisan document (or an older leadcli one) may lack.
+# Defaults for fields a Leads Artisan document (or an older leadcli one) may lack: the
+# backend's own defaults for status and stage, so leadcli shows what the web app shows.
 DEFAULTS: dict[str, Any] = {
-    "phone": None, "status": None, "engaged": False, "owner": None, "source": None,
-    "value": None, "notes": None, "follow_up_at": None, "last_contacted": None,
+    "phone": None, "status": "Not Engaged", "engaged": False, "current_stage": WEB_STAGES[0], "owner": None,
+    "source": None, "value": None, "notes": None, "follow_up_at": None, "last_contacted": None,
 }  # fmt: skip
 T = TypeVar("T")
 # Tries at numbering an event when concurrent writers take the same seq.
@@ -83,6 +86,7 @@ class MongoStore:
         self._secrets = _uri_secrets(uri)
         self._indexes_ensured = False
         self._capitalised_emails: bool | None = None
+        self._indexes_serve_regex_prefixes: bool | None = None  # see get_all_by_email
         self._last_seq = 0
         self.index_problems: list[str] = []
         # Whether writes take a per-lead lease first: None decides at the first write (only
@@ -269,6 +273,19 @@ class MongoStore:
             if doc is None and self._has_capitalised_emails():
                 doc = self.leads.find_one({"email": {"$regex": _exact(text), "$options": "i"}})
         return _from_document(doc) if doc else None
+
+    def get_all_by_email(self, email: str) -> list[Lead]:
+        text = email.strip().lower()
+        same: dict[str, Any] = {"email": {"$regex": _exact(text), "$options": "i"}}
+        with self._errors():
+            if self._indexes_serve_regex_prefixes is None:
+                self._indexes_serve_regex_prefixes = not self._is_ferretdb()
+            if self._indexes_serve_regex_prefixes:  # a few index seeks, not a walk of the whole index
+                same = {"$and": [{"email": {"$in": _case_prefixes(text)}}, same]}
+            # FerretDB v1 reads every document for any of these (measured at 20,000 leads: the
+            # prefixes cost it 2-3x the single regex, which costs ~2x an exact match).
+            docs = list(self.leads.find(same).sort("_id", 1).limit(50))
+        return [_from_document(doc) for doc in docs]
 
     def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
         wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
@@ -777,10 +794,9 @@ class _ErrorBoundary:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
         if isinstance(exc, mongo_errors.PyMongoError):
             raise self.store._translate(exc) from None
-        return False
 
 
 # -- documents ------------------------------------------------------------------------------
@@ -815,6 +831,7 @@ def _from_document(doc: Mapping[str, Any]) -> Lead:
     lead["fields"] = _decode_keys(doc.get("fields") or {})
     lead["version"] = int(doc.get("version") or 0)
     lead["stage_history"] = [_history_entry(entry) for entry in doc.get("stage_history") or [] if isinstance(entry, Mapping)]
+    lead["stage_updated_at"] = stage_since(lead)
     if "activities" in doc:
         lead["activities"] = [
             {**entry, "at": _utc(entry.get("at"))} for entry in doc.get("activities") or [] if isinstance(entry, Mapping)
@@ -831,7 +848,8 @@ def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     out = {
         "from_stage": entry.get("from_stage"),
         "to_stage": entry.get("to_stage"),
-        "changed_at": _utc(entry.get("changed_at")),
+        # The backend writes naive ISO text (UTC, microseconds); leadcli a BSON date.
+        "changed_at": web_time(entry.get("changed_at")),
         "by": entry.get("by"),
         "notes": entry.get("notes"),
     }
@@ -931,6 +949,21 @@ def _version_is(version: int) -> dict[str, Any]:
 def _exact(text: str) -> str:
     r"""A regex matching exactly `text` (\A…\z: `$` would also match before a final newline)."""
     return r"\A" + re.escape(text) + r"\z"
+
+
+def _case_prefixes(text: str, letters: int = 4) -> list[Regex[Any]]:
+    """Anchored, case-sensitive regexes for every capitalisation of `text`'s first `letters`
+    ASCII letters (at most 2**letters). MongoDB serves each as an index range, so finding an
+    email's case variants is a few index seeks; a case-insensitive regex alone walks the whole
+    index. (Built as bson Regex: pymongo sends a compiled pattern with a `u` flag FerretDB refuses.)"""
+    prefixes = [""]
+    for char in text:
+        if letters == 0 or not char.isascii():
+            break
+        variants = {char.lower(), char.upper()}
+        letters -= len(variants) - 1
+        prefixes = [p + v for p in prefixes for v in sorted(variants)]
+    return [Regex("^" + re.escape(p)) for p in prefixes]
 
 
 def _contains(text: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from leadcli.domain.dates import iso, now_utc
-from leadcli.domain.errors import Conflict, NotFound, StoreUnavailable, VersionConflict
+from leadcli.domain.errors import Conflict, InvalidInput, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.handle import HANDLE_LENGTH
 from leadcli.domain.lead import from_jsonable, to_jsonable
 from leadcli.domain.query import SORT_FIELDS, LeadQuery
@@ -250,22 +250,77 @@ def _store_error(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
     return StoreUnavailable(f"cannot use the store {path}: {text}")
 
 
+def escaped_sqlite_error(exc: sqlite3.DatabaseError) -> StoreUnavailable:
+    """An SQLite error met outside the store's own translation (mid-read): the store's fault,
+    exit 5 with what to do."""
+    if "locked" in str(exc) or "busy" in str(exc):
+        return StoreUnavailable(f"the store stayed locked by another writer: {exc}")
+    return StoreUnavailable(f"the store cannot be read: {str(exc)[:100]}; run leadcli doctor, and restore the file from a backup")
+
+
 class SqliteStore:
-    def __init__(self, path: Path) -> None:
+    read_only = False  # opened read-only: a file or directory the user may not write
+
+    def __init__(self, path: Path, *, create_dir: bool = True) -> None:
+        """`create_dir`: make the file's directory (0700) if missing; else (a path the user
+        named) a missing directory is exit 2, not a new empty store reporting 0 leads forever."""
         self.path = path.expanduser()
         self.uri_description = str(self.path)
+        if not self.path.parent.is_dir() and not create_dir:
+            raise InvalidInput(f"--db: the directory of {self.path} does not exist; create it first, or check the path")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._create_private()
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before WAL: it creates the file
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.create_function("leadcli_fold", 1, _fold, deterministic=True)
             self._migrate()
+            # SQLite opens a file it may not write read-only without a word: say so at a write.
+            self.read_only = not os.access(self.path, os.W_OK)
+        except sqlite3.OperationalError as exc:
+            if not ("readonly" in str(exc) or "unable to open" in str(exc)) or not self.path.is_file():
+                raise _store_error(exc, self.path) from None
+            self._open_read_only()
         except sqlite3.Error as exc:
             raise _store_error(exc, self.path) from None
         except OSError as exc:
             raise StoreUnavailable(f"cannot open the store {self.path}: {exc.strerror}") from None
+
+    def _create_private(self) -> None:
+        """A new store holds customer data: the file is made 0600 (SQLite gives its -wal and
+        -shm the same mode) in a 0700 directory when leadcli makes that too."""
+        if self.path.exists():
+            return
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # another process made it meanwhile
+
+    def _open_read_only(self) -> None:
+        """A store the user may not write (a 0444 file, a read-only directory or mount) can
+        still be read: list, show, count. A write then fails as the store's error (exit 5)."""
+        self.db.close()
+        uri = self.path.absolute().as_uri()
+        try:
+            try:
+                self.db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                version = self.schema_version()
+            except sqlite3.OperationalError:
+                # WAL needs a -shm file beside the store; in a read-only directory there is none
+                # and none can be made, so no one can be writing it: read the file as it is.
+                self.db = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                version = self.schema_version()
+            self.db.create_function("leadcli_fold", 1, _fold, deterministic=True)
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from None
+        if version != len(MIGRATIONS):
+            raise StoreUnavailable(
+                f"the store {self.path} is read-only for you and needs an upgrade (schema {version}); "
+                "open it once with write access"
+            )
+        self.read_only = True
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -291,6 +346,11 @@ class SqliteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise StoreUnavailable(
+                f"the store {self.path} is read-only for you (its file or directory permissions): "
+                "it can be read, not changed"
+            )
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -314,7 +374,7 @@ class SqliteStore:
         row = self._execute(sql, params).fetchone()
         return _decode(row[0]) if row else None
 
-    def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.db.execute(sql, params)
         except sqlite3.OperationalError as exc:
@@ -325,6 +385,10 @@ class SqliteStore:
 
     def get_by_email(self, email: str) -> Lead | None:
         return self._one("SELECT doc FROM leads WHERE email = ?", (email.strip().lower(),))
+
+    def get_all_by_email(self, email: str) -> list[Lead]:
+        lead = self.get_by_email(email)  # leadcli lowercases every email it stores
+        return [lead] if lead is not None else []
 
     def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
         # Ids are lowercase hex, so a range scan on the unique index finds the prefix.
@@ -387,7 +451,7 @@ class SqliteStore:
                 )
             except sqlite3.IntegrityError:
                 raise self._duplicate(lead) from None
-            _index_new_leads(db, cursor.lastrowid - 1)
+            _index_new_leads(db, (cursor.lastrowid or 0) - 1)
             self._append_event(db, lead, event)
         return lead
 
@@ -752,13 +816,13 @@ def _where(q: LeadQuery) -> tuple[str, list[Any]]:
         _contains(("company",), q.company, clauses, params)
     if q.search:
         _contains(SEARCH_COLUMNS, q.search, clauses, params)
-    for column, op, value in (
+    for column, op, bound in (
         ("created_at", ">=", q.created_after),
         ("created_at", "<", q.created_before),
     ):
-        if value is not None:
+        if bound is not None:
             clauses.append(f"{column} {op} ?")
-            params.append(iso(value))
+            params.append(iso(bound))
     if q.contacted_before is not None:
         clauses.append("(last_contacted IS NULL OR last_contacted < ?)")
         params.append(iso(q.contacted_before))

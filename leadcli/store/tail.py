@@ -89,10 +89,6 @@ class GapBuffer:
             self.position = following
         return out
 
-    @property
-    def holding(self) -> bool:
-        return bool(self._held)
-
 
 class SqliteTail:
     """`store` offers `data_version()`, `events_after()`, `last_seq()` and `replaced()`: when
