@@ -35,7 +35,7 @@ def _check_story(events: list[dict[str, Any]], own: str, web: str) -> None:
     assert [e["seq"] for e in events if e["by"] == OUTSIDE] == [None] * 4
     assert [e["seq"] for e in events if e["by"] != OUTSIDE] == [1, 2]
     assert events[2]["changes"] == {"company": ["Acme", "Acme Web"]} and events[2]["lead"]["company"] == "Acme Web"
-    assert events[3]["changes"] == {"current_stage": ["New Lead", "Initial Contact"]}
+    assert events[3]["changes"]["current_stage"] == ["New Lead", "Initial Contact"]  # (stage_updated_at moves too)
     assert events[5]["lead"]["email"] == "web@example.com"  # the lead as it was before the delete
 
 
@@ -59,12 +59,12 @@ def _in_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: e["at"])
 
 
-def test_watch_shows_the_web_apps_writes_and_its_own_once(mongo_uri: str) -> None:
-    web = WebApp(mongo_uri)
-    watcher = Proc("--verbose", "--db", mongo_uri, "watch", "-o", "jsonl", "--timeout", "90")
+def test_watch_shows_the_web_apps_writes_and_its_own_once(artisan_uri: str) -> None:
+    web = WebApp(artisan_uri)
+    watcher = Proc("--verbose", "--db", artisan_uri, "watch", "-o", "jsonl", "--timeout", "90")
     try:
         watcher.wait_stderr("watching")
-        own, web_id = _story(mongo_uri, web, pause=0.3)
+        own, web_id = _story(artisan_uri, web, pause=0.3)
         events = watcher.events(6, timeout=40)
         _check_story(_in_order(events), own, web_id)
         assert watcher.interrupt() == 0
@@ -74,18 +74,18 @@ def test_watch_shows_the_web_apps_writes_and_its_own_once(mongo_uri: str) -> Non
         web.close()
 
 
-def test_since_still_replays_leadcli_events_losslessly_beside_web_writes(mongo_uri: str) -> None:
-    web = WebApp(mongo_uri)
+def test_since_still_replays_leadcli_events_losslessly_beside_web_writes(artisan_uri: str) -> None:
+    web = WebApp(artisan_uri)
     try:
-        _story(mongo_uri, web)
-        result = invoke("--db", mongo_uri, "watch", "--since", "0", "-o", "jsonl", "--count", "2", "--timeout", "30")
+        _story(artisan_uri, web)
+        result = invoke("--db", artisan_uri, "watch", "--since", "0", "-o", "jsonl", "--count", "2", "--timeout", "30")
         assert result.code == 0, result.stderr
         assert [json.loads(line)["seq"] for line in result.stdout.splitlines()] == [1, 2]
     finally:
         web.close()
 
 
-def test_the_poll_by_updated_at_sees_the_same_story(mongo_uri: str) -> None:
+def test_the_poll_by_updated_at_sees_the_same_story(artisan_uri: str) -> None:
     """The tail for a standalone MongoDB without an OpLog, driven here on FerretDB. It reads
     state, so it sees each write that lasts longer than its poll interval (0.5 s): the story's
     writes are a second apart, as people make them."""
@@ -96,14 +96,14 @@ def test_the_poll_by_updated_at_sees_the_same_story(mongo_uri: str) -> None:
     from leadcli.store.mongo_changes import UpdatedAtPoll
     from leadcli.store.tail import ForeignMerge, SeqTail
 
-    store: Any = open_store(mongo_uri)
+    store: Any = open_store(artisan_uri)
     store.ensure_indexes()
-    web = WebApp(mongo_uri)
+    web = WebApp(artisan_uri)
     feed = ForeignMerge(SeqTail(store.events_after, 0, lookup=store.event_at), UpdatedAtPoll(store))
     try:
         assert feed.poll(0.5) == []  # the first read takes what is there as known
         ids: list[tuple[str, str]] = []
-        writer = threading.Thread(target=lambda: ids.append(_story(mongo_uri, web, pause=1.0)))
+        writer = threading.Thread(target=lambda: ids.append(_story(artisan_uri, web, pause=1.0)))
         writer.start()
         events: list[dict[str, Any]] = []
         deadline = time.monotonic() + 60
@@ -117,19 +117,19 @@ def test_the_poll_by_updated_at_sees_the_same_story(mongo_uri: str) -> None:
         store.close()
 
 
-def test_a_browser_on_serve_hears_of_the_web_apps_writes_and_leadclis(mongo_uri: str) -> None:
+def test_a_browser_on_serve_hears_of_the_web_apps_writes_and_leadclis(artisan_uri: str) -> None:
     from websockets.sync.client import connect
 
-    web = WebApp(mongo_uri)
+    web = WebApp(artisan_uri)
     port = _free_port()
-    server = Proc("--verbose", "--db", mongo_uri, "serve", "--port", str(port), "--allow-origin", "http://localhost:5173")
+    server = Proc("--verbose", "--db", artisan_uri, "serve", "--port", str(port), "--allow-origin", "http://localhost:5173")
     try:
         server.wait_stderr("serving events")
         with connect(f"ws://127.0.0.1:{port}/api/v1/ws/user-7", origin="http://localhost:5173", open_timeout=10) as browser:  # type: ignore[arg-type]
             time.sleep(1.0)  # the server's tail is running
             web_id = web.create("Web Lead", "web@example.com")
             first = json.loads(browser.recv(timeout=20))
-            own = _add(mongo_uri, "ada@example.com")
+            own = _add(artisan_uri, "ada@example.com")
             second = json.loads(browser.recv(timeout=20))
         got = sorted([first, second], key=lambda m: m["lead"]["email"])
         assert [(m["type"], m["lead"]["id"]) for m in got] == [("create", own), ("create", web_id)]

@@ -204,6 +204,7 @@ def serve(
         listen_port,
         secret,
         allow_origins=origins,
+        others=ws.web_app,
         queue_size=client_queue,
         log=info if verbose else (lambda _m: None),
         on_listening=on_listening,

@@ -180,6 +180,7 @@ class EventServer:
         token: str | None,
         bind: str = "127.0.0.1",
         allow_origins: list[str] | None = None,
+        others: bool = True,
         queue_size: int = QUEUE_SIZE,
         budget: float = RECONNECT_BUDGET_S,
         log: Callable[[str], None] = lambda _m: None,
@@ -188,6 +189,7 @@ class EventServer:
         self.token = token
         self.bind = bind
         self.allow_origins = set(allow_origins or [])
+        self.others = others
         self.queue_size = queue_size
         self.budget = budget
         self.log = log
@@ -203,7 +205,7 @@ class EventServer:
             store = self.open_store()
             start = store.last_seq()
             loop.call_soon_threadsafe(_resolve, ready, start)
-            tail = store.changes(start)
+            tail = store.changes(start, others=self.others)
             for event in follow_tail(tail, budget=self.budget, what=f"the store {store.uri_description}", stop=self._stop.is_set):
                 shown = event_to_jsonable(event)
                 text = json.dumps(shown, ensure_ascii=False)
@@ -386,12 +388,13 @@ def serve_events(
     token: str | None,
     *,
     allow_origins: list[str] | None = None,
+    others: bool = True,
     queue_size: int = QUEUE_SIZE,
     log: Callable[[str], None],
     on_listening: Callable[[str, int], None],
 ) -> None:
     check_bind(host, token)
-    server = EventServer(open_store, token=token, bind=host, allow_origins=check_origins(allow_origins or []), queue_size=queue_size, log=log)
+    server = EventServer(open_store, token=token, bind=host, allow_origins=check_origins(allow_origins or []), others=others, queue_size=queue_size, log=log)
     try:
         asyncio.run(server.run(host, port, on_listening))
     except OSError as exc:

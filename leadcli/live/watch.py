@@ -25,7 +25,7 @@ def store_events(
     """Every event after `since` (None: only new ones) from the workspace's store."""
     store = ws.store
     start = store.last_seq() if since is None else since
-    tail = store.changes(start)
+    tail = store.changes(start, others=ws.web_app)  # other apps' writes where one shares the store
     try:
         for event in follow_tail(tail, until=until, budget=budget, what=f"the store {store.uri_description}", stop=stop):
             yield event_to_jsonable(event)

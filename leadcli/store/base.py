@@ -99,12 +99,13 @@ class LeadStore(Protocol):
 
     def last_seq(self) -> int: ...
 
-    def changes(self, after: int) -> ChangeFeed:
+    def changes(self, after: int, others: bool = True) -> ChangeFeed:
         """Every event after seq `after`, oldest first, none skipped, then each new one as it
         is written (SQLite: polled by `PRAGMA data_version`, following a replaced file; MongoDB:
         a change stream, or a tail by seq). On MongoDB also the writes other apps make to the
         shared `leads` collection, as events with seq None and `by` = FOREIGN_BY
-        (`domain.foreign`): those are not logged, so `--since` cannot replay them."""
+        (`domain.foreign`): those are not logged, so `--since` cannot replay them. `others`
+        False: leadcli's events only (no other app shares the store)."""
         ...
 
     def change_source(self) -> str:

@@ -708,7 +708,7 @@ class MongoStore:
 
     # -- live changes (watch, serve) ------------------------------------------------------
 
-    def changes(self, after: int) -> ChangeFeed:
+    def changes(self, after: int, others: bool = True) -> ChangeFeed:
         """leadcli's events after `after` and other apps' writes to `leads` (see mongo_changes)."""
         from leadcli.store.mongo_changes import foreign_source
         from leadcli.store.tail import ChangeStreamTail, ForeignMerge, SeqTail
@@ -723,7 +723,7 @@ class MongoStore:
             own = ChangeStreamTail(open_stream, event_from_document, self.events_after, after, errors=(mongo_errors.PyMongoError,))
         else:
             own = SeqTail(self.events_after, after, lookup=self.event_at)
-        return ForeignMerge(own, foreign_source(self))
+        return ForeignMerge(own, foreign_source(self)) if others else own
 
     def change_source(self) -> str:
         from leadcli.store.mongo_changes import foreign_source_kind

@@ -587,7 +587,7 @@ class SqliteStore:
 
     # -- live changes (watch, serve) ------------------------------------------------------
 
-    def changes(self, after: int) -> ChangeFeed:
+    def changes(self, after: int, others: bool = True) -> ChangeFeed:
         """Events after `after`, polled by `PRAGMA data_version` (see store.tail.SqliteTail)."""
         from leadcli.store.tail import SqliteTail
 
