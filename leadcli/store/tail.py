@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 from leadcli.domain.dates import from_iso, to_utc
@@ -49,6 +49,7 @@ FILE_CHECK_S = 1.0
 # How often other apps' writes are read, and how many leads/ids the merge remembers.
 FOREIGN_INTERVAL_S = 1.0
 REMEMBERED = 10_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LOOKUPS_PER_READ = 8
 
 
@@ -350,7 +351,7 @@ class ForeignMerge:
         self.clock = clock
         self._own_writes: OrderedDict[str, set[tuple[int, Any]]] = OrderedDict()
         self._own_deletes: OrderedDict[str, None] = OrderedDict()
-        self._known: OrderedDict[str, Lead] = OrderedDict()  # last lead seen per id, for diffs
+        self._known: OrderedDict[str, list[Lead]] = OrderedDict()  # last leads seen per id, for diffs
         self._pending: list[tuple[float, ForeignChange]] = []
         self._next_read = clock()
 
@@ -389,7 +390,7 @@ class ForeignMerge:
         writes = self._own_writes.get(lead_id) or set()
         writes.add(_stamp(lead))
         _remember(self._own_writes, lead_id, writes)
-        _remember(self._known, lead_id, lead)
+        self._learn(lead_id, lead)
 
     def _release(self) -> list[Event]:
         out: list[Event] = []
@@ -399,7 +400,7 @@ class ForeignMerge:
             verdict = self._verdict(change)
             if verdict == "own":
                 if change.lead is not None:
-                    _remember(self._known, change.lead_id, change.lead)
+                    self._learn(change.lead_id, change.lead)
             elif verdict == "foreign" or now >= until:
                 out.append(self._event(change))
             else:
@@ -412,7 +413,7 @@ class ForeignMerge:
             if change.lead_id in self._own_deletes:
                 return "own"
             known = self._known.get(change.lead_id)
-            return "foreign" if known is not None and not _stamp(known)[0] else "wait"
+            return "foreign" if known and not _stamp(known[-1])[0] else "wait"
         assert change.lead is not None
         version, updated_at = _stamp(change.lead)
         if not version:
@@ -424,13 +425,26 @@ class ForeignMerge:
             return "foreign"  # leadcli wrote this version with another updated_at: changed since
         return "wait"
 
+    def _learn(self, lead_id: str, lead: Lead) -> None:
+        seen = [*self._known.get(lead_id, []), lead]
+        seen.sort(key=lambda one: _stamp(one)[1] or _EPOCH)
+        _remember(self._known, lead_id, seen[-4:])
+
+    def _before(self, lead_id: str, lead: Lead) -> Lead | None:
+        """The newest version seen from before `lead` (a held change is released after later
+        own events may have been seen): what its `changes` are measured against."""
+        at = _stamp(lead)[1] or _EPOCH
+        earlier = [one for one in self._known.get(lead_id, []) if (_stamp(one)[1] or _EPOCH) < at]
+        return earlier[-1] if earlier else None
+
     def _event(self, change: ForeignChange) -> Event:
-        before = self._known.get(change.lead_id)
+        known = self._known.get(change.lead_id)
         if change.op == "delete":
             self._known.pop(change.lead_id, None)
-            return foreign_event("delete", before or {"id": change.lead_id}, None, change.at)
+            return foreign_event("delete", known[-1] if known else {"id": change.lead_id}, None, change.at)
         assert change.lead is not None
-        _remember(self._known, change.lead_id, change.lead)
+        before = self._before(change.lead_id, change.lead)
+        self._learn(change.lead_id, change.lead)
         return foreign_event(change.op, change.lead, before, change.at)
 
     def close(self) -> None:
