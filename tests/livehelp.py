@@ -110,6 +110,80 @@ def _pump(stream: Any, sink: queue.Queue[str | None]) -> None:
     sink.put(None)
 
 
+class WebApp:
+    """Writes to a MongoDB `leads` collection the way the Leads Artisan backend does
+    (../shared/docs/leads-artisan.md): inserts without `version`, `find_one_and_update` with
+    `$set` of the fields sent plus `updated_at = utcnow()` (naive UTC), a history entry on a
+    stage change (naive ISO text with microseconds), deletes."""
+
+    def __init__(self, uri: str) -> None:
+        import pymongo
+
+        self.client: Any = pymongo.MongoClient(uri)
+        self.leads = self.client.get_default_database()["leads"]
+
+    @staticmethod
+    def _now() -> Any:
+        from datetime import UTC, datetime
+
+        return datetime.now(UTC).replace(tzinfo=None)
+
+    def create(self, name: str, email: str, company: str = "Web Co") -> str:
+        now = self._now()
+        doc = {
+            "name": name, "email": email, "company": company, "status": "Not Engaged", "engaged": False,
+            "current_stage": "New Lead", "stage_history": [{"from_stage": None, "to_stage": "New Lead", "changed_at": now.isoformat()}],
+            "last_contacted": None, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        return str(self.leads.insert_one(doc).inserted_id)
+
+    def update(self, lead_id: str, **fields: Any) -> None:
+        from bson import ObjectId
+
+        now = self._now()
+        change: dict[str, Any] = {"$set": {**fields, "updated_at": now}}
+        if "current_stage" in fields:
+            old = self.leads.find_one({"_id": ObjectId(lead_id)})["current_stage"]
+            change["$push"] = {"stage_history": {"from_stage": old, "to_stage": fields["current_stage"], "changed_at": now.isoformat()}}
+        self.leads.find_one_and_update({"_id": ObjectId(lead_id)}, change)
+
+    def delete(self, lead_id: str) -> None:
+        from bson import ObjectId
+
+        self.leads.delete_one({"_id": ObjectId(lead_id)})
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def raw_handshake(port: int, path: str, headers: dict[str, str], read_for: float = 1.5) -> bytes:
+    """A WebSocket handshake sent byte by byte, as a browser (or an attacker) would; returns
+    everything the server sent back within `read_for` seconds."""
+    import base64
+    import socket
+
+    lines = [
+        f"GET {path} HTTP/1.1", "Upgrade: websocket", "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}", "Sec-WebSocket-Version: 13",
+    ]  # fmt: skip
+    headers = {"Host": f"127.0.0.1:{port}", **headers}
+    lines += [f"{k}: {v}" for k, v in headers.items() if v is not None]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        sock.settimeout(0.2)
+        data = b""
+        deadline = time.monotonic() + read_for
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
 def communicate_until(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> tuple[str, str, bool]:
     """Read a started process group's stdout and stderr until `needle` shows up on stdout, the
     process ends, or `timeout` passes (a safety net, not a measurement); then stop it (SIGTERM

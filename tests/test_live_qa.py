@@ -41,14 +41,14 @@ def test_readable_view_keeps_one_event_per_line_whatever_the_text_holds(tmp_path
 def test_mongo_events_can_be_looked_up_by_seq_and_the_tail_uses_that(mongo_uri: str) -> None:
     # FerretDB scans every event for `seq > N`; a watcher polling that 10 times a second kept
     # a core busy once the log held a few thousand events. The next seq is now looked up by _id.
-    from leadcli.live.tail import SeqTail, open_tail
     from leadcli.store import open_store
+    from leadcli.store.tail import SeqTail
 
     assert invoke("--db", mongo_uri, "add", "--name", "Ada", "--email", "ada@example.com").code == 0
     store = open_store(mongo_uri)
     try:
         assert store.event_at(1)["type"] == "lead_created" and store.event_at(2) is None  # type: ignore[attr-defined]
-        tail = open_tail(store, 1)
+        tail = store.changes(1).own  # type: ignore[attr-defined]  # leadcli's events, beside other apps' writes
         assert isinstance(tail, SeqTail) and tail.lookup is not None
         reads = []
         tail.fetch = lambda after, limit: reads.append(after) or store.events_after(after, limit)  # type: ignore[method-assign]

@@ -236,3 +236,95 @@ def test_loopback_addresses_are_recognised() -> None:
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.20", "example.com"))
+
+
+# -- who may connect (issue 14 item 1) ------------------------------------------------------
+
+EVIL = "http://evil.example"
+
+
+@pytest.fixture
+def open_feed(db: str) -> Iterator[tuple[int, Proc]]:
+    """serve with no token on loopback (the default), one lead already written."""
+    add(db, "secret@example.com")
+    port = _free_port()
+    server = start_server(db, port, "--allow-origin", "http://localhost:5173")
+    try:
+        yield port, server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("path", ["/ws?since=0", "/api/v1/ws/user-1"])
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": EVIL}, {"Origin": "null"}, {"Host": "evil.example:8765"}, {"Host": "127.0.0.1.nip.io"}, {"Origin": "http://localhost:5174"}, {"Origin": "http://localhost:5173\r\nOrigin: http://evil.example"}],
+    ids=["evil-origin", "null-origin", "rebound-host", "rebound-host-2", "other-port-origin", "two-origins"],
+)
+def test_a_web_page_cannot_read_the_store_through_serve(open_feed: tuple[int, Proc], path: str, headers: dict[str, str]) -> None:
+    from livehelp import raw_handshake
+
+    port, _ = open_feed
+    answer = raw_handshake(port, path, headers)
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    assert b"secret@example.com" not in answer
+
+
+@pytest.mark.parametrize("headers", [{}, {"Origin": "http://localhost:5173"}, {"Host": "localhost:1"}, {"Host": "[::1]:8765"}])
+def test_allowed_origins_and_clients_without_origin_are_served(open_feed: tuple[int, Proc], headers: dict[str, str]) -> None:
+    from livehelp import raw_handshake
+
+    port, _ = open_feed
+    answer = raw_handshake(port, "/ws?since=0", headers)
+    assert answer.startswith(b"HTTP/1.1 101"), answer[:200]
+    assert b"secret@example.com" in answer
+
+
+def test_allow_origin_comes_from_the_config_and_bad_ones_are_usage_errors(tmp_path: Path) -> None:
+    from livehelp import raw_handshake
+
+    db = str(tmp_path / "leads.db")
+    add(db, "secret@example.com")
+    bad = invoke("--db", db, "serve", "--port", "0", "--allow-origin", "evil.example")
+    assert bad.code == 2 and bad.stderr.startswith("error:") and "--allow-origin" in bad.stderr
+    config = tmp_path / "config.toml"
+    config.write_text('[serve]\nallow_origin = ["https://crm.example.com"]\n')
+    port = _free_port()
+    server = Proc("--verbose", "--db", db, "serve", "--port", str(port), env={"LEADCLI_CONFIG": str(config)})
+    try:
+        server.wait_stderr("serving events")
+        assert raw_handshake(port, "/ws?since=0", {"Origin": "https://crm.example.com"}).startswith(b"HTTP/1.1 101")
+        assert raw_handshake(port, "/ws?since=0", {"Origin": EVIL}).startswith(b"HTTP/1.1 403")
+    finally:
+        server.stop()
+
+
+# -- the Leads Artisan web app's protocol (issue 12 item 3) ----------------------------------
+
+
+def test_a_browser_gets_web_app_messages_for_leadcli_changes_with_the_token_in_the_path(db: str) -> None:
+    from livehelp import raw_handshake
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect as ws_connect
+
+    port = _free_port()
+    server = start_server(db, port, "--token", TOKEN, "--allow-origin", "http://localhost:5173")
+    try:
+        base = f"ws://127.0.0.1:{port}/t/{TOKEN}/api/v1"  # what VITE_WS_URL is set to
+        assert raw_handshake(port, "/api/v1/ws/u1", {"Origin": "http://localhost:5173"}).startswith(b"HTTP/1.1 401")
+        assert raw_handshake(port, "/t/wrong/api/v1/ws/u1", {"Origin": "http://localhost:5173"}).startswith(b"HTTP/1.1 401")
+        assert raw_handshake(port, f"/t/{TOKEN}/api/v1/ws/u1", {"Origin": EVIL}).startswith(b"HTTP/1.1 403")
+        with pytest.raises(InvalidStatus):
+            ws_connect(f"ws://127.0.0.1:{port}/t/{TOKEN}/api/v1/ws", open_timeout=10)  # no client id: 404
+        with ws_connect(f"{base}/ws/user-1", origin="http://localhost:5173", open_timeout=10) as browser:  # type: ignore[arg-type]
+            add(db, "ada@example.com", "--company", "Acme")
+            message = json.loads(browser.recv(timeout=15))
+            assert message["type"] == "create" and message["isRemote"] is True
+            assert message["userId"].startswith("leadcli:")
+            lead = message["lead"]
+            assert lead["email"] == "ada@example.com" and lead["company"] == "Acme" and isinstance(lead["id"], str)
+            assert "+" not in lead["created_at"] and lead["created_at"].count(":") == 2  # naive ISO, as the backend sends
+            assert invoke("--db", db, "delete", lead["id"], "--yes").code == 0
+            assert json.loads(browser.recv(timeout=15))["type"] == "delete"
+    finally:
+        server.stop()

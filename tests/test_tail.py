@@ -302,3 +302,128 @@ def test_seq_tail_with_a_lookup_still_sees_events_it_cannot_look_up_and_late_seq
     log.write(4)
     assert seqs(tail.poll(0.01)) == [2, 3, 4]
     assert tail.position == 4
+
+
+def test_live_code_reaches_stores_only_through_the_port() -> None:
+    """Issue 16: no pymongo/sqlite3 outside store/, no `hasattr(store, …)`, no store opened by the CLI."""
+    from conftest import ROOT
+
+    for path in [*(ROOT / "leadcli" / "live").glob("*.py"), ROOT / "leadcli" / "cli" / "live.py"]:
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+        for banned in ("import pymongo", "from pymongo", "import sqlite3", "hasattr(", ".events.watch(", "import describe_uri, open_store", "import open_store"):
+            if "open_store" in banned and path.name == "watch.py":
+                continue  # store_opener: the one place live/ opens a store, for serve's threads
+            assert banned not in code, f"{path.name} uses {banned}"
+
+
+class ListTail:
+    """An own-event tail fed by the test."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.ready: list[dict[str, Any]] = []
+
+    def poll(self, timeout: float) -> list[dict[str, Any]]:
+        out, self.ready = self.ready, []
+        if out:
+            self.position = out[-1]["seq"]
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class ListSource:
+    describe = "test"
+
+    def __init__(self) -> None:
+        self.ready: list[Any] = []
+
+    def read(self) -> list[Any]:
+        out, self.ready = self.ready, []
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_foreign_merge_drops_own_writes_even_when_their_event_comes_late_and_keeps_foreign_ones() -> None:
+    from leadcli.store.tail import ForeignChange, ForeignMerge
+
+    now = [0.0]
+    own, source = ListTail(), ListSource()
+    merge = ForeignMerge(own, source, every=0.0, grace=2.0, clock=lambda: now[0])
+    t1, t2 = datetime(2026, 12, 1, 10, tzinfo=UTC), datetime(2026, 12, 1, 10, 1, tzinfo=UTC)
+    mine = {"id": "a" * 24, "version": 1, "updated_at": t1, "name": "Ada"}
+    source.ready = [ForeignChange("insert", mine["id"], mine, t1)]  # seen before its event
+    assert merge.poll(0) == []  # held: its event may be on its way
+    now[0] += 1.0
+    own.ready = [{"seq": 1, "type": "lead_created", "lead_id": mine["id"], "lead": mine, "by": "ada"}]
+    assert [e["seq"] for e in merge.poll(0)] == [1]  # once, as leadcli's
+    theirs = {**mine, "updated_at": t2, "name": "Ada L."}  # same version, new updated_at: the web app
+    web = {"id": "b" * 24, "updated_at": t2, "name": "Web"}  # no version: never leadcli's
+    source.ready = [ForeignChange("update", mine["id"], theirs, t2), ForeignChange("insert", web["id"], web, t2)]
+    got = merge.poll(0)
+    assert [(e["type"], e["seq"], e["by"]) for e in got] == [("lead_updated", None, "(outside leadcli)"), ("lead_created", None, "(outside leadcli)")]
+    assert got[0]["changes"] == {"name": ["Ada", "Ada L."]}
+    lost = {"id": "c" * 24, "version": 3, "updated_at": t2}  # versioned, and no event ever comes
+    source.ready = [ForeignChange("update", lost["id"], lost, t2), ForeignChange("delete", web["id"], None, t2)]
+    assert [e["type"] for e in merge.poll(0)] == ["lead_deleted"]  # never leadcli's: at once
+    now[0] += 2.5
+    assert [e["lead_id"] for e in merge.poll(0)] == [lost["id"]]  # after the grace
+
+
+def test_the_change_stream_on_leads_turns_changes_into_foreign_changes() -> None:
+    """A replica set's change stream on `leads` (scripted): inserts, updates with the document as
+    it now is, deletes; leadcli filling in a handle is not a change; the resume token is kept."""
+    from contextlib import nullcontext
+
+    from bson import ObjectId
+
+    from leadcli.store.mongo_changes import LeadsChangeStream
+
+    oid = ObjectId()
+    doc = {"_id": oid, "name": "Web", "email": "w@example.com", "updated_at": datetime(2026, 12, 1, 10)}
+    script = [
+        {"_id": {"t": 1}, "operationType": "insert", "documentKey": {"_id": oid}, "fullDocument": doc},
+        {"_id": {"t": 2}, "operationType": "update", "documentKey": {"_id": oid}, "fullDocument": {**doc, "name": "Web 2"},
+         "updateDescription": {"updatedFields": {"name": "Web 2", "updated_at": doc["updated_at"]}, "removedFields": []}},
+        {"_id": {"t": 3}, "operationType": "update", "documentKey": {"_id": oid}, "fullDocument": doc,
+         "updateDescription": {"updatedFields": {"handle": "abc"}, "removedFields": []}},
+        {"_id": {"t": 4}, "operationType": "delete", "documentKey": {"_id": oid}},
+    ]  # fmt: skip
+    opened: list[dict[str, Any]] = []
+
+    class Stream:
+        def __init__(self) -> None:
+            self.left = list(script)
+            self.resume_token: Any = None
+
+        def try_next(self) -> Any:
+            if not self.left:
+                return None
+            change = self.left.pop(0)
+            self.resume_token = change["_id"]
+            return change
+
+        def close(self) -> None:
+            pass
+
+    class Leads:
+        def watch(self, **options: Any) -> Stream:
+            opened.append(options)
+            return Stream()
+
+    class Store:
+        leads = Leads()
+
+        def _errors(self) -> Any:
+            return nullcontext()
+
+    source = LeadsChangeStream(Store())  # type: ignore[arg-type]
+    changes = source.read()
+    assert [(c.op, c.lead_id, c.lead and c.lead["name"]) for c in changes] == [
+        ("insert", str(oid), "Web"), ("update", str(oid), "Web 2"), ("delete", str(oid), None),
+    ]  # fmt: skip
+    assert changes[0].lead["updated_at"].tzinfo is not None  # type: ignore[index]  # naive BSON dates are UTC
+    assert opened[0]["full_document"] == "updateLookup" and source.token == {"t": 4}

@@ -266,14 +266,14 @@ def test_mongo_without_change_streams_is_tailed_by_seq(mongo_server: str) -> Non
     # FerretDB (like a standalone mongod) has no change streams: the tail reads by seq.
     import uuid
 
-    from leadcli.live.tail import SeqTail, open_tail
     from leadcli.store import open_store
+    from leadcli.store.tail import ForeignMerge, SeqTail
 
     store = open_store(f"{mongo_server}/leadcli_test_{uuid.uuid4().hex[:12]}")
     try:
         assert store.server_info()["change_streams"] is False  # type: ignore[attr-defined]
-        tail = open_tail(store, 0)
-        assert isinstance(tail, SeqTail)
+        tail = store.changes(0)
+        assert isinstance(tail, ForeignMerge) and isinstance(tail.own, SeqTail)
         db_uri = f"{mongo_server}/{store.db.name}"  # type: ignore[attr-defined]
         add(db_uri, "Ada", "ada@example.com", "--company", "Engines")  # a store the web app may share
         add(db_uri, "Bob", "bob@example.com", "--company", "Bob Co")
@@ -283,3 +283,147 @@ def test_mongo_without_change_streams_is_tailed_by_seq(mongo_server: str) -> Non
     finally:
         store.client.drop_database(store.db.name)  # type: ignore[attr-defined]
         store.close()
+
+
+# -- hostile or odd servers, huge seqs, a replaced store (issue 14 items 7-9) ---------------
+
+
+def test_since_beyond_what_a_store_holds_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke("--db", str(tmp_path / "leads.db"), "watch", "--since", str(2**63), "--timeout", "1")
+    assert result.code == 2 and result.stderr.startswith("error:") and "unexpected" not in result.stderr
+
+
+class FakeFeed:
+    """A WebSocket server on a free port that sends each client the given messages."""
+
+    def __init__(self, messages: list[str | bytes]) -> None:
+        import threading
+
+        from websockets.sync.server import serve
+
+        self.messages = messages
+        self.server = serve(self._handler, "127.0.0.1", 0)
+        self.port = self.server.socket.getsockname()[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _handler(self, ws) -> None:  # type: ignore[no-untyped-def]
+        for message in self.messages:
+            ws.send(message)
+        try:
+            ws.recv(timeout=30)
+        except Exception:  # noqa: BLE001 - the watcher left
+            pass
+
+    def url(self, path: str = "/ws") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.mark.parametrize(
+    "message, said",
+    [
+        ("this is not json", "not JSON"),
+        (b"\xff\xfe binary", "not JSON"),
+        ('{"hello": "world"}', "not a leadcli or Leads Artisan event"),
+        ('{"seq": "x", "type": "lead_created"}', "bad seq"),
+        ('{"type": "update", "lead": {"name": "no id"}}', "without a lead id"),
+        ('{"type": "update", "lead": {"id": "a1", "updated_at": "yesterday"}}', "unreadable date"),
+    ],
+)
+def test_a_message_watch_cannot_read_is_one_error_line_and_exit_2(message: str | bytes, said: str) -> None:
+    feed = FakeFeed([message])
+    try:
+        result = invoke("watch", "--server", feed.url(), "--timeout", "20")
+    finally:
+        feed.close()
+    assert result.code == 2, result.stderr
+    assert result.stderr.startswith("error:") and said in result.stderr and "unexpected" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_frame_over_the_limit_is_refused_with_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadcli.live import client
+
+    monkeypatch.setattr(client, "MAX_FRAME", 4096)
+    feed = FakeFeed(["[" + "1," * 5000 + "1]"])
+    try:
+        result = invoke("watch", "--server", feed.url(), "--timeout", "20")
+    finally:
+        feed.close()
+    assert result.code == 2 and "larger than" in result.stderr and "unexpected" not in result.stderr
+
+
+def test_watch_server_prints_the_web_apps_own_feed() -> None:
+    lead = {
+        "id": "6650f1c2a1b2c3d4e5f60718", "name": "Web Lead", "email": "w@example.com", "company": "W",
+        "status": "Not Engaged", "engaged": False, "current_stage": "Initial Contact", "stage_updated_at": None,
+        "stage_history": [
+            {"from_stage": None, "to_stage": "New Lead", "changed_at": "2026-12-01T00:43:32.194057"},
+            {"from_stage": "New Lead", "to_stage": "Initial Contact", "changed_at": "2026-12-01T00:50:00.000001"},
+        ],
+        "last_contacted": None, "created_at": "2026-12-01T00:43:32.194000", "updated_at": "2026-12-01T00:50:00.000000",
+    }  # fmt: skip
+    messages = [
+        json.dumps({"type": kind, "lead": lead, "userId": "u-42", "isRemote": True}) for kind in ("create", "update", "delete")
+    ]
+    feed = FakeFeed(messages)  # type: ignore[arg-type]
+    try:
+        result = invoke("watch", "--server", feed.url("/api/v1/ws/leadcli-watch"), "-o", "jsonl", "--count", "3", "--timeout", "20")
+    finally:
+        feed.close()
+    assert result.code == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["type"] for e in events] == ["lead_created", "lead_stage_changed", "lead_deleted"]
+    assert all(e["seq"] is None and e["by"] == "(outside leadcli)" for e in events)
+    assert events[1]["changes"] == {"current_stage": ["New Lead", "Initial Contact"]}
+    assert events[0]["lead"]["created_at"] == "2026-12-01T00:43:32.194+00:00"  # naive UTC read as UTC
+    assert events[0]["lead"]["stage_history"][0]["changed_at"].endswith("+00:00")
+
+
+def _sqlite_add(db: str, email: str) -> None:
+    assert invoke("--db", db, "add", "--name", "x", "--email", email, "-o", "ids").code == 0
+
+
+def test_watch_follows_a_store_file_replaced_by_a_newer_copy(tmp_path: Path) -> None:
+    import shutil
+
+    db, copy = tmp_path / "leads.db", tmp_path / "copy.db"
+    _sqlite_add(str(db), "a@example.com")
+    watcher = Proc("--db", str(db), "watch", "-o", "jsonl", "--since", "0", "--timeout", "60")
+    try:
+        assert [e["seq"] for e in watcher.events(1)] == [1]
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{db}{suffix}").exists():
+                shutil.copy(f"{db}{suffix}", f"{copy}{suffix}")
+        _sqlite_add(str(copy), "b@example.com")  # the copy moves on
+        (Path(f"{copy}-shm")).unlink(missing_ok=True)
+        _sqlite_add(str(copy), "c@example.com")
+        assert invoke("--db", str(copy), "count").code == 0  # checkpoint on close
+        copy.replace(db)  # mv copy.db leads.db
+        got = watcher.events(2, timeout=20)
+        assert [(e["seq"], e["lead"]["email"]) for e in got] == [(2, "b@example.com"), (3, "c@example.com")]
+        _sqlite_add(str(db), "d@example.com")
+        assert [e["lead"]["email"] for e in watcher.events(1)] == ["d@example.com"]
+    finally:
+        watcher.stop()
+
+
+def test_watch_exits_5_when_the_store_is_replaced_by_an_older_backup(tmp_path: Path) -> None:
+    import shutil
+
+    db, backup = tmp_path / "leads.db", tmp_path / "backup.db"
+    _sqlite_add(str(db), "a@example.com")
+    assert invoke("--db", str(db), "count").code == 0
+    shutil.copy(db, backup)
+    watcher = Proc("--db", str(db), "watch", "-o", "jsonl", "--since", "0", "--timeout", "60")
+    try:
+        _sqlite_add(str(db), "b@example.com")
+        assert [e["seq"] for e in watcher.events(2)] == [1, 2]
+        backup.replace(db)  # restoring a backup: its log ends at seq 1
+        assert watcher.wait(timeout=30) == 5
+        err = watcher.stderr_text()
+        assert err.startswith("error:") and "replaced" in err and "start watch again" in err
+    finally:
+        watcher.stop()

@@ -17,7 +17,7 @@ from leadcli.cli.options import FieldsOpt, filter_options
 from leadcli.domain.query import LeadQuery
 from leadcli.services.filters import FilterArgs, build_query
 
-SinceOpt = Annotated[int | None, typer.Option("--since", help="Replay every event after this seq first (0: all of them), then go live. Default: only new events.", show_default=False, min=0)]
+SinceOpt = Annotated[int | None, typer.Option("--since", help="Replay every event after this seq first (0: all of them), then go live. Default: only new events.", show_default=False, min=0, max=2**63 - 1)]
 TokenOpt = Annotated[str | None, typer.Option("--token", help="Shared secret for the WebSocket feed. Env: LEADCLI_TOKEN. Given here it shows in ps (the process list) to every user of the machine: prefer LEADCLI_TOKEN or the config file.", show_default=False)]
 
 
@@ -59,14 +59,17 @@ def watch(
     count: Annotated[int | None, typer.Option("--count", help="Stop after N events.", show_default=False, min=1)] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Stop after SEC seconds.", show_default=False, min=0)] = None,
     board: Annotated[bool, typer.Option("--board", help="Show the pipeline as live columns of leads, with the count and value of each stage (in a pipe: the board as it is when the watch ends).")] = False,
-    server: Annotated[str | None, typer.Option("--server", help="Watch a `leadcli serve` feed (ws://HOST:PORT/ws) instead of the store.", show_default=False)] = None,
+    server: Annotated[str | None, typer.Option("--server", help="Watch a `leadcli serve` feed (ws://HOST:PORT/ws), or the Leads Artisan web app's (ws://HOST/api/v1/ws/ID), instead of the store.", show_default=False)] = None,
     token: TokenOpt = None,
     reconnect_for: Annotated[float, typer.Option("--reconnect-for", help="Give up (exit 5) when the store or server stays unreachable this long.", min=0)] = 30.0,
 ) -> None:
     """Print changes to leads as they happen, until Ctrl-C, --count or --timeout.
 
     In a pipe, one JSON event per line (flushed), in seq order; `--since` replays first, so a
-    watcher that restarts with `--since LAST_SEQ` misses nothing.
+    watcher that restarts with `--since LAST_SEQ` misses nothing. On MongoDB, changes other apps
+    (the Leads Artisan web app) make to the leads are shown too, with seq null and by
+    "(outside leadcli)"; they are not replayed. `--server` takes a `leadcli serve` feed or the
+    web app's own (ws://HOST/api/v1/ws/ID, which offers no replay).
 
     **Examples**
 
@@ -99,10 +102,11 @@ def _watch(ws: Any, query: Any, renderer: Any, columns: list[str], board: bool, 
     if server:
         from leadcli.live.client import server_events
 
-        def connected(url: str, seq: int) -> None:
+        def connected(url: str, seq: int | None) -> None:
             last[0] = seq
             if verbose or is_terminal(sys.stderr):
-                info(f"watching {url} after seq {seq} (Ctrl-C to stop)")
+                after = f"after seq {seq}" if seq is not None else "(this server offers no seq: nothing is replayed)"
+                info(f"watching {url} {after} (Ctrl-C to stop)")
 
         events = server_events(server, _token(token, ws.settings.watch), since, until=until, budget=reconnect_for, on_connect=connected, stop=stopped)
     else:
@@ -112,10 +116,14 @@ def _watch(ws: Any, query: Any, renderer: Any, columns: list[str], board: bool, 
             since = last[0] = ws.store.last_seq()
         if verbose or is_terminal(sys.stderr):
             info(f"watching {ws.store.uri_description} after seq {since} (Ctrl-C to stop)")
+        if verbose:
+            info(f"changes come by {ws.store.change_source()}")
         events = store_events(ws, since, until=until, budget=reconnect_for, stop=stopped)
+
     def seen(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for event in events:
-            last[0] = int(event["seq"])
+            if event["seq"] is not None:  # other apps' changes have none
+                last[0] = int(event["seq"])
             yield event
 
     # The board needs every event: a lead that leaves the filters must leave its column.
@@ -149,27 +157,39 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1). A non-loopback address needs --token.", show_default=False)] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port to listen on (default 8765; 0 picks a free one).", show_default=False, min=0, max=65535)] = None,
     token: TokenOpt = None,
+    allow_origin: Annotated[list[str] | None, typer.Option("--allow-origin", help="A web page origin allowed to connect (scheme://host:port, e.g. http://localhost:5173; `null` for file pages); repeatable. Default: none, so no web page can read the feed. Config: [serve] allow_origin.", metavar="ORIGIN", show_default=False)] = None,
     client_queue: Annotated[int, typer.Option("--client-queue", hidden=True, min=1, help="Events a client may fall behind before it is dropped.")] = 1000,
 ) -> None:
     """Publish the store's events to WebSocket clients at ws://HOST:PORT/ws.
 
     Clients may ask for `?since=SEQ` to be replayed first. With a token, each client sends
-    `Authorization: Bearer TOKEN` (or `?token=TOKEN`); without one, only loopback is served.
+    `Authorization: Bearer TOKEN`, `?token=TOKEN`, or puts `/t/TOKEN` before the path; without
+    a token, only loopback is served. On MongoDB the feed also carries changes other apps make
+    to the leads (seq null, by "(outside leadcli)").
+
+    Browsers: a request from a web page (it sends `Origin`) is refused (HTTP 403) unless its
+    origin is given with `--allow-origin`; on loopback the `Host` must be a loopback name. The
+    Leads Artisan web app's feed protocol is served at `/api/v1/ws/CLIENT_ID`: set the
+    frontend's `VITE_WS_URL=ws://HOST:PORT/t/TOKEN/api/v1` (or `ws://127.0.0.1:PORT/api/v1`
+    without a token) and allow its origin.
 
     **Examples**
 
         leadcli serve
         LEADCLI_TOKEN=s3cret leadcli serve --host 0.0.0.0 --port 9000
+        leadcli serve --allow-origin http://localhost:5173
         leadcli watch --server ws://127.0.0.1:8765/ws
     """
     from leadcli.live.server import serve_events
-    from leadcli.store import describe_uri, open_store
+    from leadcli.live.watch import store_opener
+    from leadcli.store import describe_uri
 
     ws = workspace(ctx)
     section = ws.settings.serve
     secret = _token(token, section)
     bind = host or section.get("host") or "127.0.0.1"
     listen_port = int(port if port is not None else section.get("port", 8765))
+    origins = allow_origin if allow_origin else _origins(section.get("allow_origin"))
     settings = ws.settings
     verbose = ctx.find_root().obj.verbose
 
@@ -179,11 +199,26 @@ def serve(
         info(f"serving events of {describe_uri(settings.db)} on ws://{shown}:{bound_port}/ws ({auth}); Ctrl-C to stop")
 
     serve_events(
-        lambda: open_store(settings.db, database=settings.database),
+        store_opener(ws),
         bind,
         listen_port,
         secret,
+        allow_origins=origins,
+        others=ws.web_app,
         queue_size=client_queue,
         log=info if verbose else (lambda _m: None),
         on_listening=on_listening,
     )
+
+
+def _origins(value: Any) -> list[str]:
+    """`[serve] allow_origin`: one origin or a list of them."""
+    from leadcli.domain.errors import InvalidInput
+
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise InvalidInput('config: [serve] allow_origin must be an origin or a list of them, e.g. ["http://localhost:5173"]')

@@ -16,8 +16,9 @@ def event_to_jsonable(event: Mapping[str, Any]) -> dict[str, Any]:
     """The event in the contract's key order, the lead through `to_jsonable`."""
     at = event.get("at")
     lead = event.get("lead")
+    seq = event.get("seq")
     return {
-        "seq": int(event["seq"]),
+        "seq": int(seq) if seq is not None else None,  # None: another app's change, in no log
         "type": event["type"],
         "at": iso(at) if isinstance(at, datetime) else at,
         "by": event.get("by"),

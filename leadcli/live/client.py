@@ -1,7 +1,11 @@
 """`watch --server`: the events of a `leadcli serve` feed, reconnecting with exponential backoff
 and resuming after the last seq received (`?since=`), so a server restart loses nothing and
 repeats nothing. The server names its newest seq in the handshake (`X-Leadcli-Seq`), so even a
-watcher that has printed nothing yet resumes from the right place."""
+watcher that has printed nothing yet resumes from the right place.
+
+It also reads the Leads Artisan web app's own feed (`ws://HOST/api/v1/ws/ID`, see `webapp`):
+that server offers no seq and no replay, so there nothing is resumed. A frame over MAX_FRAME
+bytes or a message that is neither kind ends the watch with exit 2, naming what came."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from leadcli.domain.errors import InvalidInput, StoreUnavailable
 from leadcli.live.feed import RECONNECT_BUDGET_S, Backoff
 
 SEQ_HEADER = "X-Leadcli-Seq"
+# The largest message read: an event holds one lead, which a store keeps under 16 MB.
+MAX_FRAME = 32 * 1024 * 1024
 OPEN_TIMEOUT_S = 5.0
 TICK_S = 0.25
 
@@ -41,12 +47,12 @@ def server_events(
     *,
     until: float | None,
     budget: float = RECONNECT_BUDGET_S,
-    on_connect: Callable[[str, int], None] = lambda _url, _seq: None,
+    on_connect: Callable[[str, int | None], None] = lambda _url, _seq: None,
     stop: Callable[[], bool] = lambda: False,
 ) -> Iterator[dict[str, Any]]:
     """Events of the feed after `since` (None: only new ones); `on_connect(url, seq)` on every
     (re)connection, with the seq it resumes after."""
-    from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+    from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidHandshake, InvalidStatus
     from websockets.sync.client import connect
 
     feed_url(server, None)  # bad usage fails at once, before any retry
@@ -63,10 +69,14 @@ def server_events(
                 additional_headers=headers,
                 open_timeout=OPEN_TIMEOUT_S if remaining is None else max(0.1, min(OPEN_TIMEOUT_S, remaining)),
                 close_timeout=1,
-                max_size=None,
+                max_size=MAX_FRAME,
             ) as ws:
-                if last is None:
-                    last = int(ws.response.headers.get(SEQ_HEADER) or 0) if ws.response is not None else 0
+                offered = str(ws.response.headers.get(SEQ_HEADER) or "") if ws.response is not None else ""
+                resumable = offered.isascii() and offered.isdigit()
+                if last is None and resumable:
+                    last = int(offered)
+                elif not resumable:
+                    last = None  # a server without seqs (the web app's feed): nothing to resume
                 backoff.succeeded()
                 started = None  # once connected, an outage begins when the connection drops
                 on_connect(shown, last)
@@ -76,11 +86,16 @@ def server_events(
                         message = ws.recv(timeout=wait)
                     except TimeoutError:
                         continue
-                    event = json.loads(message)
-                    seq = int(event["seq"])
-                    if seq <= last:
-                        continue  # already printed before a reconnect
-                    last = seq
+                    except ConnectionClosedError as exc:
+                        if exc.sent is not None and exc.sent.code == 1009:
+                            raise InvalidInput(f"the server {shown} sent a message larger than {MAX_FRAME // (1024 * 1024)} MiB; not a leadcli event") from None
+                        raise
+                    event = read_message(message, shown)
+                    seq = event["seq"]
+                    if seq is not None:
+                        if last is not None and seq <= last:
+                            continue  # already printed before a reconnect
+                        last = seq
                     yield event
                 return
         except InvalidStatus as exc:
@@ -98,3 +113,23 @@ def server_events(
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and not stop():
             time.sleep(min(0.1, delay))
+
+
+def read_message(message: str | bytes, shown: str) -> dict[str, Any]:
+    """One message of a feed as an event: a leadcli event, or a web-app message converted."""
+    from leadcli.domain.events import event_to_jsonable
+    from leadcli.live.webapp import event_from_webapp
+
+    try:
+        data = json.loads(message)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"the server {shown} sent a message that is not JSON: {str(message[:80])!r}") from None
+    if isinstance(data, dict) and "seq" in data:
+        seq = data["seq"]
+        if not (seq is None or (isinstance(seq, int) and not isinstance(seq, bool) and seq > 0)) or not isinstance(data.get("type"), str):
+            raise InvalidInput(f"the server {shown} sent an event with a bad seq or type: {str(message[:80])!r}")
+        return data
+    try:
+        return event_to_jsonable(event_from_webapp(data))
+    except InvalidInput as exc:
+        raise InvalidInput(f"the server {shown} sent {exc.message}") from None

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 
 from leadcli.domain.errors import StoreUnavailable
-from leadcli.live.tail import Tail
-from leadcli.store.base import Event
+from leadcli.store.base import ChangeFeed, Event
+from leadcli.store.tail import StoreReplaced
 
 # How long a watcher keeps retrying an unreachable store or server before exit 5.
 RECONNECT_BUDGET_S = 30.0
@@ -49,7 +49,7 @@ class Backoff:
 
 
 def follow_tail(
-    tail: Tail,
+    tail: ChangeFeed,
     *,
     until: float | None = None,
     budget: float = RECONNECT_BUDGET_S,
@@ -65,6 +65,8 @@ def follow_tail(
         started = time.monotonic()
         try:
             events = tail.poll(wait)
+        except StoreReplaced:
+            raise  # not an outage: the file it followed is gone for good
         except StoreUnavailable as exc:
             delay = backoff.failed(exc, what, started)
             if until is not None and time.monotonic() + delay >= until:

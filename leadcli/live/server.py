@@ -1,4 +1,12 @@
-"""`serve`: one tail of the store fanned out to every WebSocket client at `/ws`.
+"""`serve`: one tail of the store fanned out to every WebSocket client at `/ws`, and in the
+Leads Artisan web app's own protocol at `/api/v1/ws/{client_id}` (see `webapp`).
+
+Who may connect is decided before anything else, on every route: a browser's `Origin` must be
+one the server was told to trust (`--allow-origin`; clients that send no Origin, which browsers
+always do, are not affected), and on a loopback bind the `Host` header must name a loopback
+host, so a web page the user merely visits (or a DNS-rebinding name) cannot read the store. A
+token can be sent as `Authorization: Bearer T`, `?token=T`, or as a path prefix `/t/T/…` for
+browsers, which can send neither a header nor a query string on the URL the web app builds.
 
 The tail runs in a thread (store calls block) and hands each event, encoded once, to the
 asyncio loop; every client has its own bounded queue, so a slow or dead client is dropped
@@ -21,16 +29,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from leadcli.domain.errors import InvalidInput, LeadError
 from leadcli.domain.events import event_to_jsonable
 from leadcli.live.client import SEQ_HEADER
 from leadcli.live.feed import RECONNECT_BUDGET_S, follow_tail
-from leadcli.live.tail import BATCH, open_tail
+from leadcli.live.webapp import webapp_message
+from leadcli.store.tail import BATCH
 
 QUEUE_SIZE = 1000
+MAX_SEQ = 2**63 - 1  # what the stores can hold
 PATH = "/ws"
+WEBAPP_PREFIX = "/api/v1/ws/"
+TOKEN_PREFIX = "/t/"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 def is_loopback(host: str) -> bool:
@@ -47,15 +60,62 @@ def check_bind(host: str, token: str | None) -> None:
         raise InvalidInput(f"--host {host} is not a loopback address: refusing to serve leads without --token (or LEADCLI_TOKEN)")
 
 
+def normalise_origin(origin: str) -> str:
+    """`Origin` as browsers send it: scheme://host[:port], lowercased, no trailing slash."""
+    return origin.strip().rstrip("/").lower()
+
+
+def check_origins(origins: list[str]) -> list[str]:
+    """The --allow-origin values, checked: `null`, `*`, or scheme://host[:port]."""
+    out = []
+    for origin in origins:
+        value = normalise_origin(origin)
+        parts = urlsplit(value)
+        if value not in ("null", "*") and (parts.scheme not in ("http", "https") or not parts.netloc or parts.path):
+            raise InvalidInput(f"--allow-origin: expected an origin like http://localhost:5173 (scheme://host[:port]), got {origin!r}")
+        out.append(value)
+    return out
+
+
+def host_name(header: str) -> str:
+    """The host part of a `Host` header (`[::1]:8765` → `::1`, `Example:80` → `example`)."""
+    text = header.strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else text
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
+def host_allowed(header: str | None, bind: str) -> bool:
+    """On a loopback bind, the `Host` a request names must be a loopback one (a page that
+    reaches 127.0.0.1 through a rebinding DNS name sends its own name). Other binds need a
+    token, which a page cannot guess, so any name reaching them is fine."""
+    if not is_loopback(bind):
+        return True
+    if not header:
+        return False
+    name = host_name(header)
+    return name in LOOPBACK_NAMES or name.endswith(".localhost") or (is_loopback(name) and name != "localhost")
+
+
+def split_route(path: str) -> tuple[str | None, str]:
+    """(token given as a `/t/TOKEN` prefix or None, the rest of the path)."""
+    if path.startswith(TOKEN_PREFIX):
+        token, _, rest = path[len(TOKEN_PREFIX) :].partition("/")
+        return unquote(token), "/" + rest
+    return None, path
+
+
 @dataclass(eq=False)
 class Client:
     connection: Any
-    queue: asyncio.Queue[tuple[int, str]]
+    queue: asyncio.Queue[tuple[int | None, str]]
+    webapp: bool = False
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
 class Hub:
-    """Fans events out to clients; `position` is the seq of the last event published."""
+    """Fans events out to clients; `position` is the seq of the last leadcli event published
+    (changes by other apps have no seq and do not move it)."""
 
     def __init__(self, position: int, queue_size: int = QUEUE_SIZE, log: Callable[[str], None] = lambda _m: None) -> None:
         self.position = position
@@ -63,19 +123,24 @@ class Hub:
         self.clients: set[Client] = set()
         self.log = log
 
-    def join(self, connection: Any) -> Client:
-        client = Client(connection, asyncio.Queue(self.queue_size))
+    def join(self, connection: Any, webapp: bool = False) -> Client:
+        client = Client(connection, asyncio.Queue(self.queue_size), webapp)
         self.clients.add(client)
         return client
 
     def leave(self, client: Client) -> None:
         self.clients.discard(client)
 
-    def publish(self, seq: int, text: str) -> None:
-        self.position = seq
+    def publish(self, seq: int | None, text: str, webapp_text: str | None = None) -> None:
+        """One event, encoded for `/ws` clients (`text`) and web-app clients (`webapp_text`)."""
+        if seq is not None:
+            self.position = seq
         for client in list(self.clients):
+            message = webapp_text if client.webapp else text
+            if message is None:
+                continue
             try:
-                client.queue.put_nowait((seq, text))
+                client.queue.put_nowait((seq, message))
             except asyncio.QueueFull:
                 self.drop(client)
 
@@ -95,13 +160,15 @@ async def _close(connection: Any, code: int, reason: str) -> None:
         connection.transport.abort()
 
 
-def _authorized(request: Any, token: str | None, query: dict[str, list[str]]) -> bool:
+def _authorized(request: Any, token: str | None, query: dict[str, list[str]], in_path: str | None) -> bool:
     if not token:
         return True
     header = request.headers.get("Authorization") or ""
     given = header[7:].strip() if header.lower().startswith("bearer ") else None
     if given is None and query.get("token"):
         given = query["token"][0]
+    if given is None:
+        given = in_path
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
@@ -111,12 +178,18 @@ class EventServer:
         open_store: Callable[[], Any],
         *,
         token: str | None,
+        bind: str = "127.0.0.1",
+        allow_origins: list[str] | None = None,
+        others: bool = True,
         queue_size: int = QUEUE_SIZE,
         budget: float = RECONNECT_BUDGET_S,
         log: Callable[[str], None] = lambda _m: None,
     ) -> None:
         self.open_store = open_store
         self.token = token
+        self.bind = bind
+        self.allow_origins = set(allow_origins or [])
+        self.others = others
         self.queue_size = queue_size
         self.budget = budget
         self.log = log
@@ -132,10 +205,13 @@ class EventServer:
             store = self.open_store()
             start = store.last_seq()
             loop.call_soon_threadsafe(_resolve, ready, start)
-            tail = open_tail(store, start)
+            tail = store.changes(start, others=self.others)
             for event in follow_tail(tail, budget=self.budget, what=f"the store {store.uri_description}", stop=self._stop.is_set):
-                text = json.dumps(event_to_jsonable(event), ensure_ascii=False)
-                loop.call_soon_threadsafe(self.hub.publish, int(event["seq"]), text)  # type: ignore[union-attr]
+                shown = event_to_jsonable(event)
+                text = json.dumps(shown, ensure_ascii=False)
+                message = webapp_message(shown)
+                webapp_text = json.dumps(message, ensure_ascii=False) if message is not None else None
+                loop.call_soon_threadsafe(self.hub.publish, shown["seq"], text, webapp_text)  # type: ignore[union-attr]
         except LeadError as exc:
             target = failed if ready.done() else ready
             loop.call_soon_threadsafe(_reject, target, exc)
@@ -160,19 +236,40 @@ class EventServer:
 
     # -- WebSocket ---------------------------------------------------------------------------
 
+    def _refused(self, request: Any) -> str | None:
+        """Why a request may not be served whatever its route, or None: a browser origin not
+        allowed, or (on a loopback bind) a Host that is not a loopback name."""
+        origins, hosts = request.headers.get_all("Origin"), request.headers.get_all("Host")
+        if len(origins) > 1 or len(hosts) > 1:
+            return "a request may name one Origin and one Host\n"
+        origin = origins[0] if origins else None
+        if origin is not None and "*" not in self.allow_origins and normalise_origin(origin) not in self.allow_origins:
+            return f"origin {origin[:100]!r} is not allowed; start serve with --allow-origin ORIGIN to let a web page connect\n"
+        if not host_allowed(hosts[0] if hosts else None, self.bind):
+            return "this server is bound to loopback and answers only to a loopback Host name\n"
+        return None
+
     def _process_request(self, connection: Any, request: Any) -> Any:
+        refused = self._refused(request)
+        if refused:
+            return connection.respond(HTTPStatus.FORBIDDEN, refused)
         parts = urlsplit(request.path)
         query = parse_qs(parts.query)
-        if parts.path != PATH:
-            return connection.respond(HTTPStatus.NOT_FOUND, f"no such feed; connect to {PATH}\n")
-        if not _authorized(request, self.token, query):
-            response = connection.respond(HTTPStatus.UNAUTHORIZED, "a token is required: Authorization: Bearer TOKEN or ?token=TOKEN\n")
+        in_path, route = split_route(parts.path)
+        webapp = route.startswith(WEBAPP_PREFIX) and len(route) > len(WEBAPP_PREFIX) and "/" not in route[len(WEBAPP_PREFIX) :]
+        if route != PATH and not webapp:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"no such feed; connect to {PATH} (or {WEBAPP_PREFIX}CLIENT_ID for the web app)\n")
+        if not _authorized(request, self.token, query, in_path):
+            response = connection.respond(
+                HTTPStatus.UNAUTHORIZED, "a token is required: Authorization: Bearer TOKEN, ?token=TOKEN, or the path prefix /t/TOKEN\n"
+            )
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
         since = query.get("since", [None])[0]
-        if since is not None and not (since.isdigit()):
-            return connection.respond(HTTPStatus.BAD_REQUEST, "since must be a whole number >= 0\n")
-        connection.leadcli_since = int(since) if since is not None else None
+        if since is not None and not (since.isascii() and since.isdigit() and int(since) <= MAX_SEQ):
+            return connection.respond(HTTPStatus.BAD_REQUEST, f"since must be a whole number from 0 to {MAX_SEQ}\n")
+        connection.leadcli_since = None if webapp or since is None else int(since)
+        connection.leadcli_webapp = webapp
         return None
 
     def _process_response(self, connection: Any, request: Any, response: Any) -> Any:
@@ -185,7 +282,7 @@ class EventServer:
 
     async def _handler(self, connection: Any) -> None:
         assert self.hub is not None
-        client = self.hub.join(connection)
+        client = self.hub.join(connection, webapp=connection.leadcli_webapp)
         self.log(f"client {connection.remote_address[0]} joined ({len(self.hub.clients)} connected)")
         sender = asyncio.create_task(self._send(connection, client))
         reader = asyncio.create_task(_discard_incoming(connection))
@@ -207,16 +304,17 @@ class EventServer:
         try:
             if last < joined:
                 loop = asyncio.get_running_loop()
-                for seq, text in await loop.run_in_executor(self._replayer, self._replay, last, joined):
+                for replayed, text in await loop.run_in_executor(self._replayer, self._replay, last, joined):
                     await connection.send(text)
-                    last = seq
+                    last = replayed
                 last = max(last, joined)
             while True:
                 seq, text = await client.queue.get()
-                if seq <= last:
+                if seq is not None and seq <= last:
                     continue
                 await connection.send(text)
-                last = seq
+                if seq is not None:
+                    last = seq
         except ConnectionClosed:
             pass
         except LeadError as exc:
@@ -289,12 +387,14 @@ def serve_events(
     port: int,
     token: str | None,
     *,
+    allow_origins: list[str] | None = None,
+    others: bool = True,
     queue_size: int = QUEUE_SIZE,
     log: Callable[[str], None],
     on_listening: Callable[[str, int], None],
 ) -> None:
     check_bind(host, token)
-    server = EventServer(open_store, token=token, queue_size=queue_size, log=log)
+    server = EventServer(open_store, token=token, bind=host, allow_origins=check_origins(allow_origins or []), others=others, queue_size=queue_size, log=log)
     try:
         asyncio.run(server.run(host, port, on_listening))
     except OSError as exc:

@@ -50,7 +50,7 @@ def event_line_parts(event: Mapping[str, Any]) -> list[str]:
     who = f"{lead.get('name') or ''} <{lead.get('email') or ''}>".strip()
     parts = [
         clock,
-        f"#{event.get('seq')}",
+        f"#{event['seq']}" if event.get("seq") is not None else "#-",  # another app's change: no seq
         VERBS.get(str(event.get("type")), str(event.get("type"))),
         who,
         str(lead.get("current_stage") or ""),

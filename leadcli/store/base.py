@@ -16,6 +16,22 @@ Lead = dict[str, Any]
 Event = dict[str, Any]
 
 
+class ChangeFeed(Protocol):
+    """What `LeadStore.changes` returns: events as they happen, for `watch` and `serve`."""
+
+    @property
+    def position(self) -> int:
+        """The seq of the last leadcli event returned (changes by other apps have no seq)."""
+        ...
+
+    def poll(self, timeout: float) -> list[Event]:
+        """The events that are ready, waiting up to `timeout` s for some; [] if none.
+        StoreUnavailable when the store cannot be reached (the caller retries)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class LeadStore(Protocol):
     uri_description: str
 
@@ -84,6 +100,19 @@ class LeadStore(Protocol):
         ...
 
     def last_seq(self) -> int: ...
+
+    def changes(self, after: int, others: bool = True) -> ChangeFeed:
+        """Every event after seq `after`, oldest first, none skipped, then each new one as it
+        is written (SQLite: polled by `PRAGMA data_version`, following a replaced file; MongoDB:
+        a change stream, or a tail by seq). On MongoDB also the writes other apps make to the
+        shared `leads` collection, as events with seq None and `by` = FOREIGN_BY
+        (`domain.foreign`): those are not logged, so `--since` cannot replay them. `others`
+        False: leadcli's events only (no other app shares the store)."""
+        ...
+
+    def change_source(self) -> str:
+        """How `changes` learns of writes, for `watch`/`serve` to say (and `doctor`)."""
+        ...
 
     def ensure_indexes(self) -> list[str]:
         """Create whatever indexes (SQLite: and triggers) the store lacks, idempotently, for

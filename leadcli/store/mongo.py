@@ -35,7 +35,7 @@ from leadcli.domain.folding import folding_regex
 from leadcli.domain.handle import HANDLE_LENGTH, handle_of, is_hex
 from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
 from leadcli.domain.query import STORE_SORT_FIELDS, LeadQuery
-from leadcli.store.base import Event, Lead
+from leadcli.store.base import ChangeFeed, Event, Lead
 from leadcli.store.mongo_lease import NO_LEASE, Lease, WriteLeases
 from leadcli.store.mongo_lease import is_duplicate as _is_duplicate
 
@@ -67,6 +67,8 @@ LEAD_INDEXES = [
     pymongo.IndexModel([("owner", 1)], name="owner_1"),
     pymongo.IndexModel([("tags", 1)], name="tags_1"),
     pymongo.IndexModel([("follow_up_at", 1)], name="follow_up_at_1"),
+    # What `watch` polls for other apps' writes on a server without change streams.
+    pymongo.IndexModel([("updated_at", 1)], name="updated_at_1"),
     # Not sparse: a document without `handle` (another app's) is indexed as null, so the ones
     # still to fill in are found by the index too (see find_by_handle).
     pymongo.IndexModel([("handle", 1)], name="handle_1"),
@@ -1131,7 +1133,31 @@ class MongoStore:
     def _has_event(self, seq: int) -> bool:
         return self.events.find_one({"_id": event_key(seq)}, {"_id": 1}) is not None
 
-    # -- doctor ---------------------------------------------------------------------------
+    # -- live changes (watch, serve) ------------------------------------------------------
+
+    def changes(self, after: int, others: bool = True) -> ChangeFeed:
+        """leadcli's events after `after` and other apps' writes to `leads` (see mongo_changes)."""
+        from leadcli.store.mongo_changes import foreign_source
+        from leadcli.store.tail import ChangeStreamTail, ForeignMerge, SeqTail
+
+        own: ChangeFeed
+        if self.server_info()["change_streams"]:
+
+            def open_stream(**resume: Any) -> Any:
+                # Inserts only matter; other operations and `invalidate` are sorted out by the tail.
+                return self.events.watch(max_await_time_ms=250, **resume)
+
+            own = ChangeStreamTail(open_stream, event_from_document, self.events_after, after, errors=(mongo_errors.PyMongoError,))
+        else:
+            own = SeqTail(self.events_after, after, lookup=self.event_at)
+        return ForeignMerge(own, foreign_source(self)) if others else own
+
+    def change_source(self) -> str:
+        from leadcli.store.mongo_changes import foreign_source_kind
+
+        own = "change stream" if self.server_info()["change_streams"] else "poll by seq"
+        return f"{own}; other apps' writes: {foreign_source_kind(self, create=False)}"
+
 
     def server_info(self) -> dict[str, Any]:
         with self._errors():

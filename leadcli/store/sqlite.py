@@ -26,7 +26,7 @@ from leadcli.domain.handle import HANDLE_LENGTH
 from leadcli.domain.lead import from_jsonable, to_jsonable
 from leadcli.domain.query import STORE_SORT_FIELDS, LeadQuery
 from leadcli.domain.stays import split_stays
-from leadcli.store.base import Event, Lead
+from leadcli.store.base import ChangeFeed, Event, Lead
 from leadcli.store.sql import select_in
 
 BUSY_TIMEOUT_S = 10.0
@@ -770,7 +770,37 @@ class SqliteStore:
         """Changes whenever another connection commits: a cheap "anything new?" for tailing."""
         return int(self._execute("PRAGMA data_version").fetchone()[0])
 
-    # -- doctor ---------------------------------------------------------------------------
+    # -- live changes (watch, serve) ------------------------------------------------------
+
+    def changes(self, after: int, others: bool = True) -> ChangeFeed:
+        """Events after `after`, polled by `PRAGMA data_version` (see store.tail.SqliteTail)."""
+        from leadcli.store.tail import SqliteTail
+
+        self._identity = self._file_identity()
+        return SqliteTail(self, after)
+
+    def change_source(self) -> str:
+        return "poll (PRAGMA data_version)"
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def replaced(self) -> bool:
+        """Whether another file now sits at the store's path (a backup restored with `mv`);
+        a path with no file at all (mid-swap) is not replaced yet."""
+        now = self._file_identity()
+        return now is not None and now != getattr(self, "_identity", now)
+
+    def reopen(self) -> None:
+        """Open whatever file is at the path now (after `replaced()`)."""
+        self.db.close()
+        self.__init__(self.path)  # type: ignore[misc]
+        self._identity = self._file_identity()
+
 
     def ensure_indexes(self) -> list[str]:
         """Recreate the indexes (and triggers) a full migration makes that this file lacks
