@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -93,8 +94,9 @@ T = TypeVar("T")
 # limit (pymongo splits by size itself).
 CHUNK_MIN, CHUNK_FIRST, CHUNK_MAX = 25, 500, 5000
 CHUNK_FAST, CHUNK_SLOW = 1.0, 5.0
-# An intent whose writer runs on another host counts as abandoned after this long (one on this
-# host as soon as its process is gone).
+# An intent whose writer runs on another host counts as abandoned once it has shown no sign of
+# life for this long (one on this host as soon as its process is gone). A live writer renews its
+# intent's `at` every quarter of this (`_Heartbeat`), so a slow write is never taken for a dead one.
 INTENT_STALE_SECONDS = 60.0
 HOST = socket.gethostname()
 # What a recovery's look-up of an intent's events may take: FerretDB v1 reads every event for it,
@@ -117,6 +119,7 @@ class MongoStore:
         self._secrets = _uri_secrets(uri)
         self._indexes_ensured = False
         self._recovered = False
+        self._beats: dict[str, _Heartbeat] = {}
         self._capitalised_emails: bool | None = None
         self._indexes_serve_regex_prefixes: bool | None = None  # see get_all_by_email
         self._last_seq = 0
@@ -547,16 +550,19 @@ class MongoStore:
         record = self._event_record(lead, event)
         op = self._open_intent({"kind": "insert", "lead": lead["id"], "version": lead["version"], "event": record})
         try:
-            self.leads.insert_one(doc)
-        except mongo_errors.OperationFailure:
-            self._close_intent(op)  # refused (a taken email or id): nothing was written
-            raise
-        try:
-            self._append_record(record, op)
-        except BaseException:
-            if self._settle_own(op, undo=lambda: self.leads.delete_one({"_id": doc["_id"], "version": doc["version"]})):
-                return  # the event did land: the write is whole after all
-            raise
+            try:
+                self.leads.insert_one(doc)
+            except mongo_errors.OperationFailure:
+                self._close_intent(op)  # refused (a taken email or id): nothing was written
+                raise
+            try:
+                self._append_record(record, op)
+            except BaseException:
+                if self._settle_own(op, undo=lambda: self.leads.delete_one({"_id": doc["_id"], "version": doc["version"]})):
+                    return  # the event did land: the write is whole after all
+                raise
+        finally:
+            self._release_intent(op)  # on a failure the intent stays, for the next write to settle
         self._close_intent(op)
 
     def replace(self, lead: Lead, expected_version: int, event: Event, before: Lead | None = None) -> Lead:
@@ -618,19 +624,22 @@ class MongoStore:
         record = self._event_record(lead, event)
         op = self._open_intent({"kind": kind, "lead": lead["id"], "version": int(lead.get("version") or 0), "event": record})
         try:
-            written = write()
-        except mongo_errors.OperationFailure:
-            self._close_intent(op)  # refused: nothing was written
-            raise
-        if not written:
-            self._close_intent(op)
-            return False
-        try:
-            self._append_record(record, op)
-        except BaseException:
-            if self._settle_own(op, undo=None):
-                return True
-            raise
+            try:
+                written = write()
+            except mongo_errors.OperationFailure:
+                self._close_intent(op)  # refused: nothing was written
+                raise
+            if not written:
+                self._close_intent(op)
+                return False
+            try:
+                self._append_record(record, op)
+            except BaseException:
+                if self._settle_own(op, undo=None):
+                    return True
+                raise
+        finally:
+            self._release_intent(op)  # on a failure the intent stays, for the next write to settle
         self._close_intent(op)
         return True
 
@@ -656,14 +665,17 @@ class MongoStore:
                     "updates": [lead["id"] for lead in changed],
                     "versions": [lead["version"] for lead in changed],
                 })  # fmt: skip
-            for i, error in self._insert_many(new_leads).items():
-                results[i] = error
-            for j, error in self._update_many(changed, [expected for _, expected, _ in updates]).items():
-                results[len(inserts) + j] = error
-            pairs = [(lead, event) for lead, (_, event) in zip(new_leads, inserts, strict=True)]
-            pairs += [(lead, event) for lead, (_, _, event) in zip(changed, updates, strict=True)]
-            written = [pair for pair, result in zip(pairs, results, strict=True) if result is None]
-            self._append_records([self._event_record(lead, event) for lead, event in written], op)
+            try:
+                for i, error in self._insert_many(new_leads).items():
+                    results[i] = error
+                for j, error in self._update_many(changed, [expected for _, expected, _ in updates]).items():
+                    results[len(inserts) + j] = error
+                pairs = [(lead, event) for lead, (_, event) in zip(new_leads, inserts, strict=True)]
+                pairs += [(lead, event) for lead, (_, _, event) in zip(changed, updates, strict=True)]
+                written = [pair for pair, result in zip(pairs, results, strict=True) if result is None]
+                self._append_records([self._event_record(lead, event) for lead, event in written], op)
+            finally:
+                self._release_intent(op)  # cut short: the intent stays, for the next write to settle
             if op is not None:
                 self._close_intent(op)
         self._read_docs = {}
@@ -855,13 +867,23 @@ class MongoStore:
     # -- intents: a write and its event, on a server without transactions -----------------
 
     def _open_intent(self, fields: dict[str, Any]) -> str:
+        """Record a write about to be made; while it is open a heartbeat renews its `at`, so
+        other processes see its writer alive however slow the server is (`_abandoned`)."""
         op = secrets.token_hex(12)
         self.intents.insert_one({"_id": op, "holder": f"{HOST}:{os.getpid()}", "at": now_utc(), **fields})
+        self._beats[op] = _Heartbeat(self.intents, op)
         return op
+
+    def _release_intent(self, op: str | None) -> None:
+        """Stop renewing the intent (it is closed, or left to be settled as its writer's)."""
+        beat = self._beats.pop(op, None) if op is not None else None
+        if beat is not None:
+            beat.stop()
 
     def _close_intent(self, op: str) -> None:
         """The write and its event are in (or nothing was written): forget the intent. A failure
         here is not the write's: the intent is then settled, as done, by a later write."""
+        self._release_intent(op)
         try:
             self.intents.delete_one({"_id": op})
         except mongo_errors.PyMongoError:
@@ -1484,9 +1506,31 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+class _Heartbeat:
+    """Renews an open intent's `at` every quarter of INTENT_STALE_SECONDS from a daemon thread,
+    so an intent is only ever found stale when its writer has stopped (killed, or cut off from
+    the server longer than that) — never because the server is slow."""
+
+    def __init__(self, intents: Any, op: str) -> None:
+        self._stopped = threading.Event()
+        self._intents, self._op = intents, op
+        threading.Thread(target=self._run, name=f"intent-{op}", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(INTENT_STALE_SECONDS / 4):
+            try:
+                self._intents.update_one({"_id": self._op}, {"$set": {"at": now_utc()}})
+            except mongo_errors.PyMongoError:
+                pass  # the next beat tries again; a writer cut off this long counts as gone
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
 def _abandoned(intent: Mapping[str, Any]) -> bool:
-    """Whether an intent's writer is gone: its process has ended (on this host), or it is older
-    than INTENT_STALE_SECONDS (another host's), or ten times that (a reused pid)."""
+    """Whether an intent's writer is gone: its process has ended (on this host), or it has not
+    renewed the intent (`_Heartbeat`) for INTENT_STALE_SECONDS (another host's), or for ten
+    times that (a reused pid)."""
     at = _utc(intent.get("at"))
     age = (now_utc() - at).total_seconds() if isinstance(at, datetime) else float("inf")
     host, _, pid = str(intent.get("holder") or "").rpartition(":")
