@@ -64,10 +64,16 @@ def seed(uri: str, n: int) -> None:
     client.close()
 
 
+STDERR_LOG = os.environ.get("LEADCLI_BENCH_STDERR_LOG")  # every non-zero exit's whole stderr goes here
+
+
 def leadcli(code: Path, db: str, *args: str, timeout: float = 600) -> tuple[int, float, str]:
     env = {**os.environ, "PYTHONPATH": str(code), "LEADCLI_HOME": tempfile.mkdtemp(), "LEADCLI_USER": "bench"}
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "leadcli", "--db", db, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode and STDERR_LOG:
+        with open(STDERR_LOG, "a") as log:
+            log.write(f"=== exit {proc.returncode} after {time.perf_counter() - start:.1f}s: {' '.join(args[:3])}\n{proc.stderr}\n")
     return proc.returncode, time.perf_counter() - start, proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
 
 
@@ -156,6 +162,11 @@ def import_phase(args: argparse.Namespace, uri: str) -> None:
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri)
     ids = [str(d["_id"]) for d in client.get_default_database().leads.find({}, {"_id": 1}).limit(2000)]
     client.close()
+    if args.beside_only:
+        beside, code_beside, edit_codes = import_rate(args.code, uri, args.rows, EDITORS, ids)
+        print(f"import {args.rows} rows beside {EDITORS} editors: {beside:.0f} rows/s (exit {code_beside}); editor exits {edit_codes}")
+        print(f"stored leads without their lead_created event: {missing_events(uri)}")
+        return
     alone, code_alone, _ = import_rate(args.code, uri, args.rows, 0, ids)
     beside, code_beside, edit_codes = import_rate(args.code, uri, args.rows, EDITORS, ids)
     print(f"import {args.rows} rows: alone {alone:.0f} rows/s (exit {code_alone}); beside {EDITORS} editors "
@@ -169,6 +180,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=EVENTS)
     parser.add_argument("--rows", type=int, default=IMPORT_ROWS)
     parser.add_argument("--import-only", action="store_true", help="skip the add latencies")
+    parser.add_argument("--beside-only", action="store_true", help="with --import-only: skip the import alone")
     args = parser.parse_args()
     server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
     if not server:
