@@ -8,11 +8,12 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
-from test_mongo_writes import check_log, db_of
+from conftest import ROOT, invoke
+from test_mongo_writes import check_log, db_of, write_rows
 
 pytestmark = pytest.mark.mongo
 
@@ -55,3 +56,30 @@ def test_a_slow_live_writer_keeps_its_lead_when_another_process_writes_meanwhile
     leads, events = check_log(mongo_uri)
     assert set(leads) == {out.strip(), slow_out.strip()} and len(events) == 2
     assert db.leadcli_intents.count_documents({}) == 0
+
+
+def test_an_import_whose_steps_are_each_slow_but_in_time_completes(mongo_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside 4 editors a 5k-row import on FerretDB exited 5 ("timed out ... timeoutMS:
+    250000") with all its leads written: its batch's deadline covered the whole batch, and
+    the event append, slowed by the editors taking seqs, ran past it. Each request has its
+    own deadline now: a server slow at every step makes the import slower, not exit 5. Here
+    the budget is 2 s and each step of the batch takes 1.5 s."""
+    from leadcli.store import mongo
+
+    monkeypatch.setattr(mongo, "BULK_SECONDS_MIN", 2.0)
+    monkeypatch.setattr(mongo, "BULK_SECONDS_PER_LEAD", 0.001)
+    for name in ("_insert_many", "_append_records"):
+        real = getattr(mongo.MongoStore, name)
+
+        def slow(self: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            time.sleep(1.5)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(mongo.MongoStore, name, slow)
+    rows = tmp_path / "rows.csv"
+    write_rows(rows, 200)
+    result = invoke("--db", mongo_uri, "import", str(rows))
+    assert result.code == 0, result.stderr
+    leads, events = check_log(mongo_uri)
+    assert len(leads) == 200 and len(events) == 200
+    assert db_of(mongo_uri).leadcli_intents.count_documents({}) == 0

@@ -653,7 +653,9 @@ class MongoStore:
         results: list[Exception | None] = [None] * (len(inserts) + len(updates))
         written: list[tuple[Lead, Event]] = []
         self._before_write()
-        with self._errors(), pymongo.timeout(bulk_timeout(len(inserts) + len(updates))):
+        # No deadline over the whole batch: each bulk request has its own (`_bulk`), so a batch
+        # slowed at every step (an event append beside busy editors) is slower, not cut off.
+        with self._errors():
             new_leads = [{**lead, "version": lead.get("version") or 1} for lead, _ in inserts]
             changed = [{**lead, "version": expected + 1} for lead, expected, _ in updates]
             op = None
@@ -715,7 +717,8 @@ class MongoStore:
             if start < 0:
                 continue
             try:
-                self.leads.insert_many([_to_document(lead) for lead in chunk], ordered=False)
+                with _bulk(len(chunk)):
+                    self.leads.insert_many([_to_document(lead) for lead in chunk], ordered=False)
             except mongo_errors.NetworkTimeout as exc:
                 retried = True
                 chunks.throw(exc)
@@ -759,7 +762,8 @@ class MongoStore:
             ops = [operations[i] for i in positions]
             failed: dict[int, Exception] = {}
             try:
-                matched = self.leads.bulk_write([pymongo.UpdateOne(f, u) for f, u in ops], ordered=False).matched_count
+                with _bulk(len(ops)):
+                    matched = self.leads.bulk_write([pymongo.UpdateOne(f, u) for f, u in ops], ordered=False).matched_count
             except mongo_errors.NetworkTimeout as exc:
                 chunks.throw(exc)  # retried smaller: the ones that landed read back as written
                 continue
@@ -1026,7 +1030,8 @@ class MongoStore:
                     for doc in docs:
                         doc["op"] = op
                 try:
-                    self.events.insert_many(docs, ordered=True)
+                    with _bulk(len(docs)):
+                        self.events.insert_many(docs, ordered=True)
                     self._raise_hint(seq + len(chunk) - 1)
                     self._last_seq = max(self._last_seq, seq + len(chunk) - 1)
                     chunk = []
@@ -1494,6 +1499,11 @@ def _uri_secrets(uri: str) -> list[str]:
 
 def bulk_timeout(leads: int) -> float:
     return max(BULK_SECONDS_MIN, BULK_SECONDS_PER_LEAD * leads)
+
+
+def _bulk(leads: int) -> AbstractContextManager[Any]:
+    """The deadline of one bulk request of `leads` documents (not of a whole batch)."""
+    return pymongo.timeout(bulk_timeout(leads))
 
 
 def _ms(value: Any) -> Any:
