@@ -112,7 +112,10 @@ def missing_events(uri: str) -> int:
     db = client.get_default_database()
     created = {e["lead_id"] for e in db.leadcli_events.find({"type": "lead_created"}, {"lead_id": 1})}
     ids = {str(d["_id"]) for d in db.leads.find({}, {"_id": 1})}
+    intents = db.leadcli_intents.count_documents({})
     client.close()
+    if intents:
+        print(f"    intents left unsettled: {intents}")
     return len(ids - created)
 
 

@@ -1040,6 +1040,8 @@ class MongoStore:
                     if not failures or not _is_duplicate_write(failures[0]):
                         raise
                     done = failures[0]["index"]  # the ones before it are in
+                    if done:
+                        self._raise_hint(seq + done - 1)  # single writers skip the run that is in
                     chunk, seq = chunk[done:], seq + done
                     misses += 1
                     seq = self._after_miss(seq, misses)
@@ -1064,16 +1066,15 @@ class MongoStore:
         return max(self._hint(), self._last_seq, self._seq_floor - 1) + 1
 
     def _after_miss(self, seq: int, misses: int) -> int:
-        """The seq to try after `seq` was taken: the next one; every 4th miss the hint again
-        (others raised it), every 64th the last seq found by `_id` look-ups from `seq` on —
-        FerretDB's `$max` is a read then a write, so the hint can fall behind, and this bounds
-        what that costs (a sort of the event log would read every event, minutes on a busy
-        FerretDB)."""
-        if misses % 64 == 0:
-            return self._last_from(seq) + 1
-        if misses % 4 == 0:
-            return max(seq + 1, self._hint() + 1)
-        return seq + 1
+        """The seq to try after `seq` was taken: the next one after a first miss (two single
+        writers met); from the second miss on, the end of the run of taken seqs found by `_id`
+        look-ups from `seq` on (`_last_from`: one look-up when the next seq is free). An import
+        appends its events as an ordered run of hundreds: an editor that tried them one by one
+        (the hint is raised only after a whole chunk) walked behind it for minutes, until
+        its 30 s socket timeout (exit 5). A sort of the event log would read every event."""
+        if misses == 1:
+            return seq + 1
+        return max(self._last_from(seq), self._hint()) + 1
 
     def _hint(self) -> int:
         """The seq hint: a lower bound of the last seq, in a small document read by `_id` (an
