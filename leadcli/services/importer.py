@@ -1063,6 +1063,8 @@ class Importer:
         for key, value in row.user.items():
             if key == "fields":
                 draft["fields"].update(value)
+            elif key == "email" and str(lead.get("email", "")).lower() == value:
+                continue  # the address it matched: keep the stored spelling (another app's may keep case)
             elif key != "current_stage" and value is not None:
                 draft[key] = value
         stage = row.user.get("current_stage")
