@@ -23,7 +23,7 @@ from leadcli.cli.options import (
 from leadcli.domain.errors import InvalidInput
 from leadcli.domain.handle import handle_of
 from leadcli.domain.lead import LEAD_FIELDS, to_jsonable
-from leadcli.output import FIELD_ALIASES, Renderer, parse_fields, printable
+from leadcli.output import FIELD_ALIASES, Renderer, parse_fields
 from leadcli.services import leads as svc
 from leadcli.services.filters import FilterArgs, build_query, paged
 
@@ -112,7 +112,7 @@ def confirm_each(lines: list[str], summary: str) -> None:
 
 
 def who(lead: dict[str, Any]) -> str:
-    return printable(str(lead.get("name") or handle_of(lead["id"])))
+    return str(lead.get("name") or handle_of(lead["id"]))  # info() shows it by the views' rule
 
 
 def _read_json_object(source: str) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def add(
                 raw[key] = typer.prompt(key.capitalize(), err=True)
     lead = svc.add_lead(ws, raw)
     if confirming(output, fields):
-        info(f"added {who(lead)} <{printable(lead['email'])}> as {handle_of(lead['id'])}")
+        info(f"added {who(lead)} <{lead['email']}> as {handle_of(lead['id'])}")
     if prints_record(output, fields):
         print_lead(lead, output, fields)
 
@@ -271,7 +271,7 @@ def _confirm_edits(results: list[tuple[dict[str, Any], dict[str, Any]]], stage: 
             lines.append(f"{who(after)}: nothing changed")
         elif "current_stage" in changes:
             rest = [k for k in changes if k != "current_stage"]
-            lines.append(f"moved {who(after)} → {printable(after['current_stage'])}" + (f", updated {', '.join(rest)}" if rest else ""))
+            lines.append(f"moved {who(after)} → {after['current_stage']}" + (f", updated {', '.join(rest)}" if rest else ""))
         else:
             lines.append(f"updated {who(after)}: {', '.join(changes)}")
     if already:
@@ -287,9 +287,9 @@ def already_in_stage(leads: list[dict[str, Any]], note: str | None) -> None:
     dropped = "; the note was not recorded (to keep it: leadcli log LEAD --type note --note …)" if note else ""
     if len(leads) == 1:
         lead = leads[0]
-        info(f"{who(lead)} is already in {printable(lead.get('current_stage') or '')}: not moved{dropped}")
+        info(f"{who(lead)} is already in {lead.get('current_stage') or ''}: not moved{dropped}")
     else:
-        info(f"{len(leads)} leads were already in {printable(leads[0].get('current_stage') or '')}: not moved{dropped}")
+        info(f"{len(leads)} leads were already in {leads[0].get('current_stage') or ''}: not moved{dropped}")
 
 
 @app.command()
@@ -320,7 +320,7 @@ def delete(
             raise typer.Exit(1)
     for lead in found:
         svc.delete_lead(ws, lead)
-    lines = [f"deleted {who(lead)} <{printable(lead['email'])}>" for lead in found]
+    lines = [f"deleted {who(lead)} <{lead['email']}>" for lead in found]
     confirm_each(lines or ["deleted 0 leads"], f"deleted {len(found)} leads")
 
 

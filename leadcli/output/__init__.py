@@ -12,13 +12,12 @@ import io
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from leadcli.domain.errors import InvalidInput
-from leadcli.domain.text import escaped, spreadsheet_safe
+from leadcli.domain.text import one_line, spreadsheet_safe
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv", "ids")
 
@@ -297,22 +296,6 @@ def entry_line(entry: Mapping[str, Any]) -> str:
         parts, rest = [], dict(entry)
     parts += [cell(v) for v in rest.values() if v not in (None, "")]
     return "  ".join(one_line(p) for p in parts)
-
-
-_LINE_BREAKS = re.compile(r"\r\n|[\t\n\r\v\f\x85\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """`text` with control characters (domain.text.CONTROLS: input refuses them, an older store
-    or a Leads Artisan database may hold them) shown as `\\xNN`, and invisible zero-width and
-    bidirectional-override characters as `\\uNNNN` (domain.text.escaped); tab and line breaks kept."""
-    return escaped(text)
-
-
-def one_line(text: str) -> str:
-    """`text` with tabs and line breaks as spaces, so a value keeps its row and column, and
-    control characters shown as `\\xNN`."""
-    return printable(_LINE_BREAKS.sub(" ", text))
 
 
 def plain_table(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:

@@ -22,13 +22,14 @@ from rich.text import Text
 
 from leadcli.domain.handle import handle_of
 from leadcli.domain.pipeline import Pipeline
+from leadcli.domain.text import escaped, one_line
 from leadcli.output import cell as plain_cell
-from leadcli.output import force_terminal, no_color, one_line, printable, terminal_width
+from leadcli.output import force_terminal, no_color, terminal_width
 
 
 def cell(value: Any) -> str:
     """A value as text for the terminal: `output.cell`, control characters shown as `\\xNN`."""
-    return printable(plain_cell(value))
+    return escaped(plain_cell(value))
 
 
 def plain(value: Any) -> Text:
@@ -119,7 +120,7 @@ class StagePalette:
         return self.colors.get(stage or "", UNKNOWN_COLOR)
 
     def text(self, stage: str | None) -> Text:
-        return Text(printable(stage or ""), style=self.color(stage))
+        return Text(escaped(stage or ""), style=self.color(stage))
 
 
 def is_overdue(lead: Mapping[str, Any], now: datetime) -> bool:
@@ -281,7 +282,7 @@ def history_timeline(lead: Mapping[str, Any], pipeline: Pipeline, *, now: dateti
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False, padding=(0, 2, 0, 0))
     # Dates, stages and day counts are whole or useless: on a narrow terminal the note wraps instead.
     entries_ = list(lead.get("stage_history") or [])
-    longest = max((len(printable(str(e.get("to_stage") or ""))) for e in entries_), default=5)
+    longest = max((len(escaped(str(e.get("to_stage") or ""))) for e in entries_), default=5)
     table.add_column("date", no_wrap=True, min_width=10)
     table.add_column("", no_wrap=True)
     table.add_column("stage", no_wrap=True, min_width=min(longest, 20))
@@ -350,7 +351,7 @@ def lead_card(lead: Mapping[str, Any], pipeline: Pipeline, *, now: datetime, zon
         ("id", cell(lead.get("id"))),
     ]
     for key, value in (lead.get("fields") or {}).items():
-        rows.append((printable(str(key)), cell(value)))
+        rows.append((escaped(str(key)), cell(value)))
     for key, value in rows:
         if value not in ("", None):
             # Text, never a str: Rich would read a str as markup ("[/]" in a name is an error).
