@@ -22,7 +22,6 @@ from typing import Any, TextIO
 
 from leadcli.domain.errors import Failed, InvalidInput
 
-PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 _STORE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 

@@ -172,18 +172,24 @@ def fit_columns(natural: Mapping[str, int], width: int, keep: Sequence[str] = ()
             break
         if victim in kept:
             kept.remove(victim)
-    widths = {c: narrowest(c) for c in kept}
-    room = width - needed(kept)
+    widths = [narrowest(c) for c in kept]
+    share_out(widths, [natural[c] for c in kept], width - needed(kept))
+    return dict(zip(kept, widths, strict=True))
+
+
+def share_out(widths: list[int], want: list[int], room: int) -> int:
+    """Widen `widths` toward `want` in equal shares of `room` (in order, a share at least 1)
+    until each has what it wants or the room is used; the room left."""
     while room > 0:
-        wanting = [c for c in kept if widths[c] < natural[c]]
+        wanting = [i for i in range(len(widths)) if widths[i] < want[i]]
         if not wanting:
             break
         share = max(1, room // len(wanting))
-        for col in wanting:
-            extra = min(share, natural[col] - widths[col], room)
-            widths[col] += extra
+        for i in wanting:
+            extra = min(share, want[i] - widths[i], room)
+            widths[i] += extra
             room -= extra
-    return widths
+    return room
 
 
 def lead_table(
@@ -617,16 +623,8 @@ class BoardView:
         else:
             return gap, [room // count + (1 if i < room % count else 0) for i in range(count)], False
         want = [max([need[i], cell_len(one_line(stage)), *(self._card_width(lead) for lead in leads[:50])]) for i, (stage, leads) in enumerate(columns)]
-        widths, spare = list(need), room - sum(need)
-        while spare > 0:
-            wanting = [i for i in range(count) if widths[i] < want[i]]
-            if not wanting:
-                break
-            share = max(1, spare // len(wanting))
-            for i in wanting:
-                extra = min(share, want[i] - widths[i], spare)
-                widths[i] += extra
-                spare -= extra
+        widths = list(need)
+        spare = share_out(widths, want, room - sum(need))
         for i in range(spare):
             widths[i % count] += 1
         return gap, widths, True
