@@ -97,6 +97,17 @@ def confirming(output: str, fields: str | None) -> bool:
     return output == "table" and not fields
 
 
+def print_changed(changed: list[dict[str, Any]], refs: list[str], output: str, fields: str | None, ws: Any) -> None:
+    """The leads an `edit` or `move` wrote: one lead named on the command line as a record, else
+    a list (`-` may have read any number); nothing where the confirmation says it."""
+    if not prints_record(output, fields):
+        return
+    if len(changed) == 1 and "-" not in refs:
+        print_lead(changed[0], output, fields)
+    else:
+        print_leads(changed, output, fields, ws)
+
+
 def prints_record(output: str, fields: str | None) -> bool:
     """Whether a change prints the changed lead on stdout: always, except on a terminal in the
     default table format, where the one-line confirmation says it (`-o json` gives the record)."""
@@ -240,12 +251,7 @@ def edit(
     results = svc.edit_leads_detailed(ws, read_refs(leads), raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)
     changed = [after for after, _changes in results]
     _confirm_edits(results, raw.get("current_stage"), note, confirming(output, fields))
-    if not prints_record(output, fields):
-        return
-    if len(changed) == 1 and "-" not in leads:
-        print_lead(changed[0], output, fields)
-    else:
-        print_leads(changed, output, fields, ws)
+    print_changed(changed, leads, output, fields, ws)
 
 
 def _check_note_options(raw: dict[str, Any], values: dict[str, Any], note: str | None) -> None:

@@ -11,6 +11,7 @@ from leadcli.cli.leads import (
     already_in_stage,
     confirm_each,
     confirming,
+    print_changed,
     print_lead,
     print_leads,
     prints_record,
@@ -57,12 +58,7 @@ def move(
         done = [lead for lead, changed in results if changed]
         target = ws.pipeline.match(to)
         confirm_each([f"moved {who(lead)} → {target}" for lead in done], f"moved {len(done)} leads → {target}")
-    if not prints_record(output, fields):
-        return
-    if len(moved) == 1 and "-" not in leads:
-        print_lead(moved[0], output, fields)
-    else:
-        print_leads(moved, output, fields, ws)
+    print_changed(moved, leads, output, fields, ws)
 
 
 @app.command()
