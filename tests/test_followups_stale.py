@@ -161,3 +161,27 @@ def test_stale_move_to_an_unknown_stage_is_exit_2(store_uri: str, stale_store: d
     result = invoke("--db", store_uri, "stale", "--days", "30", "--move-to", "lost", "--yes")
     assert result.code == 2
     assert "unknown stage 'lost'" in result.stderr
+
+
+def test_followups_come_from_the_follow_up_index_in_order_with_ties_by_id(tmp_path) -> None:
+    """SQLite walks its follow-up index (no sort of every due lead in memory, no scan of the
+    leads without one), and two leads due at the same moment come in id order."""
+    from leadcli.config import load_settings
+    from leadcli.domain.query import LeadQuery
+    from leadcli.services.context import Workspace
+    from leadcli.services.pipeline import followups
+    from leadcli.store.sqlite import _order, _where
+
+    ws = Workspace(load_settings(db=str(tmp_path / "leads.db"), env={"LEADCLI_TIMEZONE": "UTC"}))
+    try:
+        same = [insert(ws.store, lead_with_moves(f"same{i}@example.com", follow_up_at="2026-03-02")) for i in range(3)]
+        insert(ws.store, lead_with_moves("first@example.com", follow_up_at="2026-03-01"))
+        insert(ws.store, lead_with_moves("none@example.com"))
+        due = [x["email"] for x in followups(ws, "2026-03-05", now=at("2026-03-10"))]
+        assert due == ["first@example.com", *(x["email"] for x in sorted(same, key=lambda x: x["id"]))]
+        query = LeadQuery(follow_up_before=at("2026-03-05"), sort="follow_up_at", descending=False)
+        where, params = _where(ws.store.db, query)
+        plan = " | ".join(r[3] for r in ws.store.db.execute(f"EXPLAIN QUERY PLAN SELECT doc FROM leads{where} ORDER BY {_order(query, params)}", params))
+        assert plan == "SEARCH leads USING INDEX leads_follow_up (follow_up_at<?)"
+    finally:
+        ws.store.close()

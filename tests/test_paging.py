@@ -118,9 +118,10 @@ def test_sqlite_serves_a_filtered_sorted_page_and_a_search_from_indexes(tmp_path
     from leadcli.store.sqlite import SqliteStore, _order, _where
 
     store = SqliteStore(tmp_path / "leads.db")
+    store.insert({**lead("Acme Buyer", company="Acme"), "version": 1}, {"type": "lead_created", "by": "t", "changes": {}})
 
     def plan(query: LeadQuery) -> str:
-        where, params = _where(query)
+        where, params = _where(store.db, query)
         order = _order(query, params)
         rows = store.db.execute(f"EXPLAIN QUERY PLAN SELECT doc FROM leads{where} ORDER BY {order} LIMIT 20 OFFSET 980", params)
         return " | ".join(row[3] for row in rows)
@@ -133,7 +134,8 @@ def test_sqlite_serves_a_filtered_sorted_page_and_a_search_from_indexes(tmp_path
         for sort in ("name", "company", "created_at", "updated_at", "value", "last_contacted"):
             assert plan(LeadQuery(sort=sort)).startswith("SCAN leads USING INDEX"), sort
         assert "SEARCH lead_tags USING PRIMARY KEY" in plan(LeadQuery(tags=("vip",)))
-        assert "leads_fts VIRTUAL TABLE INDEX 0:M" in plan(LeadQuery(search="acme"))
+        assert "leads_search VIRTUAL TABLE INDEX 0:M" in plan(LeadQuery(search="acme"))
+        assert "leads_search VIRTUAL TABLE INDEX 0:M" in plan(LeadQuery(search="ac"))
         assert "TEMP B-TREE" not in plan(LeadQuery(stages=("Negotiation",), sort="value"))
     finally:
         store.close()

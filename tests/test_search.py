@@ -1,7 +1,10 @@
-"""--search and `search TEXT`: a case-insensitive substring of name, email, company or notes in
-which every character is literal, on both stores, through the trigram index and without it."""
+"""--search and `search TEXT`: a case- and accent-insensitive substring of name, email, company or
+notes in which every character is literal, on both stores, through the trigram index (3+
+characters), its vocabulary (1-2 characters) and the ordered scan (a very common letter)."""
 
 from __future__ import annotations
+
+import unicodedata
 
 import pytest
 from conftest import invoke
@@ -36,13 +39,18 @@ def found(store_uri: str, *args: str) -> list[str]:
     return [item["name"] for item in result.json()]
 
 
+def plain(text: str) -> str:
+    """Text as a person compares it: accents (combining marks) dropped, case folded."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
+
+
 def reference(text: str) -> list[str]:
-    """What a user means: the text, case-insensitively, in one of the four fields."""
-    needle = text.lower()
+    """What a user means: the text, ignoring case and accents, in one of the four fields."""
+    needle = plain(text)
     return sorted(
         r["name"]
         for r in TRICKY
-        if any(needle in (r.get(f) or "").lower() for f in ("name", "email", "company", "notes"))
+        if any(needle in plain(r.get(f) or "") for f in ("name", "email", "company", "notes"))
     )
 
 
@@ -66,7 +74,8 @@ def test_the_cases_above_really_discriminate() -> None:
     assert reference("%") == ["Back Slash", "Percent Man"]
     assert reference("_") == ["Percent Man", "Under Score"]
     assert reference(".*") == ["Regex Fan"]
-    assert reference("É") == ["Émile Zoë"]
+    assert reference("émile") == reference("EMILE") == ["Émile Zoë"]
+    assert reference("zoë") == reference("zoe") == ["Émile Zoë"]
     assert reference("\\") == ["Back Slash"]
 
 
@@ -75,9 +84,9 @@ def test_search_is_combined_with_the_other_filters(tricky: str) -> None:
     assert found(tricky, "list", "-q", "an", "--company", "acme") == ["Plain Jane"]
 
 
-@pytest.mark.parametrize("text", ["Générale", "soc", "gro", "%", "_c", "né"])
-def test_company_filter_is_a_literal_case_insensitive_substring(tricky: str, text: str) -> None:
-    expected = sorted(r["name"] for r in TRICKY if text.lower() in (r["company"] or "").lower())
+@pytest.mark.parametrize("text", ["Générale", "generale", "soc", "gro", "%", "_c", "né", "ne", "ÉT"])
+def test_company_filter_is_a_literal_case_and_accent_insensitive_substring(tricky: str, text: str) -> None:
+    expected = sorted(r["name"] for r in TRICKY if plain(text) in plain(r["company"] or ""))
     assert found(tricky, "list", "--company", text) == expected
 
 
@@ -92,23 +101,25 @@ def test_search_finds_leads_after_they_are_edited(store_uri: str) -> None:
     assert found(store_uri, "search", "fresh") == []
 
 
-ALPHABET = "aAbBzZ  \t'\"%_\\.*()[]{}:-^$éÉßẞ東😀K"
+ALPHABET = "aAbBzZ  \t'\"%_\\.*()[]{}:-^$éÉßẞ東😀Ku\u0308üÜøØ"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     texts=st.lists(st.text(ALPHABET, min_size=0, max_size=10), min_size=1, max_size=6),
     needle=st.text(ALPHABET, min_size=1, max_size=5),
+    scan=st.booleans(),
 )
-def test_sqlite_search_is_exactly_a_folded_substring_match(tmp_path_factory, texts: list[str], needle: str) -> None:
-    """The trigram index (3+ characters), LIKE (shorter ASCII) and the folding scan (shorter
-    non-ASCII) all agree with a plain substring test, case folded per character."""
+def test_sqlite_search_is_exactly_a_folded_substring_match(tmp_path_factory, monkeypatch, texts: list[str], needle: str, scan: bool) -> None:
+    """The trigram index (3+ characters), its vocabulary (1-2 characters) and the ordered scan
+    (a 1-2 character search too common for the vocabulary) all agree with a plain substring
+    test of the folded texts."""
+    from leadcli.domain.folding import fold
     from leadcli.domain.query import LeadQuery
+    from leadcli.store import sqlite
     from leadcli.store.sqlite import SqliteStore
 
-    def fold(text: str) -> str:
-        return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-
+    monkeypatch.setattr(sqlite, "MAX_SHORT_TERMS", 0 if scan else 200)
     store = SqliteStore(tmp_path_factory.mktemp("hyp") / "leads.db")
     try:
         records = [lead(f"n{i}", company=text or None, notes=text[::-1] or None) for i, text in enumerate(texts)]
@@ -116,9 +127,71 @@ def test_sqlite_search_is_exactly_a_folded_substring_match(tmp_path_factory, tex
             store.insert(record, {"type": "lead_created", "by": "t", "changes": {}})
 
         def matching(fields: tuple[str, ...]) -> set[str]:
+            if not fold(needle):
+                return set()
             return {r["id"] for r in records if any(fold(needle) in fold(r[f] or "") for f in fields)}
 
         assert {r["id"] for r in store.query(LeadQuery(search=needle))} == matching(("name", "email", "company", "notes"))
         assert {r["id"] for r in store.query(LeadQuery(company=needle))} == matching(("company",))
     finally:
         store.close()
+
+
+ACCENTED = [
+    lead("Anna Müller", company="Müller GmbH"),
+    lead("Hans Muller", company="Muller Brothers"),
+    lead("Zoë Saldana", notes="prefers email"),
+    lead("Zoe Ball", notes="call after 5"),
+    lead("Søren Kierkegaard", company="Ørsted"),
+    lead("Łukasz Nowak", company="Łódź Logistics"),
+    lead("Chloé Dubois", company="Crème Brûlée SA"),
+    lead("Renée Combining", notes="Rene\u0301e with a combining accent"),
+]
+
+
+@pytest.fixture
+def accented(store_uri: str) -> str:
+    seed(store_uri, [dict(record) for record in ACCENTED])
+    return store_uri
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("muller", ["Anna Müller", "Hans Muller"]),
+        ("müller", ["Anna Müller", "Hans Muller"]),
+        ("MÜLLER", ["Anna Müller", "Hans Muller"]),
+        ("zoe", ["Zoe Ball", "Zoë Saldana"]),
+        ("zoë", ["Zoe Ball", "Zoë Saldana"]),
+        ("soren", ["Søren Kierkegaard"]),
+        ("orsted", ["Søren Kierkegaard"]),
+        ("lodz", ["Łukasz Nowak"]),
+        ("creme brulee", ["Chloé Dubois"]),
+        ("renee", ["Renée Combining"]),
+        ("zö", ["Zoe Ball", "Zoë Saldana"]),
+        ("mü", ["Anna Müller", "Hans Muller"]),
+        ("ée", ["Chloé Dubois", "Renée Combining"]),
+    ],
+)
+def test_search_ignores_accents_both_ways(accented: str, text: str, names: list[str]) -> None:
+    assert found(accented, "search", text) == names
+    assert found(accented, "list", "--search", text) == names
+
+
+def test_company_filter_ignores_accents(accented: str) -> None:
+    assert found(accented, "list", "--company", "LODZ") == ["Łukasz Nowak"]
+    assert found(accented, "list", "--company", "muller") == ["Anna Müller", "Hans Muller"]
+
+
+def test_a_very_common_letter_pages_in_order(store_uri: str) -> None:
+    """A one-letter search matching most leads: the page is the first matches in the sort order
+    (the ordered scan on SQLite), and `count` counts them all."""
+    records = [lead(f"Lead {i:03d} {'é' if i % 3 else 'x'}") for i in range(30)]
+    seed(store_uri, records)
+    expected = sorted(r["name"] for r in records if "é" in r["name"])
+    result = invoke("--db", store_uri, "search", "e", "--sort", "name", "--asc", "--page-size", "5", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert [item["name"] for item in result.json()] == sorted(r["name"] for r in records)[:5]
+    assert invoke("--db", store_uri, "count", "--search", "E").stdout.strip() == str(len(records))
+    assert invoke("--db", store_uri, "count", "--search", "é").stdout.strip() == str(len(records))
+    assert found(store_uri, "search", " é") == expected

@@ -62,7 +62,8 @@ def test_migrations_from_an_empty_file_reach_the_latest_version(db_path: Path) -
     with raw(db_path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"leads", "events", "leads_fts"} <= tables
+    assert {"leads", "events", "leads_search", "leads_search_terms"} <= tables
+    assert "leads_fts" not in tables  # replaced by the folded index (migration 7)
 
 
 def test_a_store_from_a_newer_leadcli_is_refused_untouched(db_path: Path) -> None:
@@ -375,7 +376,7 @@ def found(store: SqliteStore, **query: Any) -> set[str]:
 def assert_indexes_match_leads(store: SqliteStore) -> None:
     """Every lead is in the search index and the tag table exactly as its columns say."""
     db = store.db
-    indexed = db.execute("SELECT count(*) FROM leads_fts_docsize").fetchone()[0]
+    indexed = db.execute("SELECT count(*) FROM leads_search_docsize").fetchone()[0]
     assert indexed == db.execute("SELECT count(*) FROM leads").fetchone()[0]
     tags = db.execute("SELECT tag, pk FROM lead_tags ORDER BY tag, pk").fetchall()
     assert tags == db.execute("SELECT DISTINCT j.value, pk FROM leads, json_each(leads.tags) AS j ORDER BY 1, 2").fetchall()
@@ -393,14 +394,16 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
         migration(db)
     db.execute("PRAGMA user_version = 3")
     db.close()
-    old = SqliteStore.__new__(SqliteStore)  # the schema-3 store: write through its triggers
-    old.path, old.db = db_path, sqlite3.connect(db_path, isolation_level=None)
-    before = SqliteStore.insert(old, make_lead("grace@example.com", company="Navy", tags=["vip"]), event())
-    old.db.close()
+    from leadcli.store.sqlite import _COLUMNS, _columns
+
+    before = {**make_lead("grace@example.com", company="Navy", tags=["vip"]), "version": 1}
+    db = sqlite3.connect(db_path, isolation_level=None)  # the schema-3 store: indexed by its triggers
+    db.execute(f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", _columns(before))
+    db.close()
 
     store = SqliteStore(db_path)
     try:
-        assert store.schema_version() == len(MIGRATIONS) == 6
+        assert store.schema_version() == len(MIGRATIONS) >= 8
         assert found(store, search="NAVY") == found(store, tags=("vip",)) == {"grace@example.com"}
         single = store.insert(make_lead("ada@example.com", company="Engines", tags=["vip", "emea"]), event())
         inserts = [(make_lead(f"lead{i}@example.com", company=f"Firm {i}", tags=["bulk"]), event()) for i in range(5)]
@@ -425,30 +428,45 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
         store.close()
 
 
-def test_a_schema_4_store_drops_the_unused_indexes_and_keeps_its_leads_and_events(db_path: Path) -> None:
-    """Schema 5 drops the follow-up and per-lead event indexes no query used; a store written at
-    schema 4 keeps its leads and events, and follow-up queries still answer from the columns."""
+def _schema_4_insert(db: sqlite3.Connection, lead: dict[str, Any]) -> dict[str, Any]:
+    """A lead written as a schema-4 leadcli wrote it: the row, its trigram entry, its event."""
+    from leadcli.store.sqlite import _COLUMNS, _columns, _event_row, _row
+
+    lead = {**lead, "version": 1}
+    cursor = db.execute(f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", _columns(lead))
+    db.execute(
+        "INSERT INTO leads_fts (rowid, name, email, company, notes) SELECT pk, name, email, company, notes FROM leads WHERE pk = ?",
+        (cursor.lastrowid,),
+    )
+    db.execute("INSERT INTO events (type, at, by, lead_id, data) VALUES (?, ?, ?, ?, ?)", _event_row(lead["id"], _row(lead)[1], event()))
+    return lead
+
+
+def test_a_schema_4_store_migrates_and_keeps_its_leads_events_and_search(db_path: Path) -> None:
+    """Schema 5 drops the per-lead event index no query used; schema 7 replaces the trigram
+    index by the folded one (built from the leads already there) and brings back a partial
+    follow-up index that `followups` walks. A store written at schema 4 keeps its leads and
+    events, and finds them by search and follow-up."""
     db = sqlite3.connect(db_path, isolation_level=None)
     for migration in MIGRATIONS[:4]:
         migration(db)
     db.execute("PRAGMA user_version = 4")
+    due = _schema_4_insert(db, make_lead("due@example.com", follow_up_at=T0, company="Müller AG"))
+    _schema_4_insert(db, make_lead("later@example.com", follow_up_at=T0 + timedelta(days=9)))
     db.close()
-    old = SqliteStore.__new__(SqliteStore)
-    old.path, old.db = db_path, sqlite3.connect(db_path, isolation_level=None)
-    due = SqliteStore.insert(old, make_lead("due@example.com", follow_up_at=T0), event())
-    SqliteStore.insert(old, make_lead("later@example.com", follow_up_at=T0 + timedelta(days=9)), event())
-    old.db.close()
 
     store = SqliteStore(db_path)
     try:
-        assert store.schema_version() == len(MIGRATIONS) == 6
+        assert store.schema_version() == len(MIGRATIONS) >= 8
         names = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "leads_follow_up" not in names and "events_lead" not in names
-        assert "leads_follow_up" not in str(store.describe()["indexes"])
+        assert "events_lead" not in names and "leads_follow_up" in names
         assert [x["id"] for x in store.query(LeadQuery(follow_up_before=T0 + timedelta(days=1)))] == [due["id"]]
+        assert found(store, search="muller") == found(store, company="MÜL") == {"due@example.com"}
         assert [e["lead"]["email"] for e in store.events_after(0)] == ["due@example.com", "later@example.com"]
         store.insert(make_lead("new@example.com"), event())
         assert store.last_seq() == 3
+        assert_indexes_match_leads(store)
+        assert store.problems() == []
     finally:
         store.close()
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from conftest import invoke
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from leadmaker import at, insert, lead_with_moves
 
 NOW = at("2026-03-31")
@@ -147,3 +150,83 @@ def test_stats_on_a_terminal_draws_bars_and_the_days_per_stage(store_uri: str, f
 def test_stats_refuses_ids_output(store_uri: str) -> None:
     result = invoke("--db", store_uri, "stats", "-o", "ids")
     assert (result.code, result.stdout) == (2, "")
+
+
+# -- the SQL aggregate against the one-pass Python reference ------------------------------------
+
+STAGES = ("New Lead", "Initial Contact", "Negotiation", "Closed Won", "Closed Lost", "Legacy")
+MOMENTS = st.integers(min_value=0, max_value=60 * 24 * 90).map(lambda m: at("2026-01-01") + timedelta(minutes=m))
+ENTRY = st.tuples(st.sampled_from((*STAGES, None)), st.one_of(MOMENTS, st.none()))
+LEADS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "history": st.lists(ENTRY, max_size=5),
+            "current_stage": st.sampled_from((*STAGES, None)),
+            "stage_updated_at": st.one_of(MOMENTS, st.none()),
+            "created_at": MOMENTS,
+            "value": st.sampled_from((None, 0.0, 100.0, 2500.5)),
+            "engaged": st.booleans(),
+            "owner": st.sampled_from(("ada", "bob")),
+        }
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs=LEADS, owner=st.sampled_from((None, "ada")))
+def test_sqlite_stats_in_sql_equal_the_one_pass_reference(tmp_path_factory: Any, specs: list[dict[str, Any]], owner: str | None) -> None:
+    """Out-of-order, repeated, stage-less and time-less history entries, a current stage the
+    history does not end in, closed and unknown stages, filters: the SQL figures are the ones
+    the reference (`summarize`, every lead's history read in Python) gives."""
+    from leadcli.config import load_settings
+    from leadcli.domain.query import LeadQuery
+    from leadcli.services.context import Workspace
+    from leadcli.services.reports import pipeline_stats, summarize
+
+    path = tmp_path_factory.mktemp("stats") / "leads.db"
+    ws = Workspace(load_settings(db=str(path)))
+    try:
+        for i, spec in enumerate(specs):
+            record = lead_with_moves(f"l{i}@example.com", created=spec["created_at"], value=spec["value"], engaged=spec["engaged"], owner=spec["owner"])
+            record["stage_history"] = [
+                {"from_stage": None, "to_stage": stage, "changed_at": when, "by": "t", "notes": None} for stage, when in spec["history"]
+            ]
+            record["current_stage"], record["stage_updated_at"] = spec["current_stage"], spec["stage_updated_at"]
+            insert(ws.store, record)
+        query = LeadQuery(owner=owner)
+        _assert_same_report(pipeline_stats(ws, query, now=NOW), summarize(ws.store.query(query), ws.pipeline, NOW))
+        _assert_stays_as_migration_builds_them(ws.store)
+        for n, record in enumerate(list(ws.store.query(LeadQuery()))[::2]):  # moves and re-moves, as `move` writes them
+            moved = {**record, "current_stage": STAGES[n % len(STAGES)], "stage_updated_at": NOW - timedelta(days=n)}
+            moved["stage_history"] = [*record["stage_history"], {"from_stage": None, "to_stage": moved["current_stage"], "changed_at": moved["stage_updated_at"], "by": "t", "notes": None}]
+            ws.store.replace(moved, record["version"], {"type": "lead_stage_changed", "by": "t", "changes": {}})
+        batch = [({**r, "current_stage": None}, r["version"], {"type": "lead_updated", "by": "t", "changes": {}}) for r in list(ws.store.query(LeadQuery()))[1::3]]
+        assert ws.store.write_batch([], batch) == [None] * len(batch)
+        _assert_same_report(pipeline_stats(ws, query, now=NOW), summarize(ws.store.query(query), ws.pipeline, NOW))
+        _assert_stays_as_migration_builds_them(ws.store)
+    finally:
+        ws.store.close()
+
+
+def _assert_same_report(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert _without_days(got) == _without_days(expected)
+    for ours, theirs in zip(got["stages"], expected["stages"], strict=True):
+        assert (ours["avg_days"] is None) == (theirs["avg_days"] is None), ours["stage"]
+        if ours["avg_days"] is not None:  # rounded to 0.01: sums in another order may round apart
+            assert abs(ours["avg_days"] - theirs["avg_days"]) <= 0.0100001, ours["stage"]
+
+
+def _assert_stays_as_migration_builds_them(store: Any) -> None:
+    """The stays the store wrote with each lead are the ones migration 8 derives from the
+    stored documents in SQL (the path every pre-existing lead takes)."""
+    from leadcli.store.sqlite import _STAYS_FROM_DOCUMENTS
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return sorted((pk, stage, None if f is None else round(f, 3), since) for pk, stage, f, since in store.db.execute(sql))
+
+    assert rows("SELECT pk, stage, finished, running_since FROM lead_stays") == rows(_STAYS_FROM_DOCUMENTS)
+
+
+def _without_days(report: dict[str, Any]) -> dict[str, Any]:
+    return {**report, "stages": [{k: v for k, v in row.items() if k != "avg_days"} for row in report["stages"]]}

@@ -121,7 +121,8 @@ def followups(
     """
     ws = workspace(ctx)
     due_leads = svc.followups(ws, due, owner)
-    print_leads(_limited(due_leads, limit), output, fields, ws, keep=("follow_up_at",), empty=f"no follow-ups due ({'--due week' if due != 'week' else '--due +1mo'} looks further ahead)")
+    # Streamed from the store; only --limit needs them all (to say how many were cut).
+    print_leads(due_leads if limit is None else _limited(list(due_leads), limit), output, fields, ws, keep=("follow_up_at",), empty=f"no follow-ups due ({'--due week' if due != 'week' else '--due +1mo'} looks further ahead)")
 
 
 @app.command()

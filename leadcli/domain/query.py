@@ -10,6 +10,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 SORT_FIELDS = ("name", "company", "current_stage", "last_contacted", "created_at", "updated_at", "value")
+# What a store sorts by: the user's sort fields, and follow_up_at for `followups` (a due list,
+# read in follow-up order from an index, not offered as `--sort`).
+STORE_SORT_FIELDS = (*SORT_FIELDS, "follow_up_at")
 
 
 @dataclass(frozen=True)

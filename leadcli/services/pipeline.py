@@ -114,12 +114,11 @@ def due_bound(ws: Workspace, due: str, now: datetime | None = None) -> datetime:
     return parse_when(word, flag="--due", zone=ws.zone, end_of_day=True, now=now)
 
 
-def followups(ws: Workspace, due: str = "today", owner: str | None = None, now: datetime | None = None) -> list[Lead]:
-    """Leads whose follow-up is due by the bound, soonest (most overdue) first."""
-    query = LeadQuery(follow_up_before=due_bound(ws, due, now), owner=owner or None)
-    # Sorted here rather than by the store: a due list is a to-do list, small by nature, and
-    # this keeps follow_up_at out of the stores' sortable columns.
-    return sorted(ws.store.query(query), key=lambda lead: (lead["follow_up_at"], lead["id"]))
+def followups(ws: Workspace, due: str = "today", owner: str | None = None, now: datetime | None = None) -> Iterator[Lead]:
+    """Leads whose follow-up is due by the bound, soonest (most overdue) first: streamed from
+    the store in follow-up order (SQLite walks its follow-up index), never gathered in memory."""
+    query = LeadQuery(follow_up_before=due_bound(ws, due, now), owner=owner or None, sort="follow_up_at", descending=False)
+    return ws.store.query(query)
 
 
 def stale_query(ws: Workspace, query: LeadQuery, days: int, now: datetime | None = None) -> LeadQuery:

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from leadcli.domain.artisan import stage_since, web_time
 from leadcli.domain.dates import now_utc
 from leadcli.domain.pipeline import Pipeline
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.stays import split_stays
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
 
@@ -31,9 +31,35 @@ def stage_rows(ws: Workspace, query: LeadQuery) -> list[dict[str, Any]]:
 
 def pipeline_stats(ws: Workspace, query: LeadQuery, now: datetime | None = None) -> dict[str, Any]:
     """`{"total", "engaged", "win_rate", "value", "stages": [{"stage", "count", "value",
-    "avg_days"}]}` over the leads matching `query`, all from one pass over them so the figures
-    agree with each other. `now` ends the stays still running (passed in by tests)."""
-    return summarize(ws.store.query(query.unpaged()), ws.pipeline, now or now_utc())
+    "avg_days"}]}` over the leads matching `query`. `now` ends the stays still running (passed
+    in by tests). A store that aggregates (`stage_stats`: SQLite, in SQL) is asked for the
+    figures; otherwise the leads are streamed (only the fields stats reads, where the store
+    can project: `stats_leads`) and summed here, in one pass, in constant memory."""
+    now = now or now_utc()
+    query = query.unpaged()
+    aggregate = getattr(ws.store, "stage_stats", None)
+    if aggregate is not None:
+        totals, engaged, days = aggregate(query, ws.pipeline.closed, now)
+        return _report(totals, engaged, days, ws.pipeline)
+    leads = getattr(ws.store, "stats_leads", ws.store.query)(query)
+    return summarize(leads, ws.pipeline, now)
+
+
+def _report(
+    totals: dict[str | None, tuple[int, float]], engaged: int, days: dict[str, tuple[float, int]], pipeline: Pipeline
+) -> dict[str, Any]:
+    """The report from aggregates: (leads, value) per current stage, the engaged leads, and
+    (seconds summed, leads) per stage spent in."""
+    counts: dict[str, int] = {stage: 0 for stage in pipeline.stages}
+    values: dict[str, float] = {stage: 0.0 for stage in pipeline.stages}
+    total = 0
+    for stage, (n, value) in totals.items():
+        key = stage if stage is not None else "(none)"
+        counts[key] = counts.get(key, 0) + n
+        values[key] = values.get(key, 0.0) + value
+        total += n
+    spent = {stage: [seconds / DAY_SECONDS, n] for stage, (seconds, n) in days.items()}
+    return _shape(total, engaged, counts, values, spent, pipeline)
 
 
 def summarize(leads: Iterable[Lead], pipeline: Pipeline, now: datetime) -> dict[str, Any]:
@@ -53,6 +79,17 @@ def summarize(leads: Iterable[Lead], pipeline: Pipeline, now: datetime) -> dict[
             acc = days.setdefault(name, [0.0, 0])
             acc[0] += seconds / DAY_SECONDS
             acc[1] += 1
+    return _shape(total, engaged, counts, values, days, pipeline)
+
+
+def _shape(
+    total: int,
+    engaged: int,
+    counts: dict[str, int],
+    values: dict[str, float],
+    days: dict[str, list[float]],
+    pipeline: Pipeline,
+) -> dict[str, Any]:
     ordered = list(pipeline.stages) + sorted(k for k in counts if k not in pipeline.stages)
     won = counts.get(pipeline.won, 0) if pipeline.won else 0
     lost = counts.get(pipeline.lost, 0) if pipeline.lost else 0
@@ -75,29 +112,13 @@ def summarize(leads: Iterable[Lead], pipeline: Pipeline, now: datetime) -> dict[
 
 
 def stage_durations(lead: Lead, pipeline: Pipeline, now: datetime) -> dict[str, float]:
-    """Seconds this lead spent in each stage, from its stage history. A stay runs from the move
-    into a stage to the next move; the last stay runs to `now` when its stage is open and is not
-    counted when it is closed (time after a deal is won or lost is not pipeline time)."""
-    # web_time: the Leads Artisan backend writes `changed_at` as naive ISO text (UTC).
-    stays = [(entry.get("to_stage"), web_time(entry.get("changed_at"))) for entry in lead.get("stage_history") or []]
-    stays = [(stage, at) for stage, at in stays if stage is not None and isinstance(at, datetime)]
-    current = lead.get("current_stage")
-    if current is not None and (not stays or stays[-1][0] != current):
-        # A record changed by a tool that keeps no history (the Leads Artisan backend may): the
-        # current stay starts at stage_updated_at, as far as anyone knows.
-        since = web_time(stage_since(lead) or lead.get("created_at"))
-        if isinstance(since, datetime):
-            stays.append((current, since))
-    out: dict[str, float] = {}
-    for index, (stage, start) in enumerate(stays):
-        if index + 1 < len(stays):
-            end = stays[index + 1][1]
-        elif not pipeline.is_closed(stage):
-            end = now
-        else:
-            continue
-        # Clocks of different writers disagree a little; a stay is never negative.
-        out[stage] = out.get(stage, 0.0) + max(0.0, (end - start).total_seconds())
+    """Seconds this lead spent in each stage (`domain.stays`): its finished stays, and the
+    running one up to `now` when its stage is open (not at all when it is closed)."""
+    finished, running = split_stays(lead)
+    out = dict(finished)
+    if running is not None and not pipeline.is_closed(running[0]):
+        stage, start = running
+        out[stage] = out.get(stage, 0.0) + max(0.0, (now - start).total_seconds())
     return out
 
 

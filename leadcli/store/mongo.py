@@ -27,9 +27,10 @@ from leadcli.config import mask_uri
 from leadcli.domain.artisan import WEB_STAGES, stage_since, web_time
 from leadcli.domain.dates import iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
+from leadcli.domain.folding import folding_regex
 from leadcli.domain.handle import HANDLE_LENGTH, handle_of, is_hex
 from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
-from leadcli.domain.query import SORT_FIELDS, LeadQuery
+from leadcli.domain.query import STORE_SORT_FIELDS, LeadQuery
 from leadcli.store.base import Event, Lead
 from leadcli.store.mongo_lease import NO_LEASE, Lease, WriteLeases
 from leadcli.store.mongo_lease import is_duplicate as _is_duplicate
@@ -58,6 +59,8 @@ LEAD_INDEXES = [
     # still to fill in are found by the index too (see find_by_handle).
     pymongo.IndexModel([("handle", 1)], name="handle_1"),
 ]
+# What `stats` reads of a lead (see stats_leads).
+STATS_PROJECTION = {"current_stage": 1, "value": 1, "engaged": 1, "stage_history": 1, "stage_updated_at": 1, "created_at": 1}
 EVENT_INDEXES = [pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1")]
 # Defaults for fields a Leads Artisan document (or an older leadcli one) may lack: the
 # backend's own defaults for status and stage, so leadcli shows what the web app shows.
@@ -402,6 +405,15 @@ class MongoStore:
                 cursor.close()
                 return
             yield _from_document(doc)
+
+    def stats_leads(self, query: LeadQuery) -> Iterator[Lead]:
+        """The matching leads with only what `stats` reads (stage, value, engagement, stage
+        history and the times a current stay may start at), streamed: FerretDB v1 has no date
+        arithmetic in its aggregation to compute days per stage server-side, so the report is
+        summed by the caller in one pass, without the rest of each document crossing the wire."""
+        with self._errors():
+            cursor = self.leads.find(_filter(query), STATS_PROJECTION)
+        yield from self._stream(cursor)
 
     def count(self, query: LeadQuery) -> int:
         with self._errors():
@@ -941,12 +953,19 @@ def _case_prefixes(text: str, letters: int = 4) -> list[Regex[Any]]:
 
 
 def _contains(text: str) -> dict[str, Any]:
-    return {"$regex": re.escape(text), "$options": "i"}
+    """Contains `text`, ignoring case and accents (`domain.folding`), every character literal:
+    an escaped regex where each character is the class of the characters folding to it. It
+    works on any document (the web app's too: no folded copy of the text is needed), at the
+    price of a regex per document (no index serves an unanchored regex)."""
+    pattern = folding_regex(text)
+    if pattern is None:  # combining marks alone fold to nothing: they match nothing
+        return {"$in": []}
+    return {"$regex": pattern, "$options": "i"}
 
 
 def _sort_field(name: str) -> str:
     """The document field to sort by: only LeadQuery's sort fields, each stored under its name."""
-    if name not in SORT_FIELDS:
+    if name not in STORE_SORT_FIELDS:
         raise ValueError(f"unknown sort field {name!r}")
     return name
 
