@@ -66,7 +66,10 @@ def mask_uri(uri: str) -> str:
     parameters such as `?token=` or `password=`."""
     # Up to the last `@`: a password with a stray unescaped `@` or `/` must not leak its tail.
     masked = re.sub(r"(://[^:/@]*:).*@", r"\1***@", uri)  # `mongodb://:pw@host` too
-    return re.sub(r"(?i)([?&](?:token|password|secret|key)[^=&]*=)[^&]*", r"\1***", masked)
+    # a parameter named for a secret (`token=`, `tlsCertificateKeyFilePassword=`), and a session
+    # token inside authMechanismProperties (`AWS_SESSION_TOKEN:...`)
+    masked = re.sub(r"(?i)([?&](?:key[^=&]*|[^=&]*(?:token|password|secret|key))=)[^&]*", r"\1***", masked)
+    return re.sub(r"(?i)([=,:]\w*(?:token|password|secret)\w*:)[^,&]*", r"\1***", masked)
 
 
 def mask_secrets(value: Any, key: str = "") -> Any:
@@ -269,6 +272,10 @@ def load_settings(
         page_size = int(page_size)
     except (TypeError, ValueError):
         raise InvalidInput(f"page_size: {page_size!r} is not a whole number") from None
+    if page_size < 1:  # say where it came from: --page-size was not given
+        source = sources["page_size"]  # "env LEADCLI_PAGE_SIZE" or "config PATH"
+        where = f"config file {config_path}" if source.startswith("config") else source
+        raise InvalidInput(f"{where}: page_size must be at least 1, not {page_size}")
     mongodb = dict(data.get("mongodb", {}))
     compatible = env.get("LEADCLI_WEB_APP_COMPATIBLE", "").strip().lower()
     if compatible:

@@ -132,6 +132,20 @@ class ReplicaSet:
             if doc.get("limit"):
                 found = found[: abs(doc["limit"])]
             return {"ok": 1, "cursor": {"id": 0, "ns": f"{DB}.{collection}", "firstBatch": found}}
+        if name == "update":  # leadcli's small bookkeeping documents (the setup marker, the seq hint)
+            rows = self.data.setdefault(doc[name], [])
+            n = 0
+            for spec in doc["updates"]:
+                found = [r for r in rows if _matches(r, spec["q"])]
+                if not found and spec.get("upsert"):
+                    found = [dict(spec["q"])]
+                    rows.append(found[0])
+                for row in found:
+                    row.update(spec["u"].get("$set", {}))
+                    for key, value in spec["u"].get("$max", {}).items():
+                        row[key] = max(row.get(key, value), value)
+                n += len(found)
+            return {"ok": 1, "n": n, "nModified": n}
         if name == "aggregate" and doc["pipeline"] and "$changeStream" in doc["pipeline"][0]:
             return self._stream_batch("firstBatch")
         if name == "getMore":

@@ -100,7 +100,10 @@ def config_init(
     path = _config_file(ctx)
     if path.exists() and not force:
         raise InvalidInput(f"{path} exists already; pass --force to overwrite it")
-    from leadcli.output.files import write_text_atomic
+    from leadcli.output.files import refuse_store, write_text_atomic
+
+    # --config naming a store (a typo, a swapped argument): --force must not write the template over it.
+    refuse_store("config init", path, ctx.find_root().obj.db)
 
     # 0600 in a 0700 directory when new: it invites a MongoDB password and the serve token.
     write_text_atomic(path, files("leadcli").joinpath("config.example.toml").read_text(encoding="utf-8"), "config init")

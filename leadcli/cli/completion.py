@@ -59,7 +59,12 @@ def values(kind: str, ctx: Any, incomplete: str) -> list[str]:
         done, _sep, _last = incomplete.rpartition(",")
         head = done + "," if _sep else ""
         taken = set(done.split(","))
-        return [head + f for f in (*LEAD_FIELDS, "handle", "stage") if f not in taken]
+        fields: tuple[str, ...] = (*LEAD_FIELDS, "handle", "stage")
+        if getattr(getattr(ctx, "command", None), "name", None) == "history":  # rows of changes, not leads
+            from leadcli.cli.pipeline import HISTORY_FIELDS
+
+            fields = HISTORY_FIELDS
+        return [head + f for f in fields if f not in taken]
     if kind == "sort":
         from leadcli.domain.query import SORT_FIELDS
 

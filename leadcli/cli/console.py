@@ -11,7 +11,8 @@ def info(message: str) -> None:
 
 
 def error(message: str) -> None:
-    """One `error:` line; any URI password or token in it is masked."""
+    """One `error:` line; any URI password or token in it is masked, and control and invisible
+    characters it echoes (a lead as typed: ESC sequences, U+202E) are shown escaped, as views do."""
     from leadcli.config import mask_uri
 
     first_line = one_line(message).strip()

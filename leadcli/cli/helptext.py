@@ -104,10 +104,10 @@ def _metavars(cmd: object) -> None:
 
     cmd.get_help_option = get_help_option  # type: ignore[attr-defined]
     for param in getattr(cmd, "params", ()):
-        if getattr(param, "metavar", None) is not None:
-            continue
-        if getattr(param, "param_type_name", "") == "argument":
+        if getattr(param, "param_type_name", "") == "argument":  # named (LEAD) or not, no <str> beside it
             param.display_type_rich = lambda ctx: None  # the argument's name says what it is
+            continue
+        if getattr(param, "metavar", None) is not None:
             continue
         if getattr(param, "is_flag", False):
             param.metavar = ""

@@ -134,9 +134,13 @@ def _read_json_object(source: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise InvalidInput(f"--json: {source} is not UTF-8 text") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text.removeprefix("\ufeff"))  # a byte order mark (Notepad, PowerShell), as import reads it
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"--json: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting too deep: as import says it
+        from leadcli.services.importer import unreadable_json
+
+        raise InvalidInput(f"--json: {unreadable_json(exc)}") from None
     if not isinstance(data, dict):
         raise InvalidInput("--json: expected one JSON object")
     return data
@@ -293,6 +297,13 @@ def already_in_stage(leads: list[dict[str, Any]], note: str | None) -> None:
     dropped = "; the note was not recorded (to keep it: leadcli log LEAD --type note --note …)" if note else ""
     if len(leads) == 1:
         lead = leads[0]
+        if note:  # the command to paste, with this lead's handle and the note itself
+            import shlex
+
+            from leadcli.domain.handle import handle_of
+
+            keep = f"leadcli log {handle_of(str(lead.get('id')))} --type note --note {shlex.quote(note)}"
+            dropped = f"; the note was not recorded (to keep it: {keep})"
         info(f"{who(lead)} is already in {lead.get('current_stage') or ''}: not moved{dropped}")
     else:
         info(f"{len(leads)} leads were already in {leads[0].get('current_stage') or ''}: not moved{dropped}")

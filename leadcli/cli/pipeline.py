@@ -20,7 +20,7 @@ from leadcli.cli.leads import (
 )
 from leadcli.cli.options import FieldsOpt, LimitOpt, OutputOpt, YesOpt, filter_options
 from leadcli.domain.errors import InvalidInput
-from leadcli.output import Renderer, parse_fields
+from leadcli.output import parse_fields
 from leadcli.services import pipeline as svc
 from leadcli.services.filters import FilterArgs, build_query
 
@@ -71,9 +71,12 @@ def history(ctx: typer.Context, lead: LeadArg, output: OutputOpt = "table", fiel
         leadcli history 6650f1c2 -o json
     """
     from leadcli.domain.lead import to_jsonable
+    from leadcli.output import views
 
-    entries = to_jsonable({"stage_history": svc.stage_history(workspace(ctx), lead)})["stage_history"] or []
-    Renderer(output).many(entries, parse_fields(fields, HISTORY_FIELDS, HISTORY_FIELDS))
+    ws = workspace(ctx)
+    entries = to_jsonable({"stage_history": svc.stage_history(ws, lead)})["stage_history"] or []
+    chosen = parse_fields(fields, HISTORY_FIELDS, HISTORY_FIELDS)
+    views.history(entries, chosen, output, own_fields=fields is not None, pipeline=ws.pipeline, zone=ws.zone)
 
 
 @app.command()

@@ -48,7 +48,7 @@ def import_(
     if rejects:
         from leadcli.output.files import refuse_protected, store_files
 
-        refuse_protected("--rejects", rejects, store=store_files(ws.settings.db), inputs=[file])
+        refuse_protected("--rejects", rejects, store=store_files(ws.settings.db), inputs=[file], config=ws.settings.config_path)
     verb = "dry run, nothing written" if dry_run else "import"
     with ExitStack() as stack:
         binary = sys.stdin.buffer if file == "-" else stack.enter_context(_open_input(file))
@@ -197,7 +197,7 @@ def export(
     if file is not None:
         from leadcli.output.files import refuse_protected, store_files
 
-        refuse_protected("--file", file, store=store_files(ws.settings.db))
+        refuse_protected("--file", file, store=store_files(ws.settings.db), config=ws.settings.config_path)
     records = export_records(ws, filters)
     if file is None:
         count = Renderer(output).many(records, picked)

@@ -22,6 +22,9 @@ DEFAULT_WON = "Closed Won"
 DEFAULT_LOST = "Closed Lost"
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def slug(name: str) -> str:
     """`Closed Won` -> `closed-won`."""
     return re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")
@@ -39,6 +42,8 @@ class Pipeline:
         if not self.stages:
             raise InvalidInput("pipeline: at least one stage is needed")
         for name in self.stages:
+            if _CONTROLS.search(name):
+                raise InvalidInput(f"pipeline: stage {name!r} holds control characters (NUL, ESC…); leads would carry them")
             for key in (name.strip().lower(), slug(name)):
                 if self._lookup.setdefault(key, name) != name or self.stages.count(name) > 1:
                     # Two stages a user cannot tell apart on input (`--stage a` would pick one).
@@ -50,6 +55,8 @@ class Pipeline:
             if outcome is not None and outcome not in self.stages:
                 # else the win rate silently counts a stage no lead can be in: 0 forever
                 raise InvalidInput(f"pipeline: {role} = {outcome!r} is not one of the stages ({', '.join(self.stages)})")
+        if self.won is not None and self.won == self.lost:
+            raise InvalidInput(f"pipeline: won and lost are both {self.won!r}; the win rate needs two different stages")
 
     @classmethod
     def from_config(

@@ -1,7 +1,8 @@
 """Files leadcli writes (exports, `--rejects`, `config init`): never over the store or the input,
 written whole or not at all, and private when new.
 
-- `refuse_protected`: a path that is the store file (or its -wal/-shm/-journal) or the file being
+- `refuse_protected`: a path that is the store file (or its -wal/-shm/-journal), the config file
+  in use (it names the store and holds its password and the serve token) or the file being
   imported is exit 2 before anything is written.
 - `AtomicFile`: the data goes to a temporary file in the target's directory, renamed over the
   target only when complete; an existing file keeps its mode, a new one is 0600 (it holds
@@ -24,6 +25,7 @@ from leadcli.domain.errors import Failed, InvalidInput
 
 PRIVATE_DIR = 0o700
 _STORE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def store_files(db: str) -> list[Path]:
@@ -48,15 +50,42 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def refuse_protected(flag: str, target: str, *, store: Iterable[Path] = (), inputs: Iterable[str] = ()) -> None:
-    """Exit 2 if writing `target` would replace the store or an input file."""
+def refuse_protected(
+    flag: str, target: str, *, store: Iterable[Path] = (), inputs: Iterable[str] = (), config: Path | None = None
+) -> None:
+    """Exit 2 if writing `target` would replace the store, the config file or an input file."""
     path = Path(target).expanduser()
     for protected in store:
         if _same(path, protected):
             raise InvalidInput(f"{flag}: {target} is a file of the store in use ({protected.name}); name another file")
+    if config is not None and _same(path, config):
+        raise InvalidInput(f"{flag}: {target} is the config file in use; name another file")
     for name in inputs:
         if name != "-" and _same(path, Path(name)):
             raise InvalidInput(f"{flag}: {target} is the file being imported; name another file")
+    refuse_sqlite(flag, path)
+
+
+def refuse_sqlite(flag: str, target: Path) -> None:
+    """Exit 2 if `target` is a SQLite database: a leadcli store, if not the one in use."""
+    try:
+        if not stat.S_ISREG(os.stat(target).st_mode):
+            return  # a device, FIFO or pipe (/dev/stdout): reading it would block or consume it
+        with open(target, "rb") as existing:
+            magic = existing.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return  # missing, a directory, unreadable: the write says why
+    if magic == _SQLITE_MAGIC:
+        raise InvalidInput(f"{flag}: {target} is a leadcli store (a SQLite database); name another file")
+
+
+def refuse_store(flag: str, target: Path, db: str | None) -> None:
+    """Exit 2 if `target` is a file of the store `db` names (else LEADCLI_DB's, else the default
+    one), or any SQLite database: for a command that writes without opening the store."""
+    from leadcli.config import default_db_path
+
+    named = db or os.environ.get("LEADCLI_DB") or str(default_db_path())
+    refuse_protected(flag, str(target), store=store_files(named))  # any SQLite database too
 
 
 def private_dir(path: Path) -> None:
@@ -81,7 +110,8 @@ class AtomicFile:
 
     def __enter__(self) -> TextIO:
         try:
-            existing: os.stat_result | None = os.stat(self.path)
+            # the name as given, links followed: /dev/stdout into a pipe has no real path to resolve
+            existing: os.stat_result | None = os.stat(Path(self.target).expanduser())
         except FileNotFoundError:
             existing = None
         except OSError as exc:
@@ -90,7 +120,8 @@ class AtomicFile:
             if existing is not None and not stat.S_ISREG(existing.st_mode):
                 if stat.S_ISDIR(existing.st_mode):
                     raise InvalidInput(f"{self.flag}: {self.target} is a directory; name a file")
-                self.stream = open(self.path, "w", encoding="utf-8", newline="")  # a device or FIFO: in place
+                # a device, FIFO or pipe: in place, by the name given
+                self.stream = open(Path(self.target).expanduser(), "w", encoding="utf-8", newline="")
                 return self.stream
             fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial")  # 0600
             self.temp = Path(name)

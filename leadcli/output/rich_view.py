@@ -74,9 +74,18 @@ def when(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def local(moment: datetime, zone: tzinfo) -> datetime:
+    """`moment` in `zone`; in UTC when that zone's clock would leave the calendar (9999-12-31
+    23:30 UTC is year 10000 in Tokyo, 0001-01-01 01:00 UTC year 0 in Los Angeles)."""
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        return moment.astimezone(UTC)
+
+
 def day(value: Any, zone: tzinfo) -> str:
     moment = when(value)
-    return moment.astimezone(zone).strftime("%Y-%m-%d") if moment else ""
+    return local(moment, zone).strftime("%Y-%m-%d") if moment else ""
 
 
 def days_between(start: datetime, end: datetime) -> int:
@@ -154,8 +163,8 @@ DATE_FIELDS = ("follow_up_at", "last_contacted", "created_at", "updated_at", "st
 COLUMN_GAP = 3  # what each column adds to a line: padding and separator
 
 
-def fit_columns(natural: Mapping[str, int], width: int, keep: Sequence[str] = ()) -> dict[str, int]:
-    """Which default columns to show and how wide: drop columns, least useful first, until the
+def fit_columns(natural: Mapping[str, int], width: int, keep: Sequence[str] = (), order: Sequence[str] = DROP_ORDER) -> dict[str, int]:
+    """Which columns to show and how wide: drop columns, least useful (`order`) first, until the
     rest fit `width` (shrinkable ones at their narrowest, others whole), then share the room
     left among the shrinkable ones. `natural` maps each column, in order, to its full width."""
     kept = list(natural)
@@ -167,7 +176,7 @@ def fit_columns(natural: Mapping[str, int], width: int, keep: Sequence[str] = ()
         return sum(narrowest(c) + COLUMN_GAP for c in cols)
 
     # `keep`: what the view is about (a follow-up list's dates) gives way last.
-    for victim in [*(c for c in DROP_ORDER if c not in keep), *(c for c in DROP_ORDER if c in keep)]:
+    for victim in [*(c for c in order if c not in keep), *(c for c in order if c in keep)]:
         if needed(kept) <= width or len(kept) <= 2:
             break
         if victim in kept:
@@ -205,7 +214,8 @@ def lead_table(
     keep: Sequence[str] = (),
 ) -> RenderableType:
     """Leads as a table for a person: stages coloured, overdue follow-ups in red, stale leads
-    marked; when `fit`, columns the terminal cannot hold are dropped and long text ellipsized."""
+    marked; columns the terminal cannot hold are dropped (the user's own fields, not `fit`: the
+    last named first) and named in a note, long text ellipsized."""
     palette = StagePalette.of(pipeline)
     marked_overdue = marked_stale = False
     cells: list[dict[str, Text]] = []
@@ -230,7 +240,10 @@ def lead_table(
                 row[name] = Text(one_line(cell(value)))
         cells.append(row)
     natural = {f: max([len(HEADERS.get(f, f.replace("_", " ")))] + [r[f].cell_len for r in cells]) for f in fields}
-    widths = fit_columns(natural, width, keep) if fit and width else {f: None for f in fields}
+    # The user's own --fields give way too rather than be cut off the edge unsaid: the last named
+    # first, the first never (and the note below names them).
+    order = DROP_ORDER if fit else tuple(reversed(fields[1:]))
+    widths: Mapping[str, int | None] = fit_columns(natural, width, keep, order) if width else {f: None for f in fields}
     shown = list(widths)
     table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, expand=False)
     for name in shown:
@@ -250,7 +263,7 @@ def lead_table(
         notes += [("stale", "dim yellow"), f": open, no contact in {STALE_DAYS}+ days   "]
     if len(shown) < len(fields):
         hidden = ", ".join(HEADERS.get(f, f) for f in fields if f not in shown)
-        notes.append((f"hidden to fit: {hidden} (use --fields)", "dim"))
+        notes.append((f"hidden to fit: {hidden} ({'use --fields' if fit else 'fewer --fields, or -o csv'})", "dim"))
     if notes:
         table.caption = Text.assemble(*notes)
         table.caption_justify = "left"
@@ -325,7 +338,7 @@ def follow_up_text(lead: Mapping[str, Any], *, now: datetime, zone: tzinfo = UTC
     due = when(lead.get("follow_up_at"))
     if due is None:
         return Text("none planned (leadcli edit LEAD --follow-up +3d)", style="dim")
-    days = abs((due.astimezone(zone).date() - now.astimezone(zone).date()).days)
+    days = abs((local(due, zone).date() - local(now, zone).date()).days)
     if due < now:
         return Text(f"{day(due, zone)}  overdue by {days} day{'s' * (days != 1)}", style="bold red")
     return Text(f"{day(due, zone)}  " + ("today" if days == 0 else f"in {days} day{'s' * (days != 1)}"), style="green")

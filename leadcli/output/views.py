@@ -68,6 +68,20 @@ def lead_card(record: Mapping[str, Any], fields: Sequence[str], fmt: str, *, pip
     print_view(sys.stdout, card(record, pipeline or Pipeline(), now=_now(), zone=zone or _utc(), width=terminal_width()))
 
 
+def history(entries: Sequence[Mapping[str, Any]], fields: Sequence[str], fmt: str, *, own_fields: bool, pipeline: Pipeline | None = None, zone: tzinfo | None = None) -> None:
+    """`history`: on a terminal (default fields), the timeline `show` draws (days, the local
+    date, stage names whole); otherwise one row per change as the contract has it."""
+    if own_fields or not drawing(fmt):
+        Renderer(fmt).many(entries, fields)
+        return
+    from leadcli.output.rich_view import history_timeline, note, print_view
+
+    if not entries:
+        print_view(sys.stdout, note("no stage history"))
+        return
+    print_view(sys.stdout, history_timeline({"stage_history": entries}, pipeline or Pipeline(), now=_now(), zone=zone or _utc()))
+
+
 def stages(rows: Sequence[Mapping[str, Any]], fmt: str, *, pipeline: Pipeline | None = None) -> None:
     """`stages`: bars on a terminal; otherwise rows of {stage, count}."""
     if not drawing(fmt):

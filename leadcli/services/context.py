@@ -19,9 +19,18 @@ class Workspace:
     @property
     def store(self) -> LeadStore:
         if self._store is None:
+            from leadcli.domain.errors import InvalidInput
             from leadcli.store import open_store
 
-            self._store = open_store(self.settings.db, database=self.settings.database)
+            try:
+                self._store = open_store(self.settings.db, database=self.settings.database)
+            except InvalidInput as exc:  # name where the bad store came from: a cron job's LEADCLI_DB has no --db
+                source = self.settings.sources.get("db", "flag")
+                message = str(exc)
+                if source == "flag" or not message.startswith("--db: "):
+                    raise
+                named = source.removeprefix("env ") if source.startswith("env ") else f"db in {source.removeprefix('config ')}"
+                raise InvalidInput(f"{named}: {message.removeprefix('--db: ')}") from None
         return self._store
 
     @cached_property

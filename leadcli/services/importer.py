@@ -310,7 +310,7 @@ class Source:
                 yield Record(row, {"line": line.rstrip("\r\n")}, error=f"not valid JSON ({exc.msg})")
                 continue
             except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting too deep
-                yield Record(row, {"line": line.rstrip("\r\n")}, error=_unreadable_json(exc))
+                yield Record(row, {"line": line.rstrip("\r\n")}, error=unreadable_json(exc))
                 continue
             yield _object_record(row, data)
 
@@ -325,7 +325,7 @@ class Source:
                 yield _object_record(row, value)
 
 
-def _unreadable_json(exc: BaseException) -> str:
+def unreadable_json(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "not readable: nested too deeply"
     if "digits" in str(exc):  # Python's limit on the digits of an integer it reads
@@ -450,7 +450,7 @@ class _JsonArrayReader:
                 if self.eof:
                     raise self._fail(exc.msg) from None
             except (ValueError, RecursionError) as exc:
-                return self._skip(_unreadable_json(exc))
+                return self._skip(unreadable_json(exc))
             if not self._fill(max(self.CHUNK, len(self.buf) - self.pos)):
                 self.eof = True
 
@@ -820,7 +820,7 @@ def _json_value(target: str, value: Any) -> Any:
     except json.JSONDecodeError:
         raise InvalidInput(f"{target}: not valid JSON") from None
     except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"{target}: {_unreadable_json(exc)}") from None
+        raise InvalidInput(f"{target}: {unreadable_json(exc)}") from None
 
 
 # -- writing -------------------------------------------------------------------------------------

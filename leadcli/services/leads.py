@@ -197,7 +197,8 @@ def update_lead(
         changes = diff(lead, draft)
         kind = event_type or ("lead_stage_changed" if "current_stage" in changes else "lead_updated")
         try:
-            return ws.store.replace(draft, lead["version"], {"type": kind, "by": ws.user, "at": now, "changes": changes}), True
+            event = {"type": kind, "by": ws.user, "at": now, "changes": changes}
+            return ws.store.replace(draft, lead["version"], event, before=lead), True
         except VersionConflict:
             lead = _reread(ws, lead)
     raise _kept_changing(lead)

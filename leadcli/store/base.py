@@ -42,10 +42,12 @@ class LeadStore(Protocol):
         """Add a new lead; Conflict if its email (or id) exists."""
         ...
 
-    def replace(self, lead: Lead, expected_version: int, event: Event) -> Lead:
+    def replace(self, lead: Lead, expected_version: int, event: Event, before: Lead | None = None) -> Lead:
         """Compare-and-set: write `lead` if the stored one still has `expected_version`; the
         stored version becomes expected_version + 1. VersionConflict if it changed, NotFound if
-        it is gone, Conflict if the new email belongs to another lead."""
+        it is gone, Conflict if the new email belongs to another lead. `before`, the lead as it
+        was read, lets a store shared with other apps write only what changed and see their
+        writes since the read (MongoDB: `updated_at`, which the Leads Artisan backend sets)."""
         ...
 
     def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:

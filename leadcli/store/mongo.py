@@ -10,9 +10,13 @@ only as values: `re.escape`d inside anchored or substring regexes, never as oper
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import socket
+import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -44,6 +48,14 @@ DEFAULT_DATABASE = "leads_db"
 LEADS = "leads"
 EVENTS = "leadcli_events"
 LOCKS = "leadcli_locks"
+# Small bookkeeping documents: the event seq hint and the setup marker (`_id`s below).
+META = "leadcli_meta"
+# Writes in flight on a server without transactions (see `_open_intent`).
+INTENTS = "leadcli_intents"
+SEQ_HINT = "event_seq"
+SETUP = "setup"
+# Bumped when leadcli's indexes change: a database whose setup marker is older is checked again.
+SETUP_VERSION = 3
 # Short enough that an unreachable server is a clear exit 5 well within ~10 s, never a hang.
 TIMEOUT_MS = 5000
 # leadcli's indexes on `leads` (`id` is `_id`); the unique email index is what enforces
@@ -61,7 +73,11 @@ LEAD_INDEXES = [
 ]
 # What `stats` reads of a lead (see stats_leads).
 STATS_PROJECTION = {"current_stage": 1, "value": 1, "engaged": 1, "stage_history": 1, "stage_updated_at": 1, "created_at": 1}
-EVENT_INDEXES = [pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1")]
+EVENT_INDEXES = [
+    pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1"),
+    # What recovery asks of an abandoned write: did its event land? (FerretDB v1 scans anyway.)
+    pymongo.IndexModel([("op", 1)], name="op_1"),
+]
 # Defaults for fields a Leads Artisan document (or an older leadcli one) may lack: the
 # backend's own defaults for status and stage, so leadcli shows what the web app shows.
 DEFAULTS: dict[str, Any] = {
@@ -69,11 +85,23 @@ DEFAULTS: dict[str, Any] = {
     "source": None, "value": None, "notes": None, "follow_up_at": None, "last_contacted": None,
 }  # fmt: skip
 T = TypeVar("T")
-# Tries at numbering an event when concurrent writers take the same seq.
-SEQ_ATTEMPTS = 100
-# Leads per insert_many/bulk_write: one import batch, well under the 100,000-operation limit
-# (pymongo splits by size itself).
-BULK_CHUNK = 5000
+# Leads per insert_many/bulk_write, adapted to the server: a chunk grows while it takes under
+# CHUNK_FAST seconds and halves past CHUNK_SLOW, or after a timeout (then retried, idempotently),
+# so a slow server makes an import slower, never impossible. Well under the 100,000-operation
+# limit (pymongo splits by size itself).
+CHUNK_MIN, CHUNK_FIRST, CHUNK_MAX = 25, 500, 5000
+CHUNK_FAST, CHUNK_SLOW = 1.0, 5.0
+# An intent whose writer runs on another host counts as abandoned after this long (one on this
+# host as soon as its process is gone).
+INTENT_STALE_SECONDS = 60.0
+HOST = socket.gethostname()
+# What a recovery's look-up of an intent's events may take: FerretDB v1 reads every event for it,
+# which at a few 100,000 events exceeds the usual 30 s socket timeout.
+RECOVERY_TIMEOUT = 600.0
+# Seconds a bulk call (one import batch) may take in all, per lead and at least: the usual 30 s
+# socket timeout is for one small request, and on FerretDB v1 a batch's look-ups read the
+# whole collection, so a slow or busy server must make an import slower, not fail it.
+BULK_SECONDS_PER_LEAD, BULK_SECONDS_MIN = 0.05, 60.0
 
 
 class _SeqTaken(Exception):
@@ -86,9 +114,16 @@ class MongoStore:
         self.uri_description = mask_uri(uri)
         self._secrets = _uri_secrets(uri)
         self._indexes_ensured = False
+        self._recovered = False
         self._capitalised_emails: bool | None = None
         self._indexes_serve_regex_prefixes: bool | None = None  # see get_all_by_email
         self._last_seq = 0
+        self._seq_floor = 0  # inside a transaction: the next seq to try after a taken one
+        self._txn_seq = 0  # the seq a transaction took, counted once it commits
+        self._chunk = CHUNK_FIRST
+        # The documents `find_by_emails` last returned, by id: what a bulk update compares with
+        # (fields it changes, and a web-app write since the read). One import batch at most.
+        self._read_docs: dict[str, Lead] = {}
         self.index_problems: list[str] = []
         # Whether writes take a per-lead lease first: None decides at the first write (only
         # FerretDB needs one); tests set it to exercise either path on any server.
@@ -116,6 +151,8 @@ class MongoStore:
         self.uri_description = f"{mask_uri(uri)} (database {self.database})"
         self.leads = self.db[LEADS]
         self.events = self.db[EVENTS]
+        self.meta = self.db[META]
+        self.intents = self.db[INTENTS]
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -159,34 +196,52 @@ class MongoStore:
     def ensure_indexes(self) -> list[str]:
         """Create leadcli's indexes if missing (idempotent); returns the problems found, such
         as duplicate emails in an existing database that keep the unique index from building.
-        Runs before the first write of a process, and from `doctor --fix`."""
+        Runs before the first write to a database without leadcli's setup marker (then the
+        marker spares every later command the checks), and from `doctor --fix`."""
         problems: list[str] = []
         with self._errors():
-            # Only the missing ones: FerretDB v1.24 drops the connection (a server-side panic)
-            # when one createIndexes names several indexes that all exist already.
-            lead_names = {doc["name"] for doc in self.leads.list_indexes()}
-            missing = [m for m in LEAD_INDEXES if m.document["name"] not in lead_names]
-            try:
-                if missing:
-                    self.leads.create_indexes(missing)
-            except mongo_errors.OperationFailure as exc:
-                if exc.code in (13, 18):
-                    raise
-                problems.append(f"could not create the leads indexes: {self._scrub(_one_line(_errmsg(exc)))}")
-            try:
-                if EMAIL_INDEX.document["name"] not in lead_names:
-                    self.leads.create_indexes([EMAIL_INDEX])
-            except mongo_errors.OperationFailure as exc:
-                if exc.code in (13, 18):
-                    raise
-                problems.append(self._email_index_problem(exc))
-            event_names = {doc["name"] for doc in self.events.list_indexes()}
-            missing = [m for m in EVENT_INDEXES if m.document["name"] not in event_names]
-            if missing:
-                self.events.create_indexes(missing)
+            self._ensure(self.leads, LEAD_INDEXES, problems, lambda exc: f"could not create the leads indexes: {self._scrub(_one_line(_errmsg(exc)))}")
+            self._ensure(self.leads, [EMAIL_INDEX], problems, self._email_index_problem)
+            self._ensure(self.events, EVENT_INDEXES, problems, None)
+            if not problems:
+                self._upsert_meta(SETUP, {"$set": {"version": SETUP_VERSION, "at": now_utc()}})
         self._indexes_ensured = True
         self.index_problems = problems
         return problems
+
+    def _ensure(
+        self, collection: Any, wanted: list[pymongo.IndexModel], problems: list[str],
+        problem: Callable[[mongo_errors.OperationFailure], str] | None,
+    ) -> None:  # fmt: skip
+        """Create the missing ones of `wanted`, one at a time, tolerating another process doing
+        the same: FerretDB v1.24 drops the connection (a server-side panic) when a createIndexes
+        names only indexes that exist — which is what two leadcli processes racing on a new
+        database sent, so a duplicate email there was sometimes exit 5 instead of 4. After an
+        error the indexes are listed again: one that another process built is no problem."""
+        for _attempt in range(4):
+            names = {doc["name"] for doc in collection.list_indexes()}
+            missing = [m for m in wanted if m.document["name"] not in names]
+            if not missing:
+                return
+            try:
+                for model in missing:
+                    collection.create_indexes([model])
+                return
+            except mongo_errors.OperationFailure as exc:
+                if exc.code in (13, 18):
+                    raise
+                names = {doc["name"] for doc in collection.list_indexes()}
+                if all(m.document["name"] in names for m in wanted):
+                    return
+                if exc.code in (85, 86, 11000) or _is_duplicate(exc) or _attempt == 3:
+                    if problem is None:
+                        raise
+                    problems.append(problem(exc))
+                    return
+            except mongo_errors.AutoReconnect:
+                if _attempt == 3:
+                    raise
+                time.sleep(0.05 * (_attempt + 1))
 
     def _email_index_problem(self, exc: mongo_errors.OperationFailure) -> str:
         duplicates = self._duplicate_emails_problem()
@@ -217,8 +272,22 @@ class MongoStore:
         )
 
     def _before_write(self) -> None:
+        """Once per process, before its first write: leadcli's indexes, unless the database's
+        setup marker says they were built (one look-up by `_id` instead of listing and creating
+        indexes on every command; `doctor` still lists them and `doctor --fix` rebuilds), then
+        the writes abandoned by dead processes are settled (`_recover`)."""
         if not self._indexes_ensured:
-            self.ensure_indexes()
+            with self._errors():
+                marker = self.meta.find_one({"_id": SETUP})
+            if marker is not None and int(marker.get("version") or 0) >= SETUP_VERSION:
+                self._indexes_ensured = True
+            else:
+                self.ensure_indexes()
+        if not self._recovered:
+            self._recovered = True
+            if not self._transactions():
+                with self._errors():
+                    self._recover()
 
     def _transactions(self) -> bool:
         """Whether writes and their events can share a transaction: only replica sets and
@@ -227,19 +296,21 @@ class MongoStore:
         return kind in ("ReplicaSetWithPrimary", "Sharded", "LoadBalanced")
 
     def _atomic(self, write: Callable[[Any], T]) -> T:
-        """Run `write(session)` — the lead's write then its event — in one transaction where the
-        server has them. Elsewhere the event is appended right after the write: a process
-        killed between the two loses that one event (never the write), and a server without
-        transactions offers nothing stronger."""
-        if not self._transactions():
-            return write(None)
-        for _attempt in range(SEQ_ATTEMPTS):
+        """Run `write(session)` — the lead's write then its event — in one transaction (only
+        called where the server has them; elsewhere writes go through an intent, see
+        `_open_intent`). A seq taken by a concurrent transaction redoes ours with the next one:
+        every retry means another writer committed, so numbering never gives up."""
+        self._seq_floor = self._txn_seq = 0
+        while True:
             try:
                 with self.client.start_session() as session:
-                    return session.with_transaction(write)
+                    result = session.with_transaction(write)
             except _SeqTaken:
-                continue  # a concurrent transaction committed that seq first: redo ours
-        raise StoreUnavailable("too many concurrent writers to number this event; run the command again")
+                continue
+            if self._txn_seq:
+                self._last_seq = max(self._last_seq, self._txn_seq)
+                self._raise_hint(self._txn_seq)  # after the commit: a shared hint would serialise transactions
+            return result
 
     def _lease(self, lead_id: str) -> AbstractContextManager[Lease]:
         """Hold `lead_id`'s write lease where compare-and-set needs one (FerretDB v1 runs an
@@ -290,12 +361,14 @@ class MongoStore:
 
     def find_by_emails(self, emails: Sequence[str]) -> list[Lead]:
         wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
-        with self._errors():
+        with self._errors(), pymongo.timeout(bulk_timeout(len(wanted))):
             docs = list(self.leads.find({"email": {"$in": wanted}})) if wanted else []
             missing = set(wanted) - {doc["email"] for doc in docs}
             if missing and self._has_capitalised_emails():
                 docs += [doc for doc in map(self._find_email_ignoring_case, sorted(missing)) if doc]
-        return [_from_document(doc) for doc in docs]
+        leads = [_from_document(doc) for doc in docs]
+        self._read_docs = {lead["id"]: lead for lead in leads}  # what write_batch's updates compare with
+        return leads
 
     def _find_email_ignoring_case(self, email: str) -> Any:
         return self.leads.find_one({"email": {"$regex": _exact(email), "$options": "i"}})
@@ -344,8 +417,8 @@ class MongoStore:
             return
         operations = [pymongo.UpdateOne({"_id": oid, "handle": None}, {"$set": {"handle": handle_of(str(oid))}}) for oid in ids]
         try:
-            for start in range(0, len(operations), BULK_CHUNK):
-                self.leads.bulk_write(operations[start : start + BULK_CHUNK], ordered=False)
+            for start in range(0, len(operations), CHUNK_MAX):
+                self.leads.bulk_write(operations[start : start + CHUNK_MAX], ordered=False)
         except mongo_errors.OperationFailure:
             pass  # a read-only user: the lookup still works, computing them each time
 
@@ -436,6 +509,16 @@ class MongoStore:
             return {row["_id"]: row["total"] for row in self.leads.aggregate(pipeline)}
 
     # -- writes ---------------------------------------------------------------------------
+    #
+    # On a replica set a lead's write and its event share a transaction. Elsewhere (a standalone
+    # server, FerretDB v1) a write goes through an *intent*: a small document in
+    # `leadcli_intents` naming the write, inserted before it and deleted once its event is in.
+    # A writer that fails between the two settles what it can at once; an intent whose writer
+    # died (its process gone from this host, or INTENT_STALE_SECONDS old) is settled by the next
+    # leadcli write to the database (`_recover`): a single lead's creation whose event never
+    # landed is rolled back (so a failed `add`, retried, succeeds instead of "already exists"),
+    # an update, a delete or a bulk batch is rolled forward (its missing events appended, so a
+    # retried edit finds nothing left to do and `import --upsert` completes a killed import).
 
     def insert(self, lead: Lead, event: Event) -> Lead:
         lead = {**lead, "version": lead.get("version") or 1}
@@ -448,31 +531,59 @@ class MongoStore:
 
         with self._errors():
             try:
-                self._atomic(write)
+                if self._transactions():
+                    self._atomic(write)
+                else:
+                    self._insert_with_intent(doc, lead, event)
             except mongo_errors.OperationFailure as exc:
                 if _is_duplicate(exc):
                     raise self._duplicate(lead) from None
                 raise
         return lead
 
-    def replace(self, lead: Lead, expected_version: int, event: Event) -> Lead:
+    def _insert_with_intent(self, doc: dict[str, Any], lead: Lead, event: Event) -> None:
+        record = self._event_record(lead, event)
+        op = self._open_intent({"kind": "insert", "lead": lead["id"], "version": lead["version"], "event": record})
+        try:
+            self.leads.insert_one(doc)
+        except mongo_errors.OperationFailure:
+            self._close_intent(op)  # refused (a taken email or id): nothing was written
+            raise
+        try:
+            self._append_record(record, op)
+        except BaseException:
+            if self._settle_own(op, undo=lambda: self.leads.delete_one({"_id": doc["_id"], "version": doc["version"]})):
+                return  # the event did land: the write is whole after all
+            raise
+        self._close_intent(op)
+
+    def replace(self, lead: Lead, expected_version: int, event: Event, before: Lead | None = None) -> Lead:
+        """Compare-and-set over `expected_version` — and, given `before` (the lead as read),
+        over its `updated_at` too, which the Leads Artisan backend changes on every write while
+        it never touches `version`; only the fields that differ from `before` are `$set` or
+        `$unset`, so another writer's fields are never written back as they were."""
         lead = {**lead, "version": expected_version + 1}
-        doc = _to_document(lead)
-        oid = doc.pop("_id")
+        filt, update = self._cas_update(lead, expected_version, before)
         self._before_write()
 
         def write(session: Any) -> bool:
             lease.check()
-            # $set, not replace_one: fields another app keeps in the document stay untouched.
-            result = self.leads.update_one({"_id": oid, **_version_is(expected_version)}, {"$set": doc}, session=session)
+            result = self.leads.update_one(filt, update, session=session)
             if result.matched_count == 0:
                 return False
             self._append_event(session, lead, event)
             return True
 
+        def write_alone() -> bool:
+            lease.check()
+            return self.leads.update_one(filt, update).matched_count > 0
+
         with self._errors(), self._lease(lead["id"]) as lease:
             try:
-                written = self._atomic(write)
+                if self._transactions():
+                    written = self._atomic(write)
+                else:
+                    written = self._change_with_intent("update", lead, event, write_alone)
             except mongo_errors.OperationFailure as exc:
                 if _is_duplicate(exc):
                     raise self._duplicate(lead) from None
@@ -481,65 +592,163 @@ class MongoStore:
                 raise self._lost_race(lead["id"])
         return lead
 
+    def _cas_update(self, lead: Lead, expected_version: int, before: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The filter and update of a compare-and-set write of `lead` (at its new version)."""
+        doc = _to_document(lead)
+        oid = doc.pop("_id")
+        filt: dict[str, Any] = {"_id": oid, **_version_is(expected_version)}
+        if before is None:
+            return filt, {"$set": doc}  # $set, not replace_one: fields another app keeps stay
+        old = _to_document(before)
+        old.pop("_id")
+        changed = {k: v for k, v in doc.items() if k not in old or not _same(old[k], v)}
+        changed["version"] = doc["version"]
+        changed["updated_at"] = doc.get("updated_at")
+        gone = {k: "" for k in old if k not in doc}
+        filt["updated_at"] = _ms(old.get("updated_at"))
+        update: dict[str, Any] = {"$set": changed}
+        if gone:
+            update["$unset"] = gone
+        return filt, update
+
+    def _change_with_intent(self, kind: str, lead: Lead, event: Event, write: Callable[[], bool]) -> bool:
+        """An update or delete of one lead, then its event, under an intent (see above)."""
+        record = self._event_record(lead, event)
+        op = self._open_intent({"kind": kind, "lead": lead["id"], "version": int(lead.get("version") or 0), "event": record})
+        try:
+            written = write()
+        except mongo_errors.OperationFailure:
+            self._close_intent(op)  # refused: nothing was written
+            raise
+        if not written:
+            self._close_intent(op)
+            return False
+        try:
+            self._append_record(record, op)
+        except BaseException:
+            if self._settle_own(op, undo=None):
+                return True
+            raise
+        self._close_intent(op)
+        return True
+
     def write_batch(
         self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
     ) -> list[Exception | None]:
         """One insert_many (unordered) for the new leads and one bulk_write of compare-and-set
-        updates, then the events of what was written, numbered in one insert_many. No
-        transaction: each lead write is atomic, and a batch cut short leaves whole leads."""
+        updates, then the events of what was written, numbered in one insert_many; in chunks
+        sized to the server (CHUNK_*). No transaction: each lead write is atomic, and the
+        batch's intent has the next leadcli write append the events of a batch cut short."""
         results: list[Exception | None] = [None] * (len(inserts) + len(updates))
         written: list[tuple[Lead, Event]] = []
         self._before_write()
-        with self._errors():
+        with self._errors(), pymongo.timeout(bulk_timeout(len(inserts) + len(updates))):
             new_leads = [{**lead, "version": lead.get("version") or 1} for lead, _ in inserts]
+            changed = [{**lead, "version": expected + 1} for lead, expected, _ in updates]
+            op = None
+            if not self._transactions() and (new_leads or changed):
+                op = self._open_intent({
+                    "kind": "batch",
+                    "inserts": [lead["id"] for lead in new_leads],
+                    # two lists, not pairs: FerretDB v1 stores no nested arrays
+                    "updates": [lead["id"] for lead in changed],
+                    "versions": [lead["version"] for lead in changed],
+                })  # fmt: skip
             for i, error in self._insert_many(new_leads).items():
                 results[i] = error
-            changed = [{**lead, "version": expected + 1} for lead, expected, _ in updates]
             for j, error in self._update_many(changed, [expected for _, expected, _ in updates]).items():
                 results[len(inserts) + j] = error
             pairs = [(lead, event) for lead, (_, event) in zip(new_leads, inserts, strict=True)]
             pairs += [(lead, event) for lead, (_, _, event) in zip(changed, updates, strict=True)]
             written = [pair for pair, result in zip(pairs, results, strict=True) if result is None]
-            self._append_events(written)
+            self._append_records([self._event_record(lead, event) for lead, event in written], op)
+            if op is not None:
+                self._close_intent(op)
+        self._read_docs = {}
         return results
 
+    def _chunks(self, items: list[Any]) -> Generator[tuple[int, list[Any]], None, None]:
+        """`items` in chunks sized to the server: after each chunk the size doubles if it took
+        under CHUNK_FAST seconds and halves past CHUNK_SLOW. The caller reports a timeout by
+        `throw`ing it in: the size halves and the same position is offered again (so each
+        chunk's write must be idempotent), until a chunk of CHUNK_MIN times out too."""
+        pos = 0
+        while pos < len(items):
+            size = self._chunk
+            started = time.monotonic()
+            try:
+                yield pos, items[pos : pos + size]
+            except mongo_errors.NetworkTimeout:
+                if size <= CHUNK_MIN:
+                    raise
+                self._chunk = max(CHUNK_MIN, size // 2)
+                yield -1, []  # the `throw` returns this; the loop offers the same position again
+                continue
+            took = time.monotonic() - started
+            if took < CHUNK_FAST:
+                self._chunk = min(CHUNK_MAX, size * 2)
+            elif took > CHUNK_SLOW:
+                self._chunk = max(CHUNK_MIN, size // 2)
+            pos += size
+
     def _insert_many(self, leads: list[Lead]) -> dict[int, Exception]:
-        """Insert `leads`; the ones refused (taken email or id), by position."""
+        """Insert `leads`; the ones refused (taken email or id), by position. A chunk retried
+        after a timeout finds the leads that did land as its own, not as taken."""
         errors: dict[int, Exception] = {}
-        for start in range(0, len(leads), BULK_CHUNK):
-            chunk = leads[start : start + BULK_CHUNK]
+        retried = False
+        chunks = self._chunks(leads)
+        for start, chunk in chunks:
+            if start < 0:
+                continue
             try:
                 self.leads.insert_many([_to_document(lead) for lead in chunk], ordered=False)
+            except mongo_errors.NetworkTimeout as exc:
+                retried = True
+                chunks.throw(exc)
+                continue
             except mongo_errors.BulkWriteError as exc:
                 for failure in exc.details.get("writeErrors", []):
                     if not _is_duplicate_write(failure):
                         raise mongo_errors.OperationFailure(failure.get("errmsg", ""), failure.get("code")) from None
-                    errors[start + failure["index"]] = self._duplicate(chunk[failure["index"]])
+                    lead = chunk[failure["index"]]
+                    if not (retried and self._holds(lead)):
+                        errors[start + failure["index"]] = self._duplicate(lead)
         return errors
 
+    def _holds(self, lead: Lead) -> bool:
+        """Whether the store holds `lead` as this process wrote it (a write retried after a
+        timeout that had landed)."""
+        doc = self.leads.find_one({"_id": ObjectId(lead["id"])}, {"email": 1, "version": 1})
+        return doc is not None and doc.get("email") == lead["email"] and int(doc.get("version") or 0) == lead["version"]
+
     def _update_many(self, leads: list[Lead], expected: list[int]) -> dict[int, Exception]:
-        """Compare-and-set each of `leads` (already at its new version) over `expected`; the ones
-        not written, by position: Conflict for a taken email, VersionConflict/NotFound when the
-        stored lead changed or went. A bulk write reports how many matched, not which: when all
-        did (the usual case) that settles it; otherwise each is read back."""
+        """Compare-and-set each of `leads` (already at its new version) over `expected` (and
+        over the `updated_at` `find_by_emails` read, see `replace`); the ones not written, by
+        position: Conflict for a taken email, VersionConflict/NotFound when the stored lead
+        changed or went. A bulk write reports how many matched, not which: when all did (the
+        usual case) that settles it; otherwise each is read back."""
         errors: dict[int, Exception] = {}
-        for start in range(0, len(leads), BULK_CHUNK):
-            chunk = leads[start : start + BULK_CHUNK]
-            operations = []
-            for lead, version in zip(chunk, expected[start : start + BULK_CHUNK], strict=True):
-                doc = _to_document(lead)
-                oid = doc.pop("_id")  # $set, not a replace: another app's fields stay
-                operations.append(({"_id": oid, **_version_is(version)}, {"$set": doc}))
-            if not operations:
+        operations = []
+        for lead, version in zip(leads, expected, strict=True):
+            read = self._read_docs.get(lead["id"])
+            before = read if read is not None and int(read.get("version") or 0) == version else None
+            operations.append(self._cas_update(lead, version, before))
+        if self.write_lease is None and operations:
+            self.write_lease = self._is_ferretdb()
+        if self.write_lease:  # updates are not atomic there: each under its lead's lease
+            return self._update_one_by_one(leads, operations, leased=True)
+        chunks = self._chunks(list(range(len(leads))))
+        for start, positions in chunks:
+            if start < 0 or not positions:
                 continue
-            if self.write_lease is None:
-                self.write_lease = self._is_ferretdb()
-            if self.write_lease:  # updates are not atomic there: each under its lead's lease
-                errors.update({start + i: e for i, e in self._update_one_by_one(chunk, operations, leased=True).items()})
-                continue
+            chunk = [leads[i] for i in positions]
+            ops = [operations[i] for i in positions]
             failed: dict[int, Exception] = {}
             try:
-                matched = self.leads.bulk_write([pymongo.UpdateOne(f, u) for f, u in operations], ordered=False).matched_count
+                matched = self.leads.bulk_write([pymongo.UpdateOne(f, u) for f, u in ops], ordered=False).matched_count
+            except mongo_errors.NetworkTimeout as exc:
+                chunks.throw(exc)  # retried smaller: the ones that landed read back as written
+                continue
             except mongo_errors.BulkWriteError as exc:
                 matched = exc.details.get("nMatched", 0)
                 for failure in exc.details.get("writeErrors", []):
@@ -550,7 +759,7 @@ class MongoStore:
                 # FerretDB v1 fails the whole command on a taken email, having written some of it.
                 if not _is_duplicate(exc):
                     raise
-                failed = self._update_one_by_one(chunk, operations)
+                failed = self._update_one_by_one(chunk, ops)
                 matched = len(chunk) - len(failed)
             if matched + len(failed) < len(chunk):
                 failed.update(self._not_written(chunk, failed))
@@ -577,9 +786,13 @@ class MongoStore:
                     raise
                 failed[i] = self._duplicate(lead)
                 continue
-            if result.matched_count == 0:
+            if result.matched_count == 0 and not self._holds_version(lead):
                 failed[i] = self._lost_race(lead["id"])
         return failed
+
+    def _holds_version(self, lead: Lead) -> bool:
+        doc = self.leads.find_one({"_id": ObjectId(lead["id"])}, {"version": 1, "updated_at": 1})
+        return doc is not None and int(doc.get("version") or 0) == lead["version"] and _same(_utc(doc.get("updated_at")), lead.get("updated_at"))
 
     def _not_written(self, leads: list[Lead], known: dict[int, Exception]) -> dict[int, Exception]:
         """Which of `leads` the store does not hold as written: reads them back (the version and
@@ -594,50 +807,35 @@ class MongoStore:
             now = stored.get(lead["id"])
             if now is None:
                 failed[i] = NotFound(f"lead {lead['id']} no longer exists")
-            elif (now["version"], now["updated_at"]) != (lead["version"], lead["updated_at"]):
+            elif now["version"] != lead["version"] or not _same(now["updated_at"], lead["updated_at"]):
                 failed[i] = VersionConflict(f"lead {lead['id']} changed under a concurrent write; run the command again")
         return failed
 
-    def _append_events(self, written: list[tuple[Lead, Event]]) -> None:
-        """The events of a batch, numbered from the last seq on, in one insert_many (pymongo
-        splits it to the server's limits); when a concurrent writer takes a seq first, the rest
-        are renumbered after it. The last seq is asked once, not per event: on FerretDB v1 that
-        query reads every event."""
-        records = [self._event_record(lead, event) for lead, event in written]
-        guess = self._last_seq + 1 if self._last_seq else None  # as in _append_event
-        for _attempt in range(SEQ_ATTEMPTS):
-            if not records:
-                return
-            if guess is None:
-                latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
-                first = int(latest["seq"]) + 1 if latest else 1
-            else:
-                first, guess = guess, None
-            try:
-                self.events.insert_many([{"_id": event_key(first + n), "seq": first + n, **r} for n, r in enumerate(records)], ordered=True)
-                self._last_seq = first + len(records) - 1
-                return
-            except mongo_errors.BulkWriteError as exc:
-                failures = exc.details.get("writeErrors", [])
-                if not failures or not _is_duplicate_write(failures[0]):
-                    raise
-                records = records[failures[0]["index"] :]  # the ones before it are in
-        raise StoreUnavailable("too many concurrent writers to number these events; run the command again")
-
     def delete(self, lead: Lead, event: Event) -> None:
         oid = ObjectId(lead["id"])
+        filt = {"_id": oid, **_version_is(int(lead.get("version") or 0))}
+        if "updated_at" in lead:  # a web-app write since the read is a conflict here too
+            filt["updated_at"] = _ms(lead["updated_at"])
         self._before_write()
 
         def write(session: Any) -> bool:
             lease.check()
-            result = self.leads.delete_one({"_id": oid, **_version_is(int(lead.get("version") or 0))}, session=session)
+            result = self.leads.delete_one(filt, session=session)
             if result.deleted_count == 0:
                 return False
             self._append_event(session, lead, event)
             return True
 
+        def write_alone() -> bool:
+            lease.check()
+            return bool(self.leads.delete_one(filt).deleted_count)
+
         with self._errors(), self._lease(lead["id"]) as lease:
-            if not self._atomic(write):
+            if self._transactions():
+                written = self._atomic(write)
+            else:
+                written = self._change_with_intent("delete", lead, event, write_alone)
+            if not written:
                 raise self._lost_race(lead["id"])
 
     def _lost_race(self, lead_id: str) -> Exception:
@@ -652,33 +850,230 @@ class MongoStore:
             return Conflict(f"a lead with email {lead['email']} already exists (id {other['_id']})")
         return Conflict(f"a lead with id {lead['id']} already exists")
 
-    def _append_event(self, session: Any, lead: Lead, event: Event) -> None:
-        """Append the event as seq = last + 1, which the unique index on `seq` makes atomic.
-        Not a `$inc` counter: FerretDB v1 runs findAndModify as a read then a write, so
-        concurrent increments return the same number (measured: 200 increments from 4 threads
-        gave 60 distinct values). A unique-index insert is atomic everywhere, and as a bonus
-        seq N+1 can only be written after seq N is visible, so a tail by seq sees no gaps."""
-        record = self._event_record(lead, event)
-        # Outside a transaction, first try the number after the one this process wrote last:
-        # a server that cannot sort by the index (FerretDB v1 scans every event) then pays
-        # the lookup once per process, not once per lead of an import.
-        guess = self._last_seq + 1 if session is None and self._last_seq else None
-        for _attempt in range(SEQ_ATTEMPTS):
-            if guess is None:
-                latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)], session=session)
-                seq = int(latest["seq"]) + 1 if latest else 1
-            else:
-                seq, guess = guess, None
+    # -- intents: a write and its event, on a server without transactions -----------------
+
+    def _open_intent(self, fields: dict[str, Any]) -> str:
+        op = secrets.token_hex(12)
+        self.intents.insert_one({"_id": op, "holder": f"{HOST}:{os.getpid()}", "at": now_utc(), **fields})
+        return op
+
+    def _close_intent(self, op: str) -> None:
+        """The write and its event are in (or nothing was written): forget the intent. A failure
+        here is not the write's: the intent is then settled, as done, by a later write."""
+        try:
+            self.intents.delete_one({"_id": op})
+        except mongo_errors.PyMongoError:
+            pass
+
+    def _settle_own(self, op: str, undo: Callable[[], Any] | None) -> bool:
+        """After appending this write's event failed (a timeout, a dropped connection, Ctrl-C):
+        True if the event landed after all (the write is whole). Otherwise `undo` the write
+        where it can be undone (a creation) and forget the intent, or, where it cannot (an
+        update: rolled forward later) or the server does not answer, leave the intent for the
+        next leadcli write to settle; the caller then reports the failure."""
+        try:
+            if self.events.find_one({"op": op}, {"_id": 1}) is not None:
+                self._close_intent(op)
+                return True
+            if undo is not None:
+                undo()
+                self._close_intent(op)
+        except mongo_errors.PyMongoError:
+            pass
+        return False
+
+    def _recover(self) -> None:
+        """Settle the intents of writers that died (`_abandoned`), each under a lease so two
+        processes never settle one twice. Costs one read of a (nearly always empty) collection."""
+        intents = [i for i in self.intents.find({}) if _abandoned(i)]
+        if not intents:
+            return
+        leases = WriteLeases(self.db[LOCKS])
+        for intent in intents:
             try:
-                self.events.insert_one({"_id": event_key(seq), "seq": seq, **record}, session=session)
-                self._last_seq = seq
+                with leases.hold(f"intent:{intent['_id']}"):
+                    current = self.intents.find_one({"_id": intent["_id"]})
+                    if current is not None:
+                        self._settle(current)
+                        self.intents.delete_one({"_id": intent["_id"]})
+            except Conflict:
+                continue  # another process is settling it
+
+    def _settle(self, intent: Mapping[str, Any]) -> None:
+        op = intent["_id"]
+        with pymongo.timeout(RECOVERY_TIMEOUT):
+            landed = {e.get("lead_id") for e in self.events.find({"op": op}, {"lead_id": 1})}
+        kind = intent.get("kind")
+        if kind == "batch":
+            self._settle_batch(intent, landed)
+            return
+        lead_id, version = str(intent["lead"]), int(intent.get("version") or 0)
+        if lead_id in landed:
+            return
+        doc = self.leads.find_one({"_id": ObjectId(lead_id)}, {"version": 1})
+        stored = int(doc.get("version") or 0) if doc else None
+        if kind == "insert":
+            if stored == version:  # never announced, never changed since: as if never written
+                self.leads.delete_one({"_id": ObjectId(lead_id), "version": version})
                 return
+            if stored is None:
+                return
+        elif kind == "update" and (stored is None or stored < version):
+            return  # the update never landed (or the lead went: its delete says so)
+        elif kind == "delete" and stored is not None:
+            return
+        self._append_record(dict(intent["event"]), op)
+
+    def _settle_batch(self, intent: Mapping[str, Any], landed: set[Any]) -> None:
+        """Roll a bulk batch forward: each of its leads written as the batch wrote it (or
+        since) gets the event it is missing, made from the lead as stored."""
+        created = [i for i in intent.get("inserts") or [] if i not in landed]
+        pairs = zip(intent.get("updates") or [], intent.get("versions") or [], strict=False)
+        updated = {str(i): int(v) for i, v in pairs if i not in landed}
+        ids = [ObjectId(i) for i in [*created, *updated]]
+        if not ids:
+            return
+        stored = {str(d["_id"]): d for d in self.leads.find({"_id": {"$in": ids}})}
+        records = []
+        for lead_id in created:
+            if lead_id in stored:
+                lead = _from_document(stored[lead_id])
+                records.append(self._event_record(lead, {"type": "lead_created", "at": lead["created_at"]}))
+        for lead_id, version in updated.items():
+            if lead_id in stored and int(stored[lead_id].get("version") or 0) >= version:
+                lead = _from_document(stored[lead_id])
+                records.append(self._event_record(lead, {"type": "lead_updated", "at": lead["updated_at"]}))
+        self._append_records(records, intent["_id"])
+
+    # -- event numbering -------------------------------------------------------------------
+
+    def _append_event(self, session: Any, lead: Lead, event: Event) -> None:
+        """Append the event inside a transaction (`_atomic`): a taken seq redoes the transaction."""
+        self._append_record(self._event_record(lead, event), None, session=session)
+
+    def _append_record(self, record: dict[str, Any], op: str | None, session: Any = None) -> int:
+        """Append one event as the next seq, which the unique index on `seq` (and `_id`
+        "seq:N") makes atomic; returns its seq. Not a `$inc` counter: FerretDB v1 runs
+        findAndModify as a read then a write, so concurrent increments return the same number
+        (measured: 200 increments from 4 threads gave 60 distinct values). A unique-index
+        insert is atomic everywhere, and seq N+1 is only tried once N is taken, so seqs have no
+        gaps and a tail by seq misses nothing. Where to start is the seq hint (`_seq_start`),
+        never a scan of the events; a taken seq moves on to the next, which never gives up:
+        each miss means another writer's event went in."""
+        seq = self._seq_start(session)
+        misses = 0
+        while True:
+            doc = {"_id": event_key(seq), "seq": seq, **record}
+            if op is not None:
+                doc["op"] = op
+            try:
+                self.events.insert_one(doc, session=session)
+                break
             except mongo_errors.OperationFailure as exc:
                 if not _is_duplicate(exc):
                     raise
                 if session is not None:
+                    self._seq_floor = seq + 1
                     raise _SeqTaken() from None
-        raise StoreUnavailable("too many concurrent writers to number this event; run the command again")
+                misses += 1
+                seq = self._after_miss(seq, misses)
+        if session is None:
+            self._last_seq = max(self._last_seq, seq)
+            self._raise_hint(seq)
+        else:
+            self._txn_seq = seq  # counts once the transaction commits (`_atomic`)
+        return seq
+
+    def _append_records(self, records: list[dict[str, Any]], op: str | None) -> None:
+        """A batch's events, in chunks sized to the server, each numbered from the seq hint on
+        and inserted in one ordered insert_many; when a concurrent writer takes a seq first,
+        the rest are renumbered after it. After a timeout, the events of this batch that did
+        land are looked up (by `op`) and not written again."""
+        records = list(records)
+        while records:
+            size = self._chunk
+            chunk = records[:size]
+            seq = self._seq_start(None)
+            misses = 0
+            started = time.monotonic()
+            while chunk:
+                docs = [{"_id": event_key(seq + n), "seq": seq + n, **r} for n, r in enumerate(chunk)]
+                if op is not None:
+                    for doc in docs:
+                        doc["op"] = op
+                try:
+                    self.events.insert_many(docs, ordered=True)
+                    self._raise_hint(seq + len(chunk) - 1)
+                    self._last_seq = max(self._last_seq, seq + len(chunk) - 1)
+                    chunk = []
+                except mongo_errors.BulkWriteError as exc:
+                    failures = exc.details.get("writeErrors", [])
+                    if not failures or not _is_duplicate_write(failures[0]):
+                        raise
+                    done = failures[0]["index"]  # the ones before it are in
+                    chunk, seq = chunk[done:], seq + done
+                    misses += 1
+                    seq = self._after_miss(seq, misses)
+                except mongo_errors.NetworkTimeout:
+                    if op is None or size <= CHUNK_MIN:
+                        raise
+                    self._chunk = max(CHUNK_MIN, size // 2)
+                    with pymongo.timeout(RECOVERY_TIMEOUT):
+                        landed = {e.get("lead_id"): e["seq"] for e in self.events.find({"op": op}, {"lead_id": 1, "seq": 1})}
+                    records = [r for r in records if r["lead_id"] not in landed]
+                    if landed:
+                        self._raise_hint(max(landed.values()))
+                    break
+            else:
+                records = records[size:]
+                took = time.monotonic() - started
+                self._chunk = min(CHUNK_MAX, size * 2) if took < CHUNK_FAST else max(CHUNK_MIN, size // 2) if took > CHUNK_SLOW else size
+
+    def _seq_start(self, session: Any) -> int:
+        """The first seq to try: after the hint, after what this process wrote, and (in a
+        transaction being redone) after the seq it found taken."""
+        return max(self._hint(), self._last_seq, self._seq_floor - 1) + 1
+
+    def _after_miss(self, seq: int, misses: int) -> int:
+        """The seq to try after `seq` was taken: the next one; every 4th miss the hint again
+        (others raised it), every 64th the last seq found by `_id` look-ups from `seq` on —
+        FerretDB's `$max` is a read then a write, so the hint can fall behind, and this bounds
+        what that costs (a sort of the event log would read every event, minutes on a busy
+        FerretDB)."""
+        if misses % 64 == 0:
+            return self._last_from(seq) + 1
+        if misses % 4 == 0:
+            return max(seq + 1, self._hint() + 1)
+        return seq + 1
+
+    def _hint(self) -> int:
+        """The seq hint: a lower bound of the last seq, in a small document read by `_id` (an
+        event look-up costs what the event log's size does on FerretDB v1; this does not). A
+        database whose events predate the hint is scanned once, then hinted."""
+        doc = self.meta.find_one({"_id": SEQ_HINT})
+        if doc is not None:
+            return int(doc.get("last") or 0)
+        last = self._scan_last_seq()
+        self._raise_hint(last)
+        return last
+
+    def _raise_hint(self, seq: int) -> None:
+        self._upsert_meta(SEQ_HINT, {"$max": {"last": seq}})
+
+    def _upsert_meta(self, key: str, update: dict[str, Any]) -> None:
+        try:
+            self.meta.update_one({"_id": key}, update, upsert=True)
+        except mongo_errors.OperationFailure as exc:
+            if not _is_duplicate(exc):  # two first upserts at once: the other one inserted it
+                raise
+            self.meta.update_one({"_id": key}, update)
+
+    def _scan_last_seq(self) -> int:
+        """The last seq by sorting the event log: once per database (before the hint existed),
+        and rarely after (`_after_miss`). FerretDB v1 reads every event for it: a long wait."""
+        with pymongo.timeout(RECOVERY_TIMEOUT):
+            latest = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
+        return int(latest["seq"]) if latest else 0
 
     @staticmethod
     def _event_record(lead: Lead, event: Event) -> dict[str, Any]:
@@ -712,9 +1107,29 @@ class MongoStore:
         return event_from_document(doc) if doc else None
 
     def last_seq(self) -> int:
+        """The last seq: the seq hint, then look-ups by `_id` forward from it (doubling, then
+        halving back) in case it fell behind — not a sort of the event log, which FerretDB v1
+        answers by reading every event. A database without the hint is scanned."""
         with self._errors():
-            doc = self.events.find_one({}, {"seq": 1}, sort=[("seq", -1)])
-        return int(doc["seq"]) if doc else 0
+            doc = self.meta.find_one({"_id": SEQ_HINT})
+            if doc is None:
+                return self._scan_last_seq()
+            return self._last_from(int(doc.get("last") or 0))
+
+    def _last_from(self, known: int) -> int:
+        """The last seq, given that seq `known` exists (or is 0): look-ups by `_id` forward,
+        doubling, then halving back — a few look-ups where a sort would read every event."""
+        last, step = known, 1
+        while self._has_event(last + step):
+            last, step = last + step, step * 2
+        high = last + step  # absent
+        while high - last > 1:
+            middle = (last + high) // 2
+            last, high = (middle, high) if self._has_event(middle) else (last, middle)
+        return last
+
+    def _has_event(self, seq: int) -> bool:
+        return self.events.find_one({"_id": event_key(seq)}, {"_id": 1}) is not None
 
     # -- doctor ---------------------------------------------------------------------------
 
@@ -1027,6 +1442,47 @@ def _uri_secrets(uri: str) -> list[str]:
     if not password:
         return []
     return sorted({password, unquote(password)}, key=len, reverse=True)
+
+
+def bulk_timeout(leads: int) -> float:
+    return max(BULK_SECONDS_MIN, BULK_SECONDS_PER_LEAD * leads)
+
+
+def _ms(value: Any) -> Any:
+    """A datetime as BSON stores it (milliseconds), for an equality filter."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000) if isinstance(value, datetime) else value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of one type (so `True` and `1`, or `0` and `0.0`, still count as a change)."""
+    return type(a) is type(b) and a == b
+
+
+def _abandoned(intent: Mapping[str, Any]) -> bool:
+    """Whether an intent's writer is gone: its process has ended (on this host), or it is older
+    than INTENT_STALE_SECONDS (another host's), or ten times that (a reused pid)."""
+    at = _utc(intent.get("at"))
+    age = (now_utc() - at).total_seconds() if isinstance(at, datetime) else float("inf")
+    host, _, pid = str(intent.get("holder") or "").rpartition(":")
+    if host == HOST and pid.isdigit():
+        if int(pid) == os.getpid():
+            return False
+        return not _alive(int(pid)) or age > 10 * INTENT_STALE_SECONDS
+    return age > INTENT_STALE_SECONDS
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process its parent has not reaped yet is a zombie: gone all the same
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except OSError:
+        return True
 
 
 def _is_duplicate_write(failure: Mapping[str, Any]) -> bool:

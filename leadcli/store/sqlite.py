@@ -632,7 +632,8 @@ class SqliteStore:
             self._append_event(db, lead, event)
         return lead
 
-    def replace(self, lead: Lead, expected_version: int, event: Event) -> Lead:
+    def replace(self, lead: Lead, expected_version: int, event: Event, before: Lead | None = None) -> Lead:
+        # `before` is for stores shared with other writers (MongoDB); here leadcli is the only one.
         lead = {**lead, "version": expected_version + 1}
         columns = _columns(lead)
         with self._write() as db:
