@@ -249,3 +249,11 @@ def test_an_upsert_keeps_the_web_apps_spelling_of_the_email_it_matched(artisan_u
     with pytest.raises(ValueError, match="duplicate"):
         backend.create(leads, {"name": "Edsger again", "email": "Edsger.D@TUE.nl", "company": "TU Eindhoven"})
     assert_web_app_reads_everything(leads)
+
+
+def test_doctor_says_how_the_web_apps_writes_are_followed(artisan_uri: str, leads) -> None:
+    # Seen against the real backend on FerretDB: doctor said "poll by seq (no change streams)",
+    # as if watch and serve could not see the web app's writes, while they follow them.
+    result = invoke("--db", artisan_uri, "doctor", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert "other apps' writes: " in json.loads(result.stdout)["live_updates"]
