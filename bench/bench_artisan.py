@@ -25,19 +25,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchtime import median_ms  # noqa: E402
+
 from leadcli.domain.artisan import fit  # noqa: E402
 from leadcli.domain.dates import now_utc  # noqa: E402
 from leadcli.domain.lead import new_lead  # noqa: E402
 from leadcli.domain.validation import validate_changes  # noqa: E402
-
-
-def median_ms(f: Any, n: int = 5) -> float:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        f()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def write_check(rows: int = 50_000) -> None:

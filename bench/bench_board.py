@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import io
 import sys
-import time
 from typing import Any
 
+from benchtime import best_of
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -30,15 +30,6 @@ def leads(n: int) -> list[dict[str, Any]]:
 
 def console() -> Console:
     return Console(file=io.StringIO(), width=120, height=40, force_terminal=True, color_system="standard")
-
-
-def best_of(runs: int, func) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from benchtime import best_of
 
 from leadcli.config import load_settings
 from leadcli.domain.lead import new_id
@@ -42,15 +43,6 @@ def fill(ws: Workspace, n: int) -> None:
 
         ws.store.db.execute(f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", _columns(lead))
     ws.store.db.execute("COMMIT")
-
-
-def best_of(runs: int, func) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

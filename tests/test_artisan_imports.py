@@ -164,3 +164,19 @@ def test_a_web_app_record_without_stage_updated_at_takes_it_from_its_history(sto
     assert [e["to_stage"] for e in lead["stage_history"]] == STAGES[:3]
     assert all(e["changed_at"].endswith(".194+00:00") for e in lead["stage_history"])
     assert lead["stage_updated_at"] == lead["stage_history"][-1]["changed_at"]
+
+
+def test_upserting_the_web_export_back_onto_its_database_loses_nothing(artisan_uri: str, leads, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seen against the real backend: a team re-importing its "Export All" file with --upsert lost
+    # each custom status (its Engaged No wrote "Not Engaged" over "Hot") and moved each last
+    # contact back to midnight (the file carries the day only).
+    monkeypatch.setenv("LEADCLI_TIMEZONE", "UTC")
+    backend.create(leads, {"name": "Ada", "email": "ada@engines.io", "company": "Engines", "last_contacted": "2026-11-01T10:30:00"})
+    backend.create(leads, {"name": "Grace", "email": "grace@navy.mil", "company": "Navy"})
+    ok("--db", artisan_uri, "edit", "grace@navy.mil", "--status", "Hot")
+    before = json.loads(ok("--db", artisan_uri, "list", "--all", "-o", "json"))
+    path = tmp_path / "all-leads-2026-12-01.csv"
+    path.write_text(backend.export_csv(backend.list_page(leads)))
+    result = invoke("--db", artisan_uri, "import", str(path), "--upsert")
+    assert result.code == 0 and "2 unchanged" in result.stderr, result.stderr
+    assert json.loads(ok("--db", artisan_uri, "list", "--all", "-o", "json")) == before

@@ -234,3 +234,26 @@ def test_get_all_by_email_is_one_lead_on_a_store_only_leadcli_writes(store) -> N
     ada = insert(store, make_lead(email="ada@engines.io"))
     assert [lead["id"] for lead in store.get_all_by_email(" ADA@Engines.IO ")] == [ada["id"]]
     assert store.get_all_by_email("grace@navy.mil") == []
+
+
+def test_an_upsert_keeps_the_web_apps_spelling_of_the_email_it_matched(artisan_uri: str, leads, tmp_path: Path) -> None:
+    # Seen against the real backend: `import --upsert` of a row matching a web-made lead rewrote
+    # its email to lower case, so the web app's exact-match duplicate check then missed it and a
+    # web user re-entering the address as before got a second lead.
+    backend.create(leads, {"name": "Edsger Dijkstra", "email": "Edsger.D@TUE.nl", "company": "TU Eindhoven"})
+    csv = tmp_path / "leads.csv"
+    csv.write_text("Email,Company\nEdsger.D@tue.nl,Burroughs\n")
+    ok("--db", artisan_uri, "import", str(csv), "--upsert")
+    stored = leads.find_one({})
+    assert (stored["email"], stored["company"]) == ("Edsger.D@tue.nl", "Burroughs")
+    with pytest.raises(ValueError, match="duplicate"):
+        backend.create(leads, {"name": "Edsger again", "email": "Edsger.D@TUE.nl", "company": "TU Eindhoven"})
+    assert_web_app_reads_everything(leads)
+
+
+def test_doctor_says_how_the_web_apps_writes_are_followed(artisan_uri: str, leads) -> None:
+    # Seen against the real backend on FerretDB: doctor said "poll by seq (no change streams)",
+    # as if watch and serve could not see the web app's writes, while they follow them.
+    result = invoke("--db", artisan_uri, "doctor", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert "other apps' writes: " in json.loads(result.stdout)["live_updates"]

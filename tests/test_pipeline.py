@@ -228,8 +228,8 @@ def test_many_interleaved_writers_lose_nothing(store_uri: str, store: Any) -> No
     from leadcli.config import load_settings
     from leadcli.domain.errors import Conflict
     from leadcli.services.context import Workspace
-    from leadcli.services.leads import edit_leads
-    from leadcli.services.pipeline import log_activity, move_leads
+    from leadcli.services.leads import edit_leads_detailed
+    from leadcli.services.pipeline import log_activity, move_leads_detailed
 
     lead_id = add(store_uri, "ada@example.com")["id"]
     rounds = 25
@@ -246,10 +246,10 @@ def test_many_interleaved_writers_lose_nothing(store_uri: str, store: Any) -> No
                         mine = (("proposal-sent", "Proposal Sent"), ("negotiation", "Negotiation")) if role == 0 else (
                             ("initial-contact", "Initial Contact"), ("meeting-scheduled", "Meeting Scheduled"))
                         current = ws.store.get(lead_id)["current_stage"]
-                        move_leads(ws, [lead_id], mine[0][0] if current != mine[0][1] else mine[1][0])
+                        move_leads_detailed(ws, [lead_id], mine[0][0] if current != mine[0][1] else mine[1][0])
                         done.append(("move", True))
                     elif role == 2:
-                        edit_leads(ws, [lead_id], {}, add_tags=[f"t{i}"])
+                        edit_leads_detailed(ws, [lead_id], {}, add_tags=[f"t{i}"])
                         done.append((f"t{i}", True))
                     else:
                         log_activity(ws, lead_id, "note", f"n{i}")

@@ -427,3 +427,29 @@ def test_watch_exits_5_when_the_store_is_replaced_by_an_older_backup(tmp_path: P
         assert err.startswith("error:") and "replaced" in err and "start watch again" in err
     finally:
         watcher.stop()
+
+
+def test_a_web_edit_soon_after_a_web_create_is_not_shown_as_a_move() -> None:
+    # Seen against the real backend: create a lead in the web app, then toggle "engaged" a
+    # fraction of a second later: the update carries the history the create generated, its last
+    # entry ~0.3 s older than updated_at. The backend stamps a move's entry and updated_at in one
+    # synchronous step (microseconds apart), so this is an edit, not a stage change.
+    created = {
+        "id": "6650f1c2a1b2c3d4e5f60719", "name": "Quick", "email": "q@example.com", "company": "Q",
+        "status": "Not Engaged", "engaged": False, "current_stage": "Negotiation", "stage_updated_at": None,
+        "stage_history": [
+            {"from_stage": None, "to_stage": "New Lead", "changed_at": "2026-11-28T05:51:28.135411"},
+            {"from_stage": "New Lead", "to_stage": "Negotiation", "changed_at": "2026-12-02T05:51:28.135411"},
+        ],
+        "last_contacted": None, "created_at": "2026-12-02T05:51:28.135000", "updated_at": "2026-12-02T05:51:28.135000",
+    }  # fmt: skip
+    edited = created | {"engaged": True, "status": "Engaged", "updated_at": "2026-12-02T05:51:28.408000"}
+    feed = FakeFeed([json.dumps({"type": k, "lead": v, "userId": "u-1", "isRemote": True}) for k, v in (("create", created), ("update", edited))])  # type: ignore[arg-type]
+    try:
+        result = invoke("watch", "--server", feed.url("/api/v1/ws/leadcli-watch"), "-o", "jsonl", "--count", "2", "--timeout", "20")
+    finally:
+        feed.close()
+    assert result.code == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["type"] for e in events] == ["lead_created", "lead_updated"]
+    assert "current_stage" not in events[1]["changes"]

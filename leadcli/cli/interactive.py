@@ -73,7 +73,9 @@ def ask(question: str) -> str:
 
     import typer
 
-    sys.stderr.write(question)
+    from leadcli.domain.text import escaped
+
+    sys.stderr.write(escaped(question))  # the current value, as every view shows it
     sys.stderr.flush()
     line = sys.stdin.readline()
     if not line:

@@ -23,7 +23,7 @@ from leadcli.cli.options import (
 from leadcli.domain.errors import InvalidInput
 from leadcli.domain.handle import handle_of
 from leadcli.domain.lead import LEAD_FIELDS, to_jsonable
-from leadcli.output import FIELD_ALIASES, Renderer, parse_fields, printable
+from leadcli.output import FIELD_ALIASES, Renderer, parse_fields
 from leadcli.services import leads as svc
 from leadcli.services.filters import FilterArgs, build_query, paged
 
@@ -97,6 +97,17 @@ def confirming(output: str, fields: str | None) -> bool:
     return output == "table" and not fields
 
 
+def print_changed(changed: list[dict[str, Any]], refs: list[str], output: str, fields: str | None, ws: Any) -> None:
+    """The leads an `edit` or `move` wrote: one lead named on the command line as a record, else
+    a list (`-` may have read any number); nothing where the confirmation says it."""
+    if not prints_record(output, fields):
+        return
+    if len(changed) == 1 and "-" not in refs:
+        print_lead(changed[0], output, fields)
+    else:
+        print_leads(changed, output, fields, ws)
+
+
 def prints_record(output: str, fields: str | None) -> bool:
     """Whether a change prints the changed lead on stdout: always, except on a terminal in the
     default table format, where the one-line confirmation says it (`-o json` gives the record)."""
@@ -112,7 +123,7 @@ def confirm_each(lines: list[str], summary: str) -> None:
 
 
 def who(lead: dict[str, Any]) -> str:
-    return printable(str(lead.get("name") or handle_of(lead["id"])))
+    return str(lead.get("name") or handle_of(lead["id"]))  # info() shows it by the views' rule
 
 
 def _read_json_object(source: str) -> dict[str, Any]:
@@ -161,7 +172,7 @@ def add(
                 raw[key] = typer.prompt(key.capitalize(), err=True)
     lead = svc.add_lead(ws, raw)
     if confirming(output, fields):
-        info(f"added {who(lead)} <{printable(lead['email'])}> as {handle_of(lead['id'])}")
+        info(f"added {who(lead)} <{lead['email']}> as {handle_of(lead['id'])}")
     if prints_record(output, fields):
         print_lead(lead, output, fields)
 
@@ -244,12 +255,7 @@ def edit(
     results = svc.edit_leads_detailed(ws, read_refs(leads), raw, add_tags=add_tag or (), remove_tags=remove_tag or (), unset=unset or (), note=note)
     changed = [after for after, _changes in results]
     _confirm_edits(results, raw.get("current_stage"), note, confirming(output, fields))
-    if not prints_record(output, fields):
-        return
-    if len(changed) == 1 and "-" not in leads:
-        print_lead(changed[0], output, fields)
-    else:
-        print_leads(changed, output, fields, ws)
+    print_changed(changed, leads, output, fields, ws)
 
 
 def _check_note_options(raw: dict[str, Any], values: dict[str, Any], note: str | None) -> None:
@@ -275,7 +281,7 @@ def _confirm_edits(results: list[tuple[dict[str, Any], dict[str, Any]]], stage: 
             lines.append(f"{who(after)}: nothing changed")
         elif "current_stage" in changes:
             rest = [k for k in changes if k != "current_stage"]
-            lines.append(f"moved {who(after)} → {printable(after['current_stage'])}" + (f", updated {', '.join(rest)}" if rest else ""))
+            lines.append(f"moved {who(after)} → {after['current_stage']}" + (f", updated {', '.join(rest)}" if rest else ""))
         else:
             lines.append(f"updated {who(after)}: {', '.join(changes)}")
     if already:
@@ -297,10 +303,10 @@ def already_in_stage(leads: list[dict[str, Any]], note: str | None) -> None:
             from leadcli.domain.handle import handle_of
 
             keep = f"leadcli log {handle_of(str(lead.get('id')))} --type note --note {shlex.quote(note)}"
-            dropped = f"; the note was not recorded (to keep it: {printable(keep)})"
-        info(f"{who(lead)} is already in {printable(lead.get('current_stage') or '')}: not moved{dropped}")
+            dropped = f"; the note was not recorded (to keep it: {keep})"
+        info(f"{who(lead)} is already in {lead.get('current_stage') or ''}: not moved{dropped}")
     else:
-        info(f"{len(leads)} leads were already in {printable(leads[0].get('current_stage') or '')}: not moved{dropped}")
+        info(f"{len(leads)} leads were already in {leads[0].get('current_stage') or ''}: not moved{dropped}")
 
 
 @app.command()
@@ -331,7 +337,7 @@ def delete(
             raise typer.Exit(1)
     for lead in found:
         svc.delete_lead(ws, lead)
-    lines = [f"deleted {who(lead)} <{printable(lead['email'])}>" for lead in found]
+    lines = [f"deleted {who(lead)} <{lead['email']}>" for lead in found]
     confirm_each(lines or ["deleted 0 leads"], f"deleted {len(found)} leads")
 
 

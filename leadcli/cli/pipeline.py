@@ -11,6 +11,7 @@ from leadcli.cli.leads import (
     already_in_stage,
     confirm_each,
     confirming,
+    print_changed,
     print_lead,
     print_leads,
     prints_record,
@@ -19,7 +20,7 @@ from leadcli.cli.leads import (
 )
 from leadcli.cli.options import FieldsOpt, LimitOpt, OutputOpt, YesOpt, filter_options
 from leadcli.domain.errors import InvalidInput
-from leadcli.output import parse_fields, printable
+from leadcli.output import parse_fields
 from leadcli.services import pipeline as svc
 from leadcli.services.filters import FilterArgs, build_query
 
@@ -55,14 +56,9 @@ def move(
         already_in_stage(already, note)
     if confirming(output, fields):
         done = [lead for lead, changed in results if changed]
-        target = printable(ws.pipeline.match(to))
+        target = ws.pipeline.match(to)
         confirm_each([f"moved {who(lead)} → {target}" for lead in done], f"moved {len(done)} leads → {target}")
-    if not prints_record(output, fields):
-        return
-    if len(moved) == 1 and "-" not in leads:
-        print_lead(moved[0], output, fields)
-    else:
-        print_leads(moved, output, fields, ws)
+    print_changed(moved, leads, output, fields, ws)
 
 
 @app.command()
@@ -104,7 +100,7 @@ def log(
     """
     logged = svc.log_activity(workspace(ctx), lead, type_, note, at)
     if confirming(output, fields):
-        info(f"logged {type_.strip().lower()} for {who(logged)} <{printable(logged['email'])}>")
+        info(f"logged {type_.strip().lower()} for {who(logged)} <{logged['email']}>")
     if prints_record(output, fields):
         print_lead(svc.with_recent_activities(logged), output, fields, extra=("activities",))
 

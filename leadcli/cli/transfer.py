@@ -89,7 +89,7 @@ class _RejectsFile:
     """`--rejects FILE`: the rejected rows as they came, in the input's format, with a reason."""
 
     def __init__(self, path: str, source: Any) -> None:
-        from leadcli.output import RowWriter
+        from leadcli.output import writer
         from leadcli.output.files import AtomicFile
 
         self.path = path
@@ -98,10 +98,25 @@ class _RejectsFile:
         header = source.header
         if header is not None and header[-1:] != ["reason"]:
             header = [*header, "reason"]
-        self.writer = RowWriter(source.format, self.stream, header, source.delimiter)
+        self.writer = writer(source.format, self.stream, header or [], delimiter=source.delimiter)
 
-    def __enter__(self) -> Any:
-        return self.writer
+    def __enter__(self) -> "_RejectsFile":
+        return self
+
+    def write(self, row: Any) -> None:
+        """A rejected row: a CSV/TSV row's cells as they came, a JSON record as an object."""
+        from leadcli.output import CsvWriter
+
+        if isinstance(self.writer, CsvWriter) and isinstance(row, list):
+            self.writer.write_cells(row)
+        else:
+            self.writer.write(row)
+
+    def write_raw(self, text: str) -> None:
+        from leadcli.output import CsvWriter
+
+        assert isinstance(self.writer, CsvWriter)  # only a CSV/TSV line can fail to split
+        self.writer.write_raw(text)
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if kind is None:

@@ -58,10 +58,6 @@ def fold(text: str) -> str:
     return text.translate(_TABLE)
 
 
-def fold_or_none(text: str | None) -> str | None:
-    return None if text is None else fold(text)
-
-
 # Characters a MongoDB regex class lists for each folded character: Latin, Greek, Cyrillic, the
 # Latin extended blocks and the full-width forms — where accented and case variants live.
 _RANGES = ((0x20, 0x250), (0x370, 0x530), (0x1E00, 0x1F00), (0x2100, 0x2150), (0xFB00, 0xFB07), (0xFF01, 0xFF5F), (0xFFFD, 0x10000))

@@ -14,8 +14,10 @@ from leadcli.domain.lead import LEAD_FIELDS
 FOREIGN_BY = "(outside leadcli)"
 # Fields every write changes; a diff of them says nothing.
 _NOT_CHANGES = frozenset({"id", "updated_at", "version", "stage_history", "activities"})
-# The backend stamps a stage change's history entry and `updated_at` in one request.
-_SAME_WRITE = timedelta(seconds=5)
+# The backend stamps a stage change's history entry and `updated_at` in one synchronous step
+# (microseconds apart; `updated_at` is cut to milliseconds in BSON). Wider, an edit made soon
+# after a create or a move (whose history entry is then that recent) would read as a move.
+_SAME_WRITE = timedelta(milliseconds=50)
 
 
 def foreign_event(op: str, lead: Mapping[str, Any], before: Mapping[str, Any] | None, at: datetime | str | None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A LeadQuery's filters applied to one lead in Python, for events that are not in a store
 (`watch` filters the event's lead). Same semantics as the stores' translations: stages any-of,
 tags all-of, status/owner/source equal ignoring ASCII case, company and search substrings
-ignoring case, date bounds as in `store/sqlite.py` `_where`."""
+ignoring case and accents (`domain.folding`, as both stores search), date bounds as in `store/sqlite.py` `_where`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from leadcli.domain.dates import from_iso, to_utc
+from leadcli.domain.folding import fold
 from leadcli.domain.query import LeadQuery
 
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -26,12 +27,11 @@ def _when(value: Any) -> datetime | None:
     return to_utc(value) if isinstance(value, datetime) else from_iso(str(value))
 
 
-def _contains(haystack: Any, needle: str, *, full_fold: bool) -> bool:
+def _contains(haystack: Any, needle: str) -> bool:
     if not isinstance(haystack, str):
         return False
-    if full_fold:
-        return needle.lower() in haystack.lower()
-    return _fold(needle) in _fold(haystack)
+    folded = fold(needle)
+    return bool(folded) and folded in fold(haystack)  # combining marks alone fold away: no match, as in the stores
 
 
 def matches(lead: Mapping[str, Any] | None, q: LeadQuery) -> bool:
@@ -55,12 +55,10 @@ def matches(lead: Mapping[str, Any] | None, q: LeadQuery) -> bool:
     tags = lead.get("tags") or []
     if any(tag not in tags for tag in q.tags):
         return False
-    if q.company and not _contains(lead.get("company"), q.company, full_fold=False):
+    if q.company and not _contains(lead.get("company"), q.company):
         return False
     if q.search:
-        # Three characters or more use a trigram index (Unicode case folding); fewer, LIKE.
-        full = len(q.search) >= 3
-        if not any(_contains(lead.get(k), q.search, full_fold=full) for k in ("name", "email", "company", "notes")):
+        if not any(_contains(lead.get(k), q.search) for k in ("name", "email", "company", "notes")):
             return False
     created = _when(lead.get("created_at"))
     contacted = _when(lead.get("last_contacted"))

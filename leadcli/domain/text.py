@@ -1,5 +1,6 @@
-"""What text may hold: the one rule about control characters, used by input validation
-(refused) and by the views (shown as `\\xNN`). Light on purpose: output imports it at start."""
+"""What text may hold, and how views show it: the one rule about control characters, used by
+input validation (refused) and by every view (`escaped`, `one_line`: shown as `\\xNN`, and
+invisible characters as `\\uNNNN`). Light on purpose: output imports it at start."""
 
 from __future__ import annotations
 
@@ -80,8 +81,18 @@ SHOWN_ESCAPED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f" + INVISIBLE + 
 
 
 def escaped(text: str) -> str:
-    """`text` as views show it: control characters as `\\xNN`, invisible ones as `\\uNNNN`."""
+    """`text` as views show it: control characters as `\\xNN`, invisible ones as `\\uNNNN`;
+    tab and line breaks kept (a card's notes keep their lines)."""
     return SHOWN_ESCAPED.sub(_escape, text)
+
+
+_LINE_BREAKS = re.compile(r"\r\n|[\t\n\r\v\f\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`escaped`, with tabs and line breaks as spaces too, so a value keeps its row and column
+    (table cells, the board, the lines of `watch`, history entries, `error:` lines)."""
+    return escaped(_LINE_BREAKS.sub(" ", text))
 
 
 def _escape(match: re.Match[str]) -> str:

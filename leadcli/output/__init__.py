@@ -12,13 +12,12 @@ import io
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from leadcli.domain.errors import InvalidInput
-from leadcli.domain.text import escaped, spreadsheet_safe
+from leadcli.domain.text import one_line, spreadsheet_safe
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv", "ids")
 
@@ -107,7 +106,8 @@ def _finite(value: Any) -> Any:
 
 
 class Renderer:
-    """Writes records in one format. `many` streams a sequence; `one` writes a single object."""
+    """Writes records in one format through that format's writer (`WRITERS`). `many` streams a
+    sequence; `one` writes a single object."""
 
     def __init__(self, fmt: str, *, stream: TextIO | None = None, title: str | None = None, live: bool = False) -> None:
         if fmt not in FORMATS:
@@ -119,18 +119,17 @@ class Renderer:
         self.live = live
 
     def many(self, records: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> int:
-        if self.live:
-            records = self._flushing(records)
-            if self.fmt == "table":
-                from leadcli.output.events import write_event_lines
+        if self.live and self.fmt == "table":
+            from leadcli.output.events import write_event_lines
 
-                return write_event_lines(self.stream, records)
-        writer = getattr(self, f"_many_{self.fmt}")
-        # `ids` prints ids whatever --fields says (picking would drop the id).
-        rows = (dict(r) for r in records) if self.fmt == "ids" else (_pick(r, fields) for r in records)
-        count: int = writer(rows, fields)
-        self.stream.flush()
-        return count
+            return write_event_lines(self.stream, self._flushing(records))
+        out = writer(self.fmt, self.stream, fields, title=self.title)
+        for record in records:
+            # `ids` prints ids whatever --fields says (picking would drop the id).
+            out.write(dict(record) if self.fmt == "ids" else _pick(record, fields))
+            if self.live:
+                self.stream.flush()
+        return out.close()
 
     def one(self, record: Mapping[str, Any], fields: Sequence[str]) -> None:
         picked = _pick(record, fields)
@@ -148,59 +147,6 @@ class Renderer:
             yield record
             self.stream.flush()  # runs once the writer has written `record` and asks for the next
 
-    # -- formats ----------------------------------------------------------------------------
-
-    def _many_json(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        count = 0
-        self.stream.write("[")
-        for row in rows:
-            self.stream.write(("," if count else "") + "\n" + to_json(row))
-            count += 1
-        self.stream.write("\n]\n" if count else "]\n")
-        return count
-
-    def _many_jsonl(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        count = 0
-        for row in rows:
-            self.stream.write(to_json(row) + "\n")
-            count += 1
-        return count
-
-    def _many_csv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str], delimiter: str = ",") -> int:
-        # Values with the delimiter, quotes or newlines are quoted the way spreadsheets and
-        # Python's csv module read them back; a cell a spreadsheet would run as a formula is
-        # prefixed with ' (domain/text.py; import takes it off again).
-        writer = csv.writer(self.stream, delimiter=delimiter, lineterminator="\n")
-        writer.writerow(fields)
-        count = 0
-        for row in rows:
-            writer.writerow([spreadsheet_safe(cell(row[f])) for f in fields])
-            count += 1
-        return count
-
-    def _many_tsv(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        return self._many_csv(rows, fields, delimiter="\t")
-
-    def _many_ids(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        count = 0
-        for row in rows:
-            key = "lead_id" if "lead_id" in row else "id"
-            if key not in row:  # stages, history entries: a blank line each would feed `delete -` nothing
-                raise InvalidInput("--output ids: these rows have no ids; use table, json, jsonl, csv or tsv")
-            self.stream.write(f"{row[key]}\n")
-            count += 1
-        return count
-
-    def _many_table(self, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> int:
-        materialized = list(rows)
-        if is_terminal(self.stream):
-            from leadcli.output.rich_view import rich_table
-
-            rich_table(self.stream, materialized, fields, title=self.title)
-        else:
-            self.stream.write(plain_table(materialized, fields))
-        return len(materialized)
-
     def _card(self, record: dict[str, Any]) -> None:
         width = max((len(k) for k in record), default=0)
         buffer = io.StringIO()
@@ -217,6 +163,127 @@ class Renderer:
         self.stream.write(buffer.getvalue())
 
 
+# -- one writer per format ------------------------------------------------------------------
+# Every command's list output (through Renderer), `export` and `import --rejects` write through
+# these: `write` one record as it comes (nothing is collected, but for `table`, which must
+# measure its columns), `close` at the end, which finishes the format, flushes and returns how
+# many records were written.
+
+
+class Writer:
+    def __init__(self, stream: TextIO, fields: Sequence[str]) -> None:
+        self.stream = stream
+        self.fields = list(fields)
+        self.count = 0
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> int:
+        self.stream.flush()
+        return self.count
+
+
+class JsonWriter(Writer):
+    """One JSON array, an object a line: `[` at once, `]` at the end (`[]` when empty)."""
+
+    def __init__(self, stream: TextIO, fields: Sequence[str]) -> None:
+        super().__init__(stream, fields)
+        stream.write("[")
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self.stream.write(("," if self.count else "") + "\n" + to_json(record))
+        self.count += 1
+
+    def close(self) -> int:
+        self.stream.write("\n]\n" if self.count else "]\n")
+        return super().close()
+
+
+class JsonlWriter(Writer):
+    def write(self, record: Mapping[str, Any]) -> None:
+        self.stream.write(to_json(record) + "\n")
+        self.count += 1
+
+
+class CsvWriter(Writer):
+    """A header row, then a row a record. Values with the delimiter, quotes or newlines are
+    quoted the way spreadsheets and Python's csv module read them back; a cell a spreadsheet
+    would run as a formula is prefixed with ' (domain/text.py; import takes it off again)."""
+
+    delimiter = ","
+
+    def __init__(self, stream: TextIO, fields: Sequence[str], delimiter: str | None = None) -> None:
+        super().__init__(stream, fields)
+        self._csv = csv.writer(stream, delimiter=delimiter or self.delimiter, lineterminator="\n")
+        self._csv.writerow(self.fields)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self._csv.writerow([spreadsheet_safe(cell(record.get(f))) for f in self.fields])
+        self.count += 1
+
+    def write_cells(self, cells: Sequence[Any]) -> None:
+        """A row of cells as given, not neutralised: `import --rejects` gives back the input's
+        own rows, so that importing the rejects file reads them exactly as the input."""
+        self._csv.writerow([cell(v) for v in cells])
+        self.count += 1
+
+    def write_raw(self, text: str) -> None:
+        """Text as it is, on lines of its own (a CSV row that could not be split into cells)."""
+        self.stream.write(text if text.endswith(("\n", "\r")) else text + "\n")
+        self.count += 1
+
+
+class TsvWriter(CsvWriter):
+    delimiter = "\t"
+
+
+class IdsWriter(Writer):
+    """One id a line (`lead_id` for events, else `id`), to pipe into `delete -`, `move -`…"""
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        key = "lead_id" if "lead_id" in record else "id"
+        if key not in record:  # stages, history entries: a blank line each would feed `delete -` nothing
+            raise InvalidInput("--output ids: these rows have no ids; use table, json, jsonl, csv or tsv")
+        self.stream.write(f"{record[key]}\n")
+        self.count += 1
+
+
+class TableWriter(Writer):
+    """Aligned columns: drawn by Rich on a terminal, plain text in a pipe (`plain_table`)."""
+
+    def __init__(self, stream: TextIO, fields: Sequence[str], title: str | None = None) -> None:
+        super().__init__(stream, fields)
+        self.title = title
+        self.rows: list[Mapping[str, Any]] = []
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self.rows.append(record)
+        self.count += 1
+
+    def close(self) -> int:
+        if is_terminal(self.stream):
+            from leadcli.output.rich_view import rich_table
+
+            rich_table(self.stream, self.rows, self.fields, title=self.title)
+        else:
+            self.stream.write(plain_table(self.rows, self.fields))
+        return super().close()
+
+
+def writer(fmt: str, stream: TextIO, fields: Sequence[str], *, title: str | None = None, delimiter: str | None = None) -> Writer:
+    """The writer of `fmt` (one of FORMATS) on `stream`, its header (csv, tsv) or `[` (json)
+    written at once; `delimiter` overrides csv/tsv's own (rejects in the input's delimiter)."""
+    if fmt == "table":
+        return TableWriter(stream, fields, title)
+    if fmt in ("csv", "tsv"):
+        return (TsvWriter if fmt == "tsv" else CsvWriter)(stream, fields, delimiter)
+    writers: dict[str, type[Writer]] = {"json": JsonWriter, "jsonl": JsonlWriter, "ids": IdsWriter}
+    if fmt not in writers:
+        raise InvalidInput(f"cannot write {fmt!r}; formats: {', '.join(FORMATS)}")
+    return writers[fmt](stream, fields)
+
+
 def entry_line(entry: Mapping[str, Any]) -> str:
     """A history entry or an activity as one line of plain text (`show` in a pipe)."""
     if "to_stage" in entry:
@@ -229,22 +296,6 @@ def entry_line(entry: Mapping[str, Any]) -> str:
         parts, rest = [], dict(entry)
     parts += [cell(v) for v in rest.values() if v not in (None, "")]
     return "  ".join(one_line(p) for p in parts)
-
-
-_LINE_BREAKS = re.compile(r"\r\n|[\t\n\r\v\f\x85\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """`text` with control characters (domain.text.CONTROLS: input refuses them, an older store
-    or a Leads Artisan database may hold them) shown as `\\xNN`, and invisible zero-width and
-    bidirectional-override characters as `\\uNNNN` (domain.text.escaped); tab and line breaks kept."""
-    return escaped(text)
-
-
-def one_line(text: str) -> str:
-    """`text` with tabs and line breaks as spaces, so a value keeps its row and column, and
-    control characters shown as `\\xNN`."""
-    return printable(_LINE_BREAKS.sub(" ", text))
 
 
 def plain_table(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
@@ -262,40 +313,3 @@ def _pick(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
 
 def no_color() -> bool:
     return "NO_COLOR" in os.environ
-
-
-class RowWriter:
-    """Writes records one at a time, as a command produces them (e.g. `import --rejects`):
-    csv/tsv rows (lists of cells) under a header, jsonl objects, or one json array."""
-
-    def __init__(self, fmt: str, stream: TextIO, header: Sequence[str] | None = None, delimiter: str | None = None) -> None:
-        if fmt not in ("csv", "tsv", "json", "jsonl"):
-            raise InvalidInput(f"cannot write rows as {fmt!r}")
-        self.fmt = fmt
-        self.stream = stream
-        self.count = 0
-        if fmt in ("csv", "tsv"):
-            delimiter = delimiter or ("\t" if fmt == "tsv" else ",")
-            self._csv = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
-            self._csv.writerow(header or [])
-        elif fmt == "json":
-            stream.write("[")
-
-    def write(self, record: Mapping[str, Any] | Sequence[Any]) -> None:
-        if self.fmt in ("csv", "tsv"):
-            self._csv.writerow([cell(v) for v in record])
-        elif self.fmt == "json":
-            self.stream.write(("," if self.count else "") + "\n" + to_json(record))
-        else:
-            self.stream.write(to_json(record) + "\n")
-        self.count += 1
-
-    def write_raw(self, text: str) -> None:
-        """Text as it is, on lines of its own (a CSV row that could not be split into cells)."""
-        self.stream.write(text if text.endswith(("\n", "\r")) else text + "\n")
-        self.count += 1
-
-    def close(self) -> None:
-        if self.fmt == "json":
-            self.stream.write("\n]\n" if self.count else "]\n")
-        self.stream.flush()

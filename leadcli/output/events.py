@@ -11,7 +11,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from leadcli.output import cell, is_terminal, no_color, one_line
+from leadcli.domain.text import one_line
+from leadcli.output import cell, is_terminal, no_color
 
 if TYPE_CHECKING:
     from leadcli.domain.pipeline import Pipeline

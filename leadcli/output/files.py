@@ -23,7 +23,6 @@ from typing import Any, TextIO
 
 from leadcli.domain.errors import Failed, InvalidInput
 
-PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 _STORE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -22,13 +22,14 @@ from rich.text import Text
 
 from leadcli.domain.handle import handle_of
 from leadcli.domain.pipeline import Pipeline
+from leadcli.domain.text import escaped, one_line
 from leadcli.output import cell as plain_cell
-from leadcli.output import force_terminal, no_color, one_line, printable, terminal_width
+from leadcli.output import force_terminal, no_color, terminal_width
 
 
 def cell(value: Any) -> str:
     """A value as text for the terminal: `output.cell`, control characters shown as `\\xNN`."""
-    return printable(plain_cell(value))
+    return escaped(plain_cell(value))
 
 
 def plain(value: Any) -> Text:
@@ -128,7 +129,7 @@ class StagePalette:
         return self.colors.get(stage or "", UNKNOWN_COLOR)
 
     def text(self, stage: str | None) -> Text:
-        return Text(printable(stage or ""), style=self.color(stage))
+        return Text(escaped(stage or ""), style=self.color(stage))
 
 
 def is_overdue(lead: Mapping[str, Any], now: datetime) -> bool:
@@ -180,18 +181,24 @@ def fit_columns(natural: Mapping[str, int], width: int, keep: Sequence[str] = ()
             break
         if victim in kept:
             kept.remove(victim)
-    widths = {c: narrowest(c) for c in kept}
-    room = width - needed(kept)
+    widths = [narrowest(c) for c in kept]
+    share_out(widths, [natural[c] for c in kept], width - needed(kept))
+    return dict(zip(kept, widths, strict=True))
+
+
+def share_out(widths: list[int], want: list[int], room: int) -> int:
+    """Widen `widths` toward `want` in equal shares of `room` (in order, a share at least 1)
+    until each has what it wants or the room is used; the room left."""
     while room > 0:
-        wanting = [c for c in kept if widths[c] < natural[c]]
+        wanting = [i for i in range(len(widths)) if widths[i] < want[i]]
         if not wanting:
             break
         share = max(1, room // len(wanting))
-        for col in wanting:
-            extra = min(share, natural[col] - widths[col], room)
-            widths[col] += extra
+        for i in wanting:
+            extra = min(share, want[i] - widths[i], room)
+            widths[i] += extra
             room -= extra
-    return widths
+    return room
 
 
 def lead_table(
@@ -294,7 +301,7 @@ def history_timeline(lead: Mapping[str, Any], pipeline: Pipeline, *, now: dateti
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False, padding=(0, 2, 0, 0))
     # Dates, stages and day counts are whole or useless: on a narrow terminal the note wraps instead.
     entries_ = list(lead.get("stage_history") or [])
-    longest = max((len(printable(str(e.get("to_stage") or ""))) for e in entries_), default=5)
+    longest = max((len(escaped(str(e.get("to_stage") or ""))) for e in entries_), default=5)
     table.add_column("date", no_wrap=True, min_width=10)
     table.add_column("", no_wrap=True)
     table.add_column("stage", no_wrap=True, min_width=min(longest, 20))
@@ -363,7 +370,7 @@ def lead_card(lead: Mapping[str, Any], pipeline: Pipeline, *, now: datetime, zon
         ("id", cell(lead.get("id"))),
     ]
     for key, value in (lead.get("fields") or {}).items():
-        rows.append((printable(str(key)), cell(value)))
+        rows.append((escaped(str(key)), cell(value)))
     for key, value in rows:
         if value not in ("", None):
             # Text, never a str: Rich would read a str as markup ("[/]" in a name is an error).
@@ -629,16 +636,8 @@ class BoardView:
         else:
             return gap, [room // count + (1 if i < room % count else 0) for i in range(count)], False
         want = [max([need[i], cell_len(one_line(stage)), *(self._card_width(lead) for lead in leads[:50])]) for i, (stage, leads) in enumerate(columns)]
-        widths, spare = list(need), room - sum(need)
-        while spare > 0:
-            wanting = [i for i in range(count) if widths[i] < want[i]]
-            if not wanting:
-                break
-            share = max(1, spare // len(wanting))
-            for i in wanting:
-                extra = min(share, want[i] - widths[i], spare)
-                widths[i] += extra
-                spare -= extra
+        widths = list(need)
+        spare = share_out(widths, want, room - sum(need))
         for i in range(spare):
             widths[i % count] += 1
         return gap, widths, True

@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, time, tzinfo
 from typing import IO, Any, cast
 
 from leadcli.domain.artisan import stage_since
@@ -516,6 +516,7 @@ class Row:
     email: str
     user: dict[str, Any]  # user-settable fields, validated
     system: dict[str, Any]  # id, timestamps, history, activities, version: kept as they came
+    derived_status: bool = False  # `status` came from the engaged column, not a status column
 
 
 class RowParser:
@@ -610,8 +611,9 @@ class RowParser:
         changes = self.validate(user)
         if stage is not None:
             changes["current_stage"] = stage
+        status_given = "status" in changes
         reconcile_engagement(changes, names=("status", "engaged"))
-        return Row(record, changes["email"], changes, system)
+        return Row(record, changes["email"], changes, system, derived_status=not status_given and "status" in changes)
 
     def _convert(self, target: str, value: Any, user: dict[str, Any], system: dict[str, Any]) -> None:
         if target in TEXT_FIELDS:
@@ -1056,6 +1058,13 @@ class Importer:
         self.check_size(lead)
         return lead
 
+    def _same_day(self, value: Any, stored: Any) -> bool:
+        """`value` is a bare day (midnight in the import's zone) that `stored` falls on."""
+        if not isinstance(value, datetime) or not isinstance(stored, datetime):
+            return False
+        local, kept = value.astimezone(self.ws.zone), stored.astimezone(self.ws.zone)
+        return local.time() == time(0) and local.date() == kept.date() and value != stored
+
     def _apply(self, row: Row, lead: Lead, now: datetime) -> Lead | None:
         """`lead` with the row's fields over it (blank cells change nothing), or None if that
         changes nothing. Ids, timestamps and history of the stored lead are kept."""
@@ -1063,6 +1072,12 @@ class Importer:
         for key, value in row.user.items():
             if key == "fields":
                 draft["fields"].update(value)
+            elif key == "email" and str(lead.get("email", "")).lower() == value:
+                continue  # the address it matched: keep the stored spelling (another app's may keep case)
+            elif key == "status" and row.derived_status and row.user.get("engaged") == lead.get("engaged"):
+                continue  # engagement unchanged: a status of the lead's own stays
+            elif key == "last_contacted" and self._same_day(value, lead.get("last_contacted")):
+                continue  # a day only (the web app's export) on the stored moment's day: keep the moment
             elif key != "current_stage" and value is not None:
                 draft[key] = value
         stage = row.user.get("current_stage")

@@ -226,21 +226,6 @@ def _copy(lead: Lead) -> Lead:
     return out
 
 
-def edit_leads(
-    ws: Workspace,
-    refs: Sequence[str],
-    raw: Mapping[str, Any],
-    *,
-    add_tags: Sequence[str] = (),
-    remove_tags: Sequence[str] = (),
-    unset: Sequence[str] = (),
-    note: str | None = None,
-) -> list[Lead]:
-    """Apply the same changes to each lead; the leads after the change."""
-    results = edit_leads_detailed(ws, refs, raw, add_tags=add_tags, remove_tags=remove_tags, unset=unset, note=note)
-    return [after for after, _changes in results]
-
-
 def edit_leads_detailed(
     ws: Workspace,
     refs: Sequence[str],

@@ -27,11 +27,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 DUE_WORDS = ("today", "overdue", "week")
 
 
-def move_leads(ws: Workspace, refs: Sequence[str], stage: str, note: str | None = None) -> list[Lead]:
-    """Move each lead to `stage`; the leads after the move (see move_leads_detailed)."""
-    return [lead for lead, _moved in move_leads_detailed(ws, refs, stage, note)]
-
-
 def move_leads_detailed(ws: Workspace, refs: Sequence[str], stage: str, note: str | None = None) -> list[tuple[Lead, bool]]:
     """Move each lead to `stage` (every ref is resolved first, so a typo moves nothing): (the
     lead after, whether it moved) for each. A lead already in `stage` is not changed, so its
@@ -46,10 +41,6 @@ def move_leads_detailed(ws: Workspace, refs: Sequence[str], stage: str, note: st
 
     check_before_writing(ws, list(leads.values()), moved)
     return [_move(ws, lead, target, note) for lead in leads.values()]
-
-
-def move_lead(ws: Workspace, lead: Lead | str, stage: str, note: str | None = None) -> Lead:
-    return _move(ws, lead, stage, note)[0]
 
 
 def _move(ws: Workspace, lead: Lead | str, stage: str, note: str | None = None) -> tuple[Lead, bool]:

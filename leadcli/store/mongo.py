@@ -1228,7 +1228,7 @@ class MongoStore:
             "email_unique": email_unique,
             "leads": leads,
             "events": self.last_seq(),
-            "live_updates": "change stream" if info["change_streams"] else "poll by seq (no change streams)",
+            "live_updates": self.change_source(),
         }
         problems = list(self.index_problems)
         if not email_unique and not problems and (duplicates := self._duplicate_emails_problem()):

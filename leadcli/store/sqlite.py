@@ -557,20 +557,18 @@ class SqliteStore:
         return [r[0] for r in self._execute(sql, (prefix, prefix + "\U0010ffff", limit)) if r[0]]
 
     def query(self, query: LeadQuery) -> Iterator[Lead]:
-        where, params = _where(self.db, query)
-        order = _order(query, params)
-        sql = f"SELECT doc FROM leads{where} ORDER BY {order}"
-        if query.limit is not None or query.offset:
-            sql += " LIMIT ? OFFSET ?"
-            params += [query.limit if query.limit is not None else -1, query.offset]
-        cursor = self._execute(sql, params)
-        for row in cursor:
-            yield _decode(row[0])
+        for doc in self._documents(query):
+            yield _decode(doc)
 
     def query_records(self, query: LeadQuery) -> Iterator[dict[str, Any]]:
         """`query`'s leads as JSON-ready records (ISO strings, as `to_jsonable` gives them),
         straight from the stored documents, which are exactly that: `export` skips turning
         every timestamp into a datetime and back (a third of its CPU per lead)."""
+        for doc in self._documents(query):
+            yield _loads(doc)
+
+    def _documents(self, query: LeadQuery) -> Iterator[Any]:
+        """The stored documents (JSON) of `query`'s leads, in its order and page."""
         where, params = _where(self.db, query)
         order = _order(query, params)
         sql = f"SELECT doc FROM leads{where} ORDER BY {order}"
@@ -578,7 +576,7 @@ class SqliteStore:
             sql += " LIMIT ? OFFSET ?"
             params += [query.limit if query.limit is not None else -1, query.offset]
         for row in self._execute(sql, params):
-            yield _loads(row[0])
+            yield row[0]
 
     def count(self, query: LeadQuery) -> int:
         where, params = _where(self.db, query)
