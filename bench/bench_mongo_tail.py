@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -21,19 +20,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchtime import median_ms  # noqa: E402
+
 from leadcli.live.tail import SEQ_INTERVAL_S, open_tail  # noqa: E402
 from leadcli.store import open_store  # noqa: E402
 from leadcli.store.mongo import event_key  # noqa: E402
 from tests.leadmaker import insert, make_lead  # noqa: E402
-
-
-def median_ms(f: Any, n: int = 10) -> float:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        f()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -54,8 +46,8 @@ def main() -> None:
             store.events.insert_many([{**template, "_id": event_key(s), "seq": s} for s in range(have + 1, size + 1)])
             have = size
             last = store.last_seq()
-            range_ms = median_ms(lambda last=last: store.events_after(last))
-            probe_ms = median_ms(lambda last=last: store.event_at(last + 1))
+            range_ms = median_ms(lambda last=last: store.events_after(last), n=10)
+            probe_ms = median_ms(lambda last=last: store.event_at(last + 1), n=10)
             tail = open_tail(store, last)
             busy = [0.0]
 
