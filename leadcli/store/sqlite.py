@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import socket
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,18 @@ BULK_CACHE_MAX_KIB = -262144
 # trees and fewer WAL frames than the 4 KiB default (a 50,000-row import ~10% less CPU), while
 # a one-lead edit still rewrites only ~14 small pages.
 PAGE_SIZE = 8192
+# A bulk load (an import, see `SqliteStore.bulk_load`) expected to insert at least this many
+# leads, and at least BULK_DEFER_STORE_SHARE times the leads already stored, drops the
+# secondary indexes and leaves the new leads out of the search index while it loads, then
+# builds both once at the end: a sort per index and one pass of the search index, instead of
+# inserts at random places in a dozen B-trees per row, whose cost grows with the store (see
+# docs/scale.md). Below these, rebuilding indexes over the whole store would cost more than it
+# saves. Tests lower them.
+BULK_DEFER_MIN_ROWS = 50_000
+BULK_DEFER_STORE_SHARE = 0.25
+# Present only while a deferred bulk load is under way (or was killed): what it dropped, from
+# which pk on the search index lacks leads, and which process owns it (see _finish_bulk_load).
+BULK_TABLE = "leadcli_bulk_load"
 
 
 def _run_script(db: sqlite3.Connection, script: str) -> None:
@@ -342,10 +356,12 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
 ]
 
 
-def _index_new_leads(db: sqlite3.Connection, since_pk: int) -> None:
+def _index_new_leads(db: sqlite3.Connection, since_pk: int, *, search: bool = True) -> None:
     """Add the leads inserted in this transaction (pk > since_pk: a new row gets a pk above the
-    largest, and the writer holds the lock) to the search index and the tag table (see _m4)."""
-    db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since_pk,))
+    largest, and the writer holds the lock) to the search index and the tag table (see _m4);
+    `search` False: the tag table only (a deferred bulk load indexes them at its end)."""
+    if search:
+        db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since_pk,))
     db.execute(
         "INSERT OR IGNORE INTO lead_tags (tag, pk)"
         " SELECT j.value, leads.pk FROM leads, json_each(leads.tags) AS j WHERE leads.pk > ?",
@@ -382,6 +398,51 @@ def _bulk_cache_kib(db: sqlite3.Connection) -> int:
     return max(BULK_CACHE_MAX_KIB, min(BULK_CACHE_KIB, -(pages * size // 4096)))
 
 
+def _process_start(pid: int) -> str:
+    """When process `pid` started (Linux: clock ticks since boot, /proc/PID/stat field 22), so
+    a pid reused by another process is not taken for the loader; "" where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _this_process() -> str:
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())})
+
+
+def _process_alive(owner: str) -> bool:
+    """Whether the process described by `_this_process()` text still runs. A process on another
+    host cannot be checked: taken as running (`doctor --fix` finishes its load regardless)."""
+    try:
+        who = json.loads(owner)
+        pid = int(who["pid"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    if who.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: it exists
+        pass
+    start = _process_start(pid)
+    return not (start and who.get("start") and start != who["start"])
+
+
+@dataclass
+class _BulkLoad:
+    """A bulk load under way in this process (see SqliteStore.bulk_load)."""
+
+    expected: int | None  # rows the caller expects to insert, if it can tell
+    stored: int  # leads in the store when it began
+    rows: int = 0  # inserted so far
+    since_pk: int | None = None  # deferred: the search index lacks the leads above this pk
+    dropped: list[tuple[str, str]] | None = None  # deferred: (name, SQL) of the indexes dropped
+
+
 def _store_error(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
     text = str(exc)
     if "locked" in text or "busy" in text:
@@ -397,6 +458,10 @@ def escaped_sqlite_error(exc: sqlite3.DatabaseError) -> StoreUnavailable:
     return StoreUnavailable(f"the store cannot be read: {str(exc)[:100]}; run leadcli doctor, and restore the file from a backup")
 
 
+def _has_bulk_table(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (BULK_TABLE,)).fetchone() is not None
+
+
 class SqliteStore:
     read_only = False  # opened read-only: a file or directory the user may not write
 
@@ -405,6 +470,7 @@ class SqliteStore:
         named) a missing directory is exit 2, not a new empty store reporting 0 leads forever."""
         self.path = path.expanduser()
         self.uri_description = str(self.path)
+        self._bulk: _BulkLoad | None = None
         if not self.path.parent.is_dir() and not create_dir:
             raise InvalidInput(f"--db: the directory of {self.path} does not exist; create it first, or check the path")
         try:
@@ -417,6 +483,8 @@ class SqliteStore:
             self._migrate()
             # SQLite opens a file it may not write read-only without a word: say so at a write.
             self.read_only = not os.access(self.path, os.W_OK)
+            if not self.read_only and self._killed_bulk_load():
+                self._finish_bulk_load()
         except sqlite3.OperationalError as exc:
             if not ("readonly" in str(exc) or "unable to open" in str(exc)) or not self.path.is_file():
                 raise _store_error(exc, self.path) from None
@@ -656,12 +724,29 @@ class SqliteStore:
         self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
     ) -> list[Exception | None]:
         results: list[Exception | None] = [None] * (len(inserts) + len(updates))
-        insert_sql = f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         rows = [_row(lead if lead.get("version") else {**lead, "version": 1}) for lead, _ in inserts]  # no copy per lead
         events: list[tuple[Any, ...]] = []
+        deferring = self._bulk is not None and self._bulk.since_pk is None
+        try:
+            return self._write_batch(inserts, updates, rows, events, results)
+        except BaseException:
+            if deferring and self._bulk is not None:  # rolled back with its DROP INDEXes: not deferred after all
+                self._bulk.since_pk = self._bulk.dropped = None
+            raise
+
+    def _write_batch(
+        self,
+        inserts: Sequence[tuple[Lead, Event]],
+        updates: Sequence[tuple[Lead, int, Event]],
+        rows: list[tuple[tuple[Any, ...], str]],
+        events: list[tuple[Any, ...]],
+        results: list[Exception | None],
+    ) -> list[Exception | None]:
+        insert_sql = f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         with self._write() as db:
             db.execute(f"PRAGMA cache_size = {_bulk_cache_kib(db)}")
             since_pk = db.execute("SELECT coalesce(max(pk), 0) FROM leads").fetchone()[0]
+            deferred = self._bulk is not None and self._defer(db, len(inserts))
             db.execute("SAVEPOINT batch_inserts")
             try:
                 db.executemany(insert_sql, [columns for columns, _ in rows])
@@ -674,7 +759,7 @@ class SqliteStore:
                     except sqlite3.IntegrityError:
                         results[i] = self._duplicate(inserts[i][0])
             db.execute("RELEASE batch_inserts")
-            _index_new_leads(db, since_pk)
+            _index_new_leads(db, since_pk, search=not deferred)
             written = [lead for i, (lead, _) in enumerate(inserts) if results[i] is None]
             # Each successful INSERT took the next pk (max + 1, under this transaction's lock).
             _write_stays(db, [(since_pk + 1 + n, lead) for n, lead in enumerate(written)])
@@ -707,6 +792,86 @@ class SqliteStore:
             _write_stays(db, list(restayed.items()), replace=True)
             db.executemany("INSERT INTO events (type, at, by, lead_id, data) VALUES (?, ?, ?, ?, ?)", events)
         return results
+
+    @contextmanager
+    def bulk_load(self, expected_rows: int | None = None) -> Iterator[None]:
+        """Many inserts are coming (an import: `write_batch` after `write_batch`, each its own
+        transaction). When they are many, for this store and in all (`expected_rows`, else the
+        rows inserted so far; see BULK_DEFER_MIN_ROWS), the batch that crosses the line drops
+        the secondary indexes and the batches leave their leads out of the search index; at the
+        end one transaction rebuilds both. Crash-safe: the drop commits with a batch, together
+        with a `BULK_TABLE` row saying what was dropped and who loads; a store opened after
+        that process died (a killed import) finishes the work first, and `doctor --fix` does
+        it whoever owns it. Meanwhile other processes see every committed lead, but a search
+        of theirs misses the new ones and their queries run without the dropped indexes."""
+        self._bulk = _BulkLoad(expected_rows, self.count(LeadQuery()))
+        try:
+            yield
+        finally:
+            bulk, self._bulk = self._bulk, None
+            if bulk.since_pk is not None:
+                self._finish_bulk_load(bulk)
+
+    def _defer(self, db: sqlite3.Connection, inserts: int) -> bool:
+        """Whether this batch of the bulk load skips index upkeep, deferring it now if the load
+        has become large enough (the batch's transaction drops the indexes)."""
+        bulk = self._bulk
+        assert bulk is not None
+        bulk.rows += inserts
+        if bulk.since_pk is not None:
+            return True
+        expected = max(bulk.expected or 0, bulk.rows)
+        if expected < BULK_DEFER_MIN_ROWS or expected < bulk.stored * BULK_DEFER_STORE_SHARE or _has_bulk_table(db):
+            return False  # small, or another process's load is deferred already
+        dropped = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            " AND tbl_name IN ('leads', 'lead_stays') ORDER BY name"
+        ).fetchall()
+        since = int(db.execute("SELECT coalesce(max(pk), 0) FROM leads").fetchone()[0])
+        db.execute(f"CREATE TABLE {BULK_TABLE} (since_pk INTEGER NOT NULL, owner TEXT NOT NULL, indexes TEXT NOT NULL)")
+        db.execute(f"INSERT INTO {BULK_TABLE} VALUES (?, ?, ?)", (since, _this_process(), json.dumps(dropped)))
+        for name, _sql in dropped:
+            db.execute(f'DROP INDEX "{name}"')
+        bulk.since_pk, bulk.dropped = since, [(name, sql) for name, sql in dropped]
+        return True
+
+    def _killed_bulk_load(self) -> bool:
+        """A deferred bulk load whose process is gone (killed midway) left its work undone."""
+        if not _has_bulk_table(self.db):
+            return False
+        return not all(_process_alive(owner) for (owner,) in self.db.execute(f"SELECT owner FROM {BULK_TABLE}"))
+
+    def _finish_bulk_load(self, bulk: _BulkLoad | None = None) -> list[str]:
+        """Do what a deferred bulk load left for its end, in one transaction: recreate the
+        indexes it dropped, put the leads above its pk into the search index (again: a lead
+        another process wrote or edited meanwhile is there already), forget the load. `bulk`:
+        this process's own load (its `BULK_TABLE` row may be gone: `doctor --fix` finished it);
+        None: every recorded load (a killed one's). Returns the indexes recreated."""
+        with self._write() as db:
+            db.execute(f"PRAGMA cache_size = {_bulk_cache_kib(db)}")
+            since = bulk.since_pk if bulk else None
+            dropped = list(bulk.dropped or []) if bulk else []
+            if _has_bulk_table(db):
+                mine = _this_process()
+                for since_pk, owner, indexes in db.execute(f"SELECT since_pk, owner, indexes FROM {BULK_TABLE}").fetchall():
+                    if bulk is None or owner == mine:
+                        since = since_pk if since is None else min(since, since_pk)
+                        dropped += [(name, sql) for name, sql in json.loads(indexes)]
+                        db.execute(f"DELETE FROM {BULK_TABLE} WHERE owner = ?", (owner,))
+                if db.execute(f"SELECT count(*) FROM {BULK_TABLE}").fetchone()[0] == 0:
+                    db.execute(f"DROP TABLE {BULK_TABLE}")
+            if since is None:
+                return []
+            present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            made = [name for name in dict(dropped) if name not in present]
+            for name in made:
+                db.execute(dict(dropped)[name])
+            if made and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+                for name in made:  # dropping an index dropped its statistics: the planner needs them back
+                    db.execute(f'ANALYZE "{name}"')
+            db.execute("DELETE FROM leads_search WHERE rowid > ?", (since,))
+            db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since,))
+        return made
 
     def _stored_by_id(self, db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[Any, ...]]:
         """Each lead's (pk, *columns) as stored, by id."""
@@ -802,13 +967,15 @@ class SqliteStore:
 
     def ensure_indexes(self) -> list[str]:
         """Recreate the indexes (and triggers) a full migration makes that this file lacks
-        (`doctor --fix`); returns their names."""
+        (`doctor --fix`), first finishing a deferred bulk load, whoever runs it (see
+        bulk_load); returns their names."""
+        made = self._finish_bulk_load() if _has_bulk_table(self.db) else []
         missing = self._missing_schema()
         if missing:
             with self._write() as db:
                 for _name, sql in missing:
                     db.execute(sql)
-        return [name for name, _sql in missing]
+        return made + [name for name, _sql in missing]
 
     def _missing_schema(self) -> list[tuple[str, str]]:
         """(name, SQL) of each index or trigger the migrations create and this file lacks."""
@@ -830,6 +997,11 @@ class SqliteStore:
         checked = [r[0] for r in self._execute("PRAGMA quick_check(5)")]
         if checked != ["ok"]:
             found.append(f"the store file is damaged ({'; '.join(checked)}): restore it from a backup")
+        if _has_bulk_table(self.db):
+            found.append(
+                "an import is loading leads with its indexes set aside (or was stopped in a way that left them so):"
+                " they are rebuilt when it ends; leadcli doctor --fix rebuilds them now"
+            )
         for name, _sql in self._missing_schema():
             found.append(f"index or trigger {name} is missing (leadcli doctor --fix recreates it)")
         return found
