@@ -805,12 +805,19 @@ class SqliteStore:
         it whoever owns it. Meanwhile other processes see every committed lead, but a search
         of theirs misses the new ones and their queries run without the dropped indexes."""
         self._bulk = _BulkLoad(expected_rows, self.count(LeadQuery()))
+        failed = True
         try:
             yield
+            failed = False
         finally:
             bulk, self._bulk = self._bulk, None
             if bulk.since_pk is not None:
-                self._finish_bulk_load(bulk)
+                try:
+                    self._finish_bulk_load(bulk)
+                except (sqlite3.Error, StoreUnavailable):
+                    if not failed:
+                        raise
+                    # The load's own error is the one to report; the next open finishes this.
 
     def _defer(self, db: sqlite3.Connection, inserts: int) -> bool:
         """Whether this batch of the bulk load skips index upkeep, deferring it now if the load
