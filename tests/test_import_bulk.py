@@ -145,6 +145,9 @@ def test_a_deferred_bulk_import_leaves_search_tags_stays_and_stats_as_the_row_by
 
     assert _derived(bulk) == _derived(row_by_row)
     assert _answers(bulk) == _answers(row_by_row)
+    again = invoke("--db", str(bulk), "import", str(big), "--upsert")
+    assert (again.code, again.stderr) == (0, "import: 0 inserted, 0 updated, 1200 unchanged, 0 rejected\n")
+    assert finished == [100, 1550]  # nothing to insert: the indexes stay (no rebuild of the store)
     found = invoke("--db", str(bulk), "search", "zyxwv", "--all", "-o", "json").json()
     assert sorted(lead["email"] for lead in found) == sorted(r["email"] for r in renamed)
     assert invoke("--db", str(bulk), "search", "moved on", "-o", "ids", "--all").stdout.count("\n") == 20

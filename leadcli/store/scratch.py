@@ -12,7 +12,6 @@ from leadcli.domain.lead import from_jsonable, to_jsonable
 from leadcli.store.base import Lead
 from leadcli.store.sql import select_in
 
-
 # Page cache of a scratch database (KiB, as a negative cache_size): a million-row import's
 # emails are ~50 MB of B-tree probed and grown at random places; with SQLite's default 2 MB
 # most probes reread spilled pages (at 1M rows 12.8 against 8.9 us of CPU per row). Only

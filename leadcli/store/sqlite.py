@@ -439,6 +439,7 @@ class _BulkLoad:
     expected: int | None  # rows the caller expects to insert, if it can tell
     stored: int  # leads in the store when it began
     rows: int = 0  # inserted so far
+    updates: int = 0  # updated so far
     since_pk: int | None = None  # deferred: the search index lacks the leads above this pk
     dropped: list[tuple[str, str]] | None = None  # deferred: (name, SQL) of the indexes dropped
 
@@ -746,7 +747,7 @@ class SqliteStore:
         with self._write() as db:
             db.execute(f"PRAGMA cache_size = {_bulk_cache_kib(db)}")
             since_pk = db.execute("SELECT coalesce(max(pk), 0) FROM leads").fetchone()[0]
-            deferred = self._bulk is not None and self._defer(db, len(inserts))
+            deferred = self._bulk is not None and self._defer(db, len(inserts), len(updates))
             db.execute("SAVEPOINT batch_inserts")
             try:
                 db.executemany(insert_sql, [columns for columns, _ in rows])
@@ -819,15 +820,19 @@ class SqliteStore:
                         raise
                     # The load's own error is the one to report; the next open finishes this.
 
-    def _defer(self, db: sqlite3.Connection, inserts: int) -> bool:
+    def _defer(self, db: sqlite3.Connection, inserts: int, updates: int) -> bool:
         """Whether this batch of the bulk load skips index upkeep, deferring it now if the load
-        has become large enough (the batch's transaction drops the indexes)."""
+        has become large enough (the batch's transaction drops the indexes). Inserts count:
+        an `--upsert` that mostly updates (or changes nothing) keeps its indexes."""
         bulk = self._bulk
         assert bulk is not None
         bulk.rows += inserts
+        bulk.updates += updates
         if bulk.since_pk is not None:
             return True
-        expected = max(bulk.expected or 0, bulk.rows)
+        if not inserts:
+            return False
+        expected = max(int((bulk.expected or 0) * bulk.rows / (bulk.rows + bulk.updates)), bulk.rows)
         if expected < BULK_DEFER_MIN_ROWS or expected < bulk.stored * BULK_DEFER_STORE_SHARE or _has_bulk_table(db):
             return False  # small, or another process's load is deferred already
         dropped = db.execute(
