@@ -3,11 +3,13 @@ the `store_uri` fixture runs a test once on SQLite and once on a MongoDB-wire se
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -72,6 +74,44 @@ def run_process(*args: str, input: str | None = None, env: dict[str, str] | None
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+# Each worker imports leadcli once, says it is ready and waits for the word to go, then runs its
+# commands through the real entry point (each opens its own connection, as separate `leadcli`
+# invocations do), so the workers really overlap however long start-up takes on a busy machine.
+WORKER = """
+import json, os, sys, time
+from leadcli.cli import run
+ready, go, commands = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.002)
+sys.exit(max(run(args) for args in commands))
+"""
+
+
+def run_workers(command_lists: list[list[list[str]]], env: dict[str, str], timeout: float = 600) -> list[subprocess.CompletedProcess[str]]:
+    """One real process per list of commands (each a leadcli argv), all started at once; the
+    exit code of each is the highest of its commands'."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    with tempfile.TemporaryDirectory(prefix="leadcli-workers-") as flags:
+        go = Path(flags) / "go"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(Path(flags) / f"ready-{n}"), str(go), json.dumps(commands)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+            )  # fmt: skip
+            for n, commands in enumerate(command_lists)
+        ]
+        deadline = time.monotonic() + 120  # a safety net: every worker has imported leadcli long before
+        while len(list(Path(flags).glob("ready-*"))) < len(procs) and all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        go.touch()
+        results = []
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=timeout)
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    return results
 
 
 @pytest.fixture
