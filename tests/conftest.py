@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,15 +27,27 @@ ENV_VARS = (
 )  # fmt: skip
 
 
+# Many tests start `python -m leadcli` processes. Where bytecode writing is off
+# (PYTHONDONTWRITEBYTECODE), each of them would compile leadcli from source again: they share
+# one cache outside the tree instead (Python checks each cached file against its source).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / f"leadcli-tests-pycache-{os.getuid()}")
+
+
 @pytest.fixture(autouse=True)
 def leadcli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "leadcli-home"
     home.mkdir()
+    isolate(monkeypatch, home)
+    return home
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """leadcli as a new user `tester` sees it: its own home, none of the caller's settings."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEADCLI_HOME", str(home))
     monkeypatch.setenv("LEADCLI_USER", "tester")
-    return home
 
 
 @dataclass
@@ -229,15 +242,24 @@ def mongo_uri(mongo_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     shares it (LEADCLI_WEB_APP_COMPATIBLE=false), so leadcli's own contract holds there, e.g.
     company optional; `artisan_uri` is one the Leads Artisan web app shares (the default)."""
     monkeypatch.setenv("LEADCLI_WEB_APP_COMPATIBLE", "false")
-    database = f"leadcli_test_{uuid.uuid4().hex[:12]}"
-    yield f"{mongo_server}/{database}"
-    import pymongo
+    with fresh_database(mongo_server) as uri:
+        yield uri
 
-    client = pymongo.MongoClient(mongo_server, serverSelectionTimeoutMS=5000)
+
+@contextmanager
+def fresh_database(mongo_server: str) -> Iterator[str]:
+    """The URI of a new database on `mongo_server`, dropped afterwards."""
+    database = f"leadcli_test_{uuid.uuid4().hex[:12]}"
     try:
-        client.drop_database(database)
+        yield f"{mongo_server}/{database}"
     finally:
-        client.close()
+        import pymongo
+
+        client = pymongo.MongoClient(mongo_server, serverSelectionTimeoutMS=5000)
+        try:
+            client.drop_database(database)
+        finally:
+            client.close()
 
 
 @pytest.fixture
