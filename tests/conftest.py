@@ -34,6 +34,15 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and not os.environ.get("PYTHO
     os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / f"leadcli-tests-pycache-{os.getuid()}")
 
 
+# Tests write many small SQLite stores (and each FerretDB its data), committing as leadcli does:
+# on a disk every commit waits for fsync, which cost more wall time than the CPU the suite
+# spends. Temporary directories go to memory (/dev/shm) where there is one, unless the caller
+# chose a place (--basetemp, PYTEST_DEBUG_TEMPROOT). Passing tests' directories are removed
+# (pyproject: tmp_path_retention_policy), so they do not pile up there.
+if not os.environ.get("PYTEST_DEBUG_TEMPROOT") and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+    os.environ["PYTEST_DEBUG_TEMPROOT"] = "/dev/shm"
+
+
 @pytest.fixture(autouse=True)
 def leadcli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "leadcli-home"
