@@ -83,9 +83,9 @@ def main() -> None:
     parser.add_argument("--code", type=Path, action="append", default=[], help="another checkout to time beside this one")
     parser.add_argument("--commands", default=",".join(RAW), help="which commands, comma-separated")
     args = parser.parse_args()
-    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
-    if not server:
-        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    from mongoseed import bench_server
+
+    server = bench_server()
     import pymongo
 
     codes = [ROOT, *args.code]

@@ -166,9 +166,9 @@ def main() -> None:
     parser.add_argument("--import-only", action="store_true", help="skip the add latencies")
     parser.add_argument("--beside-only", action="store_true", help="with --import-only: skip the import alone")
     args = parser.parse_args()
-    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
-    if not server:
-        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    from mongoseed import bench_server
+
+    server = bench_server()
     import pymongo
 
     database = f"leadcli_bench_{uuid.uuid4().hex[:8]}"

@@ -1,18 +1,28 @@
-"""Seeding a MongoDB-wire bench database with raw pymongo, in leadcli's shape, so every version
-a bench times starts from the same data (each bench is run as `python bench/NAME.py`, which puts
-bench/ on sys.path; the leadcli checkout it seeds for must be importable)."""
+"""The MongoDB-wire server the Mongo benches use, and seeding a bench database with raw pymongo in
+leadcli's shape, so every version a bench times starts from the same data (each bench is run as
+`python bench/NAME.py`, which puts bench/ on sys.path; seeding imports the leadcli checkout it
+seeds for)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
-from leadgen import make_leads
+
+def bench_server() -> str:
+    """LEADCLI_BENCH_MONGODB_URI without a trailing slash; exits saying so when it is not set."""
+    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
+    if not server:
+        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    return server.rstrip("/")
 
 
 def seed_leads_and_events(uri: str, n: int, seed: int) -> str:
     """`n` leads (`make_leads(n, seed)`) and their `n` lead_created events (seq 1..n), with the
     unique indexes leadcli makes. Returns the id of the first lead (the smallest `_id`)."""
     import pymongo
+    from leadgen import make_leads
 
     from leadcli.store.mongo import _to_document
 
