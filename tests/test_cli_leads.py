@@ -238,8 +238,8 @@ def test_edit_unset_of_an_unknown_field_is_refused_with_the_valid_names() -> Non
     typo = invoke("edit", "ada@example.com", "--unset", "compnay")
     assert (typo.code, typo.stdout) == (2, "")
     assert typo.stderr == (
-        "error: --unset: unknown field 'compnay': give one of company, phone, status, owner, source, value, notes, "
-        "follow_up_at, last_contacted, tags; custom fields of this lead: region, size\n"
+        "error: --unset: unknown field 'compnay': give one of company, phone, status, owner, source, tags, value, "
+        "notes, follow_up_at, last_contacted; custom fields of this lead: region, size\n"
     )
     assert invoke("edit", "ada@example.com", "--unset", "fields.nosuch").code == 2
     assert invoke("edit", "ada@example.com", "--unset", "created_at").stderr == "error: --unset: created_at cannot be unset\n"

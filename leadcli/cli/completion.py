@@ -84,7 +84,7 @@ def values(kind: str, ctx: Any, incomplete: str) -> list[str]:
     if kind == "date":
         return list(DATE_WORDS)
     if kind == "unset":
-        from leadcli.services.leads import UNSETTABLE
+        from leadcli.domain.schema import UNSETTABLE
 
         return [f.replace("_at", "").replace("_", "-") if f == "follow_up_at" else f for f in UNSETTABLE]
     settings = _settings(ctx)

@@ -3,7 +3,6 @@
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -370,7 +369,7 @@ def _list(ctx: typer.Context, filters: FilterArgs, listing: Listing) -> None:
         return
     # One lead past the page tells whether there is more (the store clamped the limit: no overflow).
     size = page_size if query.limit is None else query.limit
-    page = svc.Page(svc.list_leads(ws, replace(query, limit=size + 1)), size)
+    page = svc.Page(svc.list_leads(ws, query.replace(limit=size + 1)), size)
     shown = print_leads(page, listing.output, listing.fields, ws, empty=lambda: _empty_page(ws, query, listing, page_size))
     if not shown and listing.page > 1 and not views_drawing(listing.output):
         message = _empty_page(ws, query, listing, page_size)
@@ -389,7 +388,7 @@ def _say_more(ws: Any, query: Any, listing: Listing, page_size: int, shown: int,
 
     if asked and not is_terminal(sys.stderr):
         return
-    total = svc.count_leads(ws, replace(query, offset=0, limit=None))
+    total = svc.count_leads(ws, query.unpaged())
     first = query.offset + 1
     last = query.offset + shown
     pages = -(-total // page_size)
@@ -403,7 +402,7 @@ def _empty_page(ws: Any, query: Any, listing: Listing, page_size: int) -> str:
     """What an empty table says on a terminal: nothing matched, or the page is past the end."""
     if listing.page <= 1:
         return "no leads match"
-    total = svc.count_leads(ws, replace(query, offset=0, limit=None))
+    total = svc.count_leads(ws, query.unpaged())
     if not total:
         return "no leads match"
     return f"no leads on page {listing.page}: {total} match (pages 1–{-(-total // page_size)})"
@@ -444,7 +443,7 @@ def search(
         leadcli search "Grace Hopper" --limit 5
         leadcli search "o'brien" --stage negotiation -o json
     """
-    _list(ctx, replace(filters, search=text), listing)
+    _list(ctx, filters.replace(search=text), listing)
 
 
 @app.command()

@@ -1440,46 +1440,44 @@ def _sort_field(name: str) -> str:
 
 
 def _filter(q: LeadQuery) -> dict[str, Any]:
-    """The LeadQuery as a Mongo filter, with the same meaning as SqliteStore's WHERE clause."""
-    clauses: list[dict[str, Any]] = []
-    if q.ids is not None:
-        clauses.append({"_id": {"$in": [oid for oid in map(_object_id, q.ids) if oid is not None]}})
-    if q.stages:
-        clauses.append({"current_stage": {"$in": list(q.stages)}})
-    if q.exclude_stages:
-        clauses.append({"current_stage": {"$nin": list(q.exclude_stages)}})  # also matches no stage
-    for field, value in (("status", q.status), ("owner", q.owner), ("source", q.source)):
-        if value is not None:
-            # Case-insensitive equality without collation (FerretDB v1 has none).
-            clauses.append({field: {"$regex": _exact(value), "$options": "i"}})
-    if q.engaged is not None:
-        clauses.append({"engaged": True} if q.engaged else {"engaged": {"$ne": True}})
-    for tag in q.tags:
-        clauses.append({"tags": tag})
-    if q.company:
-        clauses.append({"company": _contains(q.company)})
-    if q.search:
-        clauses.append({"$or": [{field: _contains(q.search)} for field in ("name", "email", "company", "notes")]})
-    if q.created_after is not None:
-        clauses.append({"created_at": {"$gte": q.created_after}})
-    if q.created_before is not None:
-        clauses.append({"created_at": {"$lt": q.created_before}})
-    if q.contacted_before is not None:
-        clauses.append({"$or": [{"last_contacted": None}, {"last_contacted": {"$lt": q.contacted_before}}]})
-    if q.follow_up_before is not None:
-        clauses.append({"follow_up_at": {"$lte": q.follow_up_before}})
-    if q.idle_since is not None:
-        clauses.append(
-            {
-                "$or": [
-                    {"last_contacted": {"$lt": q.idle_since}},
-                    {"last_contacted": None, "created_at": {"$lt": q.idle_since}},
-                ]
-            }
-        )
+    """The LeadQuery as a Mongo filter, with the same meaning as SqliteStore's WHERE clause:
+    each schema op (domain/schema.py) translated once."""
+    clauses = [_condition(spec.op, spec.fields, value) for spec, value in q.conditions()]
     if not clauses:
         return {}
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _condition(op: str, fields: tuple[str, ...], value: Any) -> dict[str, Any]:
+    field = fields[0]
+    if op == "in":
+        return {field: {"$in": list(value)}}
+    if op == "not_in":
+        return {field: {"$nin": list(value)}}  # also matches no value
+    if op == "equals":
+        # Case-insensitive equality without collation (FerretDB v1 has none).
+        return {field: {"$regex": _exact(value), "$options": "i"}}
+    if op == "is":
+        return {field: True} if value else {field: {"$ne": True}}
+    if op == "has_all":
+        return {"$and": [{field: item} for item in value]} if len(value) > 1 else {field: value[0]}
+    if op == "contains":
+        if len(fields) == 1:
+            return {field: _contains(value)}
+        return {"$or": [{name: _contains(value)} for name in fields]}
+    if op == "at_or_after":
+        return {field: {"$gte": value}}
+    if op == "before":
+        return {field: {"$lt": value}}
+    if op == "at_or_before":
+        return {field: {"$lte": value}}
+    if op == "before_or_never":
+        return {"$or": [{field: None}, {field: {"$lt": value}}]}
+    if op == "idle_before":
+        return {"$or": [{field: {"$lt": value}}, {field: None, fields[1]: {"$lt": value}}]}
+    if op == "id_in":
+        return {"_id": {"$in": [oid for oid in map(_object_id, value) if oid is not None]}}
+    raise ValueError(f"no MongoDB translation of the filter op {op!r}")
 
 
 # -- helpers --------------------------------------------------------------------------------
