@@ -70,6 +70,8 @@ class Field:
     unsettable: `edit --unset` may clear it.
     sortable: a `--sort` key.
     header: its table column heading (default: the name, `_` as spaces).
+    shrink: how narrow its table column may be cut (with an ellipsis) before the column is
+    dropped instead; 0: shown whole or not at all (ids, stages, numbers, dates).
     column: its import/export column as people write it (default: the name in title case).
     aliases: other spellings of its import column (normalized: lowercase, words split by spaces).
     complete: the kind of values the shell completes for its flag (cli/completion.py).
@@ -85,6 +87,7 @@ class Field:
     unsettable: bool = False
     sortable: bool = False
     header: str = ""
+    shrink: int = 0
     column: str = ""
     aliases: tuple[str, ...] = ()
     complete: str = ""
@@ -106,17 +109,17 @@ NOTES_LIMIT = 10_000
 FIELDS: tuple[Field, ...] = (
     Field("id", "id"),
     Field(
-        "name", "text", settable=True, required=True, max_length=100, flag="--name", help="Full name (1–100 characters).",
+        "name", "text", shrink=14, settable=True, required=True, max_length=100, flag="--name", help="Full name (1–100 characters).",
         sortable=True, aliases=("full name", "contact name", "lead name", "contact"),
         web=ReadRule("text", required=True, min_length=1, max_length=100),
     ),
     Field(
-        "email", "email", settable=True, flag="--email", help="Email address (unique in the store).",
+        "email", "email", shrink=16, settable=True, flag="--email", help="Email address (unique in the store).",
         aliases=("e mail", "email address", "e mail address", "emailaddress", "work email", "primary email", "email 1"),
         web=ReadRule("email", required=True, input_rule_as_strict=True),
     ),
     Field(
-        "company", "text", settable=True, max_length=200, flag="--company", help="Company.", unsettable=True, sortable=True,
+        "company", "text", shrink=10, settable=True, max_length=200, flag="--company", help="Company.", unsettable=True, sortable=True,
         aliases=("company name", "organization", "organisation", "account", "account name", "employer"),
         web=ReadRule("text", required=True, min_length=1, max_length=100),
     ),
@@ -125,7 +128,7 @@ FIELDS: tuple[Field, ...] = (
         aliases=("phone number", "mobile", "mobile phone", "telephone", "work phone", "phone 1"),
     ),
     Field(
-        "status", "text", settable=True, max_length=50, flag="--status", unsettable=True,
+        "status", "text", shrink=8, settable=True, max_length=50, flag="--status", unsettable=True,
         help="Status text (≤ 50 characters); Engaged/Not Engaged also set --engaged.",
         web=ReadRule("text", max_length=50, on_write="engagement"),
     ),
@@ -140,15 +143,15 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("stage_updated_at", "date", header="in stage since", web=ReadRule("datetime", nullable=True)),
     Field(
-        "owner", "text", settable=True, max_length=100, flag="--owner", help="Owner (a teammate's name).", unsettable=True,
+        "owner", "text", shrink=6, settable=True, max_length=100, flag="--owner", help="Owner (a teammate's name).", unsettable=True,
         aliases=("lead owner", "contact owner", "assigned to", "sales rep", "owner name"), complete="owner",
     ),
     Field(
-        "source", "text", settable=True, max_length=100, flag="--source", help="Where the lead came from.", unsettable=True,
+        "source", "text", shrink=8, settable=True, max_length=100, flag="--source", help="Where the lead came from.", unsettable=True,
         aliases=("lead source", "original source", "source name"),
     ),
     Field(
-        "tags", "tags", settable=True, flag="--tag", help="Tag (repeatable).", unsettable=True, aliases=("tag", "labels"),
+        "tags", "tags", shrink=8, settable=True, flag="--tag", help="Tag (repeatable).", unsettable=True, aliases=("tag", "labels"),
         complete="tag",
     ),
     Field(
@@ -156,7 +159,7 @@ FIELDS: tuple[Field, ...] = (
         aliases=("deal value", "amount", "deal amount", "estimated value"),
     ),
     Field(
-        "notes", "text", settable=True, max_length=NOTES_LIMIT, flag="--notes", help="Free-text notes.", unsettable=True,
+        "notes", "text", shrink=10, settable=True, max_length=NOTES_LIMIT, flag="--notes", help="Free-text notes.", unsettable=True,
         aliases=("note", "description", "comments", "comment"),
     ),
     Field(

@@ -26,6 +26,7 @@ from leadcli.domain.dates import from_iso, now_utc, to_utc
 from leadcli.domain.errors import Conflict, InvalidInput, LeadError, VersionConflict
 from leadcli.domain.lead import LEAD_FIELDS, is_full_id, new_lead
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.schema import FIELD, FIELDS
 from leadcli.domain.text import NO_WORDS, NOTE_LIMIT, USER_LIMIT, YES_WORDS, from_spreadsheet_safe
 from leadcli.services.context import Workspace
 from leadcli.services.leads import diff, fit_for_store, reconcile_engagement, set_stage, update_lead
@@ -40,30 +41,14 @@ FORMATS = ("csv", "tsv", "json", "jsonl")
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 # Header spellings seen in CRM and spreadsheet exports, normalized (lowercase, words split on
-# anything that is not a letter or digit). The lead's own field names map to themselves.
+# anything that is not a letter or digit): each field's name and its aliases (domain/schema.py),
+# and the columns an import reads into fields (first and last name, a CRM's lead status).
 ALIASES: dict[str, str] = {
     **{f.replace("_", " "): f for f in (*LEAD_FIELDS, "activities")},
-    **dict.fromkeys(("full name", "contact name", "lead name", "contact"), "name"),
+    **{alias: f.name for f in FIELDS for alias in f.aliases},
     **dict.fromkeys(("first name", "firstname", "first", "given name"), "first_name"),
     **dict.fromkeys(("last name", "lastname", "last", "surname", "family name"), "last_name"),
-    **dict.fromkeys(
-        ("e mail", "email address", "e mail address", "emailaddress", "work email", "primary email", "email 1"), "email"
-    ),
-    **dict.fromkeys(("company name", "organization", "organisation", "account", "account name", "employer"), "company"),
-    **dict.fromkeys(("phone number", "mobile", "mobile phone", "telephone", "work phone", "phone 1"), "phone"),
-    **dict.fromkeys(("stage", "pipeline stage", "lead stage", "deal stage"), "current_stage"),
     **dict.fromkeys(("lead status", "hs lead status"), "lead_status"),
-    **dict.fromkeys(("is engaged",), "engaged"),
-    **dict.fromkeys(("lead owner", "contact owner", "assigned to", "sales rep", "owner name"), "owner"),
-    **dict.fromkeys(("lead source", "original source", "source name"), "source"),
-    **dict.fromkeys(("tag", "labels"), "tags"),
-    **dict.fromkeys(("deal value", "amount", "deal amount", "estimated value"), "value"),
-    **dict.fromkeys(("note", "description", "comments", "comment"), "notes"),
-    **dict.fromkeys(("follow up", "follow up date", "next follow up", "next follow up date", "followup"), "follow_up_at"),
-    **dict.fromkeys(("last contact", "last contacted at", "last contact date", "last contacted date"), "last_contacted"),
-    **dict.fromkeys(("created", "create date", "created date", "date created", "created on"), "created_at"),
-    **dict.fromkeys(("updated", "last modified", "last modified date"), "updated_at"),
-    **dict.fromkeys(("custom fields",), "fields"),
 }
 # The column a --rejects file adds, last: ignored, so fixed rows re-import as they are. Anywhere
 # else a `Reason` column is the file's own data (a custom field).
@@ -71,9 +56,7 @@ REJECTS_COLUMN = "reason"
 # A cell may be this long (csv's default is 128 KiB): a longer notes cell is then rejected by
 # validation, with its row, instead of stopping the CSV reader.
 CSV_FIELD_LIMIT = 16 * 1024 * 1024
-TEXT_FIELDS = frozenset(("name", "email", "company", "phone", "status", "owner", "source", "notes", "first_name", "last_name"))
-DATE_FIELDS = ("follow_up_at", "last_contacted")
-SYSTEM_DATES = ("created_at", "updated_at", "stage_updated_at")
+TEXT_FIELDS = frozenset((*(f.name for f in FIELDS if f.kind in ("text", "email")), "first_name", "last_name"))
 TARGETS = (*LEAD_FIELDS, "activities", "first_name", "last_name", "lead_status")
 BLANK_DATES = {"", "-", "n/a", "na", "none", "null", "never"}
 # The engaged column: the yes/no words, or the status each answer stands for.
@@ -616,31 +599,40 @@ class RowParser:
         return Row(record, changes["email"], changes, system, derived_status=not status_given and "status" in changes)
 
     def _convert(self, target: str, value: Any, user: dict[str, Any], system: dict[str, Any]) -> None:
-        if target in TEXT_FIELDS:
+        """A cell (or JSON value) into the field `target`, by the field's kind in the schema:
+        what users set goes to `user` (validated next), the system's fields to `system`."""
+        if target == "activities":
+            system[target] = self._entries(target, value, "at", ("type", "at", "by", "note"))
+            return
+        field = FIELD.get(target)
+        if field is None:  # first_name, last_name, lead_status (text, read in `parse`)
             user[target] = _text(target, value)
-        elif target == "current_stage":
-            user[target] = self.stage(_text("stage", value))
-        elif target == "engaged":
-            user[target] = _boolean(value)
-        elif target == "value":
-            user[target] = _number(value, self.decimal)
-        elif target == "tags":
-            user[target] = _tags(value)
-        elif target in DATE_FIELDS:
-            user[target] = self._date(target, value)
-        elif target == "fields":
+            return
+        kind = field.kind
+        into = user if field.settable else system
+        if kind in ("text", "email"):
+            into[target] = _text(target, value)
+        elif kind == "stage":
+            into[target] = self.stage(_text("stage", value))
+        elif kind == "bool":
+            into[target] = _boolean(value)
+        elif kind == "number":
+            into[target] = _number(value, self.decimal)
+        elif kind == "tags":
+            into[target] = _tags(value)
+        elif kind == "date":
+            into[target] = self._date(target, value)
+        elif kind == "custom":
             data = _json_value(target, value)
             if not isinstance(data, dict):
-                raise InvalidInput("fields: expected an object of custom fields")
-            user[target] = data
-        elif target in SYSTEM_DATES:
-            system[target] = self._date(target, value)
-        elif target == "id":
+                raise InvalidInput(f"{target}: expected an object of custom fields")
+            into[target] = data
+        elif kind == "id":
             text = _text(target, value).lower()
             if not is_full_id(text):
-                raise InvalidInput(f"id: {value!r} is not a leadcli id (24 hex characters)")
-            system[target] = text
-        elif target == "version":
+                raise InvalidInput(f"{target}: {value!r} is not a leadcli id (24 hex characters)")
+            into[target] = text
+        elif kind == "version":
             try:
                 version = int(value)
             except (TypeError, ValueError):
@@ -648,12 +640,10 @@ class RowParser:
             # 0: a lead no leadcli has written yet (the Leads Artisan web app keeps no version);
             # it is inserted at version 1 like any new lead.
             if version < 0 or isinstance(value, bool):
-                raise InvalidInput(f"version: {value!r} is not a whole number of 0 or more")
-            system[target] = version
-        elif target == "stage_history":
-            system[target] = self._entries(target, value, "changed_at", ("from_stage", "to_stage", "changed_at", "by", "notes"))
-        elif target == "activities":
-            system[target] = self._entries(target, value, "at", ("type", "at", "by", "note"))
+                raise InvalidInput(f"{target}: {value!r} is not a whole number of 0 or more")
+            into[target] = version
+        elif kind == "history":
+            into[target] = self._entries(target, value, "changed_at", ("from_stage", "to_stage", "changed_at", "by", "notes"))
 
     def _date(self, target: str, value: Any) -> datetime | None:
         if not isinstance(value, str):
