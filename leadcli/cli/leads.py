@@ -137,7 +137,7 @@ def _read_json_object(source: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"--json: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting too deep: as import says it
-        from leadcli.services.importer import unreadable_json
+        from leadcli.services.import_files import unreadable_json
 
         raise InvalidInput(f"--json: {unreadable_json(exc)}") from None
     if not isinstance(data, dict):
