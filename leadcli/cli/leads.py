@@ -166,9 +166,11 @@ def add(
     ws = workspace(ctx)
     raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
     if stdin_is_tty() and json_source != "-":
-        for key in ("name", "email"):
-            if not raw.get(key):
-                raw[key] = typer.prompt(key.capitalize(), err=True)
+        from leadcli.domain.schema import REQUIRED
+
+        for field in REQUIRED:
+            if not raw.get(field.name):
+                raw[field.name] = typer.prompt(field.label, err=True)
     lead = svc.add_lead(ws, raw)
     if confirming(output, fields):
         info(f"added {who(lead)} <{lead['email']}> as {handle_of(lead['id'])}")

@@ -64,7 +64,7 @@ class Field:
     """One field of a lead.
 
     settable: a user sets it (add, edit, edit --json, import); the others are the system's.
-    required: (text) blank is an error, not "none".
+    required: an `add` must give it (and a terminal asks for it); blank is an error, not "none".
     max_length: (text) the most characters it may hold.
     flag / help: the add/edit option that sets it ("" = none), and its help.
     unsettable: `edit --unset` may clear it.
@@ -114,7 +114,7 @@ FIELDS: tuple[Field, ...] = (
         web=ReadRule("text", required=True, min_length=1, max_length=100),
     ),
     Field(
-        "email", "email", shrink=16, settable=True, flag="--email", help="Email address (unique in the store).",
+        "email", "email", shrink=16, settable=True, required=True, flag="--email", help="Email address (unique in the store).",
         aliases=("e mail", "email address", "e mail address", "emailaddress", "work email", "primary email", "email 1"),
         web=ReadRule("email", required=True, input_rule_as_strict=True),
     ),
@@ -189,6 +189,7 @@ FIELD = {f.name: f for f in FIELDS}
 FIELD_NAMES = tuple(FIELD)
 # What users set (LeadChanges' fields, in this order: the order validation returns them in).
 SETTABLE = tuple(f for f in FIELDS if f.settable)
+REQUIRED = tuple(f for f in SETTABLE if f.required)
 TEXT_LIMITS = {f.name: f.max_length for f in FIELDS if f.kind == "text" and f.max_length is not None}
 UNSETTABLE = tuple(f.name for f in FIELDS if f.unsettable)
 SORTABLE = tuple(f.name for f in FIELDS if f.sortable)

@@ -11,7 +11,7 @@ from leadcli.domain.errors import Conflict, InvalidInput, NotFound, VersionConfl
 from leadcli.domain.handle import handle_of, is_hex
 from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, history_entry, is_full_id, new_lead, to_jsonable
 from leadcli.domain.query import LeadQuery
-from leadcli.domain.schema import UNSETTABLE
+from leadcli.domain.schema import REQUIRED, UNSETTABLE
 from leadcli.domain.text import TAG_LIMIT, check_note
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
@@ -121,7 +121,7 @@ def set_stage(lead: Lead, stage: str, at: datetime, by: str, notes: str | None =
 
 def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
     changes = check_changes(ws, raw)
-    missing = [f"--{f}" for f in ("name", "email") if not changes.get(f)]
+    missing = [f.flag for f in REQUIRED if not changes.get(f.name)]
     if missing:
         raise InvalidInput(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     now = now_utc()
