@@ -10,7 +10,7 @@ need to know about it. The rest is derived from these two tables, never written 
 - `FILTERS` -> the filter options of list/search/count/export/stats/stale/watch, what a typed
   value becomes (`services/filters.py`), `LeadQuery` (`domain/query.py`), and how a lead is
   matched in Python (`domain/matching.py`). Each store translates the filter's `op` (SQLite
-  `_where`, MongoDB `_filter`), never the filter itself: a new filter over an existing op is
+  `_where`, MongoDB `mongo_query.lead_filter`), never the filter itself: a new filter over an existing op is
   one entry here; a new op is that entry plus one translation in each store (and matching).
 
 Plain dataclasses on purpose: this module is imported on every start-up (the options are
