@@ -13,7 +13,7 @@ from typing import Any
 from leadcli.domain.dates import to_utc
 from leadcli.domain.errors import InvalidInput
 from leadcli.domain.schema import SETTABLE
-from leadcli.domain.text import NOTE_LIMIT, TAG_LIMIT
+from leadcli.domain.text import NOTE_LIMIT, TAG_LIMIT, encodable
 
 
 def unique_tags(tags: list[str]) -> list[str]:
@@ -124,7 +124,7 @@ def plain_changes(data: dict[str, Any]) -> dict[str, Any] | None:
                 or len(value) > limit
                 or value != value.strip()
                 or not value.isprintable()
-                or (not value.isascii() and not _encodable(value))
+                or (not value.isascii() and not encodable(value))
             ):
                 return None
             out[key] = value
@@ -170,16 +170,7 @@ def _plain_text(value: Any) -> bool:
     as it is (no lone surrogates)."""
     if type(value) is not str or not value or value != value.strip() or not value.isprintable():
         return False
-    return value.isascii() or _encodable(value)
-
-
-def _encodable(value: str) -> bool:
-    """No lone surrogates (pydantic cannot read them)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return value.isascii() or encodable(value)
 
 
 def _plain_field_value(value: Any) -> bool:
