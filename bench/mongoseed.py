@@ -24,7 +24,7 @@ def seed_leads_and_events(uri: str, n: int, seed: int) -> str:
     import pymongo
     from leadgen import make_leads
 
-    from leadcli.store.mongo import _to_document
+    from leadcli.store.mongo_docs import to_document as _to_document
 
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, tz_aware=True, socketTimeoutMS=600000)
     db = client.get_default_database()
