@@ -20,7 +20,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -62,30 +61,10 @@ def leadcli_args(command: str, lead: str, n: int) -> list[str]:
 
 
 def seed(uri: str, n: int) -> str:
-    import pymongo
-    from leadgen import make_leads
-
     sys.path.insert(0, str(ROOT))
-    from leadcli.store.mongo import _to_document
+    from mongoseed import seed_leads_and_events
 
-    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, tz_aware=True, socketTimeoutMS=600000)
-    db = client.get_default_database()
-    leads = make_leads(n, seed=11)
-    for start in range(0, n, 2000):
-        chunk = leads[start : start + 2000]
-        db.leads.insert_many([_to_document(lead) for lead in chunk])
-        db.leadcli_events.insert_many(
-            [
-                {"_id": f"seq:{start + i + 1}", "seq": start + i + 1, "type": "lead_created", "at": lead["created_at"],
-                 "by": "seed", "lead_id": lead["id"], "lead": _to_document(lead), "changes": "{}"}
-                for i, lead in enumerate(chunk)
-            ]
-        )  # fmt: skip
-    db.leadcli_events.create_index("seq", unique=True, name="seq_1")
-    db.leads.create_index("email", unique=True, name="email_1")
-    lead = str(db.leads.find_one({}, {"_id": 1}, sort=[("_id", 1)])["_id"])  # type: ignore[index]
-    client.close()
-    return lead
+    return seed_leads_and_events(uri, n, seed=11)
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
@@ -104,9 +83,9 @@ def main() -> None:
     parser.add_argument("--code", type=Path, action="append", default=[], help="another checkout to time beside this one")
     parser.add_argument("--commands", default=",".join(RAW), help="which commands, comma-separated")
     args = parser.parse_args()
-    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
-    if not server:
-        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    from mongoseed import bench_server
+
+    server = bench_server()
     import pymongo
 
     codes = [ROOT, *args.code]
