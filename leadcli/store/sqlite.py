@@ -753,8 +753,6 @@ class SqliteStore:
             db.execute(f"PRAGMA cache_size = {_bulk_cache_kib(db)}")
             since_pk = db.execute("SELECT coalesce(max(pk), 0) FROM leads").fetchone()[0]
             deferred = self._bulk is not None and self._defer(db, len(inserts), len(updates))
-            if deferred:  # only the unique indexes and the tables' ends are written: a small cache holds them
-                db.execute(f"PRAGMA cache_size = {DEFERRED_CACHE_KIB}")
             db.execute("SAVEPOINT batch_inserts")
             try:
                 db.executemany(insert_sql, [columns for columns, _ in rows])
