@@ -38,10 +38,10 @@ BUSY_TIMEOUT_S = 10.0
 # leads 256 MB instead of 64 MB took 13% less import CPU (peak memory 358 MB instead of 147).
 BULK_CACHE_KIB = -65536
 BULK_CACHE_MAX_KIB = -262144
-# A deferred bulk load's batches (see BULK_DEFER_MIN_ROWS) write only the unique indexes and the
-# tables' ends, and its index builds sort through SQLite's sorter (spilling to temporary files
-# as they must): 64 MB rather than up to 256 MB took the same CPU or less for 300k rows (131
-# against 141 us a row) with a third less peak memory (213 against 301 MB).
+# The page cache for a deferred bulk load's end (see BULK_DEFER_MIN_ROWS): its index builds
+# sort through SQLite's sorter, spilling to temporary files as they must. Its batches keep the
+# cache sized to the store: at 1M leads the two unique indexes they still write outgrow 64 MB
+# (a 1M import took 175 against 141 us a row with 64 MB throughout; at 300k, 131 against 141).
 DEFERRED_CACHE_KIB = -65536
 # Page size of a new store (an existing file keeps its own). A lead row with its JSON document
 # is ~1 KB and a dozen indexes grow at random places: 8 KiB pages split less, make shallower
