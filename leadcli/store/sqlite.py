@@ -38,10 +38,11 @@ BUSY_TIMEOUT_S = 10.0
 # leads 256 MB instead of 64 MB took 13% less import CPU (peak memory 358 MB instead of 147).
 BULK_CACHE_KIB = -65536
 BULK_CACHE_MAX_KIB = -262144
-# The page cache for a deferred bulk load's end (see BULK_DEFER_MIN_ROWS): its index builds
-# sort through SQLite's sorter, spilling to temporary files as they must. Its batches keep the
-# cache sized to the store: at 1M leads the two unique indexes they still write outgrow 64 MB
-# (a 1M import took 175 against 141 us a row with 64 MB throughout; at 300k, 131 against 141).
+# The page cache of a deferred bulk load (see BULK_DEFER_MIN_ROWS): its batches write only the
+# two unique indexes and the tables' ends, its end sorts each index through SQLite's sorter
+# (spilling to temporary files as it must). 64 MB rather than the store-sized cache (up to 256
+# MB) took the same CPU with far less memory: 1M rows 175.2 against 175.5 us a row, peak 281
+# against 480 MB; 300k rows 131 against 141 us, 213 against 301 MB (one run each, shared machine).
 DEFERRED_CACHE_KIB = -65536
 # Page size of a new store (an existing file keeps its own). A lead row with its JSON document
 # is ~1 KB and a dozen indexes grow at random places: 8 KiB pages split less, make shallower
@@ -753,6 +754,8 @@ class SqliteStore:
             db.execute(f"PRAGMA cache_size = {_bulk_cache_kib(db)}")
             since_pk = db.execute("SELECT coalesce(max(pk), 0) FROM leads").fetchone()[0]
             deferred = self._bulk is not None and self._defer(db, len(inserts), len(updates))
+            if deferred:
+                db.execute(f"PRAGMA cache_size = {DEFERRED_CACHE_KIB}")
             db.execute("SAVEPOINT batch_inserts")
             try:
                 db.executemany(insert_sql, [columns for columns, _ in rows])
