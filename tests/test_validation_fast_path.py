@@ -20,6 +20,13 @@ TEXT = st.one_of(EDGE_TEXT, st.text(max_size=12), st.sampled_from([50, 51, 100, 
 EMAIL = st.one_of(
     st.sampled_from(["ada@example.com", " ADA@Example.com", "a..b@example.com", "no-at-sign", "a@b", "ü@exämple.com", ""]),
     st.emails().map(str),
+    # accented local parts (the Latin-1 fast path), at and past the length limits
+    st.builds(
+        lambda local, dots, domain: ".".join([local] * dots) + "@" + domain,
+        st.text(st.sampled_from("a1-_\u00e9\u00f6\u00c0\u00ff\u00d7\u00f7\u00aa\u00b5e\u0301"), min_size=1, max_size=40),
+        st.integers(1, 3),
+        st.sampled_from(["example.com", "x" * 63 + "." + "y" * 63 + "." + "z" * 63 + ".com", "b\u00fccher.de", "-a.com"]),
+    ),
 )
 FIELD_VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), TEXT, st.lists(st.integers(), max_size=1))
 VALUES: dict[str, Any] = {
@@ -98,3 +105,22 @@ def test_the_fast_path_knows_the_models_fields_and_limits() -> None:
         assert plain_changes({key: "x" * (limit + 1)}) is None
         with pytest.raises(InvalidInput, match=f"{key}: String should have at most {limit} characters"):
             validate_changes({key: "x" * (limit + 1)})
+
+
+@settings(max_examples=500, deadline=None)
+@given(EMAIL)
+def test_the_email_fast_paths_agree_with_email_validator(text: str) -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    from leadcli.domain.validation import normalize_email
+
+    try:
+        validate_email(text.strip(), check_deliverability=False, allow_smtputf8=True)
+        expected: str | None = text.strip().lower()
+    except EmailNotValidError:
+        expected = None
+    try:
+        got: str | None = normalize_email(text)
+    except ValueError:
+        got = None
+    assert got == expected

@@ -34,12 +34,25 @@ def normalize_email(value: str) -> str:
     # goes through the full validator.
     if len(text) <= 254 and _PLAIN_LOCAL.fullmatch(local) and _domain_is_valid(domain.lower()):
         return text.lower()
+    # Names with accents (björn@, lucía@): a local part of ASCII atext and Latin-1 letters
+    # (precomposed, so NFC already; all Unicode category L, which email_validator's unsafe-
+    # character check allows) before an ASCII domain (its IDNA form is itself), at most 254
+    # UTF-8 bytes in all (the validator's length rule), is what the validator accepts too.
+    if (
+        domain.isascii()
+        and _LATIN_LOCAL.fullmatch(local)
+        and len(text.encode()) <= 254
+        and _domain_is_valid(domain.lower())
+    ):
+        return text.lower()
     _validate_email(text)
     return text.lower()
 
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_LOCAL = re.compile(r"(?=.{1,64}$)" + _ATEXT + r"(?:\." + _ATEXT + ")*")
+_LATIN_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff-]+"
+_LATIN_LOCAL = re.compile(r"(?=.{1,64}$)" + _LATIN_ATEXT + r"(?:\." + _LATIN_ATEXT + ")*")
 
 
 def _validate_email(text: str) -> None:
