@@ -37,6 +37,7 @@ ALIASES: dict[str, str] = {
 REJECTS_COLUMN = "reason"
 TEXT_FIELDS = frozenset((*(f.name for f in FIELDS if f.kind in ("text", "email")), "first_name", "last_name"))
 TARGETS = (*LEAD_FIELDS, "activities", "first_name", "last_name", "lead_status")
+_SKIP, _TEXT, _CUSTOM, _STATUS, _CONVERT = range(5)  # RowParser.action
 BLANK_DATES = {"", "-", "n/a", "na", "none", "null", "never"}
 # The engaged column: the yes/no words, or the status each answer stands for.
 TRUE_WORDS = YES_WORDS | {"engaged"}
@@ -122,6 +123,10 @@ class RowParser:
         self.zone = ws.zone
         self.maps = {normalize_header(source): target for source, target in maps.items()}
         self.plans: dict[str, str] = {}
+        # Each key (a CSV column, a JSON key) -> what parse does with its value, worked out once
+        # per key rather than once per cell: (_TEXT, field), (_CUSTOM, key), (_STATUS, ""),
+        # (_CONVERT, field: by its kind in the schema) or (_SKIP, "").
+        self.actions: dict[str, tuple[int, str]] = {}
         rejects_column = header[-1] if header else REJECTS_COLUMN  # JSON: the key, wherever it is
         if normalize_header(rejects_column) == REJECTS_COLUMN and REJECTS_COLUMN not in self.maps:
             self.plans[rejects_column] = "-"
@@ -156,41 +161,56 @@ class RowParser:
                 self.stages[text] = found
         return found
 
+    def action(self, key: str) -> tuple[int, str]:
+        found = self.actions.get(key)
+        if found is None:
+            target = self.target(key)
+            if target == "-":
+                found = (_SKIP, "")
+            elif target in TEXT_FIELDS:
+                found = (_TEXT, target)
+            elif target.startswith("fields."):
+                found = (_CUSTOM, target[7:])
+            elif target == "lead_status":
+                found = (_STATUS, "")
+            else:
+                found = (_CONVERT, target)
+            self.actions[key] = found
+        return found
+
     def parse(self, record: Record) -> Row:
         user: dict[str, Any] = {}
         system: dict[str, Any] = {}
         custom: dict[str, Any] = {}
         lead_status = None
-        plans = self.plans
+        actions = self.actions
+        spreadsheet = self.spreadsheet
         for key, value in record.pairs:
-            target = plans.get(key) or self.target(key)
-            if target == "-" or value is None:
+            action, name = actions.get(key) or self.action(key)
+            if action == _SKIP or value is None:
                 continue
             if isinstance(value, str):  # the common case first: text, trimmed once
-                if value[:1] == "'" and self.spreadsheet:
+                if spreadsheet and value[:1] == "'":
                     value = from_spreadsheet_safe(value)
                 text = value.strip()
                 if not text:
                     continue
-                if target in TEXT_FIELDS:
-                    user[target] = text
-                    continue
-                if target.startswith("fields."):
-                    custom[target[7:]] = text
-                    continue
-                if target == "lead_status":
+                if action == _TEXT:
+                    user[name] = text
+                elif action == _CUSTOM:
+                    custom[name] = text
+                elif action == _STATUS:
                     lead_status = text
-                    continue
-            elif target in TEXT_FIELDS:
-                user[target] = _text(target, value)
-                continue
-            elif target.startswith("fields."):
-                custom[target[7:]] = value
-                continue
-            elif target == "lead_status":
-                lead_status = _text(target, value)
-                continue
-            self._convert(target, value, user, system)
+                else:
+                    self._convert(name, value, user, system)
+            elif action == _TEXT:
+                user[name] = _text(name, value)
+            elif action == _CUSTOM:
+                custom[name] = value
+            elif action == _STATUS:
+                lead_status = _text("lead_status", value)
+            else:
+                self._convert(name, value, user, system)
         if lead_status is not None:
             try:
                 user.setdefault("current_stage", self.stage(lead_status))
