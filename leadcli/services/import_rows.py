@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -127,6 +127,7 @@ class RowParser:
         # per key rather than once per cell: (_TEXT, field), (_CUSTOM, key), (_STATUS, ""),
         # (_CONVERT, field: by its kind in the schema) or (_SKIP, "").
         self.actions: dict[str, tuple[int, str]] = {}
+        self.converters: dict[str, tuple[bool, Callable[[Any], Any]]] = {}  # field -> _converter's answer
         rejects_column = header[-1] if header else REJECTS_COLUMN  # JSON: the key, wherever it is
         if normalize_header(rejects_column) == REJECTS_COLUMN and REJECTS_COLUMN not in self.maps:
             self.plans[rejects_column] = "-"
@@ -234,49 +235,45 @@ class RowParser:
     def _convert(self, target: str, value: Any, user: dict[str, Any], system: dict[str, Any]) -> None:
         """A cell (or JSON value) into the field `target`, by the field's kind in the schema:
         what users set goes to `user` (validated next), the system's fields to `system`."""
+        found = self.converters.get(target)
+        if found is None:
+            found = self.converters[target] = self._converter(target)
+        settable, convert = found
+        (user if settable else system)[target] = convert(value)
+
+    def _converter(self, target: str) -> tuple[bool, Callable[[Any], Any]]:
+        """(whether users set it, the function reading its values): chosen once per field, by
+        its kind in the schema."""
         if target == "activities":
-            system[target] = self._entries(target, value, "at", ("type", "at", "by", "note"))
-            return
+            return False, lambda value: self._entries(target, value, "at", ("type", "at", "by", "note"))
         field = FIELD.get(target)
         if field is None:  # first_name, last_name, lead_status (text, read in `parse`)
-            user[target] = _text(target, value)
-            return
+            return True, functools.partial(_text, target)
         kind = field.kind
-        into = user if field.settable else system
+        convert: Callable[[Any], Any]
         if kind in ("text", "email"):
-            into[target] = _text(target, value)
+            convert = functools.partial(_text, target)
         elif kind == "stage":
-            into[target] = self.stage(_text("stage", value))
+            convert = lambda value: self.stage(_text("stage", value))  # noqa: E731
         elif kind == "bool":
-            into[target] = _boolean(value)
+            convert = _boolean
         elif kind == "number":
-            into[target] = _number(value, self.decimal)
+            convert = lambda value: _number(value, self.decimal)  # noqa: E731
         elif kind == "tags":
-            into[target] = _tags(value)
+            convert = _tags
         elif kind == "date":
-            into[target] = self._date(target, value)
+            convert = functools.partial(self._date, target)
         elif kind == "custom":
-            data = _json_value(target, value)
-            if not isinstance(data, dict):
-                raise InvalidInput(f"{target}: expected an object of custom fields")
-            into[target] = data
+            convert = functools.partial(_custom, target)
         elif kind == "id":
-            text = _text(target, value).lower()
-            if not is_full_id(text):
-                raise InvalidInput(f"{target}: {value!r} is not a leadcli id (24 hex characters)")
-            into[target] = text
+            convert = functools.partial(_id, target)
         elif kind == "version":
-            try:
-                version = int(value)
-            except (TypeError, ValueError):
-                version = -1
-            # 0: a lead no leadcli has written yet (the Leads Artisan web app keeps no version);
-            # it is inserted at version 1 like any new lead.
-            if version < 0 or isinstance(value, bool):
-                raise InvalidInput(f"{target}: {value!r} is not a whole number of 0 or more")
-            into[target] = version
+            convert = functools.partial(_version, target)
         elif kind == "history":
-            into[target] = self._entries(target, value, "changed_at", ("from_stage", "to_stage", "changed_at", "by", "notes"))
+            convert = lambda value: self._entries(target, value, "changed_at", ("from_stage", "to_stage", "changed_at", "by", "notes"))  # noqa: E731
+        else:
+            raise AssertionError(f"{target}: no import reading for kind {kind!r}")
+        return field.settable, convert
 
     def _date(self, target: str, value: Any) -> datetime | None:
         if not isinstance(value, str):
@@ -314,6 +311,32 @@ class RowParser:
                 if not entry["to_stage"]:
                     raise InvalidInput(f"stage_history: entry {n} has no to_stage")
         return entries
+
+
+def _custom(target: str, value: Any) -> dict[str, Any]:
+    data = _json_value(target, value)
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{target}: expected an object of custom fields")
+    return data
+
+
+def _id(target: str, value: Any) -> str:
+    text = _text(target, value).lower()
+    if not is_full_id(text):
+        raise InvalidInput(f"{target}: {value!r} is not a leadcli id (24 hex characters)")
+    return text
+
+
+def _version(target: str, value: Any) -> int:
+    try:
+        version = int(value)
+    except (TypeError, ValueError):
+        version = -1
+    # 0: a lead no leadcli has written yet (the Leads Artisan web app keeps no version);
+    # it is inserted at version 1 like any new lead.
+    if version < 0 or isinstance(value, bool):
+        raise InvalidInput(f"{target}: {value!r} is not a whole number of 0 or more")
+    return version
 
 
 def _text(target: str, value: Any) -> str:
