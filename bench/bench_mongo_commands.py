@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -115,7 +116,17 @@ def leadcli_args(command: str, lead: str, n: int) -> list[str]:
         "followups": ["followups", "--limit", "50", "-o", "json"],
         "stale": ["stale", "--days", "30", "--limit", "50", "-o", "json"],
         "doctor": ["doctor", "-o", "json"],
-        "add": ["add", "--name", "Bench", "--email", f"bench-{uuid.uuid4().hex[:10]}@bench.example", "-o", "ids"],
+        "add": [
+            "add",
+            "--name",
+            "Bench",
+            "--company",
+            "Bench",
+            "--email",
+            f"bench-{uuid.uuid4().hex[:10]}@bench.example",
+            "-o",
+            "ids",
+        ],
         "edit": ["edit", lead, "--notes", f"bench {uuid.uuid4().hex[:6]}", "-o", "ids"],
         "move": ["move", lead, "--to", "negotiation" if uuid.uuid4().int % 2 else "proposal-sent", "-o", "ids"],
     }[command]
@@ -204,13 +215,30 @@ def start_ferretdb() -> tuple[subprocess.Popen[bytes], str]:
     sys.exit("FerretDB did not start within 60 s")
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+SERVER_PID: int | None = None  # the FerretDB started here: its CPU time is counted too
+
+
+def server_cpu() -> float:
+    """CPU seconds the FerretDB started here has used so far (0 for a server found by URI)."""
+    if SERVER_PID is None:
+        return 0.0
+    fields = Path(f"/proc/{SERVER_PID}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of the process plus the server's meanwhile, exit status). CPU
+    is what the ratio uses: the machine is shared, and wall time swings with others' load."""
+    before = server_cpu()
+    mine = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=1800)
     took = time.perf_counter() - start
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = server_cpu() - before + (used.ru_utime - mine.ru_utime) + (used.ru_stime - mine.ru_stime)
     if proc.returncode:
         print(f"    exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}")
-    return took, proc.returncode
+    return took, cpu, proc.returncode
 
 
 def main() -> None:
@@ -227,7 +255,9 @@ def main() -> None:
     server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
     proc = None
     if not server:
+        global SERVER_PID
         proc, server = start_ferretdb()
+        SERVER_PID = proc.pid
     try:
         run(server, args)
     finally:
@@ -242,12 +272,14 @@ def run(server: str, args: argparse.Namespace) -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         uri, lead, took = cached(server, n, args.fresh)
         built = f"built in {took:.0f} s" if took is not None else "cached"
-        print(f"\n{n} leads and events ({built}); medians of {args.runs}, wall ms", flush=True)
+        print(f"\n{n} leads and events ({built})", flush=True)
         if args.build_only:
             continue
         # The baseline's socket timeout: on a busy FerretDB a scan outlasts leadcli's 30 s.
         slow_ok = f"{uri}?socketTimeoutMS=600000"
-        header = f"{'command':11} {'pymongo':>9}" + "".join(f" {Path(c).name[:12]:>14} {'ratio':>6}" for c in codes)
+        what = "CPU ms (client + FerretDB)" if SERVER_PID else "client CPU ms"
+        print(f"{what}, medians of {args.runs}; wall ms in brackets", flush=True)
+        header = f"{'command':11} {'pymongo':>16}" + "".join(f" {Path(c).name[:14]:>16} {'ratio':>6}" for c in codes)
         print(header)
         # One untimed write by each checkout first: the first write to a database it has not
         # written before does one-time setup (indexes; the seq hint).
@@ -255,23 +287,19 @@ def run(server: str, args: argparse.Namespace) -> None:
             env = {**os.environ, "PYTHONPATH": str(code), "LEADCLI_HOME": home, "LEADCLI_USER": "bench"}
             timed([sys.executable, "-m", "leadcli", "--db", slow_ok, *leadcli_args("add", lead, n)], env)
         for command in args.commands.split(","):
-            rows: dict[str, list[float]] = {"raw": []}
+            rows: dict[str, list[tuple[float, float]]] = {"raw": []}
             for _ in range(args.runs):
-                took, _ = timed(
-                    [sys.executable, "-c", RAW_PROGRAM.format(work=RAW[command]), uri, lead], dict(os.environ)
-                )
-                rows["raw"].append(took)
+                raw_argv = [sys.executable, "-c", RAW_PROGRAM.format(work=RAW[command]), uri, lead]
+                rows["raw"].append(timed(raw_argv, dict(os.environ))[:2])
                 for code in codes:
                     env = {**os.environ, "PYTHONPATH": str(code), "LEADCLI_HOME": home, "LEADCLI_USER": "bench"}
-                    took, _ = timed(
-                        [sys.executable, "-m", "leadcli", "--db", slow_ok, *leadcli_args(command, lead, n)], env
-                    )
-                    rows.setdefault(str(code), []).append(took)
-            raw = statistics.median(rows["raw"]) * 1000
-            line = f"{command:11} {raw:9.0f}"
+                    argv = [sys.executable, "-m", "leadcli", "--db", slow_ok, *leadcli_args(command, lead, n)]
+                    rows.setdefault(str(code), []).append(timed(argv, env)[:2])
+            raw_wall, raw_cpu = (statistics.median(t[i] for t in rows["raw"]) * 1000 for i in (0, 1))
+            line = f"{command:11} {raw_cpu:7.0f} [{raw_wall:6.0f}]"
             for code in codes:
-                ms = statistics.median(rows[str(code)]) * 1000
-                line += f" {ms:14.0f} {ms / raw:6.2f}"
+                wall, cpu = (statistics.median(t[i] for t in rows[str(code)]) * 1000 for i in (0, 1))
+                line += f" {cpu:7.0f} [{wall:6.0f}] {cpu / raw_cpu:6.2f}"
             print(line, flush=True)
 
 
