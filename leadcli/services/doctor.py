@@ -51,16 +51,18 @@ def _lead_checks(ws: Workspace, fix: bool, fixed: list[str]) -> dict[str, Any]:
     from leadcli.domain.query import LeadQuery
 
     unreadable: list[tuple[Lead, dict[str, str]]] = []
-    by_email: dict[str, list[Lead]] = {}
+    # Streamed: only each lead's (email, id) is kept, not the lead (at 100,000 leads, holding
+    # every lead for the case-variant check took hundreds of MB).
+    by_email: dict[str, list[tuple[str, str]]] = {}
     for lead in ws.store.query(LeadQuery()):
         email = lead.get("email")
         if isinstance(email, str):
-            by_email.setdefault(email.strip().lower(), []).append(lead)
+            by_email.setdefault(email.strip().lower(), []).append((email, lead["id"]))
         if ws.web_app and (found := problems(lead)):
             unreadable.append((lead, found))
     if fix and unreadable:
         unreadable = _repair(ws, unreadable, fixed)
-    variants = [group for group in by_email.values() if len({lead["email"] for lead in group}) > 1]
+    variants = [[{"email": e, "id": i} for e, i in group] for group in by_email.values() if len({e for e, _ in group}) > 1]
     out: dict[str, Any] = {}
     found_problems: list[str] = []
     if ws.web_app:
@@ -115,7 +117,7 @@ def _unreadable_problem(unreadable: list[tuple[Lead, dict[str, str]]]) -> str:
     )
 
 
-def _variants_problem(groups: Iterable[list[Lead]]) -> str:
+def _variants_problem(groups: Iterable[list[dict[str, str]]]) -> str:
     groups = list(groups)
     named = ", ".join(" / ".join(lead["email"] for lead in group) for group in groups[:NAMED_IN_PROBLEM])
     more = f" and {len(groups) - NAMED_IN_PROBLEM} more" if len(groups) > NAMED_IN_PROBLEM else ""
