@@ -187,11 +187,10 @@ def cached(server: str, n: int, fresh: bool) -> tuple[str, str, float | None]:
     return uri, lead, time.perf_counter() - started
 
 
-def start_ferretdb() -> tuple[subprocess.Popen[bytes], str]:
-    """A FerretDB on a free loopback port over the cached data dir (its SQLite files)."""
+def start_ferretdb(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A FerretDB on a free loopback port over the data dir `data` (its SQLite files)."""
     if not FERRETDB.exists():
         sys.exit("no FerretDB: build it with `bash .ci/ferretdb.sh`, or set LEADCLI_BENCH_MONGODB_URI")
-    data = CACHE / "ferretdb"
     data.mkdir(parents=True, exist_ok=True)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -250,13 +249,16 @@ def main() -> None:
     )
     parser.add_argument("--commands", default=",".join(RAW), help="which commands, comma-separated")
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached stores")
+    parser.add_argument(
+        "--data", type=Path, default=CACHE / "ferretdb", help="the FerretDB data dir (two runs at once need two)"
+    )
     parser.add_argument("--build-only", action="store_true", help="build (or check) the cached stores, time nothing")
     args = parser.parse_args()
     server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
     proc = None
     if not server:
         global SERVER_PID
-        proc, server = start_ferretdb()
+        proc, server = start_ferretdb(args.data)
         SERVER_PID = proc.pid
     try:
         run(server, args)
