@@ -404,13 +404,16 @@ class MongoStore:
         if not prefix or len(prefix) > HANDLE_LENGTH or not is_hex(prefix):
             return []
         with self._errors():
-            docs = list(self.leads.find({"handle": {"$gte": prefix, "$lt": prefix + "g"}}).sort("handle", 1).limit(limit))
-            missing = [doc["_id"] for doc in self.leads.find({"handle": None}, {"_id": 1})]
+            # One query for both (FerretDB v1 reads every document for each: it was two reads
+            # of the collection per lookup), only handles and ids; then the few chosen by `_id`.
+            found = list(self.leads.find({"$or": [{"handle": {"$gte": prefix, "$lt": prefix + "g"}}, {"handle": None}]}, {"handle": 1}))
+            missing = [doc["_id"] for doc in found if doc.get("handle") is None]
             if missing:
                 self._fill_handles(missing)
-                wanted = [oid for oid in missing if handle_of(str(oid)).startswith(prefix)]
-                docs += list(self.leads.find({"_id": {"$in": wanted}})) if wanted else []
-        return [_from_document(d) for d in sorted(docs, key=lambda d: handle_of(str(d["_id"])))[:limit]]
+            handles = ((handle_of(str(doc["_id"])), doc["_id"]) for doc in found)
+            matching = sorted((handle, oid) for handle, oid in handles if handle.startswith(prefix))
+            docs = [self.leads.find_one({"_id": oid}) for _handle, oid in matching[:limit]]
+        return [_from_document(doc) for doc in docs if doc is not None]
 
     def _fill_handles(self, ids: list[ObjectId]) -> None:
         """Store the handle of documents that lack one. Only where an update is atomic: FerretDB
