@@ -43,6 +43,7 @@ OPEN = "{'current_stage': {'$nin': ['Closed Won', 'Closed Lost']}}"
 RAW = {
     "count": "db.leads.count_documents({})",
     "show": "db.leads.find_one({'_id': ObjectId(LEAD)})",
+    "show-handle": "db.leads.find_one({'handle': {'$gte': HANDLE, '$lt': HANDLE + 'g'}})",
     "list": "list(db.leads.find({}).sort([('created_at', -1), ('_id', -1)]).limit(20))",
     "list-filter": (
         "list(db.leads.find({'current_stage': 'Negotiation', 'owner': 'ada'})"
@@ -99,15 +100,20 @@ from bson import ObjectId
 client = pymongo.MongoClient(sys.argv[1], socketTimeoutMS=600000, tz_aware=True)
 db = client.get_default_database()
 LEAD = sys.argv[2]
+HANDLE = sys.argv[3]
 NOW = datetime.now(UTC)
 {work}
 """
 
 
 def leadcli_args(command: str, lead: str, n: int) -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from leadcli.domain.handle import handle_of
+
     return {
         "count": ["count"],
         "show": ["show", lead, "-o", "json"],
+        "show-handle": ["show", handle_of(lead), "-o", "json"],
         "list": ["list", "-o", "json"],
         "list-filter": ["list", "--stage", "negotiation", "--owner", "ada", "-o", "json"],
         "search": ["search", "lovelace", "-o", "json"],
@@ -269,6 +275,9 @@ def main() -> None:
 
 
 def run(server: str, args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT))
+    from leadcli.domain.handle import handle_of
+
     codes = [ROOT, *args.code]
     home = tempfile.mkdtemp()
     for n in (int(s) for s in args.sizes.split(",")):
@@ -291,7 +300,7 @@ def run(server: str, args: argparse.Namespace) -> None:
         for command in args.commands.split(","):
             rows: dict[str, list[tuple[float, float]]] = {"raw": []}
             for _ in range(args.runs):
-                raw_argv = [sys.executable, "-c", RAW_PROGRAM.format(work=RAW[command]), uri, lead]
+                raw_argv = [sys.executable, "-c", RAW_PROGRAM.format(work=RAW[command]), uri, lead, handle_of(lead)]
                 rows["raw"].append(timed(raw_argv, dict(os.environ))[:2])
                 for code in codes:
                     env = {**os.environ, "PYTHONPATH": str(code), "LEADCLI_HOME": home, "LEADCLI_USER": "bench"}
