@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import pymongo
-from bson import ObjectId
+from bson import Decimal128, ObjectId
 from bson.regex import Regex
 from pymongo import errors as mongo_errors
 
@@ -122,6 +122,7 @@ class MongoStore:
         self._beats: dict[str, _Heartbeat] = {}
         self._capitalised_emails: bool | None = None
         self._indexes_serve_regex_prefixes: bool | None = None  # see get_all_by_email
+        self._ferretdb: bool | None = None
         self._last_seq = 0
         self._seq_floor = 0  # inside a transaction: the next seq to try after a taken one
         self._txn_seq = 0  # the seq a transaction took, counted once it commits
@@ -331,7 +332,10 @@ class MongoStore:
         return self._leases.hold(lead_id)
 
     def _is_ferretdb(self) -> bool:
-        return "ferretdbVersion" in self.client.admin.command("buildInfo")
+        if self._ferretdb is None:
+            with self._errors():
+                self._ferretdb = "ferretdbVersion" in self.client.admin.command("buildInfo")
+        return self._ferretdb
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -502,9 +506,26 @@ class MongoStore:
 
     def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
         filt = _filter(query)
+        if self._is_ferretdb():
+            return self._stage_totals_one_pass(filt)
         counts = self._stage_counts(filt)
         values = self._group_by_stage(filt, {"$sum": "$value"})
         return {stage: (n, float(values.get(stage) or 0)) for stage, n in counts.items()}
+
+    def _stage_totals_one_pass(self, filt: dict[str, Any]) -> dict[str | None, tuple[int, float]]:
+        """Leads and value per stage in one `$group` on FerretDB v1, which computes only one
+        accumulator per `$group` and reads every document for each: grouped by (stage, value)
+        with a count, summed here (deal values repeat, so the groups are few), where two
+        passes, one per accumulator, read the collection twice."""
+        pipeline: list[dict[str, Any]] = [{"$match": filt}] if filt else []
+        pipeline.append({"$group": {"_id": {"stage": "$current_stage", "value": "$value"}, "n": {"$sum": 1}}})
+        totals: dict[str | None, tuple[int, float]] = {}
+        with self._errors():
+            for row in self.leads.aggregate(pipeline):
+                key, n = row["_id"], int(row["n"])
+                leads, value = totals.get(key.get("stage"), (0, 0.0))
+                totals[key.get("stage")] = (leads + n, value + _summable(key.get("value")) * n)
+        return totals
 
     def _stage_counts(self, filt: dict[str, Any]) -> dict[str | None, int]:
         return {stage: int(n) for stage, n in self._group_by_stage(filt, {"$sum": 1}).items()}
@@ -1553,6 +1574,17 @@ def _equal(held: Any, wanted: Any) -> bool:
     if isinstance(held, bool) or isinstance(wanted, bool):
         return type(held) is type(wanted) and held == wanted
     return bool(held == wanted)
+
+
+def _summable(value: Any) -> float:
+    """What `$sum` adds of a value: numbers (not booleans); anything else counts 0."""
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, Decimal128):
+        return float(value.to_decimal())
+    return 0.0
 
 
 def _same(a: Any, b: Any) -> bool:
