@@ -158,3 +158,17 @@ def test_stages_count_every_lead_whatever_its_value(artisan_uri: str, artisan) -
     counts = {row["stage"]: row["count"] for row in result.json()}
     assert (counts["Negotiation"], counts["Closed Won"], counts["New Lead"]) == (7, 1, 0)
     assert sum(counts.values()) == 8
+
+
+def test_doctor_counts_the_leads_of_both_apps_on_its_one_pass(artisan_uri: str, artisan) -> None:
+    """`doctor` counts the leads on the pass its checks make (issue 15: FerretDB reads every
+    document for a count, so counting apart read the collection twice): the web app's and
+    leadcli's alike."""
+    artisan.insert_many([artisan_lead(f"Web {i}", f"web{i}@x.io") for i in range(3)])
+    added = invoke("--db", artisan_uri, "add", "--name", "Cli", "--email", "cli@x.io", "--company", "C", "-o", "ids")
+    assert added.code == 0, added.stderr
+    report = invoke("--db", artisan_uri, "doctor", "-o", "json")
+    assert report.code == 0, report.stderr
+    assert report.json()["leads"] == 4
+    artisan.delete_one({"email": "web0@x.io"})
+    assert invoke("--db", artisan_uri, "doctor", "-o", "json").json()["leads"] == 3

@@ -119,8 +119,9 @@ class LeadStore(Protocol):
         `doctor --fix`; returns what it could not fix or what it created, as text."""
         ...
 
-    def describe(self) -> dict[str, Any]:
-        """What `doctor` shows: backend, version, indexes, counts, live-update capability."""
+    def describe(self, count_leads: bool = True) -> dict[str, Any]:
+        """What `doctor` shows: backend, version, indexes, counts, live-update capability.
+        `count_leads=False`: `leads` is None, for a caller that counts them on its own pass."""
         ...
 
     def close(self) -> None: ...

@@ -834,7 +834,7 @@ class SqliteStore:
             found.append(f"index or trigger {name} is missing (leadcli doctor --fix recreates it)")
         return found
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, count_leads: bool = True) -> dict[str, Any]:
         indexes = [r[0] for r in self._execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         return {
             "backend": "sqlite",
@@ -843,7 +843,7 @@ class SqliteStore:
             "schema_version": self.schema_version(),
             "journal_mode": self._execute("PRAGMA journal_mode").fetchone()[0],
             "indexes": ["email (unique)", "id (unique)", *indexes, "leads_search (folded trigram search)", "lead_stays (days per stage)"],
-            "leads": self.count(LeadQuery()),
+            "leads": self.count(LeadQuery()) if count_leads else None,
             "events": self.last_seq(),
             "live_updates": "poll (PRAGMA data_version)",
             "problems": self.problems(),
