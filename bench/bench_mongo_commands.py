@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -231,13 +232,16 @@ def server_cpu() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds of the process plus the server's meanwhile, exit status). CPU
     is what the ratio uses: the machine is shared, and wall time swings with others' load."""
     before = server_cpu()
     mine = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=1800)
+    # `python -m leadcli` imports from its working directory first: run in the checkout timed.
+    proc = subprocess.run(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=1800
+    )
     took = time.perf_counter() - start
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = server_cpu() - before + (used.ru_utime - mine.ru_utime) + (used.ru_stime - mine.ru_stime)
@@ -262,6 +266,7 @@ def main() -> None:
     args = parser.parse_args()
     server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
     proc = None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the FerretDB started here too
     if not server:
         global SERVER_PID
         proc, server = start_ferretdb(args.data)
@@ -296,7 +301,7 @@ def run(server: str, args: argparse.Namespace) -> None:
         # written before does one-time setup (indexes; the seq hint).
         for code in codes:
             env = {**os.environ, "PYTHONPATH": str(code), "LEADCLI_HOME": home, "LEADCLI_USER": "bench"}
-            timed([sys.executable, "-m", "leadcli", "--db", slow_ok, *leadcli_args("add", lead, n)], env)
+            timed([sys.executable, "-m", "leadcli", "--db", slow_ok, *leadcli_args("add", lead, n)], env, code)
         for command in args.commands.split(","):
             rows: dict[str, list[tuple[float, float]]] = {"raw": []}
             for _ in range(args.runs):
@@ -305,7 +310,7 @@ def run(server: str, args: argparse.Namespace) -> None:
                 for code in codes:
                     env = {**os.environ, "PYTHONPATH": str(code), "LEADCLI_HOME": home, "LEADCLI_USER": "bench"}
                     argv = [sys.executable, "-m", "leadcli", "--db", slow_ok, *leadcli_args(command, lead, n)]
-                    rows.setdefault(str(code), []).append(timed(argv, env)[:2])
+                    rows.setdefault(str(code), []).append(timed(argv, env, code)[:2])
             raw_wall, raw_cpu = (statistics.median(t[i] for t in rows["raw"]) * 1000 for i in (0, 1))
             line = f"{command:11} {raw_cpu:7.0f} [{raw_wall:6.0f}]"
             for code in codes:
