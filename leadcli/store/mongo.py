@@ -419,6 +419,32 @@ class MongoStore:
             docs = [self.leads.find_one({"_id": oid}) for _handle, oid in matching[:limit]]
         return [_from_document(doc) for doc in docs if doc is not None]
 
+    def find_by_reference(self, key: str, limit: int = 2) -> list[Lead]:
+        """`find_by_handle(key)` then `find_by_prefix(key)` (each up to `limit`, without the
+        leads both find twice) in one query of handles and ids: FerretDB v1 reads the whole
+        collection for each range or null match, and resolving a handle read it three times
+        (now once); on MongoDB the `$or`'s branches are the handle and `_id` indexes. The leads
+        chosen are then read by `_id`."""
+        key = key.lower()
+        if not key or not is_hex(key):
+            return []
+        branches: list[dict[str, Any]] = []
+        if len(key) <= HANDLE_LENGTH:
+            branches += [{"handle": {"$gte": key, "$lt": key + "g"}}, {"handle": None}]
+        prefix = key[:24]
+        branches.append({"_id": {"$gte": ObjectId(prefix.ljust(24, "0")), "$lte": ObjectId(prefix.ljust(24, "f"))}})
+        with self._errors():
+            found = list(self.leads.find({"$or": branches}, {"handle": 1}))
+            missing = [doc["_id"] for doc in found if doc.get("handle") is None]
+            if missing and len(key) <= HANDLE_LENGTH:
+                self._fill_handles(missing)
+            ids = [str(doc["_id"]) for doc in found]
+            by_handle = sorted((handle_of(i), i) for i in ids if len(key) <= HANDLE_LENGTH and handle_of(i).startswith(key))
+            by_id = sorted(i for i in ids if i.startswith(prefix))
+            chosen = list(dict.fromkeys([i for _handle, i in by_handle[:limit]] + by_id[:limit]))
+            docs = [self.leads.find_one({"_id": ObjectId(i)}) for i in chosen]
+        return [_from_document(doc) for doc in docs if doc is not None]
+
     def _fill_handles(self, ids: list[ObjectId]) -> None:
         """Store the handle of documents that lack one. Only where an update is atomic: FerretDB
         v1 runs it as a read, then a write of the whole document, which could undo a
