@@ -91,8 +91,9 @@ class LeadStore(Protocol):
 
     def count(self, query: LeadQuery) -> int: ...
 
-    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
-        """Per stage: (number of matching leads, sum of their values)."""
+    def stage_totals(self, query: LeadQuery, values: bool = True) -> dict[str | None, tuple[int, float]]:
+        """Per stage: (number of matching leads, sum of their values; 0 when not `values`:
+        a store may then spare the work of summing them)."""
         ...
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import pymongo
-from bson import Decimal128, ObjectId
+from bson import ObjectId
 from bson.regex import Regex
 from pymongo import errors as mongo_errors
 
@@ -530,28 +530,15 @@ class MongoStore:
         with self._errors():
             return int(self.leads.count_documents(_filter(query)))
 
-    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
+    def stage_totals(self, query: LeadQuery, values: bool = True) -> dict[str | None, tuple[int, float]]:
+        """Per stage (leads, value): one `$group` each, as FerretDB v1 computes only one
+        accumulator per `$group` (and reads every document for each: `values=False`, all that
+        `stages` shows, spares the second; grouping by stage and value in one pass measured
+        slower there, its groups being many)."""
         filt = _filter(query)
-        if self._is_ferretdb():
-            return self._stage_totals_one_pass(filt)
         counts = self._stage_counts(filt)
-        values = self._group_by_stage(filt, {"$sum": "$value"})
-        return {stage: (n, float(values.get(stage) or 0)) for stage, n in counts.items()}
-
-    def _stage_totals_one_pass(self, filt: dict[str, Any]) -> dict[str | None, tuple[int, float]]:
-        """Leads and value per stage in one `$group` on FerretDB v1, which computes only one
-        accumulator per `$group` and reads every document for each: grouped by (stage, value)
-        with a count, summed here (deal values repeat, so the groups are few), where two
-        passes, one per accumulator, read the collection twice."""
-        pipeline: list[dict[str, Any]] = [{"$match": filt}] if filt else []
-        pipeline.append({"$group": {"_id": {"stage": "$current_stage", "value": "$value"}, "n": {"$sum": 1}}})
-        totals: dict[str | None, tuple[int, float]] = {}
-        with self._errors():
-            for row in self.leads.aggregate(pipeline):
-                key, n = row["_id"], int(row["n"])
-                leads, value = totals.get(key.get("stage"), (0, 0.0))
-                totals[key.get("stage")] = (leads + n, value + _summable(key.get("value")) * n)
-        return totals
+        sums = self._group_by_stage(filt, {"$sum": "$value"}) if values else {}
+        return {stage: (n, float(sums.get(stage) or 0)) for stage, n in counts.items()}
 
     def _stage_counts(self, filt: dict[str, Any]) -> dict[str | None, int]:
         return {stage: int(n) for stage, n in self._group_by_stage(filt, {"$sum": 1}).items()}
@@ -1601,17 +1588,6 @@ def _equal(held: Any, wanted: Any) -> bool:
     if isinstance(held, bool) or isinstance(wanted, bool):
         return type(held) is type(wanted) and held == wanted
     return bool(held == wanted)
-
-
-def _summable(value: Any) -> float:
-    """What `$sum` adds of a value: numbers (not booleans); anything else counts 0."""
-    if isinstance(value, bool):
-        return 0.0
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, Decimal128):
-        return float(value.to_decimal())
-    return 0.0
 
 
 def _same(a: Any, b: Any) -> bool:

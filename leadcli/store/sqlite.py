@@ -582,7 +582,7 @@ class SqliteStore:
         where, params = _where(self.db, query)
         return int(self._execute(f"SELECT count(*) FROM leads{where}", params).fetchone()[0])
 
-    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
+    def stage_totals(self, query: LeadQuery, values: bool = True) -> dict[str | None, tuple[int, float]]:
         where, params = _where(self.db, query)
         rows = self._execute(
             f"SELECT current_stage, count(*), total(value) FROM leads{where} GROUP BY current_stage", params
