@@ -44,7 +44,8 @@ OPEN = "{'current_stage': {'$nin': ['Closed Won', 'Closed Lost']}}"
 RAW = {
     "count": "db.leads.count_documents({})",
     "show": "db.leads.find_one({'_id': ObjectId(LEAD)})",
-    "show-handle": "db.leads.find_one({'handle': {'$gte': HANDLE, '$lt': HANDLE + 'g'}})",
+    # Two, as a lookup must: a second match makes the handle ambiguous.
+    "show-handle": "list(db.leads.find({'handle': {'$gte': HANDLE, '$lt': HANDLE + 'g'}}).limit(2))",
     "list": "list(db.leads.find({}).sort([('created_at', -1), ('_id', -1)]).limit(20))",
     "list-filter": (
         "list(db.leads.find({'current_stage': 'Negotiation', 'owner': 'ada'})"
