@@ -42,23 +42,22 @@ def _xdg_dir(variable: str, fallback: str) -> Path | None:
 
 
 def default_config_path() -> Path:
-    if (home := home_override()) is not None:
-        return home / "config.toml"
-    if (found := _xdg_dir("XDG_CONFIG_HOME", ".config")) is not None:
-        return found / "config.toml"
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir(APP)) / "config.toml"
+    return _default_path("config.toml", "XDG_CONFIG_HOME", ".config", "user_config_dir")
 
 
 def default_db_path() -> Path:
-    if (home := home_override()) is not None:
-        return home / "leads.db"
-    if (found := _xdg_dir("XDG_DATA_HOME", ".local/share")) is not None:
-        return found / "leads.db"
-    from platformdirs import user_data_dir
+    return _default_path("leads.db", "XDG_DATA_HOME", ".local/share", "user_data_dir")
 
-    return Path(user_data_dir(APP)) / "leads.db"
+
+def _default_path(name: str, xdg: str, fallback: str, platform_dir: str) -> Path:
+    """`name` in LEADCLI_HOME, else in the XDG directory, else where platformdirs puts it."""
+    if (home := home_override()) is not None:
+        return home / name
+    if (found := _xdg_dir(xdg, fallback)) is not None:
+        return found / name
+    import platformdirs
+
+    return Path(getattr(platformdirs, platform_dir)(APP)) / name
 
 
 def mask_uri(uri: str) -> str:

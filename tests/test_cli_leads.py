@@ -238,8 +238,8 @@ def test_edit_unset_of_an_unknown_field_is_refused_with_the_valid_names() -> Non
     typo = invoke("edit", "ada@example.com", "--unset", "compnay")
     assert (typo.code, typo.stdout) == (2, "")
     assert typo.stderr == (
-        "error: --unset: unknown field 'compnay': give one of company, phone, status, owner, source, value, notes, "
-        "follow_up_at, last_contacted, tags; custom fields of this lead: region, size\n"
+        "error: --unset: unknown field 'compnay': give one of company, phone, status, owner, source, tags, value, "
+        "notes, follow_up_at, last_contacted; custom fields of this lead: region, size\n"
     )
     assert invoke("edit", "ada@example.com", "--unset", "fields.nosuch").code == 2
     assert invoke("edit", "ada@example.com", "--unset", "created_at").stderr == "error: --unset: created_at cannot be unset\n"
@@ -251,7 +251,7 @@ def test_edit_unset_of_an_unknown_field_is_refused_with_the_valid_names() -> Non
     assert (edited.json()["fields"], edited.json()["company"]) == ({}, "Engines")
     bare = invoke("edit", "ada@example.com", "--unset", "region")
     assert (bare.code, bare.stderr) == (2, "error: --unset: unknown field 'region': give one of company, phone, status, owner, "
-                                           "source, value, notes, follow_up_at, last_contacted, tags; this lead has no custom fields\n")
+                                           "source, tags, value, notes, follow_up_at, last_contacted; this lead has no custom fields\n")
 
 
 def test_edit_unset_of_a_custom_field_some_of_the_leads_have() -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, invoke, run_process
 
-from leadcli.services.importer import Importer, parse_date
+from leadcli.services.import_rows import parse_date
+from leadcli.services.importer import Importer
 from leadcli.store import open_store
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -58,7 +58,7 @@ def stats_at_now(store_uri: str, **filters: Any) -> dict[str, Any]:
 
     ws = Workspace(load_settings(db=store_uri))
     try:
-        return pipeline_stats(ws, build_query(ws, FilterArgs(**filters)), now=NOW)
+        return pipeline_stats(ws, build_query(ws, FilterArgs(filters)), now=NOW)
     finally:
         ws.close()
 
@@ -95,7 +95,7 @@ def test_stats_respect_filters(store_uri: str, funnel: None) -> None:
     assert by_stage["New Lead"]["avg_days"] == 7.0  # (10 + 4) / 2
     assert by_stage["Initial Contact"]["avg_days"] == 10.25  # (10.5 + 10) / 2
 
-    open_only = stats_at_now(store_uri, stage=("new-lead", "initial-contact"))
+    open_only = stats_at_now(store_uri, stages=("new-lead", "initial-contact"))
     assert (open_only["total"], open_only["win_rate"]) == (2, None)  # nothing closed: no win rate
 
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from leadcli.domain.errors import InvalidInput
 from leadcli.domain.lead_model import LeadChanges
-from leadcli.domain.validation import FIELD_ORDER, TEXT_LIMITS, plain_changes, validate_changes
+from leadcli.domain.schema import TEXT_LIMITS
+from leadcli.domain.validation import FIELD_ORDER, plain_changes, validate_changes
 
 EDGE_TEXT = st.sampled_from(["", " ", "a", " a", "a ", "x\x1c", "\u00e9t\u00e9", "\ud800", "a\u200b", "Ada Lovelace"])
 TEXT = st.one_of(EDGE_TEXT, st.text(max_size=12), st.sampled_from([50, 51, 100, 101, 200, 201]).map(lambda n: "x" * n), st.integers(-3, 3))

@@ -10,6 +10,7 @@ from leadcli.cli import admin, leads, live, pipeline, transfer  # noqa: F401  (c
 from leadcli.cli.app import app
 from leadcli.cli.console import error
 from leadcli.domain.errors import LeadError
+from leadcli.domain.text import encodable
 
 __all__ = ["app", "main", "run"]
 
@@ -47,7 +48,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args or bool(os.environ.get("LEADCLI_VERBOSE"))
     for position, arg in enumerate(args, start=1):
-        if not arg.isascii() and not _utf8(arg):  # bytes the OS could not decode: surrogates
+        if not arg.isascii() and not encodable(arg):  # bytes the OS could not decode: surrogates
             error(f"argument {position} is not UTF-8 text ({os.fsencode(arg)!r}); leadcli reads its arguments as UTF-8")
             return 2
     try:
@@ -97,14 +98,6 @@ def run(argv: Sequence[str] | None = None) -> int:
             error(store_error.message)
             return store_error.exit_code
         return _unexpected(exc, verbose)
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _unexpected(exc: Exception, verbose: bool) -> int:

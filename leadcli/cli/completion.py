@@ -12,24 +12,30 @@ from collections.abc import Callable
 from typing import Any
 
 DATE_WORDS = ("today", "yesterday", "tomorrow", "now", "-7d", "-30d", "-3mo", "+3d", "+1w")
-# Option name -> what its values are.
-KINDS = {
-    "--stage": "stage", "--to": "stage", "--move-to": "stage",
-    "--fields": "fields", "--sort": "sort", "--output": "format", "--type": "activity",
-    "--due": "due", "--owner": "owner", "--tag": "tag", "--add-tag": "tag", "--remove-tag": "tag",
-    "--unset": "unset", "--created-after": "date", "--created-before": "date",
-    "--contacted-before": "date", "--follow-up-before": "date", "--follow-up": "date", "--at": "date",
+# Option name -> what its values are: the schema's fields and filters (domain/schema.py) say
+# theirs; these are the other options' (and the same values under other commands' flags).
+OTHER_KINDS = {
+    "--to": "stage", "--move-to": "stage", "--fields": "fields", "--sort": "sort", "--output": "format",
+    "--type": "activity", "--due": "due", "--add-tag": "tag", "--remove-tag": "tag", "--unset": "unset", "--at": "date",
 }  # fmt: skip
 # How many owners or tags are offered (a prefix narrows them in the store).
 STORE_VALUES = 200
 
 
 def install(group: Any) -> None:
-    """Give every option of `group`'s commands whose name is in KINDS a value completer."""
+    """Give every option of `group`'s commands whose values have a kind a value completer."""
+
+    from leadcli.domain.schema import FIELDS, FILTERS
+
+    kinds = {
+        **{flag: f.complete for f in FILTERS if f.complete for flag in f.flags},
+        **{f.flag: f.complete for f in FIELDS if f.complete and f.flag},
+        **OTHER_KINDS,
+    }
 
     def visit(cmd: Any) -> None:
         for param in cmd.params:
-            kind = next((KINDS[o] for o in getattr(param, "opts", ()) if o in KINDS), None)
+            kind = next((kinds[o] for o in getattr(param, "opts", ()) if o in kinds), None)
             if kind and getattr(param, "_custom_shell_complete", None) is None:
                 param._custom_shell_complete = _completer(kind)
         for sub in getattr(cmd, "commands", {}).values():
@@ -84,7 +90,7 @@ def values(kind: str, ctx: Any, incomplete: str) -> list[str]:
     if kind == "date":
         return list(DATE_WORDS)
     if kind == "unset":
-        from leadcli.services.leads import UNSETTABLE
+        from leadcli.domain.schema import UNSETTABLE
 
         return [f.replace("_at", "").replace("_", "-") if f == "follow_up_at" else f for f in UNSETTABLE]
     settings = _settings(ctx)

@@ -16,11 +16,11 @@ PROMPTED = (
     ("email", "Email", "email", False),
     ("company", "Company", "company", True),
     ("phone", "Phone", "phone", True),
-    ("stage", "Stage", "current_stage", False),
+    ("current_stage", "Stage", "current_stage", False),
     ("status", "Status", "status", True),
     ("owner", "Owner", "owner", True),
     ("value", "Value", "value", True),
-    ("follow_up", "Follow-up", "follow_up_at", True),
+    ("follow_up_at", "Follow-up", "follow_up_at", True),
     ("notes", "Notes", "notes", True),
 )
 CLEAR = "-"

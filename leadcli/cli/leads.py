@@ -3,7 +3,6 @@
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -138,7 +137,7 @@ def _read_json_object(source: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"--json: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting too deep: as import says it
-        from leadcli.services.importer import unreadable_json
+        from leadcli.services.import_files import unreadable_json
 
         raise InvalidInput(f"--json: {unreadable_json(exc)}") from None
     if not isinstance(data, dict):
@@ -167,9 +166,11 @@ def add(
     ws = workspace(ctx)
     raw = svc.changes_from_options(ws, values, _read_json_object(json_source) if json_source else None)
     if stdin_is_tty() and json_source != "-":
-        for key in ("name", "email"):
-            if not raw.get(key):
-                raw[key] = typer.prompt(key.capitalize(), err=True)
+        from leadcli.domain.schema import REQUIRED
+
+        for field in REQUIRED:
+            if not raw.get(field.name):
+                raw[field.name] = typer.prompt(field.label, err=True)
     lead = svc.add_lead(ws, raw)
     if confirming(output, fields):
         info(f"added {who(lead)} <{lead['email']}> as {handle_of(lead['id'])}")
@@ -370,7 +371,7 @@ def _list(ctx: typer.Context, filters: FilterArgs, listing: Listing) -> None:
         return
     # One lead past the page tells whether there is more (the store clamped the limit: no overflow).
     size = page_size if query.limit is None else query.limit
-    page = svc.Page(svc.list_leads(ws, replace(query, limit=size + 1)), size)
+    page = svc.Page(svc.list_leads(ws, query.replace(limit=size + 1)), size)
     shown = print_leads(page, listing.output, listing.fields, ws, empty=lambda: _empty_page(ws, query, listing, page_size))
     if not shown and listing.page > 1 and not views_drawing(listing.output):
         message = _empty_page(ws, query, listing, page_size)
@@ -389,7 +390,7 @@ def _say_more(ws: Any, query: Any, listing: Listing, page_size: int, shown: int,
 
     if asked and not is_terminal(sys.stderr):
         return
-    total = svc.count_leads(ws, replace(query, offset=0, limit=None))
+    total = svc.count_leads(ws, query.unpaged())
     first = query.offset + 1
     last = query.offset + shown
     pages = -(-total // page_size)
@@ -403,7 +404,7 @@ def _empty_page(ws: Any, query: Any, listing: Listing, page_size: int) -> str:
     """What an empty table says on a terminal: nothing matched, or the page is past the end."""
     if listing.page <= 1:
         return "no leads match"
-    total = svc.count_leads(ws, replace(query, offset=0, limit=None))
+    total = svc.count_leads(ws, query.unpaged())
     if not total:
         return "no leads match"
     return f"no leads on page {listing.page}: {total} match (pages 1–{-(-total // page_size)})"
@@ -444,7 +445,7 @@ def search(
         leadcli search "Grace Hopper" --limit 5
         leadcli search "o'brien" --stage negotiation -o json
     """
-    _list(ctx, replace(filters, search=text), listing)
+    _list(ctx, filters.replace(search=text), listing)
 
 
 @app.command()

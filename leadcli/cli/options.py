@@ -12,6 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
+from leadcli.domain.schema import FIELD as SCHEMA_FIELD
+from leadcli.domain.schema import OPTION_FILTERS, SETTABLE
+
 OutputOpt = Annotated[
     str,
     typer.Option("--output", "-o", help="table, json, jsonl, csv, tsv or ids.", metavar="FORMAT"),
@@ -32,29 +35,24 @@ LimitOpt = Annotated[int | None, typer.Option("--limit", help="At most N leads (
 DescOpt = Annotated[bool, typer.Option("--desc/--asc", help="Sort order (default: newest first).")]
 
 
-def _opt(annotation: Any, *decls: str, help: str, default: Any = None) -> inspect.Parameter:
+def _opt(name: str, annotation: Any, decls: tuple[str, ...], help: str) -> inspect.Parameter:
     return inspect.Parameter(
-        decls[0].lstrip("-").replace("-", "_") if not decls[0].startswith("--engaged") else "engaged",
+        name,
         inspect.Parameter.KEYWORD_ONLY,
-        default=default,
+        default=None,
         annotation=Annotated[annotation, typer.Option(*decls, help=help, show_default=False)],
     )
 
 
-FILTER_PARAMS = [
-    _opt(list[str] | None, "--stage", help="Only these stages (repeatable, any of). Names or slugs, e.g. closed-won."),
-    _opt(str | None, "--status", help="Only this status (case-insensitive)."),
-    _opt(bool | None, "--engaged/--not-engaged", help="Only engaged, or only not engaged, leads."),
-    _opt(str | None, "--owner", help="Only leads with this owner."),
-    _opt(str | None, "--source", help="Only leads from this source."),
-    _opt(list[str] | None, "--tag", help="Only leads with this tag (repeatable, all of)."),
-    _opt(str | None, "--company", help="Company contains this text (case-insensitive)."),
-    _opt(str | None, "--search", "-q", help="Name, email, company or notes contain this text (case-insensitive, literal)."),
-    _opt(str | None, "--created-after", help="Created at or after DATE (YYYY-MM-DD, ISO, today, -3d, +2w, -6mo, -1y…)."),
-    _opt(str | None, "--created-before", help="Created before DATE."),
-    _opt(str | None, "--contacted-before", help="Last contacted before DATE, or never contacted."),
-    _opt(str | None, "--follow-up-before", help="Follow-up due at or before DATE."),
-]
+# What each kind of filter value and of lead field is typed as on the command line.
+_FILTER_TYPES: dict[str, Any] = {"text": str | None, "date": str | None, "bool": bool | None, "texts": list[str] | None, "stages": list[str] | None}
+_FIELD_TYPES: dict[str, Any] = {
+    "text": str | None, "email": str | None, "stage": str | None, "date": str | None, "bool": bool | None,
+    "number": float | None, "tags": list[str] | None, "custom": list[str] | None,
+}  # fmt: skip
+
+# The filter options of the schema (domain/schema.py FILTERS), each named as its filter.
+FILTER_PARAMS = [_opt(f.name, _FILTER_TYPES[f.value], f.flags, f.help) for f in OPTION_FILTERS]
 
 
 def _with_params(
@@ -78,53 +76,31 @@ def _with_params(
 
 
 def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds the contract's filter options; the command receives `filters: FilterArgs`."""
+    """Adds the schema's filter options; the command receives `filters: FilterArgs`."""
     from leadcli.services.filters import FilterArgs
 
     def build(values: dict[str, Any]) -> FilterArgs:
-        return FilterArgs(
-            stage=tuple(values.get("stage") or ()),
-            status=values.get("status"),
-            engaged=values.get("engaged"),
-            owner=values.get("owner"),
-            source=values.get("source"),
-            tag=tuple(values.get("tag") or ()),
-            company=values.get("company"),
-            search=values.get("search"),
-            created_after=values.get("created_after"),
-            created_before=values.get("created_before"),
-            contacted_before=values.get("contacted_before"),
-            follow_up_before=values.get("follow_up_before"),
-        )
+        return FilterArgs({name: value for name, value in values.items() if value is not None})
 
     return _with_params(func, FILTER_PARAMS, "filters", build)
 
 
+# The add/edit options of the schema's settable fields that have one. Each parameter is named
+# after its flag (`field` for --field: a command's own `fields`, --fields, is another option).
+_FIELD_OF_PARAM = {f.flag.split("/")[0].lstrip("-").replace("-", "_"): f.name for f in SETTABLE if f.flag}
 LEAD_FIELD_PARAMS = [
-    _opt(str | None, "--name", help="Full name (1–100 characters)."),
-    _opt(str | None, "--email", help="Email address (unique in the store)."),
-    _opt(str | None, "--company", help="Company."),
-    _opt(str | None, "--phone", help="Phone number."),
-    _opt(str | None, "--stage", help="Pipeline stage (name or slug)."),
-    _opt(str | None, "--status", help="Status text (≤ 50 characters); Engaged/Not Engaged also set --engaged."),
-    _opt(bool | None, "--engaged/--not-engaged", help="Engagement; keeps status consistent."),
-    _opt(str | None, "--owner", help="Owner (a teammate's name)."),
-    _opt(str | None, "--source", help="Where the lead came from."),
-    _opt(list[str] | None, "--tag", help="Tag (repeatable)."),
-    _opt(float | None, "--value", help="Deal value."),
-    _opt(str | None, "--notes", help="Free-text notes."),
-    _opt(str | None, "--follow-up", help="Next follow-up DATE (YYYY-MM-DD, ISO, tomorrow, +3d…)."),
-    _opt(list[str] | None, "--field", help="Custom field KEY=VALUE (repeatable)."),
+    _opt(param, _FIELD_TYPES[SCHEMA_FIELD[name].kind], (SCHEMA_FIELD[name].flag,), SCHEMA_FIELD[name].help)
+    for param, name in _FIELD_OF_PARAM.items()
 ]
 
 
 def lead_field_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds the lead field options of add/edit; the command receives `values: dict` holding only
-    the options given, with `--follow-up` and `--field` still as typed (see
-    `services.leads.changes_from_options`)."""
+    """Adds the lead field options of add/edit; the command receives `values: dict` (field name
+    -> value) holding only the options given, dates (`--follow-up`) and custom fields
+    (`--field KEY=VALUE`) still as typed (see `services.leads.changes_from_options`)."""
 
     def build(values: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in values.items() if v is not None and v != []}
+        return {_FIELD_OF_PARAM[k]: v for k, v in values.items() if v is not None and v != []}
 
     return _with_params(func, LEAD_FIELD_PARAMS, "values", build)
 

@@ -42,9 +42,11 @@ def import_(
         leadcli export > all.csv && leadcli import all.csv --dry-run --rejects fix-me.csv  # all there already: exit 1
     """
     from leadcli.services import importer
+    from leadcli.services.import_files import RawLines, Source
+    from leadcli.services.import_rows import parse_maps
 
     ws = workspace(ctx)
-    maps = importer.parse_maps(map_ or [])
+    maps = parse_maps(map_ or [])
     if rejects:
         from leadcli.output.files import refuse_protected, store_files
 
@@ -52,7 +54,7 @@ def import_(
     verb = "dry run, nothing written" if dry_run else "import"
     with ExitStack() as stack:
         binary = sys.stdin.buffer if file == "-" else stack.enter_context(_open_input(file))
-        source = importer.Source(binary, file, format_)
+        source = Source(binary, file, format_)
         writer = stack.enter_context(_RejectsFile(rejects, source)) if rejects else None
         progress = stack.enter_context(_progress(file))
         decimal = None if decimal_comma is None else ("," if decimal_comma else ".")
@@ -60,7 +62,7 @@ def import_(
         try:
             for rejected in run.run():
                 info(f"row {rejected.row}: {rejected.reason}")
-                if writer is not None and isinstance(rejected.raw, importer.RawLines):
+                if writer is not None and isinstance(rejected.raw, RawLines):
                     writer.write_raw("".join(rejected.raw))  # unsplittable: its lines as they came
                 elif writer is not None:
                     writer.write(_reject_row(rejected, source))

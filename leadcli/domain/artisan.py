@@ -3,7 +3,7 @@
 On a MongoDB store leadcli shares the `leads` collection with that web app, whose backend
 validates every document it reads (its pydantic `Lead` model, pydantic 2 lax mode): one
 document it cannot read makes every list page holding it answer HTTP 500. `READ_RULES` is that
-model as data (field -> rule). The write check (`fit`, every lead leadcli writes to such a store)
+model as data (field -> rule), declared with each field in the schema (domain/schema.py). The write check (`fit`, every lead leadcli writes to such a store)
 and `doctor` (`problems`, every stored lead) both read it, so they cannot disagree.
 
 Decided per field when leadcli's own rules are looser (see `ReadRule.on_write`):
@@ -21,55 +21,24 @@ Light on purpose (no pydantic): the write check runs on every row of an import.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
 from leadcli.domain.dates import to_utc
 from leadcli.domain.errors import InvalidInput
 from leadcli.domain.lead import ENGAGED, NOT_ENGAGED
+from leadcli.domain.schema import FIELDS, ReadRule
 
 # The backend's own pipeline; it creates leads only in these.
 WEB_STAGES = ("New Lead", "Initial Contact", "Meeting Scheduled", "Proposal Sent", "Negotiation", "Closed Won")
 OPT_OUT = "[mongodb] web_app_compatible = false"
 
 
-@dataclass(frozen=True, slots=True)
-class ReadRule:
-    """One field of the backend's read model.
-
-    kind: text | email | bool | datetime | entries (a list of objects).
-    required: no default in the model, so a missing field is unreadable too.
-    nullable: null is readable (an Optional field). Otherwise null is unreadable, default or not.
-    flag / column: how a leadcli user sets the field (command line / import column).
-    on_write: what a leadcli write does with a null the model cannot read: "refuse", or
-    "engagement" (write the engagement word, the backend's default).
-    input_rule_as_strict: leadcli's own input validation already holds every value it writes to
-    this rule (the email: the same validator), so the write check skips it; doctor does not."""
-
-    kind: Literal["text", "email", "bool", "datetime", "entries"]
-    required: bool = False
-    nullable: bool = False
-    min_length: int = 0
-    max_length: int | None = None
-    flag: str = ""
-    column: str = ""
-    on_write: Literal["refuse", "engagement"] = "refuse"
-    input_rule_as_strict: bool = False
-
-
+# The backend's read model, field -> rule: each field's `web` rule in the schema
+# (domain/schema.py), with the flag and import column that set the field.
 READ_RULES: dict[str, ReadRule] = {
-    "name": ReadRule("text", required=True, min_length=1, max_length=100, flag="--name", column="Name"),
-    "email": ReadRule("email", required=True, flag="--email", column="Email", input_rule_as_strict=True),
-    "company": ReadRule("text", required=True, min_length=1, max_length=100, flag="--company", column="Company"),
-    "status": ReadRule("text", max_length=50, flag="--status", column="Status", on_write="engagement"),
-    "engaged": ReadRule("bool", flag="--engaged", column="Engaged"),
-    "current_stage": ReadRule("text", flag="--stage", column="Stage"),
-    "stage_updated_at": ReadRule("datetime", nullable=True),
-    "stage_history": ReadRule("entries"),
-    "last_contacted": ReadRule("datetime", nullable=True, flag="--last-contacted", column="Last Contacted"),
-    "created_at": ReadRule("datetime", required=True),
-    "updated_at": ReadRule("datetime", required=True),
+    f.name: replace(f.web, flag=f.flag.split("/")[0], column=f.label) for f in FIELDS if f.web is not None
 }
 
 

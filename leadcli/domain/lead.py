@@ -11,14 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from leadcli.domain.dates import _iso, from_iso
+from leadcli.domain.schema import FIELD_NAMES, TIMESTAMPS
 
-# The contract's field order for `-o json` and the default `--fields`.
-LEAD_FIELDS = (
-    "id", "name", "email", "company", "phone", "status", "engaged", "current_stage",
-    "stage_updated_at", "owner", "source", "tags", "value", "notes", "follow_up_at",
-    "last_contacted", "created_at", "updated_at", "stage_history", "fields", "version",
-)  # fmt: skip
-TIMESTAMP_FIELDS = ("stage_updated_at", "follow_up_at", "last_contacted", "created_at", "updated_at")
+# The contract's field order for `-o json` and the default `--fields`, and the timestamps:
+# the schema's (domain/schema.py).
+LEAD_FIELDS = FIELD_NAMES
+TIMESTAMP_FIELDS = TIMESTAMPS
 ENGAGED = "Engaged"
 NOT_ENGAGED = "Not Engaged"
 

@@ -1,11 +1,12 @@
 """A LeadQuery's filters applied to one lead in Python, for events that are not in a store
 (`watch` filters the event's lead). Same semantics as the stores' translations: stages any-of,
 tags all-of, status/owner/source equal ignoring ASCII case, company and search substrings
-ignoring case and accents (`domain.folding`, as both stores search), date bounds as in `store/sqlite.py` `_where`."""
+ignoring case and accents (`domain.folding`, as both stores search), date bounds as in `store/sqlite.py` `_where`. One function per
+schema op (`domain/schema.py`), as each store has one translation per op."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,42 +39,65 @@ def matches(lead: Mapping[str, Any] | None, q: LeadQuery) -> bool:
     """Whether `lead` (datetimes or ISO strings) passes every filter of `q`."""
     if lead is None:
         return False
-    stage = lead.get("current_stage")
-    if q.ids is not None and lead.get("id") not in q.ids:
-        return False
-    if q.stages and stage not in q.stages:
-        return False
-    if q.exclude_stages and stage is not None and stage in q.exclude_stages:
-        return False
-    for key, wanted in (("status", q.status), ("owner", q.owner), ("source", q.source)):
-        if wanted is not None:
-            value = lead.get(key)
-            if not isinstance(value, str) or _fold(value) != _fold(wanted):
-                return False
-    if q.engaged is not None and bool(lead.get("engaged")) != q.engaged:
-        return False
-    tags = lead.get("tags") or []
-    if any(tag not in tags for tag in q.tags):
-        return False
-    if q.company and not _contains(lead.get("company"), q.company):
-        return False
-    if q.search:
-        if not any(_contains(lead.get(k), q.search) for k in ("name", "email", "company", "notes")):
-            return False
-    created = _when(lead.get("created_at"))
-    contacted = _when(lead.get("last_contacted"))
-    if q.created_after is not None and (created is None or created < to_utc(q.created_after)):
-        return False
-    if q.created_before is not None and (created is None or created >= to_utc(q.created_before)):
-        return False
-    if q.contacted_before is not None and contacted is not None and contacted >= to_utc(q.contacted_before):
-        return False
-    if q.follow_up_before is not None:
-        follow_up = _when(lead.get("follow_up_at"))
-        if follow_up is None or follow_up > to_utc(q.follow_up_before):
-            return False
-    if q.idle_since is not None:
-        idle_from = contacted or created
-        if idle_from is None or idle_from >= to_utc(q.idle_since):
-            return False
-    return True
+    return all(_OPS[spec.op](lead, spec.fields, value) for spec, value in q.conditions())
+
+
+def _in(lead: Mapping[str, Any], fields: tuple[str, ...], value: Any) -> bool:
+    return lead.get(fields[0]) in value
+
+
+def _not_in(lead: Mapping[str, Any], fields: tuple[str, ...], value: Any) -> bool:
+    return lead.get(fields[0]) not in value  # an empty field too
+
+
+def _equals(lead: Mapping[str, Any], fields: tuple[str, ...], value: Any) -> bool:
+    found = lead.get(fields[0])
+    return isinstance(found, str) and _fold(found) == _fold(value)
+
+
+def _is(lead: Mapping[str, Any], fields: tuple[str, ...], value: Any) -> bool:
+    return bool(lead.get(fields[0])) == value
+
+
+def _has_all(lead: Mapping[str, Any], fields: tuple[str, ...], value: Any) -> bool:
+    held = lead.get(fields[0]) or []
+    return all(item in held for item in value)
+
+
+def _contains_any(lead: Mapping[str, Any], fields: tuple[str, ...], value: Any) -> bool:
+    return any(_contains(lead.get(name), value) for name in fields)
+
+
+def _bound(test: Callable[[datetime, datetime], bool], never: bool) -> Callable[[Mapping[str, Any], tuple[str, ...], Any], bool]:
+    """A date bound: `test(the field's date, the bound)`; an empty date passes when `never`."""
+
+    def check(lead: Mapping[str, Any], fields: tuple[str, ...], value: Any) -> bool:
+        found = _when(lead.get(fields[0]))
+        return never if found is None else test(found, to_utc(value))
+
+    return check
+
+
+def _idle(lead: Mapping[str, Any], fields: tuple[str, ...], value: Any) -> bool:
+    since = _when(lead.get(fields[0])) or _when(lead.get(fields[1]))
+    return since is not None and since < to_utc(value)
+
+
+def _id_in(lead: Mapping[str, Any], fields: tuple[str, ...], value: Any) -> bool:
+    return lead.get("id") in value
+
+
+_OPS: dict[str, Callable[[Mapping[str, Any], tuple[str, ...], Any], bool]] = {
+    "in": _in,
+    "not_in": _not_in,
+    "equals": _equals,
+    "is": _is,
+    "has_all": _has_all,
+    "contains": _contains_any,
+    "at_or_after": _bound(lambda found, bound: found >= bound, never=False),
+    "before": _bound(lambda found, bound: found < bound, never=False),
+    "at_or_before": _bound(lambda found, bound: found <= bound, never=False),
+    "before_or_never": _bound(lambda found, bound: found < bound, never=True),
+    "idle_before": _idle,
+    "id_in": _id_in,
+}

@@ -98,3 +98,13 @@ def one_line(text: str) -> str:
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def encodable(text: str) -> bool:
+    """Whether `text` is valid Unicode (no lone surrogates: bytes the OS could not decode, which
+    neither UTF-8 output nor pydantic can take)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

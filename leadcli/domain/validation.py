@@ -12,7 +12,8 @@ from typing import Any
 
 from leadcli.domain.dates import to_utc
 from leadcli.domain.errors import InvalidInput
-from leadcli.domain.text import NOTE_LIMIT, TAG_LIMIT
+from leadcli.domain.schema import SETTABLE
+from leadcli.domain.text import NOTE_LIMIT, TAG_LIMIT, encodable
 
 
 def unique_tags(tags: list[str]) -> list[str]:
@@ -76,13 +77,12 @@ def validate_changes(data: dict[str, Any]) -> dict[str, Any]:
     return model.model_dump(include=set(data))
 
 
-# The text fields' length limits, as LeadChanges declares them.
-TEXT_LIMITS = {"name": 100, "company": 200, "phone": 50, "status": 50, "owner": 100, "source": 100, "notes": 10_000}
 INT64 = 1 << 63  # custom-field integers fit a signed 64-bit int, as BSON and orjson hold them
 # Every value has a size both stores can hold, checked on every way in (add, edit, --json, log,
 # move, import): a 100 MB custom field was accepted, and a lead over MongoDB's 16 MB document
 # limit could never be written (or, imported into SQLite, never be edited on MongoDB).
-# NOTE_LIMIT (domain/text.py): a history or activity note, a custom field's text (as `notes`)
+# Text fields: their `max_length` in the schema (domain/schema.py); NOTE_LIMIT (domain/text.py):
+# a history or activity note, a custom field's text (as `notes`).
 MAX_TAGS = 100  # TAG_LIMIT, USER_LIMIT (--user): domain/text.py
 FIELD_NAME_LIMIT, MAX_FIELDS = 100, 100
 MAX_VALUE = 10**15  # a deal value; a million leads at the most still sum to a finite number
@@ -90,16 +90,13 @@ MAX_VALUE = 10**15  # a deal value; a million leads at the most still sum to a f
 # old and new values, so an event stays under MongoDB's 16 MB too; fields alone top out at
 # ~1 MB of characters, so what reaches this is history and activities piling up.
 LEAD_BYTES = 4 * 1024 * 1024
-# LeadChanges' fields in its order (model_dump's); a test checks they agree.
-FIELD_ORDER = (
-    "name", "email", "company", "phone", "status", "engaged", "current_stage", "owner", "source",
-    "tags", "value", "notes", "follow_up_at", "last_contacted", "fields",
-)  # fmt: skip
+# The settable fields in the schema's order (LeadChanges' and model_dump's order).
+FIELD_ORDER = tuple(f.name for f in SETTABLE)
 
-
-# (field, its length limit): text fields, current_stage unbounded; None for the others.
-_ORDER_AND_LIMITS = tuple(
-    (key, TEXT_LIMITS.get(key, float("inf") if key == "current_stage" else None)) for key in FIELD_ORDER
+# (field, kind, length limit): text fields their schema limit, a stage unbounded.
+_PLAIN = tuple(
+    (f.name, "text" if f.kind in ("text", "stage") else f.kind, f.max_length if f.max_length is not None else float("inf"))
+    for f in SETTABLE
 )
 
 
@@ -107,16 +104,17 @@ def plain_changes(data: dict[str, Any]) -> dict[str, Any] | None:
     """What `validate_changes` returns, for the common case that needs no conversion: text
     already trimmed and within its limit, exact types, a valid plain email. None for anything
     else, which then goes through LeadChanges (and gets its message). An import validates every
-    row, and this is ~10x cheaper than a model; a property test holds it to the model's answers."""
+    row, and this is ~10x cheaper than a model; both read each field's kind and limit from the
+    schema, and a property test holds this to the model's answers."""
     out: dict[str, Any] = {}
-    for key, limit in _ORDER_AND_LIMITS:  # model_dump's order
+    for key, kind, limit in _PLAIN:  # model_dump's order
         if key not in data:
             continue
         value = data[key]
         if value is None:
             out[key] = None
             continue
-        if limit is not None:
+        if kind == "text":
             # _plain_text inlined (the hottest check of an import): exact str, non-empty,
             # trimmed, within the limit, printable (no control characters, no line breaks),
             # encodable
@@ -126,34 +124,34 @@ def plain_changes(data: dict[str, Any]) -> dict[str, Any] | None:
                 or len(value) > limit
                 or value != value.strip()
                 or not value.isprintable()
-                or (not value.isascii() and not _encodable(value))
+                or (not value.isascii() and not encodable(value))
             ):
                 return None
             out[key] = value
-        elif key == "email":
+        elif kind == "email":
             if not _plain_text(value):
                 return None
             try:
                 out[key] = normalize_email(value)
             except ValueError:
                 return None
-        elif key == "engaged":
+        elif kind == "bool":
             if type(value) is not bool:
                 return None
             out[key] = value
-        elif key == "value":
+        elif kind == "number":
             if type(value) is not float or not 0 <= value <= MAX_VALUE:
                 return None
             out[key] = value
-        elif key == "tags":
+        elif kind == "tags":
             if type(value) is not list or len(value) > MAX_TAGS or not all(_plain_text(tag) and len(tag) <= TAG_LIMIT for tag in value):
                 return None
             out[key] = unique_tags(value)
-        elif key in ("follow_up_at", "last_contacted"):
+        elif kind == "date":
             if type(value) is not datetime:
                 return None
             out[key] = to_utc(value)
-        elif key == "fields":
+        elif kind == "custom":
             if (
                 type(value) is not dict
                 or len(value) > MAX_FIELDS
@@ -161,6 +159,8 @@ def plain_changes(data: dict[str, Any]) -> dict[str, Any] | None:
             ):
                 return None
             out[key] = dict(value)
+        else:
+            return None  # a kind only the model knows
     return out if len(out) == len(data) else None  # else a key that is not a field: the model says so
 
 
@@ -170,16 +170,7 @@ def _plain_text(value: Any) -> bool:
     as it is (no lone surrogates)."""
     if type(value) is not str or not value or value != value.strip() or not value.isprintable():
         return False
-    return value.isascii() or _encodable(value)
-
-
-def _encodable(value: str) -> bool:
-    """No lone surrogates (pydantic cannot read them)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return value.isascii() or encodable(value)
 
 
 def _plain_field_value(value: Any) -> bool:

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from leadcli.domain.handle import handle_of
 from leadcli.domain.pipeline import Pipeline
+from leadcli.domain.schema import FIELDS, TIMESTAMPS
 from leadcli.domain.text import escaped, one_line
 from leadcli.output import cell as plain_cell
 from leadcli.output import force_terminal, no_color, terminal_width
@@ -155,9 +156,10 @@ def stale_days(lead: Mapping[str, Any], pipeline: Pipeline, now: datetime, thres
 DROP_ORDER = ("id", "status", "owner", "value", "company", "follow_up_at", "email", "tags", "source", "notes", "last_contacted", "created_at", "updated_at", "stage_updated_at", "phone")
 # Columns that may be shortened with an ellipsis, and how narrow before they would rather go;
 # the others (ids, stages, numbers, dates) are shown whole or not at all.
-SHRINKABLE = {"name": 14, "email": 16, "company": 10, "owner": 6, "status": 8, "source": 8, "tags": 8, "notes": 10}
-HEADERS = {"handle": "handle", "current_stage": "stage", "follow_up_at": "follow-up", "last_contacted": "contacted", "created_at": "created", "updated_at": "updated", "stage_updated_at": "in stage since"}
-DATE_FIELDS = ("follow_up_at", "last_contacted", "created_at", "updated_at", "stage_updated_at")
+# Both, and each column's heading, are the schema's (domain/schema.py).
+SHRINKABLE = {f.name: f.shrink for f in FIELDS if f.shrink}
+HEADERS = {"handle": "handle", **{f.name: f.heading for f in FIELDS}}
+DATE_FIELDS = TIMESTAMPS
 
 
 COLUMN_GAP = 3  # what each column adds to a line: padding and separator

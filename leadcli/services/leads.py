@@ -11,13 +11,13 @@ from leadcli.domain.errors import Conflict, InvalidInput, NotFound, VersionConfl
 from leadcli.domain.handle import handle_of, is_hex
 from leadcli.domain.lead import ENGAGED, NOT_ENGAGED, history_entry, is_full_id, new_lead, to_jsonable
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.schema import REQUIRED, UNSETTABLE
 from leadcli.domain.text import TAG_LIMIT, check_note
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
 
 # How often a compare-and-set write re-reads and retries before reporting a conflict.
 CAS_ATTEMPTS = 8
-UNSETTABLE = ("company", "phone", "status", "owner", "source", "value", "notes", "follow_up_at", "last_contacted", "tags")
 
 
 # How many candidates an ambiguous handle or prefix lists.
@@ -126,7 +126,7 @@ def set_stage(lead: Lead, stage: str, at: datetime, by: str, notes: str | None =
 
 def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
     changes = check_changes(ws, raw)
-    missing = [f"--{f}" for f in ("name", "email") if not changes.get(f)]
+    missing = [f.flag for f in REQUIRED if not changes.get(f.name)]
     if missing:
         raise InvalidInput(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     now = now_utc()
@@ -349,30 +349,32 @@ def count_leads(ws: Workspace, query: LeadQuery) -> int:
 
 
 def changes_from_options(ws: Workspace, values: Mapping[str, Any], json_object: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Field options (and an optional JSON object, which flags override) as raw lead changes:
-    `--stage` -> current_stage, `--tag` -> tags, `--follow-up DATE`, `--field KEY=VALUE`."""
+    """Field options (field name -> as typed) and an optional JSON object, which the options
+    override, as raw lead changes: a date field's text read as a date (`--follow-up +3d`), the
+    custom fields' `KEY=VALUE` items as an object (`--field`)."""
     from leadcli.domain.dates import parse_when
+    from leadcli.domain.schema import FIELD
 
     raw: dict[str, Any] = {}
     if json_object is not None:
         raw.update(json_object)
         if "stage" in raw:
             raw["current_stage"] = raw.pop("stage")
-        for key in ("follow_up_at", "last_contacted"):
-            if isinstance(raw.get(key), str):
-                raw[key] = parse_when(raw[key], flag=key, zone=ws.zone)
-    renames = {"stage": "current_stage", "tag": "tags"}
+        for key, value in raw.items():
+            if isinstance(value, str) and key in FIELD and FIELD[key].kind == "date" and FIELD[key].settable:
+                raw[key] = parse_when(value, flag=key, zone=ws.zone)
     for key, value in values.items():
-        if key == "follow_up":
-            raw["follow_up_at"] = parse_when(value, flag="--follow-up", zone=ws.zone, end_of_day=False)
-        elif key == "field":
+        kind = FIELD[key].kind
+        if kind == "date":
+            raw[key] = parse_when(value, flag=FIELD[key].flag, zone=ws.zone, end_of_day=False)
+        elif kind == "custom":
             fields = dict(raw.get("fields") or {})
             for item in value:
                 name, sep, text = item.partition("=")
                 if not sep or not name.strip():
-                    raise InvalidInput(f"--field: expected KEY=VALUE, got {item!r}")
+                    raise InvalidInput(f"{FIELD[key].flag}: expected KEY=VALUE, got {item!r}")
                 fields[name.strip()] = text
-            raw["fields"] = fields
+            raw[key] = fields
         else:
-            raw[renames.get(key, key)] = value
+            raw[key] = value
     return raw

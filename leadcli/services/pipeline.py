@@ -4,7 +4,6 @@ finding the leads that need attention (follow-ups due, leads gone stale)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -134,8 +133,7 @@ def stale_query(ws: Workspace, query: LeadQuery, days: int, now: datetime | None
         since = (now or now_utc()) - timedelta(days=days)
     except OverflowError:
         raise InvalidInput(f"--days: {days} days ago is before the year 1; give fewer days") from None
-    return replace(
-        query.unpaged(),
+    return query.unpaged().replace(
         exclude_stages=tuple(dict.fromkeys((*query.exclude_stages, *ws.pipeline.closed))),
         idle_since=since,
         sort="created_at",

@@ -25,20 +25,26 @@ from urllib.parse import unquote
 
 import pymongo
 from bson import ObjectId
-from bson.regex import Regex
 from pymongo import errors as mongo_errors
 
 from leadcli.config import mask_uri
-from leadcli.domain.artisan import WEB_STAGES, stage_since, web_time
-from leadcli.domain.dates import iso, now_utc, to_utc
+from leadcli.domain.dates import now_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
-from leadcli.domain.folding import folding_regex
 from leadcli.domain.handle import HANDLE_LENGTH, handle_of, is_hex
-from leadcli.domain.lead import LEAD_FIELDS, TIMESTAMP_FIELDS, from_jsonable
-from leadcli.domain.query import STORE_SORT_FIELDS, LeadQuery
+from leadcli.domain.query import LeadQuery
 from leadcli.store.base import ChangeFeed, Event, Lead
+from leadcli.store.mongo_docs import event_from_document, event_key
+from leadcli.store.mongo_docs import from_document as _from_document
+from leadcli.store.mongo_docs import to_document as _to_document
+from leadcli.store.mongo_docs import utc as _utc
 from leadcli.store.mongo_lease import NO_LEASE, Lease, WriteLeases
 from leadcli.store.mongo_lease import is_duplicate as _is_duplicate
+from leadcli.store.mongo_query import case_prefixes as _case_prefixes
+from leadcli.store.mongo_query import exact as _exact
+from leadcli.store.mongo_query import lead_filter as _filter
+from leadcli.store.mongo_query import object_id as _object_id
+from leadcli.store.mongo_query import sort_field as _sort_field
+from leadcli.store.mongo_query import version_is as _version_is
 
 # pymongo's background threads sleep in steps of this many seconds, and at interpreter exit
 # it joins them, so every `leadcli` run on MongoDB ended with up to 0.5 s of idle waiting
@@ -81,12 +87,6 @@ EVENT_INDEXES = [
     # What recovery asks of an abandoned write: did its event land? (FerretDB v1 scans anyway.)
     pymongo.IndexModel([("op", 1)], name="op_1"),
 ]
-# Defaults for fields a Leads Artisan document (or an older leadcli one) may lack: the
-# backend's own defaults for status and stage, so leadcli shows what the web app shows.
-DEFAULTS: dict[str, Any] = {
-    "phone": None, "status": "Not Engaged", "engaged": False, "current_stage": WEB_STAGES[0], "owner": None,
-    "source": None, "value": None, "notes": None, "follow_up_at": None, "last_contacted": None,
-}  # fmt: skip
 T = TypeVar("T")
 # Leads per insert_many/bulk_write, adapted to the server: a chunk grows while it takes under
 # CHUNK_FAST seconds and halves past CHUNK_SLOW, or after a timeout (then retried, idempotently),
@@ -1320,234 +1320,6 @@ class _ErrorBoundary:
     def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
         if isinstance(exc, mongo_errors.PyMongoError):
             raise self.store._translate(exc) from None
-
-
-# -- documents ------------------------------------------------------------------------------
-
-
-def _to_document(lead: Mapping[str, Any]) -> dict[str, Any]:
-    """A lead as a Leads Artisan-shaped document: `_id` ObjectId, datetimes as BSON dates,
-    custom field names made storable (no `.` or leading `$`, which FerretDB refuses)."""
-    lead = from_jsonable(lead)
-    doc: dict[str, Any] = {"_id": ObjectId(lead["id"]), "handle": handle_of(lead["id"])}
-    for key, value in lead.items():
-        if key == "id":
-            continue
-        if key == "fields":
-            value = _encode_keys(value)
-        elif key == "stage_history" and value:
-            # An entry the backend wrote (no `by`) is written back exactly as it was.
-            value = [{k: v for k, v in e.items() if not (k == "by" and v is None)} for e in value]
-        doc[key] = value
-    return doc
-
-
-def _from_document(doc: Mapping[str, Any]) -> Lead:
-    """A stored document as a lead: defaults for fields another app did not write, aware UTC
-    datetimes (naive ones are UTC), documents without `version` at version 0."""
-    lead: Lead = {"id": str(doc["_id"])}
-    for key in LEAD_FIELDS[1:]:
-        value = doc.get(key, DEFAULTS.get(key))
-        lead[key] = _utc(value) if key in TIMESTAMP_FIELDS else value
-    lead["engaged"] = bool(lead["engaged"])
-    lead["tags"] = list(doc.get("tags") or [])
-    lead["fields"] = _decode_keys(doc.get("fields") or {})
-    lead["version"] = int(doc.get("version") or 0)
-    lead["stage_history"] = [_history_entry(entry) for entry in doc.get("stage_history") or [] if isinstance(entry, Mapping)]
-    lead["stage_updated_at"] = stage_since(lead)
-    if "activities" in doc:
-        lead["activities"] = [
-            {**entry, "at": _utc(entry.get("at"))} for entry in doc.get("activities") or [] if isinstance(entry, Mapping)
-        ]
-    for key, value in doc.items():
-        # Other plain fields (another app's, or a newer leadcli's) pass through unchanged;
-        # ones only BSON can hold (ObjectIds, binary…) stay in the database untouched.
-        if key not in lead and key not in ("_id", "handle") and _is_plain(value):
-            lead[key] = _utc_all(value)
-    return lead
-
-
-def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    out = {
-        "from_stage": entry.get("from_stage"),
-        "to_stage": entry.get("to_stage"),
-        # The backend writes naive ISO text (UTC, microseconds); leadcli a BSON date.
-        "changed_at": web_time(entry.get("changed_at")),
-        "by": entry.get("by"),
-        "notes": entry.get("notes"),
-    }
-    for key, value in entry.items():
-        if key not in out:
-            out[key] = value
-    return out
-
-
-def event_key(seq: int) -> str:
-    """An event's `_id`, derived from its seq so the next event can be looked up by `_id` alone."""
-    return f"seq:{seq}"
-
-
-def event_from_document(doc: Mapping[str, Any]) -> Event:
-    """A stored event in the shape `events_after` returns (also for change-stream readers)."""
-    at, changes = doc.get("at"), doc.get("changes")
-    return {
-        "seq": int(doc["seq"]),
-        "type": doc.get("type"),
-        "at": iso(at) if isinstance(at, datetime) else at,
-        "by": doc.get("by"),
-        "lead_id": doc.get("lead_id"),
-        "lead": _from_document(doc["lead"]) if doc.get("lead") else None,
-        "changes": json.loads(changes) if isinstance(changes, str) else (changes or {}),
-    }
-
-
-def _utc(value: Any) -> Any:
-    return to_utc(value) if isinstance(value, datetime) else value
-
-
-def _utc_all(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return to_utc(value)
-    if isinstance(value, list):
-        return [_utc_all(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _utc_all(v) for k, v in value.items()}
-    return value
-
-
-def _is_plain(value: Any) -> bool:
-    if value is None or isinstance(value, (str, bool, int, float, datetime)):
-        return True
-    if isinstance(value, list):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    return False
-
-
-_KEY_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
-_KEY_UNESCAPE = re.compile(r"%(25|2E|24|00)")
-
-
-def _encode_key(key: str) -> str:
-    if not any(c in key for c in _KEY_ESCAPES):
-        return key
-    return "".join(_KEY_ESCAPES.get(c, c) for c in key)
-
-
-def _decode_key(key: str) -> str:
-    return _KEY_UNESCAPE.sub(lambda m: unquote(m.group(0)), key) if "%" in key else key
-
-
-def _encode_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_encode_key(k): _encode_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_encode_keys(v) for v in value]
-    return value
-
-
-def _decode_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_decode_key(k): _decode_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode_keys(v) for v in value]
-    return value
-
-
-# -- queries --------------------------------------------------------------------------------
-
-
-def _object_id(text: str) -> ObjectId | None:
-    return ObjectId(text) if ObjectId.is_valid(text) and len(text) == 24 else None
-
-
-def _version_is(version: int) -> dict[str, Any]:
-    # Documents the Leads Artisan backend wrote have no `version`: they count as version 0.
-    if version == 0:
-        return {"version": {"$in": [None, 0]}}
-    return {"version": version}
-
-
-def _exact(text: str) -> str:
-    r"""A regex matching exactly `text` (\A…\z: `$` would also match before a final newline)."""
-    return r"\A" + re.escape(text) + r"\z"
-
-
-def _case_prefixes(text: str, letters: int = 4) -> list[Regex[Any]]:
-    """Anchored, case-sensitive regexes for every capitalisation of `text`'s first `letters`
-    ASCII letters (at most 2**letters). MongoDB serves each as an index range, so finding an
-    email's case variants is a few index seeks; a case-insensitive regex alone walks the whole
-    index. (Built as bson Regex: pymongo sends a compiled pattern with a `u` flag FerretDB refuses.)"""
-    prefixes = [""]
-    for char in text:
-        if letters == 0 or not char.isascii():
-            break
-        variants = {char.lower(), char.upper()}
-        letters -= len(variants) - 1
-        prefixes = [p + v for p in prefixes for v in sorted(variants)]
-    return [Regex("^" + re.escape(p)) for p in prefixes]
-
-
-def _contains(text: str) -> dict[str, Any]:
-    """Contains `text`, ignoring case and accents (`domain.folding`), every character literal:
-    an escaped regex where each character is the class of the characters folding to it. It
-    works on any document (the web app's too: no folded copy of the text is needed), at the
-    price of a regex per document (no index serves an unanchored regex)."""
-    pattern = folding_regex(text)
-    if pattern is None:  # combining marks alone fold to nothing: they match nothing
-        return {"$in": []}
-    return {"$regex": pattern, "$options": "i"}
-
-
-def _sort_field(name: str) -> str:
-    """The document field to sort by: only LeadQuery's sort fields, each stored under its name."""
-    if name not in STORE_SORT_FIELDS:
-        raise ValueError(f"unknown sort field {name!r}")
-    return name
-
-
-def _filter(q: LeadQuery) -> dict[str, Any]:
-    """The LeadQuery as a Mongo filter, with the same meaning as SqliteStore's WHERE clause."""
-    clauses: list[dict[str, Any]] = []
-    if q.ids is not None:
-        clauses.append({"_id": {"$in": [oid for oid in map(_object_id, q.ids) if oid is not None]}})
-    if q.stages:
-        clauses.append({"current_stage": {"$in": list(q.stages)}})
-    if q.exclude_stages:
-        clauses.append({"current_stage": {"$nin": list(q.exclude_stages)}})  # also matches no stage
-    for field, value in (("status", q.status), ("owner", q.owner), ("source", q.source)):
-        if value is not None:
-            # Case-insensitive equality without collation (FerretDB v1 has none).
-            clauses.append({field: {"$regex": _exact(value), "$options": "i"}})
-    if q.engaged is not None:
-        clauses.append({"engaged": True} if q.engaged else {"engaged": {"$ne": True}})
-    for tag in q.tags:
-        clauses.append({"tags": tag})
-    if q.company:
-        clauses.append({"company": _contains(q.company)})
-    if q.search:
-        clauses.append({"$or": [{field: _contains(q.search)} for field in ("name", "email", "company", "notes")]})
-    if q.created_after is not None:
-        clauses.append({"created_at": {"$gte": q.created_after}})
-    if q.created_before is not None:
-        clauses.append({"created_at": {"$lt": q.created_before}})
-    if q.contacted_before is not None:
-        clauses.append({"$or": [{"last_contacted": None}, {"last_contacted": {"$lt": q.contacted_before}}]})
-    if q.follow_up_before is not None:
-        clauses.append({"follow_up_at": {"$lte": q.follow_up_before}})
-    if q.idle_since is not None:
-        clauses.append(
-            {
-                "$or": [
-                    {"last_contacted": {"$lt": q.idle_since}},
-                    {"last_contacted": None, "created_at": {"$lt": q.idle_since}},
-                ]
-            }
-        )
-    if not clauses:
-        return {}
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -41,9 +41,9 @@ SEEN = 20_000
 
 
 def _decode(store: MongoStore, doc: Any) -> Any:
-    from leadcli.store.mongo import _from_document
+    from leadcli.store.mongo_docs import from_document
 
-    return _from_document(doc)
+    return from_document(doc)
 
 
 class LeadsChangeStream:

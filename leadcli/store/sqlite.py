@@ -996,50 +996,65 @@ def _phrase(text: str) -> str:
 
 
 def _where(db: sqlite3.Connection, q: LeadQuery) -> tuple[str, list[Any]]:
+    """The query's filters as a WHERE clause: each schema op (domain/schema.py) translated once."""
     clauses: list[str] = []
     params: list[Any] = []
-    if q.ids is not None:
-        clauses.append(f"id IN ({', '.join('?' * len(q.ids))})" if q.ids else "0")
-        params += q.ids
-    if q.stages:
-        clauses.append(f"current_stage IN ({', '.join('?' * len(q.stages))})")
-        params += q.stages
-    if q.exclude_stages:
-        clauses.append(f"(current_stage IS NULL OR current_stage NOT IN ({', '.join('?' * len(q.exclude_stages))}))")
-        params += q.exclude_stages
-    for column, value in (("status", q.status), ("owner", q.owner), ("source", q.source)):
-        if value is not None:
+    for spec, value in q.conditions():
+        op, fields = spec.op, spec.fields
+        column = _column(fields[0])
+        if op in ("in", "not_in", "id_in"):
+            marks = ", ".join("?" * len(value))
+            if op == "in":
+                clauses.append(f"{column} IN ({marks})")
+            elif op == "not_in":
+                clauses.append(f"({column} IS NULL OR {column} NOT IN ({marks}))")
+            else:
+                clauses.append(f"id IN ({marks})" if value else "0")
+            params += value
+        elif op == "equals":
             clauses.append(f"{column} = ? COLLATE NOCASE")
             params.append(value)
-    if q.engaged is not None:
-        clauses.append("engaged = ?")
-        params.append(1 if q.engaged else 0)
-    for tag in q.tags:
-        # Correlated lookups keep the sort index usable: a common tag stops after one page,
-        # a rare one costs a B-tree probe per lead, never a JSON parse.
-        clauses.append("EXISTS (SELECT 1 FROM lead_tags WHERE tag = ? AND pk = leads.pk)")
-        params.append(tag)
-    if q.company:
-        _contains(db, ("company",), q.company, clauses, params)
-    if q.search:
-        _contains(db, SEARCH_COLUMNS, q.search, clauses, params)
-    for column, op, bound in (
-        ("created_at", ">=", q.created_after),
-        ("created_at", "<", q.created_before),
-    ):
-        if bound is not None:
-            clauses.append(f"{column} {op} ?")
-            params.append(iso(bound))
-    if q.contacted_before is not None:
-        clauses.append("(last_contacted IS NULL OR last_contacted < ?)")
-        params.append(iso(q.contacted_before))
-    if q.follow_up_before is not None:
-        clauses.append("follow_up_at <= ?")
-        params.append(iso(q.follow_up_before))
-    if q.idle_since is not None:
-        clauses.append("coalesce(last_contacted, created_at) < ?")
-        params.append(iso(q.idle_since))
+        elif op == "is":
+            clauses.append(f"{column} = ?" if column == fields[0] else f"coalesce({column}, 0) = ?")  # columns are NOT NULL
+            params.append(1 if value else 0)
+        elif op == "has_all":
+            for item in value:
+                if fields == ("tags",):
+                    # Correlated lookups keep the sort index usable: a common tag stops after one
+                    # page, a rare one costs a B-tree probe per lead, never a JSON parse.
+                    clauses.append("EXISTS (SELECT 1 FROM lead_tags WHERE tag = ? AND pk = leads.pk)")
+                else:
+                    clauses.append(f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ?)")
+                params.append(item)
+        elif op == "contains":
+            _contains(db, fields, value, clauses, params)
+        elif op in _BOUNDS:
+            clauses.append(_BOUNDS[op].format(column=column))
+            params.append(iso(value))
+        elif op == "idle_before":
+            clauses.append(f"coalesce({column}, {_column(fields[1])}) < ?")
+            params.append(iso(value))
+        else:
+            raise ValueError(f"no SQLite translation of the filter op {op!r}")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+_BOUNDS = {
+    "at_or_after": "{column} >= ?",
+    "before": "{column} < ?",
+    "at_or_before": "{column} <= ?",
+    "before_or_never": "({column} IS NULL OR {column} < ?)",
+}
+
+
+def _column(field: str) -> str:
+    """The SQL for a schema field: its column, or its value in the stored document (a field the
+    leads table has no column for; the name is the schema's, never user text)."""
+    if field in _COLUMNS:
+        return field
+    if not field.isidentifier():
+        raise ValueError(f"not a field name: {field!r}")
+    return f"json_extract(doc, '$.{field}')"
 
 
 def _order(q: LeadQuery, params: list[Any]) -> str:
