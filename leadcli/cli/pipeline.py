@@ -1,6 +1,5 @@
 """Pipeline commands: move, history, log, followups, stale, stats."""
 
-from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -182,14 +181,14 @@ def _limited(ws: Any, query: LeadQuery, limit: int) -> list[Any]:
     many, counted only then, and that without --limit it shows all) when a person is there."""
     if limit < 1:
         raise InvalidInput("--limit: must be at least 1")
-    leads = list(ws.store.query(replace(query, limit=limit + 1)))
+    leads = list(ws.store.query(query.replace(limit=limit + 1)))
     if len(leads) > limit:
         import sys
 
         from leadcli.output import is_terminal
 
         if is_terminal(sys.stderr):
-            total = ws.store.count(replace(query, offset=0, limit=None))
+            total = ws.store.count(query.replace(offset=0, limit=None))
             info(f"showing the first {limit} of {total} (--limit {limit}); without --limit, every one")
     return leads[:limit]
 
