@@ -77,7 +77,7 @@ RAW = {
         "list(db.leadcli_events.list_indexes()); db.leads.count_documents({})"
     ),
     "add": (
-        "oid = ObjectId(); db.leads.insert_one({'_id': oid, 'name': 'Raw', 'email': f'raw-{oid}@bench.example', 'version': 1});"
+        "oid = ObjectId(); db.leads.insert_one({'_id': oid, 'name': 'Raw', 'company': 'Raw', 'email': f'raw-{oid}@bench.example', 'version': 1});"
         "db.leadcli_events.insert_one({'_id': f'raw:{oid}', 'type': 'lead_created', 'lead_id': str(oid)})"
     ),
     "edit": (
