@@ -129,9 +129,9 @@ def main() -> None:
         "FerretDB trims it, 10%% a minute by default)",
     )  # fmt: skip
     args = parser.parse_args()
-    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
-    if not server:
-        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    from mongoseed import bench_server
+
+    server = bench_server()
     database = f"leadcli_bench_foreign_{uuid.uuid4().hex[:8]}"
     uri = f"{server.rstrip('/')}/{database}"
     client: Any = pymongo.MongoClient(server)

@@ -147,7 +147,7 @@ def seed(uri: str, n: int) -> str:
     from leadgen import make_leads
 
     sys.path.insert(0, str(ROOT))
-    from leadcli.store.mongo import _to_document
+    from leadcli.store.mongo_docs import to_document as _to_document
 
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, tz_aware=True, socketTimeoutMS=600000)
     db = client.get_default_database()

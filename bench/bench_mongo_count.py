@@ -7,7 +7,6 @@ SQLite run is the baseline, measured in the same run).
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
@@ -30,9 +29,9 @@ def median_ms(db: str) -> float:
 
 
 def main() -> None:
-    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
-    if not server:
-        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    from mongoseed import bench_server
+
+    server = bench_server()
     sqlite = median_ms(str(Path(tempfile.mkdtemp()) / "bench.db"))
     database = f"leadcli_bench_{uuid.uuid4().hex[:8]}"
     mongo = median_ms(f"{server.rstrip('/')}/{database}")

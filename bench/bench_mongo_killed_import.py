@@ -63,9 +63,9 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=120.0, help="seconds into the first run")
     parser.add_argument("--no-baseline", action="store_true", help="skip the uninterrupted import")
     args = parser.parse_args()
-    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
-    if not server:
-        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    from mongoseed import bench_server
+
+    server = bench_server()
     path = Path(tempfile.mkdtemp()) / "rows.csv"
     write_rows(path, args.rows)
     uri = f"{server.rstrip('/')}/leadcli_killed_{uuid.uuid4().hex[:8]}"

@@ -9,7 +9,6 @@ is an increment that reported success but is not in the final value).
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import threading
@@ -85,9 +84,9 @@ def contended(uri: str, lease: bool) -> tuple[float, int]:
 
 
 def main() -> None:
-    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
-    if not server:
-        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    from mongoseed import bench_server
+
+    server = bench_server()
     import pymongo
 
     client: pymongo.MongoClient = pymongo.MongoClient(server)

@@ -11,7 +11,6 @@ ratios; exits 0 whatever they are. Uses a throw-away database, dropped at the en
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import uuid
@@ -33,9 +32,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,3000,5000")
     parser.add_argument("--idle-seconds", type=float, default=6.0)
     args = parser.parse_args()
-    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
-    if not server:
-        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    from mongoseed import bench_server
+
+    server = bench_server()
     database = f"leadcli_bench_tail_{uuid.uuid4().hex[:8]}"
     store = open_store(f"{server.rstrip('/')}/{database}")
     try:

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from leadgen import make_leads  # noqa: E402
+from mongoseed import seed_leads_and_events  # noqa: E402
 
 EVENTS = 10_000
 SINGLE_ADDS = 15
@@ -42,26 +42,7 @@ EDITORS = 4
 
 def seed(uri: str, n: int) -> None:
     """n leads and their n lead_created events, as leadcli writes them."""
-    import pymongo
-
-    from leadcli.store.mongo import _to_document
-
-    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, tz_aware=True)
-    db = client.get_default_database()
-    leads = make_leads(n, seed=7)
-    for start in range(0, n, 2000):
-        chunk = leads[start : start + 2000]
-        db.leads.insert_many([_to_document(lead) for lead in chunk])
-        db.leadcli_events.insert_many(
-            [
-                {"_id": f"seq:{start + i + 1}", "seq": start + i + 1, "type": "lead_created", "at": lead["created_at"],
-                 "by": "seed", "lead_id": lead["id"], "lead": _to_document(lead), "changes": "{}"}
-                for i, lead in enumerate(chunk)
-            ]
-        )  # fmt: skip
-    db.leadcli_events.create_index("seq", unique=True, name="seq_1")
-    db.leads.create_index("email", unique=True, name="email_1")
-    client.close()
+    seed_leads_and_events(uri, n, seed=7)
 
 
 STDERR_LOG = os.environ.get("LEADCLI_BENCH_STDERR_LOG")  # every non-zero exit's whole stderr goes here
@@ -185,9 +166,9 @@ def main() -> None:
     parser.add_argument("--import-only", action="store_true", help="skip the add latencies")
     parser.add_argument("--beside-only", action="store_true", help="with --import-only: skip the import alone")
     args = parser.parse_args()
-    server = os.environ.get("LEADCLI_BENCH_MONGODB_URI")
-    if not server:
-        sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
+    from mongoseed import bench_server
+
+    server = bench_server()
     import pymongo
 
     database = f"leadcli_bench_{uuid.uuid4().hex[:8]}"

@@ -8,10 +8,12 @@ leadcli / sqlite-utils. Asserts nothing.
     python bench/bench_scale.py --sizes 10000,100000 --repeat 5
     python bench/bench_scale.py --tree /work/main        # the same, for another checkout (before/after)
     python bench/bench_scale.py --import-sizes 10000,100000,300000   # import: per-row cost curve
+    python bench/bench_scale.py --sizes '' --import-sizes 10000,100000 --import-into 0,300000
+                                            # the same, also into a copy of the 300k store
 
 Stores are built once per size, generator and schema version, and cached under
 ~/.cache/leadcli-bench (or $LEADCLI_BENCH_CACHE): built through the store's own `write_batch`
-(the import's write path), events included. The baseline SQL is what a sqlite-utils user would
+(the import's write path, inside `bulk_load` as an import does), events included. The baseline SQL is what a sqlite-utils user would
 write for the same answer; searches use the store's own trigram table when the text has 3+
 characters and a LIKE scan otherwise (there is no index for shorter text without leadcli's).
 """
@@ -19,9 +21,9 @@ characters and a LIKE scan otherwise (there is no index for shorter text without
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -43,6 +45,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--import-sizes", default="", help="CSV import curve (e.g. 10000,100000,300000); empty skips")
+    parser.add_argument("--import-into", default="0", help="import the curve's rows into a new store (0) and/or copies of these cached stores (e.g. 0,300000)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tree", default=str(HERE.parent), help="the leadcli checkout to measure")
     parser.add_argument("--only", default="", help="comma-separated command labels to run")
@@ -56,7 +59,8 @@ sys.path[:0] = [str(TREE), str(HERE)]
 
 from leadgen import make_leads  # noqa: E402
 
-from leadcli.store.sqlite import MIGRATIONS, SqliteStore  # noqa: E402
+from leadcli.store.sqlite import SqliteStore  # noqa: E402
+from leadcli.store.sqlite_schema import MIGRATIONS  # noqa: E402
 
 SQLITE_UTILS = shutil.which("sqlite-utils", path=str(Path(sys.executable).parent)) or "sqlite-utils"
 
@@ -83,10 +87,11 @@ def build(n: int) -> Path:
         stale.unlink()
     started = time.perf_counter()
     store = SqliteStore(partial)
-    for batch in leads_for(n):
-        events = [{"type": "lead_created", "by": "bench", "at": lead["created_at"], "changes": {}} for lead in batch]
-        results = store.write_batch(list(zip(batch, events, strict=True)), [])
-        assert not any(results), results[:3]
+    with store.bulk_load(n) if hasattr(store, "bulk_load") else contextlib.nullcontext():  # an older --tree has none
+        for batch in leads_for(n):
+            events = [{"type": "lead_created", "by": "bench", "at": lead["created_at"], "changes": {}} for lead in batch]
+            results = store.write_batch(list(zip(batch, events, strict=True)), [])
+            assert not any(results), results[:3]
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.db.execute("ANALYZE")  # what `doctor --fix` or a long-lived store would have
     store.close()
@@ -95,13 +100,21 @@ def build(n: int) -> Path:
     return path
 
 
+PEAK_MB: list[float] = []  # the peak memory (RSS) of each child run by cpu_of, in order
+
+
 def cpu_of(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=TREE)  # `-m leadcli` imports from the cwd
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=TREE)  # `-m leadcli` imports from the cwd
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-2000:]}")
+    PEAK_MB.append(usage.ru_maxrss / 1024)
+    return usage.ru_utime + usage.ru_stime, stdout
 
 
 def median_cpu(cmd: list[str], env: dict[str, str]) -> float:
@@ -184,38 +197,68 @@ def commands(db: Path, n: int) -> list[tuple[str, list[str], list[str]]]:
     ]
 
 
-def write_csv(path: Path, n: int) -> None:
+def write_csv(path: Path, n: int, offset: int = 0) -> None:
+    """The n leads as a CRM's CSV; `offset` > 0 renumbers their emails (from `offset`), so they
+    are new to a store built from the first leads."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(["Name", "Email", "Company", "Stage", "Owner", "Source", "Tags", "Value", "Notes", "Created"])
-        for chunk in leads_for(n):
-            for lead in chunk:
-                out.writerow([
-                    lead["name"], lead["email"], lead["company"], lead["current_stage"], lead["owner"], lead["source"],
-                    ", ".join(lead["tags"]), "" if lead["value"] is None else int(lead["value"]), lead["notes"] or "",
-                    lead["created_at"].strftime("%Y-%m-%d"),
-                ])  # fmt: skip
+        for i, lead in enumerate(lead for chunk in leads_for(n) for lead in chunk):
+            email = lead["email"] if not offset else lead["email"].rsplit(".", 2)[0] + f".{offset + i}@example.com"
+            out.writerow([
+                lead["name"], email, lead["company"], lead["current_stage"], lead["owner"], lead["source"],
+                ", ".join(lead["tags"]), "" if lead["value"] is None else int(lead["value"]), lead["notes"] or "",
+                lead["created_at"].strftime("%Y-%m-%d"),
+            ])  # fmt: skip
 
 
-def import_curve(sizes: list[int], env: dict[str, str]) -> None:
-    print("\nimport (CSV -> new store) vs sqlite-utils insert --csv + unique email index, CPU s")
-    print(f"{'rows':>9} {'leadcli':>9} {'us/row':>8} {'sqlite-utils':>13} {'ratio':>6}")
-    work = Path(tempfile.mkdtemp(prefix="bench-scale-import-"))
+def csv_of(n: int, offset: int = 0) -> Path:
+    data = Path(ARGS.cache) / (f"scale-g{GENERATOR_VERSION}-{n}.csv" if not offset else f"scale-g{GENERATOR_VERSION}-{n}-from{offset}.csv")
+    if not data.exists():
+        partial = data.with_suffix(".partial")
+        write_csv(partial, n, offset)
+        partial.rename(data)
+    return data
+
+
+def baseline_of(into: int) -> Path:
+    """sqlite-utils' table of the first `into` leads with its unique email index (cached)."""
+    path = Path(ARGS.cache) / f"sqlite-utils-g{GENERATOR_VERSION}-{into}.db"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        subprocess.run([SQLITE_UTILS, "insert", str(partial), "leads", str(csv_of(into)), "--csv"], check=True)
+        subprocess.run([SQLITE_UTILS, "create-index", "--unique", str(partial), "leads", "Email"], check=True)
+        partial.rename(path)
+    return path
+
+
+def import_curve(sizes: list[int], env: dict[str, str], into: int = 0) -> None:
+    """Import n CSV rows into a new store (`into` 0) or into a copy of the cached `into`-lead
+    store; the baseline: `sqlite-utils insert --csv` then a unique email index (new), or the
+    same insert into a copy of its own `into`-row table that has the index already."""
+    where = "a new store" if not into else f"a copy of the {into // 1000}k store"
+    print(f"\nimport (CSV -> {where}) vs sqlite-utils insert --csv + unique email index, CPU s")
+    print(f"{'rows':>9} {'leadcli':>9} {'us/row':>8} {'peak MB':>8} {'sqlite-utils':>13} {'us/row':>8} {'ratio':>6}")
+    work = Path(tempfile.mkdtemp(prefix="bench-scale-import-", dir=ARGS.cache))  # a copy of a 1 GB store: not /tmp
     try:
         for n in sizes:
-            data = Path(ARGS.cache) / f"scale-g{GENERATOR_VERSION}-{n}.csv"
-            if not data.exists():
-                write_csv(data, n)
-            ours, theirs = [], []
+            data = csv_of(n, offset=10_000_000 if into else 0)
+            ours, theirs, peaks = [], [], []
             for _ in range(ARGS.repeat):
                 for stale in work.glob("*.db*"):
                     stale.unlink()
+                if into:
+                    shutil.copyfile(build(into), work / "l.db")
+                    shutil.copyfile(baseline_of(into), work / "b.db")
                 ours.append(cpu_of([sys.executable, "-m", "leadcli", "--db", str(work / "l.db"), "import", str(data)], env)[0])
+                peaks.append(PEAK_MB[-1])
                 base = cpu_of([SQLITE_UTILS, "insert", str(work / "b.db"), "leads", str(data), "--csv"], env)[0]
-                base += cpu_of([SQLITE_UTILS, "create-index", "--unique", str(work / "b.db"), "leads", "Email"], env)[0]
+                if not into:
+                    base += cpu_of([SQLITE_UTILS, "create-index", "--unique", str(work / "b.db"), "leads", "Email"], env)[0]
                 theirs.append(base)
             o, t = statistics.median(ours), statistics.median(theirs)
-            print(f"{n:>9} {o:>9.2f} {o / n * 1e6:>8.1f} {t:>13.2f} {o / t:>6.2f}", flush=True)
+            print(f"{n:>9} {o:>9.2f} {o / n * 1e6:>8.1f} {max(peaks):>8.0f} {t:>13.2f} {t / n * 1e6:>8.1f} {o / t:>6.2f}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -245,7 +288,8 @@ def main() -> None:
         cells = [f"{row[n][0]:.2f} ({row[n][0] / row[n][1]:.2f}x)" if n in row else "-" for n in sizes]
         print(f"| {label} | " + " | ".join(cells) + " |")
     if ARGS.import_sizes:
-        import_curve([int(s) for s in ARGS.import_sizes.split(",")], env)
+        for into in [int(s) for s in ARGS.import_into.split(",") if s]:
+            import_curve([int(s) for s in ARGS.import_sizes.split(",")], env, into)
     shutil.rmtree(home, ignore_errors=True)
 
 

@@ -3,14 +3,17 @@ the `store_uri` fixture runs a test once on SQLite and once on a MongoDB-wire se
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,15 +27,36 @@ ENV_VARS = (
 )  # fmt: skip
 
 
+# Many tests start `python -m leadcli` processes. Where bytecode writing is off
+# (PYTHONDONTWRITEBYTECODE), each of them would compile leadcli from source again: they share
+# one cache outside the tree instead (Python checks each cached file against its source).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / f"leadcli-tests-pycache-{os.getuid()}")
+
+
+# Tests write many small SQLite stores (and each FerretDB its data), committing as leadcli does:
+# on a disk every commit waits for fsync, which cost more wall time than the CPU the suite
+# spends. Temporary directories go to memory (/dev/shm) where there is one, unless the caller
+# chose a place (--basetemp, PYTEST_DEBUG_TEMPROOT). Passing tests' directories are removed
+# (pyproject: tmp_path_retention_policy), so they do not pile up there.
+if not os.environ.get("PYTEST_DEBUG_TEMPROOT") and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+    os.environ["PYTEST_DEBUG_TEMPROOT"] = "/dev/shm"
+
+
 @pytest.fixture(autouse=True)
 def leadcli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "leadcli-home"
     home.mkdir()
+    isolate(monkeypatch, home)
+    return home
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """leadcli as a new user `tester` sees it: its own home, none of the caller's settings."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEADCLI_HOME", str(home))
     monkeypatch.setenv("LEADCLI_USER", "tester")
-    return home
 
 
 @dataclass
@@ -72,6 +96,44 @@ def run_process(*args: str, input: str | None = None, env: dict[str, str] | None
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+# Each worker imports leadcli once, says it is ready and waits for the word to go, then runs its
+# commands through the real entry point (each opens its own connection, as separate `leadcli`
+# invocations do), so the workers really overlap however long start-up takes on a busy machine.
+WORKER = """
+import json, os, sys, time
+from leadcli.cli import run
+ready, go, commands = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.002)
+sys.exit(max(run(args) for args in commands))
+"""
+
+
+def run_workers(command_lists: list[list[list[str]]], env: dict[str, str], timeout: float = 600) -> list[subprocess.CompletedProcess[str]]:
+    """One real process per list of commands (each a leadcli argv), all started at once; the
+    exit code of each is the highest of its commands'."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    with tempfile.TemporaryDirectory(prefix="leadcli-workers-") as flags:
+        go = Path(flags) / "go"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(Path(flags) / f"ready-{n}"), str(go), json.dumps(commands)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+            )  # fmt: skip
+            for n, commands in enumerate(command_lists)
+        ]
+        deadline = time.monotonic() + 120  # a safety net: every worker has imported leadcli long before
+        while len(list(Path(flags).glob("ready-*"))) < len(procs) and all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        go.touch()
+        results = []
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=timeout)
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    return results
 
 
 @pytest.fixture
@@ -189,15 +251,24 @@ def mongo_uri(mongo_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     shares it (LEADCLI_WEB_APP_COMPATIBLE=false), so leadcli's own contract holds there, e.g.
     company optional; `artisan_uri` is one the Leads Artisan web app shares (the default)."""
     monkeypatch.setenv("LEADCLI_WEB_APP_COMPATIBLE", "false")
-    database = f"leadcli_test_{uuid.uuid4().hex[:12]}"
-    yield f"{mongo_server}/{database}"
-    import pymongo
+    with fresh_database(mongo_server) as uri:
+        yield uri
 
-    client = pymongo.MongoClient(mongo_server, serverSelectionTimeoutMS=5000)
+
+@contextmanager
+def fresh_database(mongo_server: str) -> Iterator[str]:
+    """The URI of a new database on `mongo_server`, dropped afterwards."""
+    database = f"leadcli_test_{uuid.uuid4().hex[:12]}"
     try:
-        client.drop_database(database)
+        yield f"{mongo_server}/{database}"
     finally:
-        client.close()
+        import pymongo
+
+        client = pymongo.MongoClient(mongo_server, serverSelectionTimeoutMS=5000)
+        try:
+            client.drop_database(database)
+        finally:
+            client.close()
 
 
 @pytest.fixture

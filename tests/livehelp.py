@@ -156,9 +156,10 @@ class WebApp:
         self.client.close()
 
 
-def raw_handshake(port: int, path: str, headers: dict[str, str], read_for: float = 1.5) -> bytes:
+def raw_handshake(port: int, path: str, headers: dict[str, str], until: bytes | None = None, timeout: float = 30) -> bytes:
     """A WebSocket handshake sent byte by byte, as a browser (or an attacker) would; returns
-    everything the server sent back within `read_for` seconds."""
+    everything the server sent back until it closed the connection, or (on an accepted one,
+    which stays open) until `until` came: by default the end of the response's headers."""
     import base64
     import socket
 
@@ -168,20 +169,16 @@ def raw_handshake(port: int, path: str, headers: dict[str, str], read_for: float
     ]  # fmt: skip
     headers = {"Host": f"127.0.0.1:{port}", **headers}
     lines += [f"{k}: {v}" for k, v in headers.items() if v is not None]
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        sock.settimeout(0.2)
         data = b""
-        deadline = time.monotonic() + read_for
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
+        while True:
+            chunk = sock.recv(65536)  # a server that neither answers nor closes: TimeoutError
             if not chunk:
-                break
+                return data  # closed: a refusal says all it says
             data += chunk
-        return data
+            if data.startswith(b"HTTP/1.1 101") and (until or b"\r\n\r\n") in data:
+                return data
 
 
 def communicate_until(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> tuple[str, str, bool]:

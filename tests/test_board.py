@@ -336,12 +336,12 @@ def set_size(fd: int, columns: int, lines: int) -> None:
 class Terminal:
     """`python -m leadcli ARGS` on a pseudo-terminal of a given size; output read as it comes."""
 
-    def __init__(self, args: list[str], columns: int, lines: int, env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], columns: int, lines: int, env: dict[str, str], cwd: Path | None = None) -> None:
         self.main, child = pty.openpty()
         set_size(self.main, columns, lines)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "leadcli", *args], stdin=child, stdout=child, stderr=child,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", **env},
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", **env}, cwd=cwd,
         )  # fmt: skip
         os.close(child)
         self.seen = b""
@@ -390,8 +390,10 @@ def test_resizing_the_pane_redraws_the_board_at_the_new_size_without_a_write(tmp
     for name, stage in (("Ada Lovelace", "negotiation"), ("Grace Hopper", "proposal-sent"), ("Alan Turing", "initial-contact")):
         email = name.split()[0].lower() + "@example.com"
         assert invoke("--db", db, "add", "--name", name, "--email", email, "--stage", stage, "--value", "12000").code == 0
-    # A stale exported COLUMNS/LINES must not win over the terminal's real size either.
-    term = Terminal(["--db", db, "watch", "--board"], 120, 30, {"COLUMNS": "200", "LINES": "50"})
+    # A stale exported COLUMNS/LINES must not win over the terminal's real size either. (The
+    # store named as a user in its folder would: the "watching PATH" line is on this screen too,
+    # and a long temporary path would not fit in 120 columns.)
+    term = Terminal(["--db", "leads.db", "watch", "--board"], 120, 30, {"COLUMNS": "200", "LINES": "50"}, cwd=tmp_path)
     try:
         wide = term.read_until_text("waiting for changes")
         assert any("Meeting Scheduled" in line for line in wide)  # 120 columns: every stage has room

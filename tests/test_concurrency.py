@@ -1,57 +1,15 @@
 """Several real processes writing one SQLite file at once: no "database is locked", no lost,
 duplicated or half-written lead, and no lost update.
 
-Each worker process imports leadcli once, says it is ready and waits for the word to go (so
-they really overlap, however long imports take on a busy machine), then runs commands through the real entry point; every command opens its own
-connection, as separate `leadcli` invocations do.
+Each worker is a real process started by conftest.run_workers: they all import leadcli first,
+then start their commands at once.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from conftest import ROOT, run_process
-
-WORKER = """
-import json, os, sys, time
-from leadcli.cli import run
-ready, go, commands = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-open(ready, "w").close()
-while not os.path.exists(go):
-    time.sleep(0.002)
-sys.exit(max(run(args) for args in commands))
-"""
-
-
-def run_workers(command_lists: list[list[list[str]]], db: Path) -> list[subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LEADCLI_DB": str(db)}
-    flags = db.parent / f"{db.name}.start"
-    flags.mkdir()
-    go = flags / "go"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(flags / f"ready-{n}"), str(go), json.dumps(commands)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for n, commands in enumerate(command_lists)
-    ]
-    deadline = time.monotonic() + 120  # a safety net: every worker has imported leadcli long before
-    while len(list(flags.glob("ready-*"))) < len(procs) and all(p.poll() is None for p in procs) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    go.touch()
-    results = []
-    for proc in procs:
-        stdout, stderr = proc.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
-    return results
+from conftest import run_process, run_workers
 
 
 def test_parallel_adds_to_a_new_file_all_land(tmp_path: Path) -> None:
@@ -61,7 +19,7 @@ def test_parallel_adds_to_a_new_file_all_land(tmp_path: Path) -> None:
         [["add", "--name", f"Worker {w} lead {i}", "--email", f"w{w}-{i}@example.com", "-o", "ids"] for i in range(per_worker)]
         for w in range(workers)
     ]
-    results = run_workers(commands, db)
+    results = run_workers(commands, {"LEADCLI_DB": str(db)}, timeout=120)
     for result in results:
         assert result.returncode == 0, result.stderr
         assert "locked" not in result.stderr
@@ -81,7 +39,7 @@ def test_racing_adds_of_one_email_let_exactly_one_win(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
     racers = 5
     command = [["add", "--name", "Ada", "--email", "ada@example.com", "-o", "ids"]]
-    results = run_workers([command] * racers, db)
+    results = run_workers([command] * racers, {"LEADCLI_DB": str(db)}, timeout=120)
     codes = sorted(result.returncode for result in results)
     assert codes == [0] + [4] * (racers - 1), [r.stderr for r in results]
     for result in results:
@@ -104,7 +62,7 @@ def test_parallel_edits_of_one_lead_lose_no_update(tmp_path: Path) -> None:
         ]
         for w in range(workers)
     ]
-    results = run_workers(commands, db)
+    results = run_workers(commands, {"LEADCLI_DB": str(db)}, timeout=120)
     for result in results:
         assert result.returncode == 0, result.stderr
 

@@ -170,7 +170,7 @@ def test_followups_come_from_the_follow_up_index_in_order_with_ties_by_id(tmp_pa
     from leadcli.domain.query import LeadQuery
     from leadcli.services.context import Workspace
     from leadcli.services.pipeline import followups
-    from leadcli.store.sqlite import _order, _where
+    from leadcli.store.sqlite_query import _order, _where
 
     ws = Workspace(load_settings(db=str(tmp_path / "leads.db"), env={"LEADCLI_TIMEZONE": "UTC"}))
     try:

@@ -216,7 +216,7 @@ def test_dates_at_the_calendars_edges_are_shown_on_a_terminal_in_any_zone(store_
     assert invoke(*db, "edit", "ada@example.com", "--follow-up", "9999-12-31 15:30", env=west).code == 0  # 10000-01-01 in Tokyo
     assert invoke(*db, "log", "ada@example.com", "-t", "call", "--at", "0001-01-01 10:00", env=east).code == 0  # 0000-12-31 in LA
     for zone in (east, west, {"LEADCLI_TIMEZONE": "Pacific/Kiritimati"}, {"LEADCLI_TIMEZONE": "Etc/GMT+12"}):
-        result = run_process(*db, *command, env={"LEADCLI_FORCE_TERMINAL": "1", "COLUMNS": "120", **zone})
+        result = invoke(*db, *command, env={"LEADCLI_FORCE_TERMINAL": "1", "COLUMNS": "120", **zone})
         assert result.code == 0, (zone, result.stderr)
         assert "error" not in result.stderr
 

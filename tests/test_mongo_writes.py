@@ -6,7 +6,6 @@ is settled by the next write; a killed import is completed by `import --upsert`.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,18 +16,9 @@ from typing import Any
 
 import pymongo
 import pytest
-from conftest import ROOT, invoke, run_process
+from conftest import ROOT, invoke, run_process, run_workers
 
 pytestmark = pytest.mark.mongo
-
-WORKER = """
-import json, sys, time
-from leadcli.cli import run
-start_at, commands = float(sys.argv[1]), json.loads(sys.argv[2])
-time.sleep(max(0.0, start_at - time.time()))
-codes = [run(args) for args in commands]
-sys.exit(max(codes))
-"""
 
 # Runs leadcli with the store's event append replaced by `ACTION` (after the lead is written):
 # "kill" = the process dies there (SIGKILL); "fail" = the server drops the connection there and
@@ -90,20 +80,6 @@ def check_log(uri: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return leads, events
 
 
-def run_workers(uri: str, command_lists: list[list[list[str]]]) -> list[subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LEADCLI_DB": uri}
-    start_at = time.time() + 2.0
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(start_at), json.dumps(c)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        for c in command_lists
-    ]
-    results = []
-    for proc in procs:
-        stdout, stderr = proc.communicate(timeout=600)
-        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
-    return results
-
-
 def faulty(uri: str, action: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LEADCLI_DB": uri, "ACTION": action}
     return subprocess.run([sys.executable, "-c", FAULTY, *args], input=input, capture_output=True, text=True, env=env, timeout=120)
@@ -116,7 +92,7 @@ def test_sixteen_parallel_add_processes_on_a_10k_event_log_all_land_with_their_e
         [["add", "--name", f"Writer {w} lead {i}", "--email", f"w{w}-{i}@example.com", "-o", "ids"] for i in range(each)]
         for w in range(writers)
     ]
-    results = run_workers(mongo_uri, commands)
+    results = run_workers(commands, {"LEADCLI_DB": mongo_uri})
     for result in results:
         assert result.returncode == 0, result.stderr
         assert len(result.stdout.split()) == each
@@ -130,7 +106,7 @@ def test_sixteen_parallel_add_processes_on_a_10k_event_log_all_land_with_their_e
 def test_racing_adds_of_one_email_on_a_brand_new_database_are_one_success_and_conflicts(mongo_uri: str) -> None:
     # A brand-new database: the racers also race to create the indexes (FerretDB used to drop
     # the connection of one of them: exit 5 instead of 4).
-    results = run_workers(mongo_uri, [[["add", "--name", "Ada", "--email", "ada@example.com", "-o", "ids"]]] * 6)
+    results = run_workers([[["add", "--name", "Ada", "--email", "ada@example.com", "-o", "ids"]]] * 6, {"LEADCLI_DB": mongo_uri})
     codes = sorted(r.returncode for r in results)
     assert codes == [0] + [4] * 5, [r.stderr for r in results]
     for result in results:

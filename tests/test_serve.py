@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from conftest import _free_port, invoke
+from conftest import _free_port, fresh_database, invoke, isolate
 from livehelp import Proc
 
 TOKEN = "s3cret-token"
@@ -243,16 +243,25 @@ def test_loopback_addresses_are_recognised() -> None:
 EVIL = "http://evil.example"
 
 
-@pytest.fixture
-def open_feed(db: str) -> Iterator[tuple[int, Proc]]:
-    """serve with no token on loopback (the default), one lead already written."""
-    add(db, "secret@example.com")
-    port = _free_port()
-    server = start_server(db, port, "--allow-origin", "http://localhost:5173")
-    try:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("mongo", marks=pytest.mark.mongo)])
+def open_feed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Proc]]:
+    """serve with no token on loopback (the default), one lead already written, on each store.
+    The tests using it only try handshakes (nothing they do changes the store or the server),
+    so one server per store serves them all."""
+    home = tmp_path_factory.mktemp("open-feed")
+    with ExitStack() as cleanup:
+        with pytest.MonkeyPatch.context() as env:  # the server's environment, and the add's
+            isolate(env, home)
+            if request.param == "sqlite":
+                db = str(home / "leads.db")
+            else:
+                env.setenv("LEADCLI_WEB_APP_COMPATIBLE", "false")
+                db = cleanup.enter_context(fresh_database(request.getfixturevalue("mongo_server")))
+            add(db, "secret@example.com")
+            port = _free_port()
+            server = start_server(db, port, "--allow-origin", "http://localhost:5173")
+        cleanup.callback(server.stop)
         yield port, server
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("path", ["/ws?since=0", "/api/v1/ws/user-1"])
@@ -275,7 +284,7 @@ def test_allowed_origins_and_clients_without_origin_are_served(open_feed: tuple[
     from livehelp import raw_handshake
 
     port, _ = open_feed
-    answer = raw_handshake(port, "/ws?since=0", headers)
+    answer = raw_handshake(port, "/ws?since=0", headers, until=b"secret@example.com")
     assert answer.startswith(b"HTTP/1.1 101"), answer[:200]
     assert b"secret@example.com" in answer
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, invoke
@@ -355,26 +356,36 @@ def test_a_frame_over_the_limit_is_refused_with_exit_2(monkeypatch: pytest.Monke
     assert result.code == 2 and "larger than" in result.stderr and "unexpected" not in result.stderr
 
 
-def test_watch_server_prints_the_web_apps_own_feed() -> None:
-    lead = {
-        "id": "6650f1c2a1b2c3d4e5f60718", "name": "Web Lead", "email": "w@example.com", "company": "W",
-        "status": "Not Engaged", "engaged": False, "current_stage": "Initial Contact", "stage_updated_at": None,
-        "stage_history": [
-            {"from_stage": None, "to_stage": "New Lead", "changed_at": "2026-12-01T00:43:32.194057"},
-            {"from_stage": "New Lead", "to_stage": "Initial Contact", "changed_at": "2026-12-01T00:50:00.000001"},
-        ],
-        "last_contacted": None, "created_at": "2026-12-01T00:43:32.194000", "updated_at": "2026-12-01T00:50:00.000000",
+def web_lead(lead_id: str, name: str, moves: list[tuple[str, str]], created_at: str, updated_at: str) -> dict[str, Any]:
+    """A lead as the Leads Artisan web app sends it on its feed (naive UTC times, as the backend
+    writes them): its stage history is `moves` [(stage, changed_at), …], the last its stage."""
+    history, previous = [], None
+    for stage, when in moves:
+        history.append({"from_stage": previous, "to_stage": stage, "changed_at": when})
+        previous = stage
+    return {
+        "id": lead_id, "name": name, "email": f"{name.split()[0].lower()}@example.com", "company": name[0],
+        "status": "Not Engaged", "engaged": False, "current_stage": previous, "stage_updated_at": None,
+        "stage_history": history, "last_contacted": None, "created_at": created_at, "updated_at": updated_at,
     }  # fmt: skip
-    messages = [
-        json.dumps({"type": kind, "lead": lead, "userId": "u-42", "isRemote": True}) for kind in ("create", "update", "delete")
-    ]
-    feed = FakeFeed(messages)  # type: ignore[arg-type]
+
+
+def watch_web_feed(messages: list[tuple[str, dict[str, Any]]], user: str) -> list[dict[str, Any]]:
+    """What `watch --server` prints (jsonl) for the web app's own feed sending `messages`
+    [(type, lead), …] from `user`."""
+    feed = FakeFeed([json.dumps({"type": kind, "lead": lead, "userId": user, "isRemote": True}) for kind, lead in messages])
     try:
-        result = invoke("watch", "--server", feed.url("/api/v1/ws/leadcli-watch"), "-o", "jsonl", "--count", "3", "--timeout", "20")
+        result = invoke("watch", "--server", feed.url("/api/v1/ws/leadcli-watch"), "-o", "jsonl", "--count", str(len(messages)), "--timeout", "20")
     finally:
         feed.close()
     assert result.code == 0, result.stderr
-    events = [json.loads(line) for line in result.stdout.splitlines()]
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_watch_server_prints_the_web_apps_own_feed() -> None:
+    moves = [("New Lead", "2026-12-01T00:43:32.194057"), ("Initial Contact", "2026-12-01T00:50:00.000001")]
+    lead = web_lead("6650f1c2a1b2c3d4e5f60718", "Web Lead", moves, "2026-12-01T00:43:32.194000", "2026-12-01T00:50:00.000000")
+    events = watch_web_feed([(kind, lead) for kind in ("create", "update", "delete")], user="u-42")
     assert [e["type"] for e in events] == ["lead_created", "lead_stage_changed", "lead_deleted"]
     assert all(e["seq"] is None and e["by"] == "(outside leadcli)" for e in events)
     assert events[1]["changes"] == {"current_stage": ["New Lead", "Initial Contact"]}
@@ -434,22 +445,9 @@ def test_a_web_edit_soon_after_a_web_create_is_not_shown_as_a_move() -> None:
     # fraction of a second later: the update carries the history the create generated, its last
     # entry ~0.3 s older than updated_at. The backend stamps a move's entry and updated_at in one
     # synchronous step (microseconds apart), so this is an edit, not a stage change.
-    created = {
-        "id": "6650f1c2a1b2c3d4e5f60719", "name": "Quick", "email": "q@example.com", "company": "Q",
-        "status": "Not Engaged", "engaged": False, "current_stage": "Negotiation", "stage_updated_at": None,
-        "stage_history": [
-            {"from_stage": None, "to_stage": "New Lead", "changed_at": "2026-11-28T05:51:28.135411"},
-            {"from_stage": "New Lead", "to_stage": "Negotiation", "changed_at": "2026-12-02T05:51:28.135411"},
-        ],
-        "last_contacted": None, "created_at": "2026-12-02T05:51:28.135000", "updated_at": "2026-12-02T05:51:28.135000",
-    }  # fmt: skip
+    moves = [("New Lead", "2026-11-28T05:51:28.135411"), ("Negotiation", "2026-12-02T05:51:28.135411")]
+    created = web_lead("6650f1c2a1b2c3d4e5f60719", "Quick", moves, "2026-12-02T05:51:28.135000", "2026-12-02T05:51:28.135000")
     edited = created | {"engaged": True, "status": "Engaged", "updated_at": "2026-12-02T05:51:28.408000"}
-    feed = FakeFeed([json.dumps({"type": k, "lead": v, "userId": "u-1", "isRemote": True}) for k, v in (("create", created), ("update", edited))])  # type: ignore[arg-type]
-    try:
-        result = invoke("watch", "--server", feed.url("/api/v1/ws/leadcli-watch"), "-o", "jsonl", "--count", "2", "--timeout", "20")
-    finally:
-        feed.close()
-    assert result.code == 0, result.stderr
-    events = [json.loads(line) for line in result.stdout.splitlines()]
+    events = watch_web_feed([("create", created), ("update", edited)], user="u-1")
     assert [e["type"] for e in events] == ["lead_created", "lead_updated"]
     assert "current_stage" not in events[1]["changes"]

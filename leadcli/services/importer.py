@@ -8,8 +8,12 @@ on-disk table (store/scratch.py) rather than in a Python set.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import io
+import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -100,6 +104,8 @@ class Importer:
 
         self.check_size = check_lead_size
         self._drafts: Drafts | None = None
+        self._bulk = contextlib.ExitStack()  # the store's bulk load, entered at the first write
+        self._bulk_started = False
         self._check_maps()
 
     def _check_maps(self) -> None:
@@ -143,7 +149,10 @@ class Importer:
                     batch, held, pending = [], [], {}
             yield from self._flush(batch, held, seen)
         finally:
-            gc_off.end()
+            try:
+                self._bulk.close()  # the store catches up on what it set aside, if anything
+            finally:
+                gc_off.end()
             seen.close()
             if self._drafts is not None:
                 self._drafts.close()
@@ -214,8 +223,23 @@ class Importer:
         if not self.upsert:
             seen.add([(row.email, row.record.row) for row, _ in inserts])
 
+    def _expected_rows(self) -> int | None:
+        """The records this import will read, estimated from the file's size and the share of it
+        read so far; None when unknown (a pipe)."""
+        try:
+            st = os.fstat(self.source.binary.fileno())
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return None
+        read = self.source.bytes_read
+        if not stat.S_ISREG(st.st_mode) or read <= 0:
+            return None
+        return int(self.summary.rows * max(st.st_size, read) / read)
+
     def _write(self, inserts: list[tuple[Row, Lead]], updates: list[tuple[Row, Lead, Lead]], now: datetime) -> Iterator[Rejected]:
         user = self.ws.user
+        if not self._bulk_started:  # the store may set index upkeep aside for a large load (LeadStore.bulk_load)
+            self._bulk.enter_context(self.ws.store.bulk_load(self._expected_rows()))
+            self._bulk_started = True
         results = self.ws.store.write_batch(
             [(lead, {"type": "lead_created", "by": user, "at": now, "changes": {}}) for _, lead in inserts],
             [

@@ -8,6 +8,7 @@ transaction where it has one, so `watch` sees exactly the writes that happened.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from leadcli.domain.query import LeadQuery
@@ -79,6 +80,14 @@ class LeadStore(Protocol):
         would have raised (Conflict, VersionConflict, NotFound); the other writes still happen.
         SQLite: the whole batch is one transaction. MongoDB: each lead write is atomic, so a batch
         killed midway leaves whole leads; re-running the import with --upsert completes it."""
+        ...
+
+    def bulk_load(self, expected_rows: int | None = None) -> AbstractContextManager[None]:
+        """Brackets a bulk load (an import: `write_batch` after `write_batch`); `expected_rows`,
+        the inserts the caller expects if it can tell. The store may set index upkeep aside
+        meanwhile and catch up at the end, as long as every committed write stays readable and
+        a load killed midway leaves a store that reopens consistent. SQLite: see
+        `SqliteStore.bulk_load`; MongoDB: nothing (each write is its own)."""
         ...
 
     def delete(self, lead: Lead, event: Event) -> None:

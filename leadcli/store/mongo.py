@@ -708,6 +708,11 @@ class MongoStore:
         self._close_intent(op)
         return True
 
+    def bulk_load(self, expected_rows: int | None = None) -> AbstractContextManager[None]:
+        """Nothing to set aside: MongoDB keeps its indexes per write, and the batches are
+        already bulk requests (see LeadStore.bulk_load)."""
+        return nullcontext()
+
     def write_batch(
         self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
     ) -> list[Exception | None]:

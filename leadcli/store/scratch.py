@@ -12,12 +12,19 @@ from leadcli.domain.lead import from_jsonable, to_jsonable
 from leadcli.store.base import Lead
 from leadcli.store.sql import select_in
 
+# Page cache of a scratch database (KiB, as a negative cache_size): a million-row import's
+# emails are ~50 MB of B-tree probed and grown at random places; with SQLite's default 2 MB
+# most probes reread spilled pages (at 1M rows 12.8 against 8.9 us of CPU per row). Only
+# what is used is allocated.
+SCRATCH_CACHE_KIB = -65536
+
 
 class FirstRows:
     """Each key (an import's email) with the row it was first seen in."""
 
     def __init__(self) -> None:
         self.db = sqlite3.connect("")  # "": a temporary on-disk database, deleted on close
+        self.db.execute(f"PRAGMA cache_size = {SCRATCH_CACHE_KIB}")
         self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER NOT NULL)")
 
     def rows(self, keys: Sequence[str]) -> dict[str, int]:

@@ -10,24 +10,38 @@ from __future__ import annotations
 import functools
 import json
 import os
+import socket
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from leadcli.domain.dates import iso, now_utc, to_utc
+from leadcli.domain.dates import iso, now_utc
 from leadcli.domain.errors import Conflict, InvalidInput, NotFound, StoreUnavailable, VersionConflict
-from leadcli.domain.folding import PAD, fold
 from leadcli.domain.handle import HANDLE_LENGTH
 from leadcli.domain.lead import from_jsonable, to_jsonable
-from leadcli.domain.query import STORE_SORT_FIELDS, LeadQuery
-from leadcli.domain.stays import split_stays
+from leadcli.domain.query import LeadQuery
 from leadcli.store.base import ChangeFeed, Event, Lead
 from leadcli.store.sql import select_in
+from leadcli.store.sqlite_query import _order, _where
+from leadcli.store.sqlite_schema import (
+    _COLUMNS,
+    _SEARCH_ROWS,
+    _STAGE_SECONDS_SQL,
+    MIGRATIONS,
+    Indexed,
+    _index_new_leads,
+    _indexed,
+    _iso_cached,
+    _register_functions,
+    _reindex_updated,
+    _write_stays,
+)
 
 BUSY_TIMEOUT_S = 10.0
 # Page cache for bulk writes (KiB, as a negative cache_size): a batch touches pages all over a
@@ -36,350 +50,81 @@ BUSY_TIMEOUT_S = 10.0
 # leads 256 MB instead of 64 MB took 13% less import CPU (peak memory 358 MB instead of 147).
 BULK_CACHE_KIB = -65536
 BULK_CACHE_MAX_KIB = -262144
+# The page cache of a deferred bulk load (see BULK_DEFER_MIN_ROWS): its batches write only the
+# two unique indexes and the tables' ends, its end sorts each index through SQLite's sorter
+# (spilling to temporary files as it must). 64 MB rather than the store-sized cache (up to 256
+# MB) took the same CPU with far less memory: 1M rows 175.2 against 175.5 us a row, peak 281
+# against 480 MB; 300k rows 131 against 141 us, 213 against 301 MB (one run each, shared machine).
+DEFERRED_CACHE_KIB = -65536
 # Page size of a new store (an existing file keeps its own). A lead row with its JSON document
 # is ~1 KB and a dozen indexes grow at random places: 8 KiB pages split less, make shallower
 # trees and fewer WAL frames than the 4 KiB default (a 50,000-row import ~10% less CPU), while
 # a one-lead edit still rewrites only ~14 small pages.
 PAGE_SIZE = 8192
-
-
-def _run_script(db: sqlite3.Connection, script: str) -> None:
-    """Execute statements one by one inside the caller's transaction (`executescript` would
-    commit it first, and another process could then migrate in between)."""
-    statement = ""
-    for line in script.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            db.execute(statement)
-            statement = ""
-    if statement.strip():
-        raise ValueError(f"incomplete SQL statement in migration: {statement!r}")
-
-
-def _m1_leads_and_events(db: sqlite3.Connection) -> None:
-    _run_script(
-        db,
-        """
-        CREATE TABLE leads (
-            pk INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
-            email TEXT NOT NULL UNIQUE,
-            name TEXT NOT NULL,
-            company TEXT,
-            notes TEXT,
-            current_stage TEXT,
-            status TEXT,
-            engaged INTEGER NOT NULL DEFAULT 0,
-            owner TEXT,
-            source TEXT,
-            value REAL,
-            tags TEXT NOT NULL DEFAULT '[]',
-            follow_up_at TEXT,
-            last_contacted TEXT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            doc TEXT NOT NULL
-        );
-        CREATE INDEX leads_created ON leads (created_at, id);
-        CREATE INDEX leads_updated ON leads (updated_at, id);
-        CREATE INDEX leads_stage ON leads (current_stage, created_at);
-        CREATE INDEX leads_name ON leads (name, id);
-        CREATE INDEX leads_company ON leads (company, id);
-        CREATE INDEX leads_value ON leads (value, id);
-        CREATE INDEX leads_owner ON leads (owner COLLATE NOCASE);
-        CREATE INDEX leads_follow_up ON leads (follow_up_at);
-        CREATE INDEX leads_last_contacted ON leads (last_contacted, id);
-        CREATE TABLE events (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            type TEXT NOT NULL,
-            at TEXT NOT NULL,
-            by TEXT,
-            lead_id TEXT NOT NULL,
-            data TEXT NOT NULL
-        );
-        CREATE INDEX events_lead ON events (lead_id, seq);
-        """
-    )
-
-
-def _m2_substring_search(db: sqlite3.Connection) -> None:
-    """A trigram index makes `--search` a substring lookup instead of a scan of every lead."""
-    _run_script(
-        db,
-        """
-        CREATE VIRTUAL TABLE leads_fts USING fts5(
-            name, email, company, notes, content='leads', content_rowid='pk', tokenize='trigram'
-        );
-        INSERT INTO leads_fts (rowid, name, email, company, notes)
-            SELECT pk, name, email, company, notes FROM leads;
-        CREATE TRIGGER leads_fts_insert AFTER INSERT ON leads BEGIN
-            INSERT INTO leads_fts (rowid, name, email, company, notes)
-            VALUES (new.pk, new.name, new.email, new.company, new.notes);
-        END;
-        CREATE TRIGGER leads_fts_delete AFTER DELETE ON leads BEGIN
-            INSERT INTO leads_fts (leads_fts, rowid, name, email, company, notes)
-            VALUES ('delete', old.pk, old.name, old.email, old.company, old.notes);
-        END;
-        CREATE TRIGGER leads_fts_update AFTER UPDATE OF name, email, company, notes ON leads BEGIN
-            INSERT INTO leads_fts (leads_fts, rowid, name, email, company, notes)
-            VALUES ('delete', old.pk, old.name, old.email, old.company, old.notes);
-            INSERT INTO leads_fts (rowid, name, email, company, notes)
-            VALUES (new.pk, new.name, new.email, new.company, new.notes);
-        END;
-        """
-    )
-
-
-def _m3_filter_indexes(db: sqlite3.Connection) -> None:
-    """Indexes for the filters people combine most: "my leads" (owner) newest first or by stage
-    and value, and a tag table so `--tag` is a B-tree lookup instead of parsing every lead's JSON."""
-    _run_script(
-        db,
-        """
-        DROP INDEX leads_owner;
-        CREATE INDEX leads_owner_created ON leads (owner COLLATE NOCASE, created_at, id);
-        CREATE INDEX leads_owner_stage_value ON leads (owner COLLATE NOCASE, current_stage, value, id);
-        CREATE INDEX leads_stage_value ON leads (current_stage, value, id);
-        CREATE TABLE lead_tags (tag TEXT NOT NULL, pk INTEGER NOT NULL, PRIMARY KEY (tag, pk)) WITHOUT ROWID;
-        INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT j.value, leads.pk FROM leads, json_each(leads.tags) AS j;
-        CREATE TRIGGER lead_tags_insert AFTER INSERT ON leads BEGIN
-            INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT value, new.pk FROM json_each(new.tags);
-        END;
-        CREATE TRIGGER lead_tags_delete AFTER DELETE ON leads BEGIN
-            DELETE FROM lead_tags WHERE pk = old.pk;
-        END;
-        CREATE TRIGGER lead_tags_update AFTER UPDATE OF tags ON leads BEGIN
-            DELETE FROM lead_tags WHERE pk = old.pk;
-            INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT value, new.pk FROM json_each(new.tags);
-        END;
-        """
-    )
-
-
-def _m4_index_in_the_store(db: sqlite3.Connection) -> None:
-    """The store, not per-row triggers, keeps the search index and the tag table in step with
-    inserts and updates, one statement per write (a whole import batch at once): a trigger made
-    every INSERT or UPDATE keep a statement journal (the ~14 pages it touches, copied, spilled
-    to a temp file) and flushed FTS5 once per row, which made an import 3x and an --upsert
-    import 10x slower. Deletes, one lead at a time, keep their triggers."""
-    _run_script(
-        db,
-        """
-        DROP TRIGGER leads_fts_insert;
-        DROP TRIGGER leads_fts_update;
-        DROP TRIGGER lead_tags_insert;
-        DROP TRIGGER lead_tags_update;
-        """
-    )
-
-
-def _m5_drop_unused_indexes(db: sqlite3.Connection) -> None:
-    """Indexes no query uses, each one more B-tree every write updates (an import pays for
-    every row): nothing reads events by lead (`history` reads the lead's stage_history, the
-    feed reads by seq), and the planner never picks `follow_up_at` alone: `followups` and
-    `--follow-up-before` sort by another column, so they walk that column's index instead
-    (EXPLAIN QUERY PLAN, with and without LIMIT)."""
-    _run_script(
-        db,
-        """
-        DROP INDEX events_lead;
-        DROP INDEX leads_follow_up;
-        """
-    )
-
-
-def _m6_lead_handles(db: sqlite3.Connection) -> None:
-    """An index on each lead's handle, the last 10 characters of its id (domain/handle.py), so
-    `leadcli show 3c4d5e6f70` is an index lookup. An expression index: nothing to keep in step."""
-    _run_script(
-        db,
-        """
-        CREATE INDEX leads_handle ON leads (substr(id, 15));
-        """
-    )
-
-
-def _m7_folded_search(db: sqlite3.Connection) -> None:
-    """Search that ignores accents as well as case, and short searches through an index.
-
-    `leads_search` replaces `leads_fts`: a trigram index over the *folded* text of name, email,
-    company and notes (`domain.folding.fold`: `Müller` is indexed as `muller`, so `muller`,
-    `Muller` and `müller` all find it), each value followed by two `PAD` characters so that the
-    last one or two characters of a value also start a trigram: a 1-2 character search expands,
-    through the `leads_search_terms` vocabulary, to the trigrams that start with it. The table
-    keeps its own (folded) copy of the text: deleting by rowid needs no function, so another
-    tool deleting a lead keeps it in step (the delete trigger).
-
-    `leads_follow_up`: `followups` reads the due leads in follow-up order from this index
-    (partial: leads without a follow-up cost an import nothing)."""
-    _run_script(
-        db,
-        f"""
-        DROP TRIGGER leads_fts_delete;
-        DROP TABLE leads_fts;
-        CREATE VIRTUAL TABLE leads_search USING fts5(name, email, company, notes, tokenize='trigram');
-        CREATE VIRTUAL TABLE leads_search_terms USING fts5vocab(leads_search, col);
-        INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS};
-        CREATE TRIGGER leads_search_delete AFTER DELETE ON leads BEGIN
-            DELETE FROM leads_search WHERE rowid = old.pk;
-        END;
-        CREATE INDEX leads_follow_up ON leads (follow_up_at, id) WHERE follow_up_at IS NOT NULL;
-        """,
-    )
-
-
-# The search index's row of each lead (see _m7); `leadcli_search_text` is registered on every
-# connection the store opens.
-_SEARCH_ROWS = (
-    "SELECT pk, leadcli_search_text(name), leadcli_search_text(email), leadcli_search_text(company),"
-    " leadcli_search_text(notes) FROM leads"
-)
-
-
-def _m8_stage_stays(db: sqlite3.Connection) -> None:
-    """`stats` from aggregates kept as leads move: `lead_stays` holds, per lead and stage it
-    spent time in, the seconds of its finished stays there and the start of its running stay
-    (`domain.stays`). The store writes a lead's rows with the lead; `stats` sums them per
-    stage, ending running stays at "now" in open stages (closed ones are the pipeline's, known
-    only when the report runs). Reading every lead's history for each report cost 20x
-    sqlite-utils at 1M leads. Existing leads are filled here, from their documents, in SQL.
-    Two covering indexes make the report index scans, never reads of the lead rows (each holds
-    a whole document): `lead_stays_stage` for days per stage, `leads_engaged` (partial: the
-    engaged leads) for the engaged count — the per-stage counts and values already have
-    `leads_stage_value`. At 100k leads that took the report from 0.47 s of SQL to ~0.15 s."""
-    _run_script(
-        db,
-        f"""
-        CREATE TABLE lead_stays (
-            pk INTEGER NOT NULL, stage TEXT NOT NULL, finished REAL, running_since TEXT, PRIMARY KEY (pk, stage)
-        ) WITHOUT ROWID;
-        INSERT INTO lead_stays (pk, stage, finished, running_since) {_STAYS_FROM_DOCUMENTS};
-        CREATE INDEX lead_stays_stage ON lead_stays (stage, finished, running_since);
-        CREATE INDEX leads_engaged ON leads (current_stage) WHERE engaged = 1;
-        CREATE TRIGGER lead_stays_delete AFTER DELETE ON leads BEGIN
-            DELETE FROM lead_stays WHERE pk = old.pk;
-        END;
-        """,
-    )
-
-
-# Every lead's `lead_stays` rows from its document (see _m8): its history entries with a stage
-# and a time in order, then its current stage from stage_updated_at (else created_at) unless
-# the history ends there; each stay ends at the next one's start; the last one is running.
-_STAYS_FROM_DOCUMENTS = """
-WITH entries AS (
-    SELECT leads.pk, entry.key AS k, entry.value ->> 'to_stage' AS stage, entry.value ->> 'changed_at' AS since,
-           entry.value ->> 'leadcli_current' AS current
-    FROM leads, json_each(json_insert(
-        coalesce(leads.doc -> 'stage_history', '[]'), '$[#]',
-        json_object('to_stage', leads.current_stage, 'changed_at', coalesce(leads.doc ->> 'stage_updated_at', leads.created_at),
-                    'leadcli_current', 1))) AS entry
-    WHERE entry.type = 'object'),
-kept AS (
-    SELECT pk, k, stage, since, current, lag(stage) OVER (PARTITION BY pk ORDER BY k) AS previous FROM entries
-    WHERE stage IS NOT NULL AND since IS NOT NULL),
-stays AS (
-    SELECT pk, stage, since, lead(since) OVER (PARTITION BY pk ORDER BY k) AS until FROM kept
-    WHERE current IS NULL OR previous IS NOT stage)
-SELECT pk, stage,
-       sum(CASE WHEN until IS NOT NULL THEN max(0.0, round((julianday(until) - julianday(since)) * 86400.0, 3)) END),
-       max(CASE WHEN until IS NULL THEN since END)
-FROM stays GROUP BY pk, stage
-"""
-
-# Per stage: seconds spent (finished stays, plus running ones up to ? in open stages) summed
-# over the leads that spent time there, and those leads. {leads} narrows to the matching leads.
-_STAGE_SECONDS_SQL = """
-SELECT stage, total(coalesce(finished, 0.0) + CASE WHEN running_since IS NOT NULL AND {open}
-                    THEN max(0.0, round((julianday(?) - julianday(running_since)) * 86400.0, 3)) ELSE 0.0 END),
-       count(*)
-FROM lead_stays WHERE {leads}(finished IS NOT NULL OR (running_since IS NOT NULL AND {open})) GROUP BY stage
-"""
-
-
-def _stay_rows(pk: int, lead: Lead) -> list[tuple[Any, ...]]:
-    """The lead's `lead_stays` rows (see _m8)."""
-    history = lead.get("stage_history")
-    if history and len(history) == 1:  # a new lead (every imported one): one running stay
-        stage, at = history[0].get("to_stage"), history[0].get("changed_at")
-        if stage is not None and stage == lead.get("current_stage") and isinstance(at, datetime):
-            return [(pk, stage, None, _iso_cached(to_utc(at)))]
-    finished, running = split_stays(lead)
-    stages = dict.fromkeys([*finished, *([running[0]] if running else [])])
-    return [
-        (pk, stage, finished.get(stage), iso(running[1]) if running and running[0] == stage else None)
-        for stage in stages
-    ]
-
-
-def _write_stays(db: sqlite3.Connection, leads: list[tuple[int, Lead]], *, replace: bool = False) -> None:
-    """Store these leads' stays; `replace`: they had rows, rewritten only where they differ."""
-    rows: list[tuple[Any, ...]] = []
-    changed: list[tuple[int]] = []
-    for pk, lead in leads:
-        new = _stay_rows(pk, lead)
-        if replace:
-            old = db.execute("SELECT pk, stage, finished, running_since FROM lead_stays WHERE pk = ?", (pk,)).fetchall()
-            if sorted(old, key=lambda r: r[1]) == sorted(new, key=lambda r: r[1]):
-                continue
-            changed.append((pk,))
-        rows += new
-    db.executemany("DELETE FROM lead_stays WHERE pk = ?", changed)
-    db.executemany("INSERT INTO lead_stays (pk, stage, finished, running_since) VALUES (?, ?, ?, ?)", rows)
-
-
-# Ordered, append-only: the schema version is the number of migrations applied.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _m1_leads_and_events,
-    _m2_substring_search,
-    _m3_filter_indexes,
-    _m4_index_in_the_store,
-    _m5_drop_unused_indexes,
-    _m6_lead_handles,
-    _m7_folded_search,
-    _m8_stage_stays,
-]
-
-
-def _index_new_leads(db: sqlite3.Connection, since_pk: int) -> None:
-    """Add the leads inserted in this transaction (pk > since_pk: a new row gets a pk above the
-    largest, and the writer holds the lock) to the search index and the tag table (see _m4)."""
-    db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since_pk,))
-    db.execute(
-        "INSERT OR IGNORE INTO lead_tags (tag, pk)"
-        " SELECT j.value, leads.pk FROM leads, json_each(leads.tags) AS j WHERE leads.pk > ?",
-        (since_pk,),
-    )
-
-
-# What the search index and the tag table hold of a lead: (pk, name, email, company, notes, tags).
-Indexed = tuple[Any, ...]
-
-
-def _indexed(pk: int, columns: tuple[Any, ...]) -> Indexed:
-    """`Indexed` of a row stored or about to be written as `columns` (in _COLUMNS order)."""
-    return (pk, columns[2], columns[1], columns[3], columns[4], columns[11])
-
-
-def _reindex_updated(db: sqlite3.Connection, updated: dict[int, tuple[Indexed, Indexed]]) -> None:
-    """Bring the search index and the tag table from each updated lead's old values to its new
-    ones (by pk), touching only the leads whose searched columns or tags changed."""
-    changed = [new for old, new in updated.values() if old[1:5] != new[1:5]]
-    tags = [(new[0], new[5]) for old, new in updated.values() if old[5] != new[5]]
-    db.executemany("DELETE FROM leads_search WHERE rowid = ?", [(new[0],) for new in changed])
-    db.executemany(
-        "INSERT INTO leads_search (rowid, name, email, company, notes) VALUES (?, ?, ?, ?, ?)",
-        [(new[0], *map(_search_text, new[1:5])) for new in changed],
-    )
-    db.executemany("DELETE FROM lead_tags WHERE pk = ?", [(pk,) for pk, _ in tags])
-    db.executemany("INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT value, ? FROM json_each(?)", tags)
+# A bulk load (an import, see `SqliteStore.bulk_load`) expected to insert at least this many
+# leads, and at least BULK_DEFER_STORE_SHARE times the leads already stored, drops the
+# secondary indexes and leaves the new leads out of the search index while it loads, then
+# builds both once at the end: a sort per index and one pass of the search index, instead of
+# inserts at random places in a dozen B-trees per row, whose cost grows with the store (see
+# docs/scale.md). Below these, rebuilding indexes over the whole store would cost more than it
+# saves. Tests lower them.
+BULK_DEFER_MIN_ROWS = 50_000
+BULK_DEFER_STORE_SHARE = 0.25
+# Present only while a deferred bulk load is under way (or was killed): what it dropped, from
+# which pk on the search index lacks leads, and which process owns it (see _finish_bulk_load).
+BULK_TABLE = "leadcli_bulk_load"
 
 
 def _bulk_cache_kib(db: sqlite3.Connection) -> int:
     """The page cache for a bulk write (a negative cache_size, in KiB): see BULK_CACHE_KIB."""
     pages, size = db.execute("PRAGMA page_count").fetchone()[0], db.execute("PRAGMA page_size").fetchone()[0]
     return max(BULK_CACHE_MAX_KIB, min(BULK_CACHE_KIB, -(pages * size // 4096)))
+
+
+def _process_start(pid: int) -> str:
+    """When process `pid` started (Linux: clock ticks since boot, /proc/PID/stat field 22), so
+    a pid reused by another process is not taken for the loader; "" where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _this_process() -> str:
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())})
+
+
+def _process_alive(owner: str) -> bool:
+    """Whether the process described by `_this_process()` text still runs. A process on another
+    host cannot be checked: taken as running (`doctor --fix` finishes its load regardless)."""
+    try:
+        who = json.loads(owner)
+        pid = int(who["pid"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    if who.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: it exists
+        pass
+    start = _process_start(pid)
+    return not (start and who.get("start") and start != who["start"])
+
+
+@dataclass
+class _BulkLoad:
+    """A bulk load under way in this process (see SqliteStore.bulk_load)."""
+
+    expected: int | None  # rows the caller expects to insert, if it can tell
+    stored: int  # leads in the store when it began
+    rows: int = 0  # inserted so far
+    updates: int = 0  # updated so far
+    since_pk: int | None = None  # deferred: the search index lacks the leads above this pk
+    dropped: list[tuple[str, str]] | None = None  # deferred: (name, SQL) of the indexes dropped
 
 
 def _store_error(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
@@ -397,6 +142,10 @@ def escaped_sqlite_error(exc: sqlite3.DatabaseError) -> StoreUnavailable:
     return StoreUnavailable(f"the store cannot be read: {str(exc)[:100]}; run leadcli doctor, and restore the file from a backup")
 
 
+def _has_bulk_table(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (BULK_TABLE,)).fetchone() is not None
+
+
 class SqliteStore:
     read_only = False  # opened read-only: a file or directory the user may not write
 
@@ -405,6 +154,7 @@ class SqliteStore:
         named) a missing directory is exit 2, not a new empty store reporting 0 leads forever."""
         self.path = path.expanduser()
         self.uri_description = str(self.path)
+        self._bulk: _BulkLoad | None = None
         if not self.path.parent.is_dir() and not create_dir:
             raise InvalidInput(f"--db: the directory of {self.path} does not exist; create it first, or check the path")
         try:
@@ -417,6 +167,8 @@ class SqliteStore:
             self._migrate()
             # SQLite opens a file it may not write read-only without a word: say so at a write.
             self.read_only = not os.access(self.path, os.W_OK)
+            if not self.read_only and self._killed_bulk_load():
+                self._finish_bulk_load()
         except sqlite3.OperationalError as exc:
             if not ("readonly" in str(exc) or "unable to open" in str(exc)) or not self.path.is_file():
                 raise _store_error(exc, self.path) from None
@@ -656,12 +408,31 @@ class SqliteStore:
         self, inserts: Sequence[tuple[Lead, Event]], updates: Sequence[tuple[Lead, int, Event]]
     ) -> list[Exception | None]:
         results: list[Exception | None] = [None] * (len(inserts) + len(updates))
-        insert_sql = f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         rows = [_row(lead if lead.get("version") else {**lead, "version": 1}) for lead, _ in inserts]  # no copy per lead
         events: list[tuple[Any, ...]] = []
+        deferring = self._bulk is not None and self._bulk.since_pk is None
+        try:
+            return self._write_batch(inserts, updates, rows, events, results)
+        except BaseException:
+            if deferring and self._bulk is not None:  # rolled back with its DROP INDEXes: not deferred after all
+                self._bulk.since_pk = self._bulk.dropped = None
+            raise
+
+    def _write_batch(
+        self,
+        inserts: Sequence[tuple[Lead, Event]],
+        updates: Sequence[tuple[Lead, int, Event]],
+        rows: list[tuple[tuple[Any, ...], str]],
+        events: list[tuple[Any, ...]],
+        results: list[Exception | None],
+    ) -> list[Exception | None]:
+        insert_sql = f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         with self._write() as db:
             db.execute(f"PRAGMA cache_size = {_bulk_cache_kib(db)}")
             since_pk = db.execute("SELECT coalesce(max(pk), 0) FROM leads").fetchone()[0]
+            deferred = self._bulk is not None and self._defer(db, len(inserts), len(updates))
+            if deferred:
+                db.execute(f"PRAGMA cache_size = {DEFERRED_CACHE_KIB}")
             db.execute("SAVEPOINT batch_inserts")
             try:
                 db.executemany(insert_sql, [columns for columns, _ in rows])
@@ -674,7 +445,7 @@ class SqliteStore:
                     except sqlite3.IntegrityError:
                         results[i] = self._duplicate(inserts[i][0])
             db.execute("RELEASE batch_inserts")
-            _index_new_leads(db, since_pk)
+            _index_new_leads(db, since_pk, search=not deferred)
             written = [lead for i, (lead, _) in enumerate(inserts) if results[i] is None]
             # Each successful INSERT took the next pk (max + 1, under this transaction's lock).
             _write_stays(db, [(since_pk + 1 + n, lead) for n, lead in enumerate(written)])
@@ -707,6 +478,97 @@ class SqliteStore:
             _write_stays(db, list(restayed.items()), replace=True)
             db.executemany("INSERT INTO events (type, at, by, lead_id, data) VALUES (?, ?, ?, ?, ?)", events)
         return results
+
+    @contextmanager
+    def bulk_load(self, expected_rows: int | None = None) -> Iterator[None]:
+        """Many inserts are coming (an import: `write_batch` after `write_batch`, each its own
+        transaction). When they are many, for this store and in all (`expected_rows`, else the
+        rows inserted so far; see BULK_DEFER_MIN_ROWS), the batch that crosses the line drops
+        the secondary indexes and the batches leave their leads out of the search index; at the
+        end one transaction rebuilds both. Crash-safe: the drop commits with a batch, together
+        with a `BULK_TABLE` row saying what was dropped and who loads; a store opened after
+        that process died (a killed import) finishes the work first, and `doctor --fix` does
+        it whoever owns it. Meanwhile other processes see every committed lead, but a search
+        of theirs misses the new ones and their queries run without the dropped indexes."""
+        self._bulk = _BulkLoad(expected_rows, self.count(LeadQuery()))
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            bulk, self._bulk = self._bulk, None
+            if bulk.since_pk is not None:
+                try:
+                    self._finish_bulk_load(bulk)
+                except (sqlite3.Error, StoreUnavailable):
+                    if not failed:
+                        raise
+                    # The load's own error is the one to report; the next open finishes this.
+
+    def _defer(self, db: sqlite3.Connection, inserts: int, updates: int) -> bool:
+        """Whether this batch of the bulk load skips index upkeep, deferring it now if the load
+        has become large enough (the batch's transaction drops the indexes). Inserts count:
+        an `--upsert` that mostly updates (or changes nothing) keeps its indexes."""
+        bulk = self._bulk
+        assert bulk is not None
+        bulk.rows += inserts
+        bulk.updates += updates
+        if bulk.since_pk is not None:
+            return True
+        if not inserts:
+            return False
+        expected = max(int((bulk.expected or 0) * bulk.rows / (bulk.rows + bulk.updates)), bulk.rows)
+        if expected < BULK_DEFER_MIN_ROWS or expected < bulk.stored * BULK_DEFER_STORE_SHARE or _has_bulk_table(db):
+            return False  # small, or another process's load is deferred already
+        dropped = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            " AND tbl_name IN ('leads', 'lead_stays') ORDER BY name"
+        ).fetchall()
+        since = int(db.execute("SELECT coalesce(max(pk), 0) FROM leads").fetchone()[0])
+        db.execute(f"CREATE TABLE {BULK_TABLE} (since_pk INTEGER NOT NULL, owner TEXT NOT NULL, indexes TEXT NOT NULL)")
+        db.execute(f"INSERT INTO {BULK_TABLE} VALUES (?, ?, ?)", (since, _this_process(), json.dumps(dropped)))
+        for name, _sql in dropped:
+            db.execute(f'DROP INDEX "{name}"')
+        bulk.since_pk, bulk.dropped = since, [(name, sql) for name, sql in dropped]
+        return True
+
+    def _killed_bulk_load(self) -> bool:
+        """A deferred bulk load whose process is gone (killed midway) left its work undone."""
+        if not _has_bulk_table(self.db):
+            return False
+        return not all(_process_alive(owner) for (owner,) in self.db.execute(f"SELECT owner FROM {BULK_TABLE}"))
+
+    def _finish_bulk_load(self, bulk: _BulkLoad | None = None) -> list[str]:
+        """Do what a deferred bulk load left for its end, in one transaction: recreate the
+        indexes it dropped, put the leads above its pk into the search index (again: a lead
+        another process wrote or edited meanwhile is there already), forget the load. `bulk`:
+        this process's own load (its `BULK_TABLE` row may be gone: `doctor --fix` finished it);
+        None: every recorded load (a killed one's). Returns the indexes recreated."""
+        with self._write() as db:
+            db.execute(f"PRAGMA cache_size = {DEFERRED_CACHE_KIB}")
+            since = bulk.since_pk if bulk else None
+            dropped = list(bulk.dropped or []) if bulk else []
+            if _has_bulk_table(db):
+                mine = _this_process()
+                for since_pk, owner, indexes in db.execute(f"SELECT since_pk, owner, indexes FROM {BULK_TABLE}").fetchall():
+                    if bulk is None or owner == mine:
+                        since = since_pk if since is None else min(since, since_pk)
+                        dropped += [(name, sql) for name, sql in json.loads(indexes)]
+                        db.execute(f"DELETE FROM {BULK_TABLE} WHERE owner = ?", (owner,))
+                if db.execute(f"SELECT count(*) FROM {BULK_TABLE}").fetchone()[0] == 0:
+                    db.execute(f"DROP TABLE {BULK_TABLE}")
+            if since is None:
+                return []
+            present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            made = [name for name in dict(dropped) if name not in present]
+            for name in made:
+                db.execute(dict(dropped)[name])
+            if made and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+                for name in made:  # dropping an index dropped its statistics: the planner needs them back
+                    db.execute(f'ANALYZE "{name}"')
+            db.execute("DELETE FROM leads_search WHERE rowid > ?", (since,))
+            db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since,))
+        return made
 
     def _stored_by_id(self, db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[Any, ...]]:
         """Each lead's (pk, *columns) as stored, by id."""
@@ -802,13 +664,15 @@ class SqliteStore:
 
     def ensure_indexes(self) -> list[str]:
         """Recreate the indexes (and triggers) a full migration makes that this file lacks
-        (`doctor --fix`); returns their names."""
+        (`doctor --fix`), first finishing a deferred bulk load, whoever runs it (see
+        bulk_load); returns their names."""
+        made = self._finish_bulk_load() if _has_bulk_table(self.db) else []
         missing = self._missing_schema()
         if missing:
             with self._write() as db:
                 for _name, sql in missing:
                     db.execute(sql)
-        return [name for name, _sql in missing]
+        return made + [name for name, _sql in missing]
 
     def _missing_schema(self) -> list[tuple[str, str]]:
         """(name, SQL) of each index or trigger the migrations create and this file lacks."""
@@ -830,6 +694,11 @@ class SqliteStore:
         checked = [r[0] for r in self._execute("PRAGMA quick_check(5)")]
         if checked != ["ok"]:
             found.append(f"the store file is damaged ({'; '.join(checked)}): restore it from a backup")
+        if _has_bulk_table(self.db):
+            found.append(
+                "an import is loading leads with its indexes set aside (or was stopped in a way that left them so):"
+                " they are rebuilt when it ends; leadcli doctor --fix rebuilds them now"
+            )
         for name, _sql in self._missing_schema():
             found.append(f"index or trigger {name} is missing (leadcli doctor --fix recreates it)")
         return found
@@ -853,11 +722,6 @@ class SqliteStore:
         self.db.close()
 
 
-_COLUMNS = (
-    "id", "email", "name", "company", "notes", "current_stage", "status", "engaged", "owner",
-    "source", "value", "tags", "follow_up_at", "last_contacted", "created_at", "updated_at",
-    "version", "doc",
-)  # fmt: skip
 
 
 def _dumps(value: Any) -> str:
@@ -920,152 +784,7 @@ def _event_row(lead_id: str, doc_json: str, event: Event) -> tuple[Any, ...]:
     return (event["type"], _iso_cached(event.get("at") or now_utc()), event.get("by"), lead_id, data)
 
 
-_last_iso: tuple[Any, str] = (None, "")
-
-
-def _iso_cached(at: Any) -> str:
-    """`iso(at)`, remembering the last one: a batch's events share one `at`."""
-    global _last_iso
-    if _last_iso[0] is not at:
-        _last_iso = (at, iso(at))
-    return _last_iso[1]
 
 
 def _decode(doc: str) -> Lead:
     return from_jsonable(_loads(doc))
-
-
-SEARCH_COLUMNS = ("name", "email", "company", "notes")
-
-
-def _search_text(text: str | None) -> str | None:
-    """A column's value as the search index holds it: folded, then padded (see _m7)."""
-    return None if text is None else fold(text) + PAD + PAD
-
-
-def _register_functions(db: sqlite3.Connection) -> None:
-    db.create_function("leadcli_search_text", 1, _search_text, deterministic=True)
-
-
-# A 1-2 character search expanding to more trigrams than this (a common letter) reads the
-# leads in the requested order instead, checking each one, and stops at the end of the page.
-MAX_SHORT_TERMS = 200
-
-
-def _contains(
-    db: sqlite3.Connection, columns: tuple[str, ...], text: str, clauses: list[str], params: list[Any]
-) -> None:
-    """`columns` contain `text`, ignoring case and accents (`domain.folding`), every character literal.
-
-    Always through the folded trigram index `leads_search` (see _m7). Three characters or more: a
-    quoted FTS5 phrase is an exact substring match, and the text is a bound parameter inside an
-    FTS string, so no character of it is syntax. One or two: the trigrams that start with the
-    text, looked up in the index's vocabulary (a B-tree range), then matched as `"t1" OR "t2"…`
-    (the padding makes a value's last characters start trigrams too). When a very common letter
-    expands to hundreds of trigrams, each lead, read in the query's order, is checked against its
-    folded text instead: the page fills within a few rows, since such a letter is in most leads.
-    """
-    needle = fold(text)
-    if not needle:  # combining marks alone: folded away, they match nothing
-        clauses.append("0")
-        return
-    colset = "{" + " ".join(columns) + "} : "
-    if len(needle) >= 3:
-        clauses.append("pk IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)")
-        params.append(colset + _phrase(needle))
-        return
-    rows = db.execute(
-        f"SELECT DISTINCT term FROM leads_search_terms WHERE term >= ? AND term < ? AND col IN ({', '.join('?' * len(columns))})"
-        f" LIMIT {MAX_SHORT_TERMS + 1}",
-        (needle, needle[:-1] + chr(ord(needle[-1]) + 1), *columns),
-    ).fetchall()
-    terms = [row[0] for row in rows if row[0].startswith(needle)]
-    if not terms:
-        clauses.append("0")
-    elif len(terms) <= MAX_SHORT_TERMS:
-        clauses.append("pk IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)")
-        params.append(colset + "(" + " OR ".join(map(_phrase, terms)) + ")")
-    else:
-        found = " OR ".join(f"instr(s.{c}, ?) > 0" for c in columns)
-        clauses.append(f"EXISTS (SELECT 1 FROM leads_search AS s WHERE s.rowid = leads.pk AND ({found}))")
-        params += [needle] * len(columns)
-
-
-def _phrase(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _where(db: sqlite3.Connection, q: LeadQuery) -> tuple[str, list[Any]]:
-    """The query's filters as a WHERE clause: each schema op (domain/schema.py) translated once."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for spec, value in q.conditions():
-        op, fields = spec.op, spec.fields
-        column = _column(fields[0])
-        if op in ("in", "not_in", "id_in"):
-            marks = ", ".join("?" * len(value))
-            if op == "in":
-                clauses.append(f"{column} IN ({marks})")
-            elif op == "not_in":
-                clauses.append(f"({column} IS NULL OR {column} NOT IN ({marks}))")
-            else:
-                clauses.append(f"id IN ({marks})" if value else "0")
-            params += value
-        elif op == "equals":
-            clauses.append(f"{column} = ? COLLATE NOCASE")
-            params.append(value)
-        elif op == "is":
-            clauses.append(f"{column} = ?" if column == fields[0] else f"coalesce({column}, 0) = ?")  # columns are NOT NULL
-            params.append(1 if value else 0)
-        elif op == "has_all":
-            for item in value:
-                if fields == ("tags",):
-                    # Correlated lookups keep the sort index usable: a common tag stops after one
-                    # page, a rare one costs a B-tree probe per lead, never a JSON parse.
-                    clauses.append("EXISTS (SELECT 1 FROM lead_tags WHERE tag = ? AND pk = leads.pk)")
-                else:
-                    clauses.append(f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ?)")
-                params.append(item)
-        elif op == "contains":
-            _contains(db, fields, value, clauses, params)
-        elif op in _BOUNDS:
-            clauses.append(_BOUNDS[op].format(column=column))
-            params.append(iso(value))
-        elif op == "idle_before":
-            clauses.append(f"coalesce({column}, {_column(fields[1])}) < ?")
-            params.append(iso(value))
-        else:
-            raise ValueError(f"no SQLite translation of the filter op {op!r}")
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-_BOUNDS = {
-    "at_or_after": "{column} >= ?",
-    "before": "{column} < ?",
-    "at_or_before": "{column} <= ?",
-    "before_or_never": "({column} IS NULL OR {column} < ?)",
-}
-
-
-def _column(field: str) -> str:
-    """The SQL for a schema field: its column, or its value in the stored document (a field the
-    leads table has no column for; the name is the schema's, never user text)."""
-    if field in _COLUMNS:
-        return field
-    if not field.isidentifier():
-        raise ValueError(f"not a field name: {field!r}")
-    return f"json_extract(doc, '$.{field}')"
-
-
-def _order(q: LeadQuery, params: list[Any]) -> str:
-    direction = "DESC" if q.descending else "ASC"
-    if q.sort == "current_stage":
-        cases = " ".join("WHEN ? THEN ?" for _ in q.stage_order)
-        for rank, stage in enumerate(q.stage_order):
-            params += [stage, rank]
-        key = f"CASE current_stage {cases} ELSE {len(q.stage_order)} END" if q.stage_order else "current_stage"
-    elif q.sort in STORE_SORT_FIELDS:  # a column name spliced into SQL: only the known ones
-        key = q.sort
-    else:
-        raise ValueError(f"unknown sort field {q.sort!r}")
-    return f"{key} {direction}, id {direction}"
