@@ -16,10 +16,11 @@ from leadcli.store.base import Lead
 DAY_SECONDS = 86_400.0
 
 
-def stage_rows(ws: Workspace, query: LeadQuery) -> list[dict[str, Any]]:
+def stage_rows(ws: Workspace, query: LeadQuery, values: bool = True) -> list[dict[str, Any]]:
     """`[{"stage", "count", "value"}]` in pipeline order; stages found in the store but not in
-    the pipeline (e.g. written by another tool) follow, so no lead goes uncounted."""
-    totals = ws.store.stage_totals(query)
+    the pipeline (e.g. written by another tool) follow, so no lead goes uncounted. Without
+    `values`, every value is 0 (the store need not sum them)."""
+    totals = ws.store.stage_totals(query, values=values)
     rows = []
     for stage in ws.pipeline.stages:
         n, value = totals.pop(stage, (0, 0.0))

@@ -100,8 +100,9 @@ class LeadStore(Protocol):
 
     def count(self, query: LeadQuery) -> int: ...
 
-    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
-        """Per stage: (number of matching leads, sum of their values)."""
+    def stage_totals(self, query: LeadQuery, values: bool = True) -> dict[str | None, tuple[int, float]]:
+        """Per stage: (number of matching leads, sum of their values; 0 when not `values`:
+        a store may then spare the work of summing them)."""
         ...
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:
@@ -128,8 +129,9 @@ class LeadStore(Protocol):
         `doctor --fix`; returns what it could not fix or what it created, as text."""
         ...
 
-    def describe(self) -> dict[str, Any]:
-        """What `doctor` shows: backend, version, indexes, counts, live-update capability."""
+    def describe(self, count_leads: bool = True) -> dict[str, Any]:
+        """What `doctor` shows: backend, version, indexes, counts, live-update capability.
+        `count_leads=False`: `leads` is None, for a caller that counts them on its own pass."""
         ...
 
     def close(self) -> None: ...

@@ -334,7 +334,7 @@ class SqliteStore:
         where, params = _where(self.db, query)
         return int(self._execute(f"SELECT count(*) FROM leads{where}", params).fetchone()[0])
 
-    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
+    def stage_totals(self, query: LeadQuery, values: bool = True) -> dict[str | None, tuple[int, float]]:
         where, params = _where(self.db, query)
         rows = self._execute(
             f"SELECT current_stage, count(*), total(value) FROM leads{where} GROUP BY current_stage", params
@@ -703,7 +703,7 @@ class SqliteStore:
             found.append(f"index or trigger {name} is missing (leadcli doctor --fix recreates it)")
         return found
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, count_leads: bool = True) -> dict[str, Any]:
         indexes = [r[0] for r in self._execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         return {
             "backend": "sqlite",
@@ -712,7 +712,7 @@ class SqliteStore:
             "schema_version": self.schema_version(),
             "journal_mode": self._execute("PRAGMA journal_mode").fetchone()[0],
             "indexes": ["email (unique)", "id (unique)", *indexes, "leads_search (folded trigram search)", "lead_stays (days per stage)"],
-            "leads": self.count(LeadQuery()),
+            "leads": self.count(LeadQuery()) if count_leads else None,
             "events": self.last_seq(),
             "live_updates": "poll (PRAGMA data_version)",
             "problems": self.problems(),
