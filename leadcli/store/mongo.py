@@ -31,7 +31,9 @@ from leadcli.config import mask_uri
 from leadcli.domain.dates import now_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.handle import HANDLE_LENGTH, handle_of, is_hex
+from leadcli.domain.lead import to_jsonable
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.stays import stage_figures
 from leadcli.store.base import ChangeFeed, Event, Lead
 from leadcli.store.mongo_docs import event_from_document, event_key
 from leadcli.store.mongo_docs import from_document as _from_document
@@ -517,14 +519,24 @@ class MongoStore:
                 return
             yield _from_document(doc)
 
+    def stage_stats(
+        self, query: LeadQuery, closed: Sequence[str], now: datetime
+    ) -> tuple[dict[str | None, tuple[int, float]], int, dict[str, tuple[float, int]]]:
+        """What `stats` is made of (see LeadStore), summed here in one pass over the matching
+        leads, streamed with only what it reads (stage, value, engagement, stage history and the
+        times a current stay may start at): FerretDB v1 has no date arithmetic in its
+        aggregation to compute days per stage server-side."""
+        return stage_figures(self.stats_leads(query), closed, now)
+
     def stats_leads(self, query: LeadQuery) -> Iterator[Lead]:
-        """The matching leads with only what `stats` reads (stage, value, engagement, stage
-        history and the times a current stay may start at), streamed: FerretDB v1 has no date
-        arithmetic in its aggregation to compute days per stage server-side, so the report is
-        summed by the caller in one pass, without the rest of each document crossing the wire."""
         with self._errors():
             cursor = self.leads.find(_filter(query), STATS_PROJECTION)
         yield from self._stream(cursor)
+
+    def query_records(self, query: LeadQuery) -> Iterator[dict[str, Any]]:
+        """`query`'s leads as JSON-ready records (see LeadStore)."""
+        for lead in self.query(query):
+            yield to_jsonable(lead)
 
     def count(self, query: LeadQuery) -> int:
         with self._errors():

@@ -299,6 +299,13 @@ class SqliteStore:
         )
         return [_decode(r[0]) for r in rows]
 
+    def find_by_reference(self, key: str, limit: int = 2) -> list[Lead]:
+        """See LeadStore: two index range scans (leads_handle, the id's unique index)."""
+        found = {lead["id"]: lead for lead in self.find_by_handle(key, limit)}
+        for lead in self.find_by_prefix(key, limit):
+            found.setdefault(lead["id"], lead)
+        return list(found.values())
+
     def known_values(self, kind: str, prefix: str = "", limit: int = 200) -> list[str]:
         """Distinct owners or tags starting with `prefix`, for shell completion (index walks:
         leads_owner_created, lead_tags' primary key)."""
