@@ -59,7 +59,8 @@ sys.path[:0] = [str(TREE), str(HERE)]
 
 from leadgen import make_leads  # noqa: E402
 
-from leadcli.store.sqlite import MIGRATIONS, SqliteStore  # noqa: E402
+from leadcli.store.sqlite import SqliteStore  # noqa: E402
+from leadcli.store.sqlite_schema import MIGRATIONS  # noqa: E402
 
 SQLITE_UTILS = shutil.which("sqlite-utils", path=str(Path(sys.executable).parent)) or "sqlite-utils"
 

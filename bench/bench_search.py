@@ -32,7 +32,8 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from leadgen import make_leads  # noqa: E402
 
-from leadcli.store.sqlite import _COLUMNS, SqliteStore, _columns, _index_new_leads  # noqa: E402
+from leadcli.store.sqlite import SqliteStore, _columns  # noqa: E402
+from leadcli.store.sqlite_schema import _COLUMNS, _index_new_leads  # noqa: E402
 
 DATA = ROOT / "bench" / ".data"
 GENERATOR_VERSION = 1

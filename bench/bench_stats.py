@@ -39,7 +39,8 @@ def fill(ws: Workspace, n: int) -> None:
             "created_at": history[0]["changed_at"], "updated_at": history[-1]["changed_at"],
             "stage_history": history, "fields": {}, "version": 1,
         }  # fmt: skip
-        from leadcli.store.sqlite import _COLUMNS, _columns
+        from leadcli.store.sqlite import _columns
+        from leadcli.store.sqlite_schema import _COLUMNS
 
         ws.store.db.execute(f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", _columns(lead))
     ws.store.db.execute("COMMIT")

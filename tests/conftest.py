@@ -277,3 +277,19 @@ def artisan_uri(mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
     default: leadcli keeps every lead it writes readable by that app (domain/artisan.py)."""
     monkeypatch.delenv("LEADCLI_WEB_APP_COMPATIBLE")
     return mongo_uri
+
+
+def wait_for_leads(db: Path, proc: subprocess.Popen[bytes], at_least: int = 1, timeout: float = 60) -> int:
+    """Poll a SQLite store another process is writing until it holds `at_least` leads (or the
+    process ends, or `timeout` passes); the count seen last."""
+    import sqlite3
+
+    deadline, written = time.monotonic() + timeout, 0
+    while written < at_least and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        try:
+            with sqlite3.connect(db) as peek:
+                written = peek.execute("SELECT count(*) FROM leads").fetchone()[0]
+        except sqlite3.OperationalError:
+            continue
+    return written

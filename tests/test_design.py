@@ -70,3 +70,20 @@ def test_only_the_modules_design_md_lists_import_rich() -> None:
 
 def test_nothing_below_cli_imports_typer() -> None:
     assert {m for m in importers("typer") if not m.startswith("cli/")} == set()
+
+
+def test_nothing_outside_store_asks_a_store_what_it_can_do() -> None:
+    """The LeadStore port says everything the services need (issue 16): no module outside
+    store/ asks `hasattr`/`getattr` of a store, or imports a database library."""
+    for path in PACKAGE.rglob("*.py"):
+        where = path.relative_to(PACKAGE).as_posix()
+        if where.startswith("store/"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("hasattr", "getattr") and node.args:
+                asked = ast.unparse(node.args[0])
+                assert "store" not in asked, f"{where}:{node.lineno} asks {node.func.id}({asked}, …)"
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert name.split(".")[0] not in ("pymongo", "bson", "sqlite3"), f"{where} imports {name}"

@@ -170,7 +170,7 @@ def test_followups_come_from_the_follow_up_index_in_order_with_ties_by_id(tmp_pa
     from leadcli.domain.query import LeadQuery
     from leadcli.services.context import Workspace
     from leadcli.services.pipeline import followups
-    from leadcli.store.sqlite import _order, _where
+    from leadcli.store.sqlite_query import _order, _where
 
     ws = Workspace(load_settings(db=str(tmp_path / "leads.db"), env={"LEADCLI_TIMEZONE": "UTC"}))
     try:
@@ -185,3 +185,23 @@ def test_followups_come_from_the_follow_up_index_in_order_with_ties_by_id(tmp_pa
         assert plan == "SEARCH leads USING INDEX leads_follow_up (follow_up_at<?)"
     finally:
         ws.store.close()
+
+
+def test_limit_gives_the_first_n_in_order_and_a_terminal_the_total(store_uri: str, stale_store: dict[str, Any]) -> None:
+    """--limit is asked of the store (the rest of a large store is never read, issue 15): the
+    same first N, in order, as without it; a person at a terminal is told how many there were."""
+    from test_terminal_day import TERMINAL
+
+    every = emails(invoke("--db", store_uri, "stale", "--days", "3", "-o", "json"))
+    assert len(every) == 3
+    first = invoke("--db", store_uri, "stale", "--days", "3", "--limit", "2", "-o", "json")
+    assert (emails(first), first.stderr) == (every[:2], "")
+    assert emails(invoke("--db", store_uri, "stale", "--days", "3", "--limit", "3", "-o", "json")) == every
+    told = invoke("--db", store_uri, "stale", "--days", "3", "--limit", "1", "-o", "json", env=TERMINAL)
+    assert "showing the first 1 of 3 (--limit 1)" in told.stderr
+    for n, email in enumerate(("a@example.com", "b@example.com", "c@example.com")):
+        add(store_uri, email, "--follow-up", f"-{3 - n}d")
+    assert emails(invoke("--db", store_uri, "followups", "--limit", "2", "-o", "json")) == ["a@example.com", "b@example.com"]
+    told = invoke("--db", store_uri, "followups", "--limit", "2", "-o", "json", env=TERMINAL)
+    assert "showing the first 2 of 3 (--limit 2)" in told.stderr
+    assert invoke("--db", store_uri, "followups", "--limit", "0").code == 2

@@ -132,3 +132,18 @@ def test_stores_find_leads_by_a_handle_prefix_in_handle_order(store) -> None:  #
     assert [x["id"] for x in store.find_by_handle("abc2000000")] == [second["id"]]
     assert store.find_by_handle("abc3") == [] and store.find_by_handle("abc1000000f") == []
     assert "handle" not in store.get(first["id"])  # the record never carries it
+
+
+def test_a_key_that_is_one_leads_handle_and_anothers_id_prefix_names_both(store_uri: str) -> None:
+    """Handles and id prefixes are looked up together (on MongoDB in one query, issue 15): a key
+    that starts one lead's id and another's handle is ambiguous, and each alone still resolves."""
+    by_id = lead("Ada Lovelace", id="abcd12" + "0" * 8 + "9876543210")
+    by_handle = lead("Alan Turing", id="6b0f9781" + "00" * 3 + "abcd125555")
+    seed(store_uri, [by_id, by_handle])
+    both = invoke("--db", store_uri, "show", "abcd12")
+    assert both.code == 2 and "matches 2 leads" in both.stderr
+    assert "Ada Lovelace" in both.stderr and "Alan Turing" in both.stderr
+    assert invoke("--db", store_uri, "show", "abcd1200", "-o", "json").json()["id"] == by_id["id"]
+    assert invoke("--db", store_uri, "show", "abcd1255", "-o", "json").json()["id"] == by_handle["id"]
+    assert invoke("--db", store_uri, "show", "98765432", "-o", "json").json()["id"] == by_id["id"]  # its handle
+    assert invoke("--db", store_uri, "show", "abcd13").code == 3

@@ -12,12 +12,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, invoke, run_process
+from conftest import ROOT, invoke, run_process, wait_for_leads
 
 from leadcli.services.import_rows import parse_date
 from leadcli.services.importer import Importer
@@ -322,15 +321,7 @@ def test_an_import_killed_midway_leaves_a_consistent_store_and_upsert_completes_
     proc = subprocess.Popen([sys.executable, "-m", "leadcli", "--db", str(db), "import", str(data)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        written = 0
-        while written == 0 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-            try:
-                with sqlite3.connect(db) as peek:
-                    written = peek.execute("SELECT count(*) FROM leads").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
+        wait_for_leads(db, proc)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()

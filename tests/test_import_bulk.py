@@ -14,12 +14,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, invoke, run_process
+from conftest import ROOT, invoke, run_process, wait_for_leads
 
 from leadcli.services.importer import Importer
 from leadcli.store import sqlite as sqlite_store
@@ -176,14 +175,7 @@ def test_an_import_killed_while_its_indexes_are_set_aside_leaves_a_store_that_an
     proc = subprocess.Popen([sys.executable, "-c", LOWERED, "--db", str(db), "import", str(data)],
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline, written = time.monotonic() + 120, 0
-        while written < 3000 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-            try:
-                with sqlite3.connect(db) as peek:
-                    written = peek.execute("SELECT count(*) FROM leads").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
+        wait_for_leads(db, proc, at_least=3000, timeout=120)
         # Another process opening the store meanwhile leaves the running load alone.
         sqlite_store.SqliteStore(db).close()
         proc.send_signal(signal.SIGKILL)

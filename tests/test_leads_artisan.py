@@ -144,3 +144,31 @@ def test_doctor_explains_duplicate_emails_instead_of_crashing(artisan_uri: str, 
     assert fixed.code == 0, fixed.stderr
     assert fixed.json()["email_unique"] is True and fixed.json()["problems"] == []
     assert invoke("--db", artisan_uri, "add", "--name", "Ada 2", "--email", "ada@engines.io", "--company", "Engines").code == 4
+
+
+def test_stages_count_every_lead_whatever_its_value(artisan_uri: str, artisan) -> None:
+    """`stages` on a database other apps write counts each lead in its stage, whatever its value
+    (FerretDB groups by stage and value in one pass, issue 15): a text or boolean value, null or
+    none; `stats` sums only the numbers, as MongoDB's `$sum` would."""
+    values: list[object] = [1200.5, 1200.5, 300, "lots", True, None]
+    artisan.insert_many([artisan_lead(f"Lead {i}", f"lead{i}@x.io", "Negotiation", value=v) for i, v in enumerate(values)])
+    artisan.insert_many([artisan_lead("No Value", "novalue@x.io", "Negotiation"), artisan_lead("Won", "won@x.io", "Closed Won", value=99)])
+    result = invoke("--db", artisan_uri, "stages", "-o", "json")
+    assert result.code == 0, result.stderr
+    counts = {row["stage"]: row["count"] for row in result.json()}
+    assert (counts["Negotiation"], counts["Closed Won"], counts["New Lead"]) == (7, 1, 0)
+    assert sum(counts.values()) == 8
+
+
+def test_doctor_counts_the_leads_of_both_apps_on_its_one_pass(artisan_uri: str, artisan) -> None:
+    """`doctor` counts the leads on the pass its checks make (issue 15: FerretDB reads every
+    document for a count, so counting apart read the collection twice): the web app's and
+    leadcli's alike."""
+    artisan.insert_many([artisan_lead(f"Web {i}", f"web{i}@x.io") for i in range(3)])
+    added = invoke("--db", artisan_uri, "add", "--name", "Cli", "--email", "cli@x.io", "--company", "C", "-o", "ids")
+    assert added.code == 0, added.stderr
+    report = invoke("--db", artisan_uri, "doctor", "-o", "json")
+    assert report.code == 0, report.stderr
+    assert report.json()["leads"] == 4
+    artisan.delete_one({"email": "web0@x.io"})
+    assert invoke("--db", artisan_uri, "doctor", "-o", "json").json()["leads"] == 3

@@ -115,7 +115,8 @@ def test_sqlite_serves_a_filtered_sorted_page_and_a_search_from_indexes(tmp_path
     """The queries `list` sends for the common cases walk an index in order (no full scan, no
     sort of every lead), so page 50 of 100,000 leads stays fast (see bench/bench_search.py)."""
     from leadcli.domain.query import LeadQuery
-    from leadcli.store.sqlite import SqliteStore, _order, _where
+    from leadcli.store.sqlite import SqliteStore
+    from leadcli.store.sqlite_query import _order, _where
 
     store = SqliteStore(tmp_path / "leads.db")
     store.insert({**lead("Acme Buyer", company="Acme"), "version": 1}, {"type": "lead_created", "by": "t", "changes": {}})

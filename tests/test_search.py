@@ -116,10 +116,10 @@ def test_sqlite_search_is_exactly_a_folded_substring_match(tmp_path_factory, mon
     test of the folded texts."""
     from leadcli.domain.folding import fold
     from leadcli.domain.query import LeadQuery
-    from leadcli.store import sqlite
+    from leadcli.store import sqlite_query
     from leadcli.store.sqlite import SqliteStore
 
-    monkeypatch.setattr(sqlite, "MAX_SHORT_TERMS", 0 if scan else 200)
+    monkeypatch.setattr(sqlite_query, "MAX_SHORT_TERMS", 0 if scan else 200)
     store = SqliteStore(tmp_path_factory.mktemp("hyp") / "leads.db")
     try:
         records = [lead(f"n{i}", company=text or None, notes=text[::-1] or None) for i, text in enumerate(texts)]

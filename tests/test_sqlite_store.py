@@ -97,7 +97,8 @@ def test_migrations_are_idempotent(db_path: Path) -> None:
 def test_an_older_schema_is_migrated_with_its_data(db_path: Path) -> None:
     """A file written at schema 1 (before the search index) gains the index, covering the
     leads it already holds."""
-    from leadcli.store.sqlite import _COLUMNS, _columns
+    from leadcli.store.sqlite import _columns
+    from leadcli.store.sqlite_schema import _COLUMNS
 
     lead = make_lead("grace@example.com", company="Navy")
     db = sqlite3.connect(db_path, isolation_level=None)
@@ -217,7 +218,8 @@ def test_a_document_written_with_nan_by_an_older_leadcli_still_reads(sqlite_stor
 def test_an_update_of_some_columns_leaves_the_row_as_a_full_rewrite_would(sqlite_store: SqliteStore, db_path: Path) -> None:
     """Updates SET only the columns that changed (fewer index rewrites); the stored row, every
     column and the search index, must still be exactly what writing the whole lead gives."""
-    from leadcli.store.sqlite import _COLUMNS, _columns
+    from leadcli.store.sqlite import _columns
+    from leadcli.store.sqlite_schema import _COLUMNS
 
     lead = make_lead("ada@example.com", tags=["vip"], value=10.0, owner="kim")
     sqlite_store.insert(lead, event())
@@ -394,7 +396,8 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
         migration(db)
     db.execute("PRAGMA user_version = 3")
     db.close()
-    from leadcli.store.sqlite import _COLUMNS, _columns
+    from leadcli.store.sqlite import _columns
+    from leadcli.store.sqlite_schema import _COLUMNS
 
     before = {**make_lead("grace@example.com", company="Navy", tags=["vip"]), "version": 1}
     db = sqlite3.connect(db_path, isolation_level=None)  # the schema-3 store: indexed by its triggers
@@ -430,7 +433,8 @@ def test_a_schema_3_store_gains_per_statement_indexing_and_keeps_its_index(db_pa
 
 def _schema_4_insert(db: sqlite3.Connection, lead: dict[str, Any]) -> dict[str, Any]:
     """A lead written as a schema-4 leadcli wrote it: the row, its trigram entry, its event."""
-    from leadcli.store.sqlite import _COLUMNS, _columns, _event_row, _row
+    from leadcli.store.sqlite import _columns, _event_row, _row
+    from leadcli.store.sqlite_schema import _COLUMNS
 
     lead = {**lead, "version": 1}
     cursor = db.execute(f"INSERT INTO leads ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", _columns(lead))

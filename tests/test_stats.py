@@ -220,7 +220,7 @@ def _assert_same_report(got: dict[str, Any], expected: dict[str, Any]) -> None:
 def _assert_stays_as_migration_builds_them(store: Any) -> None:
     """The stays the store wrote with each lead are the ones migration 8 derives from the
     stored documents in SQL (the path every pre-existing lead takes)."""
-    from leadcli.store.sqlite import _STAYS_FROM_DOCUMENTS
+    from leadcli.store.sqlite_schema import _STAYS_FROM_DOCUMENTS
 
     def rows(sql: str) -> list[tuple[Any, ...]]:
         return sorted((pk, stage, None if f is None else round(f, 3), since) for pk, stage, f, since in store.db.execute(sql))

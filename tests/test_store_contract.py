@@ -218,6 +218,9 @@ def test_count_and_stage_totals(store, crowd) -> None:
         "Closed Lost": (1, 0.0),
     }
     assert store.stage_totals(LeadQuery(tags=("vip",))) == {"Negotiation": (1, 5000.0), "New Lead": (1, 1000.0)}
+    # Counts alone (what `stages` shows; MongoDB then groups once, not twice): the same counts.
+    counts_only = store.stage_totals(LeadQuery(), values=False)
+    assert {stage: n for stage, (n, _value) in counts_only.items()} == {stage: n for stage, (n, _value) in totals.items()}
 
 
 def test_events_record_every_write_in_order(store) -> None:

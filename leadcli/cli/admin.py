@@ -29,7 +29,7 @@ def stages(ctx: typer.Context, output: OutputOpt = "table") -> None:
     from leadcli.services.reports import stage_rows
 
     ws = workspace(ctx)
-    rows = [{"stage": r["stage"], "count": r["count"]} for r in stage_rows(ws, LeadQuery())]
+    rows = [{"stage": r["stage"], "count": r["count"]} for r in stage_rows(ws, LeadQuery(), values=False)]
     views.stages(rows, output, pipeline=ws.pipeline)
 
 

@@ -20,6 +20,7 @@ from leadcli.cli.leads import (
 )
 from leadcli.cli.options import FieldsOpt, LimitOpt, OutputOpt, YesOpt, filter_options
 from leadcli.domain.errors import InvalidInput
+from leadcli.domain.query import LeadQuery
 from leadcli.output import parse_fields
 from leadcli.services import pipeline as svc
 from leadcli.services.filters import FilterArgs, build_query
@@ -123,9 +124,10 @@ def followups(
         leadcli followups --due overdue --limit 5
     """
     ws = workspace(ctx)
-    due_leads = svc.followups(ws, due, owner)
-    # Streamed from the store; only --limit needs them all (to say how many were cut).
-    print_leads(due_leads if limit is None else _limited(list(due_leads), limit), output, fields, ws, keep=("follow_up_at",), empty=f"no follow-ups due ({'--due week' if due != 'week' else '--due +1mo'} looks further ahead)")
+    query = svc.followups_query(ws, due, owner)
+    # Streamed from the store; --limit is asked of the store too (one lead more: was it cut?).
+    due_leads = ws.store.query(query) if limit is None else _limited(ws, query, limit)
+    print_leads(due_leads, output, fields, ws, keep=("follow_up_at",), empty=f"no follow-ups due ({'--due week' if due != 'week' else '--due +1mo'} looks further ahead)")
 
 
 @app.command()
@@ -151,9 +153,10 @@ def stale(
         leadcli stale --days 30 --move-to closed-lost --yes   # in cron
     """
     ws = workspace(ctx)
-    found = svc.stale_leads(ws, build_query(ws, filters), days)
+    stale_query = svc.stale_query(ws, build_query(ws, filters), days)
+    found = ws.store.query(stale_query)
     if move_to is None:
-        shown = found if limit is None else _limited(list(found), limit)
+        shown = found if limit is None else _limited(ws, stale_query, limit)
         print_leads(shown, output, fields, ws, table_fields=STALE_TABLE_FIELDS, keep=("last_contacted",), empty=f"no open leads without contact for {days} days")
         return
     if limit is not None:
@@ -172,20 +175,21 @@ def stale(
     print_leads(after, output, fields, ws, table_fields=STALE_TABLE_FIELDS)
 
 
-def _limited(leads: list[Any], limit: int | None) -> list[Any]:
-    """The first `limit` of `leads`; a listing cut short says so on stderr (how many, and that
-    without --limit it shows all), when a person is there to read it."""
-    if limit is None:
-        return leads
+def _limited(ws: Any, query: LeadQuery, limit: int) -> list[Any]:
+    """The first `limit` leads of `query`, asked of the store as such (one more tells whether
+    the listing went on: the rest is never read); a listing cut short says so on stderr (how
+    many, counted only then, and that without --limit it shows all) when a person is there."""
     if limit < 1:
         raise InvalidInput("--limit: must be at least 1")
+    leads = list(ws.store.query(query.replace(limit=limit + 1)))
     if len(leads) > limit:
         import sys
 
         from leadcli.output import is_terminal
 
         if is_terminal(sys.stderr):
-            info(f"showing the first {limit} of {len(leads)} (--limit {limit}); without --limit, every one")
+            total = ws.store.count(query.replace(offset=0, limit=None))
+            info(f"showing the first {limit} of {total} (--limit {limit}); without --limit, every one")
     return leads[:limit]
 
 

@@ -21,7 +21,6 @@ Light on purpose (no pydantic): the write check runs on every row of an import.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -38,7 +37,7 @@ OPT_OUT = "[mongodb] web_app_compatible = false"
 # The backend's read model, field -> rule: each field's `web` rule in the schema
 # (domain/schema.py), with the flag and import column that set the field.
 READ_RULES: dict[str, ReadRule] = {
-    f.name: replace(f.web, flag=f.flag.split("/")[0], column=f.label) for f in FIELDS if f.web is not None
+    f.name: f.web.naming(f.flag.split("/")[0], f.label) for f in FIELDS if f.web is not None
 }
 
 

@@ -23,11 +23,15 @@ def doctor_report(ws: Workspace, *, fix: bool = False) -> dict[str, Any]:
     if fix:
         store.ensure_indexes()
         fixed.append("indexes checked and created where missing")
-    report: dict[str, Any] = {"store": store.uri_description, **store.describe()}
+    # On MongoDB the leads are counted on the pass the checks make (one read of the collection
+    # instead of two: FerretDB v1 reads every document for a count too).
+    walk = _may_hold_foreign_leads(ws)
+    report: dict[str, Any] = {"store": store.uri_description, **store.describe(count_leads=not walk)}
     report.setdefault("problems", [])
     report["problems"] += settings_problems(ws)
-    if _may_hold_foreign_leads(ws):
+    if walk:
         checks = _lead_checks(ws, fix, fixed)
+        report["leads"] = checks.pop("leads")
         report["problems"] += checks.pop("problems")
         report.update(checks)
     if fixed:
@@ -51,17 +55,21 @@ def _lead_checks(ws: Workspace, fix: bool, fixed: list[str]) -> dict[str, Any]:
     from leadcli.domain.query import LeadQuery
 
     unreadable: list[tuple[Lead, dict[str, str]]] = []
-    by_email: dict[str, list[Lead]] = {}
+    # Streamed: only each lead's (email, id) is kept, not the lead (at 100,000 leads, holding
+    # every lead for the case-variant check took hundreds of MB).
+    by_email: dict[str, list[tuple[str, str]]] = {}
+    leads = 0
     for lead in ws.store.query(LeadQuery()):
+        leads += 1
         email = lead.get("email")
         if isinstance(email, str):
-            by_email.setdefault(email.strip().lower(), []).append(lead)
+            by_email.setdefault(email.strip().lower(), []).append((email, lead["id"]))
         if ws.web_app and (found := problems(lead)):
             unreadable.append((lead, found))
     if fix and unreadable:
         unreadable = _repair(ws, unreadable, fixed)
-    variants = [group for group in by_email.values() if len({lead["email"] for lead in group}) > 1]
-    out: dict[str, Any] = {}
+    variants = [[{"email": e, "id": i} for e, i in group] for group in by_email.values() if len({e for e, _ in group}) > 1]
+    out: dict[str, Any] = {"leads": leads}
     found_problems: list[str] = []
     if ws.web_app:
         out["web_app_unreadable"] = [f"{lead['id']} {lead.get('email')}: {'; '.join(found.values())}" for lead, found in unreadable]
@@ -115,7 +123,7 @@ def _unreadable_problem(unreadable: list[tuple[Lead, dict[str, str]]]) -> str:
     )
 
 
-def _variants_problem(groups: Iterable[list[Lead]]) -> str:
+def _variants_problem(groups: Iterable[list[dict[str, str]]]) -> str:
     groups = list(groups)
     named = ", ".join(" / ".join(lead["email"] for lead in group) for group in groups[:NAMED_IN_PROBLEM])
     more = f" and {len(groups) - NAMED_IN_PROBLEM} more" if len(groups) > NAMED_IN_PROBLEM else ""

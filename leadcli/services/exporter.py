@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from leadcli.domain.lead import LEAD_FIELDS, to_jsonable
+from leadcli.domain.lead import LEAD_FIELDS
 from leadcli.services.context import Workspace
 from leadcli.services.filters import FilterArgs, build_query
 
@@ -20,18 +20,11 @@ def export_records(ws: Workspace, filters: FilterArgs) -> Iterator[dict[str, Any
     generator itself: a bad filter or an unreachable store fails here, before any output
     (a consumer of stdout then gets nothing, not a lone `[` or a header row)."""
     query = build_query(ws, filters, sort="created_at", descending=False).unpaged()
-    records = getattr(ws.store, "query_records", None)
-    if records is not None:  # the store holds JSON-ready documents (SQLite): no round trip through datetimes
-        stored = iter(records(query))
-        first = next(stored, None)
-        if first is None:
-            return iter(())
-        return (_with_activities(record) for record in itertools.chain((first,), stored))
-    leads = iter(ws.store.query(query))
-    first = next(leads, None)
+    stored = iter(ws.store.query_records(query))
+    first = next(stored, None)
     if first is None:
         return iter(())
-    return (to_jsonable({**lead, "activities": lead.get("activities") or []}) for lead in itertools.chain((first,), leads))
+    return (_with_activities(record) for record in itertools.chain((first,), stored))
 
 
 def _with_activities(record: dict[str, Any]) -> dict[str, Any]:

@@ -46,9 +46,7 @@ def resolve(ws: Workspace, ref: str) -> Lead:
             raise NotFound(f"no lead with id {key}")
         return lead
     if len(key) >= 4 and is_hex(key):
-        found = {lead["id"]: lead for lead in ws.store.find_by_handle(key, limit=CANDIDATES + 1)}
-        for lead in ws.store.find_by_prefix(key, limit=CANDIDATES + 1):
-            found.setdefault(lead["id"], lead)
+        found = {lead["id"]: lead for lead in ws.store.find_by_reference(key, limit=CANDIDATES + 1)}
         if not found:
             raise NotFound(f"no lead with a handle or id starting {key} (to find a lead by name: {_search_hint(text)})")
         if len(found) > 1:

@@ -113,11 +113,15 @@ def due_bound(ws: Workspace, due: str, now: datetime | None = None) -> datetime:
     return parse_when(word, flag="--due", zone=ws.zone, end_of_day=True, now=now)
 
 
+def followups_query(ws: Workspace, due: str = "today", owner: str | None = None, now: datetime | None = None) -> LeadQuery:
+    """Leads whose follow-up is due by the bound, soonest (most overdue) first."""
+    return LeadQuery(follow_up_before=due_bound(ws, due, now), owner=owner or None, sort="follow_up_at", descending=False)
+
+
 def followups(ws: Workspace, due: str = "today", owner: str | None = None, now: datetime | None = None) -> Iterator[Lead]:
-    """Leads whose follow-up is due by the bound, soonest (most overdue) first: streamed from
-    the store in follow-up order (SQLite walks its follow-up index), never gathered in memory."""
-    query = LeadQuery(follow_up_before=due_bound(ws, due, now), owner=owner or None, sort="follow_up_at", descending=False)
-    return ws.store.query(query)
+    """`followups_query`'s leads, streamed from the store in follow-up order (SQLite walks its
+    follow-up index), never gathered in memory."""
+    return ws.store.query(followups_query(ws, due, owner, now))
 
 
 def stale_query(ws: Workspace, query: LeadQuery, days: int, now: datetime | None = None) -> LeadQuery:

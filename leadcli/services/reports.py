@@ -16,10 +16,11 @@ from leadcli.store.base import Lead
 DAY_SECONDS = 86_400.0
 
 
-def stage_rows(ws: Workspace, query: LeadQuery) -> list[dict[str, Any]]:
+def stage_rows(ws: Workspace, query: LeadQuery, values: bool = True) -> list[dict[str, Any]]:
     """`[{"stage", "count", "value"}]` in pipeline order; stages found in the store but not in
-    the pipeline (e.g. written by another tool) follow, so no lead goes uncounted."""
-    totals = ws.store.stage_totals(query)
+    the pipeline (e.g. written by another tool) follow, so no lead goes uncounted. Without
+    `values`, every value is 0 (the store need not sum them)."""
+    totals = ws.store.stage_totals(query, values=values)
     rows = []
     for stage in ws.pipeline.stages:
         n, value = totals.pop(stage, (0, 0.0))
@@ -32,17 +33,12 @@ def stage_rows(ws: Workspace, query: LeadQuery) -> list[dict[str, Any]]:
 def pipeline_stats(ws: Workspace, query: LeadQuery, now: datetime | None = None) -> dict[str, Any]:
     """`{"total", "engaged", "win_rate", "value", "stages": [{"stage", "count", "value",
     "avg_days"}]}` over the leads matching `query`. `now` ends the stays still running (passed
-    in by tests). A store that aggregates (`stage_stats`: SQLite, in SQL) is asked for the
-    figures; otherwise the leads are streamed (only the fields stats reads, where the store
-    can project: `stats_leads`) and summed here, in one pass, in constant memory."""
+    in by tests). The store sums the figures (`stage_stats`: SQLite in SQL, MongoDB in one
+    streamed pass, `domain.stays.stage_figures`); this shapes them into the report."""
     now = now or now_utc()
     query = query.unpaged()
-    aggregate = getattr(ws.store, "stage_stats", None)
-    if aggregate is not None:
-        totals, engaged, days = aggregate(query, ws.pipeline.closed, now)
-        return _report(totals, engaged, days, ws.pipeline)
-    leads = getattr(ws.store, "stats_leads", ws.store.query)(query)
-    return summarize(leads, ws.pipeline, now)
+    totals, engaged, days = ws.store.stage_stats(query, ws.pipeline.closed, now)
+    return _report(totals, engaged, days, ws.pipeline)
 
 
 def _report(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Protocol
 
 from leadcli.domain.query import LeadQuery
@@ -53,6 +54,24 @@ class LeadStore(Protocol):
     def find_by_handle(self, prefix: str, limit: int = 2) -> list[Lead]:
         """Leads whose handle (`domain.handle.handle_of(id)`) starts with `prefix` (lowercase
         hex), at most `limit`, by an index."""
+        ...
+
+    def find_by_reference(self, key: str, limit: int = 2) -> list[Lead]:
+        """What a LEAD argument of hex characters names: the leads whose handle starts with
+        `key` (up to `limit`), then those whose id does (up to `limit`), each lead once."""
+        ...
+
+    def query_records(self, query: LeadQuery) -> Iterator[dict[str, Any]]:
+        """`query`'s leads as JSON-ready records (`lead.to_jsonable`: ISO strings), streamed
+        (SQLite hands out its stored documents as they are)."""
+        ...
+
+    def stage_stats(
+        self, query: LeadQuery, closed: Sequence[str], now: datetime
+    ) -> tuple[dict[str | None, tuple[int, float]], int, dict[str, tuple[float, int]]]:
+        """What `stats` is made of, over the leads matching `query`: per current stage (leads,
+        value); the engaged leads; per stage spent in (seconds summed over the leads that spent
+        time there, those leads), a running stay ended at `now` unless its stage is `closed`."""
         ...
 
     def insert(self, lead: Lead, event: Event) -> Lead:
@@ -100,8 +119,9 @@ class LeadStore(Protocol):
 
     def count(self, query: LeadQuery) -> int: ...
 
-    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
-        """Per stage: (number of matching leads, sum of their values)."""
+    def stage_totals(self, query: LeadQuery, values: bool = True) -> dict[str | None, tuple[int, float]]:
+        """Per stage: (number of matching leads, sum of their values; 0 when not `values`:
+        a store may then spare the work of summing them)."""
         ...
 
     def events_after(self, seq: int, limit: int = 500) -> list[Event]:
@@ -128,8 +148,9 @@ class LeadStore(Protocol):
         `doctor --fix`; returns what it could not fix or what it created, as text."""
         ...
 
-    def describe(self) -> dict[str, Any]:
-        """What `doctor` shows: backend, version, indexes, counts, live-update capability."""
+    def describe(self, count_leads: bool = True) -> dict[str, Any]:
+        """What `doctor` shows: backend, version, indexes, counts, live-update capability.
+        `count_leads=False`: `leads` is None, for a caller that counts them on its own pass."""
         ...
 
     def close(self) -> None: ...

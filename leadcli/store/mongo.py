@@ -31,7 +31,9 @@ from leadcli.config import mask_uri
 from leadcli.domain.dates import now_utc
 from leadcli.domain.errors import Conflict, Failed, InvalidInput, NotFound, StoreUnavailable, VersionConflict
 from leadcli.domain.handle import HANDLE_LENGTH, handle_of, is_hex
+from leadcli.domain.lead import to_jsonable
 from leadcli.domain.query import LeadQuery
+from leadcli.domain.stays import stage_figures
 from leadcli.store.base import ChangeFeed, Event, Lead
 from leadcli.store.mongo_docs import event_from_document, event_key
 from leadcli.store.mongo_docs import from_document as _from_document
@@ -122,6 +124,7 @@ class MongoStore:
         self._beats: dict[str, _Heartbeat] = {}
         self._capitalised_emails: bool | None = None
         self._indexes_serve_regex_prefixes: bool | None = None  # see get_all_by_email
+        self._ferretdb: bool | None = None
         self._last_seq = 0
         self._seq_floor = 0  # inside a transaction: the next seq to try after a taken one
         self._txn_seq = 0  # the seq a transaction took, counted once it commits
@@ -331,7 +334,10 @@ class MongoStore:
         return self._leases.hold(lead_id)
 
     def _is_ferretdb(self) -> bool:
-        return "ferretdbVersion" in self.client.admin.command("buildInfo")
+        if self._ferretdb is None:
+            with self._errors():
+                self._ferretdb = "ferretdbVersion" in self.client.admin.command("buildInfo")
+        return self._ferretdb
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -404,13 +410,42 @@ class MongoStore:
         if not prefix or len(prefix) > HANDLE_LENGTH or not is_hex(prefix):
             return []
         with self._errors():
-            docs = list(self.leads.find({"handle": {"$gte": prefix, "$lt": prefix + "g"}}).sort("handle", 1).limit(limit))
-            missing = [doc["_id"] for doc in self.leads.find({"handle": None}, {"_id": 1})]
+            # One query for both (FerretDB v1 reads every document for each: it was two reads
+            # of the collection per lookup), only handles and ids; then the few chosen by `_id`.
+            found = list(self.leads.find({"$or": [{"handle": {"$gte": prefix, "$lt": prefix + "g"}}, {"handle": None}]}, {"handle": 1}))
+            missing = [doc["_id"] for doc in found if doc.get("handle") is None]
             if missing:
                 self._fill_handles(missing)
-                wanted = [oid for oid in missing if handle_of(str(oid)).startswith(prefix)]
-                docs += list(self.leads.find({"_id": {"$in": wanted}})) if wanted else []
-        return [_from_document(d) for d in sorted(docs, key=lambda d: handle_of(str(d["_id"])))[:limit]]
+            handles = ((handle_of(str(doc["_id"])), doc["_id"]) for doc in found)
+            matching = sorted((handle, oid) for handle, oid in handles if handle.startswith(prefix))
+            docs = [self.leads.find_one({"_id": oid}) for _handle, oid in matching[:limit]]
+        return [_from_document(doc) for doc in docs if doc is not None]
+
+    def find_by_reference(self, key: str, limit: int = 2) -> list[Lead]:
+        """`find_by_handle(key)` then `find_by_prefix(key)` (each up to `limit`, without the
+        leads both find twice) in one query of handles and ids: FerretDB v1 reads the whole
+        collection for each range or null match, and resolving a handle read it three times
+        (now once); on MongoDB the `$or`'s branches are the handle and `_id` indexes. The leads
+        chosen are then read by `_id`."""
+        key = key.lower()
+        if not key or not is_hex(key):
+            return []
+        branches: list[dict[str, Any]] = []
+        if len(key) <= HANDLE_LENGTH:
+            branches += [{"handle": {"$gte": key, "$lt": key + "g"}}, {"handle": None}]
+        prefix = key[:24]
+        branches.append({"_id": {"$gte": ObjectId(prefix.ljust(24, "0")), "$lte": ObjectId(prefix.ljust(24, "f"))}})
+        with self._errors():
+            found = list(self.leads.find({"$or": branches}, {"handle": 1}))
+            missing = [doc["_id"] for doc in found if doc.get("handle") is None]
+            if missing and len(key) <= HANDLE_LENGTH:
+                self._fill_handles(missing)
+            ids = [str(doc["_id"]) for doc in found]
+            by_handle = sorted((handle_of(i), i) for i in ids if len(key) <= HANDLE_LENGTH and handle_of(i).startswith(key))
+            by_id = sorted(i for i in ids if i.startswith(prefix))
+            chosen = list(dict.fromkeys([i for _handle, i in by_handle[:limit]] + by_id[:limit]))
+            docs = [self.leads.find_one({"_id": ObjectId(i)}) for i in chosen]
+        return [_from_document(doc) for doc in docs if doc is not None]
 
     def _fill_handles(self, ids: list[ObjectId]) -> None:
         """Store the handle of documents that lack one. Only where an update is atomic: FerretDB
@@ -484,24 +519,38 @@ class MongoStore:
                 return
             yield _from_document(doc)
 
+    def stage_stats(
+        self, query: LeadQuery, closed: Sequence[str], now: datetime
+    ) -> tuple[dict[str | None, tuple[int, float]], int, dict[str, tuple[float, int]]]:
+        """What `stats` is made of (see LeadStore), summed here in one pass over the matching
+        leads, streamed with only what it reads (stage, value, engagement, stage history and the
+        times a current stay may start at): FerretDB v1 has no date arithmetic in its
+        aggregation to compute days per stage server-side."""
+        return stage_figures(self.stats_leads(query), closed, now)
+
     def stats_leads(self, query: LeadQuery) -> Iterator[Lead]:
-        """The matching leads with only what `stats` reads (stage, value, engagement, stage
-        history and the times a current stay may start at), streamed: FerretDB v1 has no date
-        arithmetic in its aggregation to compute days per stage server-side, so the report is
-        summed by the caller in one pass, without the rest of each document crossing the wire."""
         with self._errors():
             cursor = self.leads.find(_filter(query), STATS_PROJECTION)
         yield from self._stream(cursor)
+
+    def query_records(self, query: LeadQuery) -> Iterator[dict[str, Any]]:
+        """`query`'s leads as JSON-ready records (see LeadStore)."""
+        for lead in self.query(query):
+            yield to_jsonable(lead)
 
     def count(self, query: LeadQuery) -> int:
         with self._errors():
             return int(self.leads.count_documents(_filter(query)))
 
-    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
+    def stage_totals(self, query: LeadQuery, values: bool = True) -> dict[str | None, tuple[int, float]]:
+        """Per stage (leads, value): one `$group` each, as FerretDB v1 computes only one
+        accumulator per `$group` (and reads every document for each: `values=False`, all that
+        `stages` shows, spares the second; grouping by stage and value in one pass measured
+        slower there, its groups being many)."""
         filt = _filter(query)
         counts = self._stage_counts(filt)
-        values = self._group_by_stage(filt, {"$sum": "$value"})
-        return {stage: (n, float(values.get(stage) or 0)) for stage, n in counts.items()}
+        sums = self._group_by_stage(filt, {"$sum": "$value"}) if values else {}
+        return {stage: (n, float(sums.get(stage) or 0)) for stage, n in counts.items()}
 
     def _stage_counts(self, filt: dict[str, Any]) -> dict[str | None, int]:
         return {stage: int(n) for stage, n in self._group_by_stage(filt, {"$sum": 1}).items()}
@@ -584,7 +633,7 @@ class MongoStore:
 
         def write_alone() -> bool:
             lease.check()
-            return self.leads.update_one(filt, update).matched_count > 0
+            return self._update_leased(filt, update) if lease is not NO_LEASE else self.leads.update_one(filt, update).matched_count > 0
 
         with self._errors(), self._lease(lead["id"]) as lease:
             try:
@@ -618,6 +667,34 @@ class MongoStore:
         if gone:
             update["$unset"] = gone
         return filt, update
+
+    def _update_leased(self, filt: dict[str, Any], update: dict[str, Any]) -> bool:
+        """A compare-and-set update under the lead's write lease (FerretDB v1): the lead read by
+        `_id`, the conditions of `filt` checked here, then the update by `_id` alone. FerretDB v1
+        serves only a bare `_id` filter from its index: with the conditions beside it every
+        update read the whole collection (3-4 s an `edit` at 10,000 leads, ~30 s at 100,000).
+        No atomicity is lost: FerretDB runs an update as a read, then a write by `_id`, either
+        way, and the lease keeps other leadcli writers out meanwhile."""
+        return self._holds_match(filt) and self.leads.update_one({"_id": filt["_id"]}, update).matched_count > 0
+
+    def _holds_match(self, filt: dict[str, Any]) -> bool:
+        """Whether the lead `filt["_id"]` matches the rest of `filt`: the equality and `$in`
+        conditions `_cas_update`/`delete` build (version, updated_at), as the server matches
+        them (a missing field is null)."""
+        conditions = {k: v for k, v in filt.items() if k != "_id"}
+        doc = self.leads.find_one({"_id": filt["_id"]}, {k: 1 for k in conditions} or {"_id": 1})
+        if doc is None:
+            return False
+        for key, wanted in conditions.items():
+            held = doc.get(key)
+            if isinstance(wanted, Mapping):
+                if set(wanted) != {"$in"}:
+                    raise ValueError(f"unexpected condition on {key}: {wanted!r}")
+                if not any(_equal(held, w) for w in wanted["$in"]):
+                    return False
+            elif not _equal(held, wanted):
+                return False
+        return True
 
     def _change_with_intent(self, kind: str, lead: Lead, event: Event, write: Callable[[], bool]) -> bool:
         """An update or delete of one lead, then its event, under an intent (see above)."""
@@ -803,13 +880,13 @@ class MongoStore:
             try:
                 with self._lease(lead["id"]) as lease:
                     lease.check()
-                    result = self.leads.update_one(filt, update)
+                    matched = self._update_leased(filt, update) if lease is not NO_LEASE else self.leads.update_one(filt, update).matched_count > 0
             except mongo_errors.OperationFailure as exc:
                 if not _is_duplicate(exc):
                     raise
                 failed[i] = self._duplicate(lead)
                 continue
-            if result.matched_count == 0 and not self._holds_version(lead):
+            if not matched and not self._holds_version(lead):
                 failed[i] = self._lost_race(lead["id"])
         return failed
 
@@ -851,6 +928,8 @@ class MongoStore:
 
         def write_alone() -> bool:
             lease.check()
+            if lease is not NO_LEASE:
+                return self._holds_match(filt) and bool(self.leads.delete_one({"_id": oid}).deleted_count)
             return bool(self.leads.delete_one(filt).deleted_count)
 
         with self._errors(), self._lease(lead["id"]) as lease:
@@ -1210,12 +1289,13 @@ class MongoStore:
         info["change_streams"] = bool(replica_set or sharded)
         return info
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, count_leads: bool = True) -> dict[str, Any]:
         info = self.server_info()
         with self._errors():
             existing = {doc["name"]: doc for doc in self.leads.list_indexes()}
             event_indexes = {doc["name"]: doc for doc in self.events.list_indexes()}
-            leads = self.leads.count_documents({})
+            # FerretDB v1 reads every document to count them: `doctor` counts on its own pass.
+            leads = self.leads.count_documents({}) if count_leads else None
         wanted = [EMAIL_INDEX, *LEAD_INDEXES]
         missing = [m.document["name"] for m in wanted if m.document["name"] not in existing]
         missing += [f"{EVENTS}.{m.document['name']}" for m in EVENT_INDEXES if m.document["name"] not in event_indexes]
@@ -1287,6 +1367,16 @@ def _bulk(leads: int) -> AbstractContextManager[Any]:
 def _ms(value: Any) -> Any:
     """A datetime as BSON stores it (milliseconds), for an equality filter."""
     return value.replace(microsecond=value.microsecond // 1000 * 1000) if isinstance(value, datetime) else value
+
+
+def _equal(held: Any, wanted: Any) -> bool:
+    """Whether a stored value equals a filter's, as the server compares: numbers by value, a
+    bool only to a bool, null only to null (or a missing field)."""
+    if held is None or wanted is None:
+        return held is None and wanted is None
+    if isinstance(held, bool) or isinstance(wanted, bool):
+        return type(held) is type(wanted) and held == wanted
+    return bool(held == wanted)
 
 
 def _same(a: Any, b: Any) -> bool:

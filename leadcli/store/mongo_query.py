@@ -75,7 +75,8 @@ def lead_filter(q: LeadQuery) -> dict[str, Any]:
 def condition(op: str, fields: tuple[str, ...], value: Any) -> dict[str, Any]:
     field = fields[0]
     if op == "in":
-        return {field: {"$in": list(value)}}
+        # One value as plain equality: FerretDB v1 serves that from an index, `$in` never.
+        return {field: value[0]} if len(value) == 1 else {field: {"$in": list(value)}}
     if op == "not_in":
         return {field: {"$nin": list(value)}}  # also matches no value
     if op == "equals":

@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,15 +21,27 @@ from typing import Any
 
 import orjson
 
-from leadcli.domain.dates import iso, now_utc, to_utc
+from leadcli.domain.dates import iso, now_utc
 from leadcli.domain.errors import Conflict, InvalidInput, NotFound, StoreUnavailable, VersionConflict
-from leadcli.domain.folding import PAD, fold
 from leadcli.domain.handle import HANDLE_LENGTH
 from leadcli.domain.lead import from_jsonable, to_jsonable
-from leadcli.domain.query import STORE_SORT_FIELDS, LeadQuery
-from leadcli.domain.stays import split_stays
+from leadcli.domain.query import LeadQuery
 from leadcli.store.base import ChangeFeed, Event, Lead
 from leadcli.store.sql import select_in
+from leadcli.store.sqlite_query import _order, _where
+from leadcli.store.sqlite_schema import (
+    _COLUMNS,
+    _SEARCH_ROWS,
+    _STAGE_SECONDS_SQL,
+    MIGRATIONS,
+    Indexed,
+    _index_new_leads,
+    _indexed,
+    _iso_cached,
+    _register_functions,
+    _reindex_updated,
+    _write_stays,
+)
 
 BUSY_TIMEOUT_S = 10.0
 # Page cache for bulk writes (KiB, as a negative cache_size): a batch touches pages all over a
@@ -61,341 +73,6 @@ BULK_DEFER_STORE_SHARE = 0.25
 # Present only while a deferred bulk load is under way (or was killed): what it dropped, from
 # which pk on the search index lacks leads, and which process owns it (see _finish_bulk_load).
 BULK_TABLE = "leadcli_bulk_load"
-
-
-def _run_script(db: sqlite3.Connection, script: str) -> None:
-    """Execute statements one by one inside the caller's transaction (`executescript` would
-    commit it first, and another process could then migrate in between)."""
-    statement = ""
-    for line in script.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            db.execute(statement)
-            statement = ""
-    if statement.strip():
-        raise ValueError(f"incomplete SQL statement in migration: {statement!r}")
-
-
-def _m1_leads_and_events(db: sqlite3.Connection) -> None:
-    _run_script(
-        db,
-        """
-        CREATE TABLE leads (
-            pk INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
-            email TEXT NOT NULL UNIQUE,
-            name TEXT NOT NULL,
-            company TEXT,
-            notes TEXT,
-            current_stage TEXT,
-            status TEXT,
-            engaged INTEGER NOT NULL DEFAULT 0,
-            owner TEXT,
-            source TEXT,
-            value REAL,
-            tags TEXT NOT NULL DEFAULT '[]',
-            follow_up_at TEXT,
-            last_contacted TEXT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            doc TEXT NOT NULL
-        );
-        CREATE INDEX leads_created ON leads (created_at, id);
-        CREATE INDEX leads_updated ON leads (updated_at, id);
-        CREATE INDEX leads_stage ON leads (current_stage, created_at);
-        CREATE INDEX leads_name ON leads (name, id);
-        CREATE INDEX leads_company ON leads (company, id);
-        CREATE INDEX leads_value ON leads (value, id);
-        CREATE INDEX leads_owner ON leads (owner COLLATE NOCASE);
-        CREATE INDEX leads_follow_up ON leads (follow_up_at);
-        CREATE INDEX leads_last_contacted ON leads (last_contacted, id);
-        CREATE TABLE events (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            type TEXT NOT NULL,
-            at TEXT NOT NULL,
-            by TEXT,
-            lead_id TEXT NOT NULL,
-            data TEXT NOT NULL
-        );
-        CREATE INDEX events_lead ON events (lead_id, seq);
-        """
-    )
-
-
-def _m2_substring_search(db: sqlite3.Connection) -> None:
-    """A trigram index makes `--search` a substring lookup instead of a scan of every lead."""
-    _run_script(
-        db,
-        """
-        CREATE VIRTUAL TABLE leads_fts USING fts5(
-            name, email, company, notes, content='leads', content_rowid='pk', tokenize='trigram'
-        );
-        INSERT INTO leads_fts (rowid, name, email, company, notes)
-            SELECT pk, name, email, company, notes FROM leads;
-        CREATE TRIGGER leads_fts_insert AFTER INSERT ON leads BEGIN
-            INSERT INTO leads_fts (rowid, name, email, company, notes)
-            VALUES (new.pk, new.name, new.email, new.company, new.notes);
-        END;
-        CREATE TRIGGER leads_fts_delete AFTER DELETE ON leads BEGIN
-            INSERT INTO leads_fts (leads_fts, rowid, name, email, company, notes)
-            VALUES ('delete', old.pk, old.name, old.email, old.company, old.notes);
-        END;
-        CREATE TRIGGER leads_fts_update AFTER UPDATE OF name, email, company, notes ON leads BEGIN
-            INSERT INTO leads_fts (leads_fts, rowid, name, email, company, notes)
-            VALUES ('delete', old.pk, old.name, old.email, old.company, old.notes);
-            INSERT INTO leads_fts (rowid, name, email, company, notes)
-            VALUES (new.pk, new.name, new.email, new.company, new.notes);
-        END;
-        """
-    )
-
-
-def _m3_filter_indexes(db: sqlite3.Connection) -> None:
-    """Indexes for the filters people combine most: "my leads" (owner) newest first or by stage
-    and value, and a tag table so `--tag` is a B-tree lookup instead of parsing every lead's JSON."""
-    _run_script(
-        db,
-        """
-        DROP INDEX leads_owner;
-        CREATE INDEX leads_owner_created ON leads (owner COLLATE NOCASE, created_at, id);
-        CREATE INDEX leads_owner_stage_value ON leads (owner COLLATE NOCASE, current_stage, value, id);
-        CREATE INDEX leads_stage_value ON leads (current_stage, value, id);
-        CREATE TABLE lead_tags (tag TEXT NOT NULL, pk INTEGER NOT NULL, PRIMARY KEY (tag, pk)) WITHOUT ROWID;
-        INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT j.value, leads.pk FROM leads, json_each(leads.tags) AS j;
-        CREATE TRIGGER lead_tags_insert AFTER INSERT ON leads BEGIN
-            INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT value, new.pk FROM json_each(new.tags);
-        END;
-        CREATE TRIGGER lead_tags_delete AFTER DELETE ON leads BEGIN
-            DELETE FROM lead_tags WHERE pk = old.pk;
-        END;
-        CREATE TRIGGER lead_tags_update AFTER UPDATE OF tags ON leads BEGIN
-            DELETE FROM lead_tags WHERE pk = old.pk;
-            INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT value, new.pk FROM json_each(new.tags);
-        END;
-        """
-    )
-
-
-def _m4_index_in_the_store(db: sqlite3.Connection) -> None:
-    """The store, not per-row triggers, keeps the search index and the tag table in step with
-    inserts and updates, one statement per write (a whole import batch at once): a trigger made
-    every INSERT or UPDATE keep a statement journal (the ~14 pages it touches, copied, spilled
-    to a temp file) and flushed FTS5 once per row, which made an import 3x and an --upsert
-    import 10x slower. Deletes, one lead at a time, keep their triggers."""
-    _run_script(
-        db,
-        """
-        DROP TRIGGER leads_fts_insert;
-        DROP TRIGGER leads_fts_update;
-        DROP TRIGGER lead_tags_insert;
-        DROP TRIGGER lead_tags_update;
-        """
-    )
-
-
-def _m5_drop_unused_indexes(db: sqlite3.Connection) -> None:
-    """Indexes no query uses, each one more B-tree every write updates (an import pays for
-    every row): nothing reads events by lead (`history` reads the lead's stage_history, the
-    feed reads by seq), and the planner never picks `follow_up_at` alone: `followups` and
-    `--follow-up-before` sort by another column, so they walk that column's index instead
-    (EXPLAIN QUERY PLAN, with and without LIMIT)."""
-    _run_script(
-        db,
-        """
-        DROP INDEX events_lead;
-        DROP INDEX leads_follow_up;
-        """
-    )
-
-
-def _m6_lead_handles(db: sqlite3.Connection) -> None:
-    """An index on each lead's handle, the last 10 characters of its id (domain/handle.py), so
-    `leadcli show 3c4d5e6f70` is an index lookup. An expression index: nothing to keep in step."""
-    _run_script(
-        db,
-        """
-        CREATE INDEX leads_handle ON leads (substr(id, 15));
-        """
-    )
-
-
-def _m7_folded_search(db: sqlite3.Connection) -> None:
-    """Search that ignores accents as well as case, and short searches through an index.
-
-    `leads_search` replaces `leads_fts`: a trigram index over the *folded* text of name, email,
-    company and notes (`domain.folding.fold`: `Müller` is indexed as `muller`, so `muller`,
-    `Muller` and `müller` all find it), each value followed by two `PAD` characters so that the
-    last one or two characters of a value also start a trigram: a 1-2 character search expands,
-    through the `leads_search_terms` vocabulary, to the trigrams that start with it. The table
-    keeps its own (folded) copy of the text: deleting by rowid needs no function, so another
-    tool deleting a lead keeps it in step (the delete trigger).
-
-    `leads_follow_up`: `followups` reads the due leads in follow-up order from this index
-    (partial: leads without a follow-up cost an import nothing)."""
-    _run_script(
-        db,
-        f"""
-        DROP TRIGGER leads_fts_delete;
-        DROP TABLE leads_fts;
-        CREATE VIRTUAL TABLE leads_search USING fts5(name, email, company, notes, tokenize='trigram');
-        CREATE VIRTUAL TABLE leads_search_terms USING fts5vocab(leads_search, col);
-        INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS};
-        CREATE TRIGGER leads_search_delete AFTER DELETE ON leads BEGIN
-            DELETE FROM leads_search WHERE rowid = old.pk;
-        END;
-        CREATE INDEX leads_follow_up ON leads (follow_up_at, id) WHERE follow_up_at IS NOT NULL;
-        """,
-    )
-
-
-# The search index's row of each lead (see _m7); `leadcli_search_text` is registered on every
-# connection the store opens.
-_SEARCH_ROWS = (
-    "SELECT pk, leadcli_search_text(name), leadcli_search_text(email), leadcli_search_text(company),"
-    " leadcli_search_text(notes) FROM leads"
-)
-
-
-def _m8_stage_stays(db: sqlite3.Connection) -> None:
-    """`stats` from aggregates kept as leads move: `lead_stays` holds, per lead and stage it
-    spent time in, the seconds of its finished stays there and the start of its running stay
-    (`domain.stays`). The store writes a lead's rows with the lead; `stats` sums them per
-    stage, ending running stays at "now" in open stages (closed ones are the pipeline's, known
-    only when the report runs). Reading every lead's history for each report cost 20x
-    sqlite-utils at 1M leads. Existing leads are filled here, from their documents, in SQL.
-    Two covering indexes make the report index scans, never reads of the lead rows (each holds
-    a whole document): `lead_stays_stage` for days per stage, `leads_engaged` (partial: the
-    engaged leads) for the engaged count — the per-stage counts and values already have
-    `leads_stage_value`. At 100k leads that took the report from 0.47 s of SQL to ~0.15 s."""
-    _run_script(
-        db,
-        f"""
-        CREATE TABLE lead_stays (
-            pk INTEGER NOT NULL, stage TEXT NOT NULL, finished REAL, running_since TEXT, PRIMARY KEY (pk, stage)
-        ) WITHOUT ROWID;
-        INSERT INTO lead_stays (pk, stage, finished, running_since) {_STAYS_FROM_DOCUMENTS};
-        CREATE INDEX lead_stays_stage ON lead_stays (stage, finished, running_since);
-        CREATE INDEX leads_engaged ON leads (current_stage) WHERE engaged = 1;
-        CREATE TRIGGER lead_stays_delete AFTER DELETE ON leads BEGIN
-            DELETE FROM lead_stays WHERE pk = old.pk;
-        END;
-        """,
-    )
-
-
-# Every lead's `lead_stays` rows from its document (see _m8): its history entries with a stage
-# and a time in order, then its current stage from stage_updated_at (else created_at) unless
-# the history ends there; each stay ends at the next one's start; the last one is running.
-_STAYS_FROM_DOCUMENTS = """
-WITH entries AS (
-    SELECT leads.pk, entry.key AS k, entry.value ->> 'to_stage' AS stage, entry.value ->> 'changed_at' AS since,
-           entry.value ->> 'leadcli_current' AS current
-    FROM leads, json_each(json_insert(
-        coalesce(leads.doc -> 'stage_history', '[]'), '$[#]',
-        json_object('to_stage', leads.current_stage, 'changed_at', coalesce(leads.doc ->> 'stage_updated_at', leads.created_at),
-                    'leadcli_current', 1))) AS entry
-    WHERE entry.type = 'object'),
-kept AS (
-    SELECT pk, k, stage, since, current, lag(stage) OVER (PARTITION BY pk ORDER BY k) AS previous FROM entries
-    WHERE stage IS NOT NULL AND since IS NOT NULL),
-stays AS (
-    SELECT pk, stage, since, lead(since) OVER (PARTITION BY pk ORDER BY k) AS until FROM kept
-    WHERE current IS NULL OR previous IS NOT stage)
-SELECT pk, stage,
-       sum(CASE WHEN until IS NOT NULL THEN max(0.0, round((julianday(until) - julianday(since)) * 86400.0, 3)) END),
-       max(CASE WHEN until IS NULL THEN since END)
-FROM stays GROUP BY pk, stage
-"""
-
-# Per stage: seconds spent (finished stays, plus running ones up to ? in open stages) summed
-# over the leads that spent time there, and those leads. {leads} narrows to the matching leads.
-_STAGE_SECONDS_SQL = """
-SELECT stage, total(coalesce(finished, 0.0) + CASE WHEN running_since IS NOT NULL AND {open}
-                    THEN max(0.0, round((julianday(?) - julianday(running_since)) * 86400.0, 3)) ELSE 0.0 END),
-       count(*)
-FROM lead_stays WHERE {leads}(finished IS NOT NULL OR (running_since IS NOT NULL AND {open})) GROUP BY stage
-"""
-
-
-def _stay_rows(pk: int, lead: Lead) -> list[tuple[Any, ...]]:
-    """The lead's `lead_stays` rows (see _m8)."""
-    history = lead.get("stage_history")
-    if history and len(history) == 1:  # a new lead (every imported one): one running stay
-        stage, at = history[0].get("to_stage"), history[0].get("changed_at")
-        if stage is not None and stage == lead.get("current_stage") and isinstance(at, datetime):
-            return [(pk, stage, None, _iso_cached(to_utc(at)))]
-    finished, running = split_stays(lead)
-    stages = dict.fromkeys([*finished, *([running[0]] if running else [])])
-    return [
-        (pk, stage, finished.get(stage), iso(running[1]) if running and running[0] == stage else None)
-        for stage in stages
-    ]
-
-
-def _write_stays(db: sqlite3.Connection, leads: list[tuple[int, Lead]], *, replace: bool = False) -> None:
-    """Store these leads' stays; `replace`: they had rows, rewritten only where they differ."""
-    rows: list[tuple[Any, ...]] = []
-    changed: list[tuple[int]] = []
-    for pk, lead in leads:
-        new = _stay_rows(pk, lead)
-        if replace:
-            old = db.execute("SELECT pk, stage, finished, running_since FROM lead_stays WHERE pk = ?", (pk,)).fetchall()
-            if sorted(old, key=lambda r: r[1]) == sorted(new, key=lambda r: r[1]):
-                continue
-            changed.append((pk,))
-        rows += new
-    db.executemany("DELETE FROM lead_stays WHERE pk = ?", changed)
-    db.executemany("INSERT INTO lead_stays (pk, stage, finished, running_since) VALUES (?, ?, ?, ?)", rows)
-
-
-# Ordered, append-only: the schema version is the number of migrations applied.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _m1_leads_and_events,
-    _m2_substring_search,
-    _m3_filter_indexes,
-    _m4_index_in_the_store,
-    _m5_drop_unused_indexes,
-    _m6_lead_handles,
-    _m7_folded_search,
-    _m8_stage_stays,
-]
-
-
-def _index_new_leads(db: sqlite3.Connection, since_pk: int, *, search: bool = True) -> None:
-    """Add the leads inserted in this transaction (pk > since_pk: a new row gets a pk above the
-    largest, and the writer holds the lock) to the search index and the tag table (see _m4);
-    `search` False: the tag table only (a deferred bulk load indexes them at its end)."""
-    if search:
-        db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since_pk,))
-    db.execute(
-        "INSERT OR IGNORE INTO lead_tags (tag, pk)"
-        " SELECT j.value, leads.pk FROM leads, json_each(leads.tags) AS j WHERE leads.pk > ?",
-        (since_pk,),
-    )
-
-
-# What the search index and the tag table hold of a lead: (pk, name, email, company, notes, tags).
-Indexed = tuple[Any, ...]
-
-
-def _indexed(pk: int, columns: tuple[Any, ...]) -> Indexed:
-    """`Indexed` of a row stored or about to be written as `columns` (in _COLUMNS order)."""
-    return (pk, columns[2], columns[1], columns[3], columns[4], columns[11])
-
-
-def _reindex_updated(db: sqlite3.Connection, updated: dict[int, tuple[Indexed, Indexed]]) -> None:
-    """Bring the search index and the tag table from each updated lead's old values to its new
-    ones (by pk), touching only the leads whose searched columns or tags changed."""
-    changed = [new for old, new in updated.values() if old[1:5] != new[1:5]]
-    tags = [(new[0], new[5]) for old, new in updated.values() if old[5] != new[5]]
-    db.executemany("DELETE FROM leads_search WHERE rowid = ?", [(new[0],) for new in changed])
-    db.executemany(
-        "INSERT INTO leads_search (rowid, name, email, company, notes) VALUES (?, ?, ?, ?, ?)",
-        [(new[0], *map(_search_text, new[1:5])) for new in changed],
-    )
-    db.executemany("DELETE FROM lead_tags WHERE pk = ?", [(pk,) for pk, _ in tags])
-    db.executemany("INSERT OR IGNORE INTO lead_tags (tag, pk) SELECT value, ? FROM json_each(?)", tags)
 
 
 def _bulk_cache_kib(db: sqlite3.Connection) -> int:
@@ -622,6 +299,13 @@ class SqliteStore:
         )
         return [_decode(r[0]) for r in rows]
 
+    def find_by_reference(self, key: str, limit: int = 2) -> list[Lead]:
+        """See LeadStore: two index range scans (leads_handle, the id's unique index)."""
+        found = {lead["id"]: lead for lead in self.find_by_handle(key, limit)}
+        for lead in self.find_by_prefix(key, limit):
+            found.setdefault(lead["id"], lead)
+        return list(found.values())
+
     def known_values(self, kind: str, prefix: str = "", limit: int = 200) -> list[str]:
         """Distinct owners or tags starting with `prefix`, for shell completion (index walks:
         leads_owner_created, lead_tags' primary key)."""
@@ -657,7 +341,7 @@ class SqliteStore:
         where, params = _where(self.db, query)
         return int(self._execute(f"SELECT count(*) FROM leads{where}", params).fetchone()[0])
 
-    def stage_totals(self, query: LeadQuery) -> dict[str | None, tuple[int, float]]:
+    def stage_totals(self, query: LeadQuery, values: bool = True) -> dict[str | None, tuple[int, float]]:
         where, params = _where(self.db, query)
         rows = self._execute(
             f"SELECT current_stage, count(*), total(value) FROM leads{where} GROUP BY current_stage", params
@@ -1026,7 +710,7 @@ class SqliteStore:
             found.append(f"index or trigger {name} is missing (leadcli doctor --fix recreates it)")
         return found
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, count_leads: bool = True) -> dict[str, Any]:
         indexes = [r[0] for r in self._execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         return {
             "backend": "sqlite",
@@ -1035,7 +719,7 @@ class SqliteStore:
             "schema_version": self.schema_version(),
             "journal_mode": self._execute("PRAGMA journal_mode").fetchone()[0],
             "indexes": ["email (unique)", "id (unique)", *indexes, "leads_search (folded trigram search)", "lead_stays (days per stage)"],
-            "leads": self.count(LeadQuery()),
+            "leads": self.count(LeadQuery()) if count_leads else None,
             "events": self.last_seq(),
             "live_updates": "poll (PRAGMA data_version)",
             "problems": self.problems(),
@@ -1045,11 +729,6 @@ class SqliteStore:
         self.db.close()
 
 
-_COLUMNS = (
-    "id", "email", "name", "company", "notes", "current_stage", "status", "engaged", "owner",
-    "source", "value", "tags", "follow_up_at", "last_contacted", "created_at", "updated_at",
-    "version", "doc",
-)  # fmt: skip
 
 
 def _dumps(value: Any) -> str:
@@ -1112,152 +791,7 @@ def _event_row(lead_id: str, doc_json: str, event: Event) -> tuple[Any, ...]:
     return (event["type"], _iso_cached(event.get("at") or now_utc()), event.get("by"), lead_id, data)
 
 
-_last_iso: tuple[Any, str] = (None, "")
-
-
-def _iso_cached(at: Any) -> str:
-    """`iso(at)`, remembering the last one: a batch's events share one `at`."""
-    global _last_iso
-    if _last_iso[0] is not at:
-        _last_iso = (at, iso(at))
-    return _last_iso[1]
 
 
 def _decode(doc: str) -> Lead:
     return from_jsonable(_loads(doc))
-
-
-SEARCH_COLUMNS = ("name", "email", "company", "notes")
-
-
-def _search_text(text: str | None) -> str | None:
-    """A column's value as the search index holds it: folded, then padded (see _m7)."""
-    return None if text is None else fold(text) + PAD + PAD
-
-
-def _register_functions(db: sqlite3.Connection) -> None:
-    db.create_function("leadcli_search_text", 1, _search_text, deterministic=True)
-
-
-# A 1-2 character search expanding to more trigrams than this (a common letter) reads the
-# leads in the requested order instead, checking each one, and stops at the end of the page.
-MAX_SHORT_TERMS = 200
-
-
-def _contains(
-    db: sqlite3.Connection, columns: tuple[str, ...], text: str, clauses: list[str], params: list[Any]
-) -> None:
-    """`columns` contain `text`, ignoring case and accents (`domain.folding`), every character literal.
-
-    Always through the folded trigram index `leads_search` (see _m7). Three characters or more: a
-    quoted FTS5 phrase is an exact substring match, and the text is a bound parameter inside an
-    FTS string, so no character of it is syntax. One or two: the trigrams that start with the
-    text, looked up in the index's vocabulary (a B-tree range), then matched as `"t1" OR "t2"…`
-    (the padding makes a value's last characters start trigrams too). When a very common letter
-    expands to hundreds of trigrams, each lead, read in the query's order, is checked against its
-    folded text instead: the page fills within a few rows, since such a letter is in most leads.
-    """
-    needle = fold(text)
-    if not needle:  # combining marks alone: folded away, they match nothing
-        clauses.append("0")
-        return
-    colset = "{" + " ".join(columns) + "} : "
-    if len(needle) >= 3:
-        clauses.append("pk IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)")
-        params.append(colset + _phrase(needle))
-        return
-    rows = db.execute(
-        f"SELECT DISTINCT term FROM leads_search_terms WHERE term >= ? AND term < ? AND col IN ({', '.join('?' * len(columns))})"
-        f" LIMIT {MAX_SHORT_TERMS + 1}",
-        (needle, needle[:-1] + chr(ord(needle[-1]) + 1), *columns),
-    ).fetchall()
-    terms = [row[0] for row in rows if row[0].startswith(needle)]
-    if not terms:
-        clauses.append("0")
-    elif len(terms) <= MAX_SHORT_TERMS:
-        clauses.append("pk IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)")
-        params.append(colset + "(" + " OR ".join(map(_phrase, terms)) + ")")
-    else:
-        found = " OR ".join(f"instr(s.{c}, ?) > 0" for c in columns)
-        clauses.append(f"EXISTS (SELECT 1 FROM leads_search AS s WHERE s.rowid = leads.pk AND ({found}))")
-        params += [needle] * len(columns)
-
-
-def _phrase(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _where(db: sqlite3.Connection, q: LeadQuery) -> tuple[str, list[Any]]:
-    """The query's filters as a WHERE clause: each schema op (domain/schema.py) translated once."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for spec, value in q.conditions():
-        op, fields = spec.op, spec.fields
-        column = _column(fields[0])
-        if op in ("in", "not_in", "id_in"):
-            marks = ", ".join("?" * len(value))
-            if op == "in":
-                clauses.append(f"{column} IN ({marks})")
-            elif op == "not_in":
-                clauses.append(f"({column} IS NULL OR {column} NOT IN ({marks}))")
-            else:
-                clauses.append(f"id IN ({marks})" if value else "0")
-            params += value
-        elif op == "equals":
-            clauses.append(f"{column} = ? COLLATE NOCASE")
-            params.append(value)
-        elif op == "is":
-            clauses.append(f"{column} = ?" if column == fields[0] else f"coalesce({column}, 0) = ?")  # columns are NOT NULL
-            params.append(1 if value else 0)
-        elif op == "has_all":
-            for item in value:
-                if fields == ("tags",):
-                    # Correlated lookups keep the sort index usable: a common tag stops after one
-                    # page, a rare one costs a B-tree probe per lead, never a JSON parse.
-                    clauses.append("EXISTS (SELECT 1 FROM lead_tags WHERE tag = ? AND pk = leads.pk)")
-                else:
-                    clauses.append(f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ?)")
-                params.append(item)
-        elif op == "contains":
-            _contains(db, fields, value, clauses, params)
-        elif op in _BOUNDS:
-            clauses.append(_BOUNDS[op].format(column=column))
-            params.append(iso(value))
-        elif op == "idle_before":
-            clauses.append(f"coalesce({column}, {_column(fields[1])}) < ?")
-            params.append(iso(value))
-        else:
-            raise ValueError(f"no SQLite translation of the filter op {op!r}")
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-_BOUNDS = {
-    "at_or_after": "{column} >= ?",
-    "before": "{column} < ?",
-    "at_or_before": "{column} <= ?",
-    "before_or_never": "({column} IS NULL OR {column} < ?)",
-}
-
-
-def _column(field: str) -> str:
-    """The SQL for a schema field: its column, or its value in the stored document (a field the
-    leads table has no column for; the name is the schema's, never user text)."""
-    if field in _COLUMNS:
-        return field
-    if not field.isidentifier():
-        raise ValueError(f"not a field name: {field!r}")
-    return f"json_extract(doc, '$.{field}')"
-
-
-def _order(q: LeadQuery, params: list[Any]) -> str:
-    direction = "DESC" if q.descending else "ASC"
-    if q.sort == "current_stage":
-        cases = " ".join("WHEN ? THEN ?" for _ in q.stage_order)
-        for rank, stage in enumerate(q.stage_order):
-            params += [stage, rank]
-        key = f"CASE current_stage {cases} ELSE {len(q.stage_order)} END" if q.stage_order else "current_stage"
-    elif q.sort in STORE_SORT_FIELDS:  # a column name spliced into SQL: only the known ones
-        key = q.sort
-    else:
-        raise ValueError(f"unknown sort field {q.sort!r}")
-    return f"{key} {direction}, id {direction}"
