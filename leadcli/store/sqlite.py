@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -142,6 +143,22 @@ def escaped_sqlite_error(exc: sqlite3.DatabaseError) -> StoreUnavailable:
     return StoreUnavailable(f"the store cannot be read: {str(exc)[:100]}; run leadcli doctor, and restore the file from a backup")
 
 
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL (it stays so). While another connection makes the same switch on
+    a new file, SQLite answers "database is locked" at once, without its busy wait, so several
+    processes creating one store together (cron jobs on a fresh machine) would fail: try again
+    for as long as a busy wait would."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def _has_bulk_table(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (BULK_TABLE,)).fetchone() is not None
 
@@ -161,7 +178,7 @@ class SqliteStore:
             self._create_private()
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before WAL: it creates the file
-            self.db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self.db)
             self.db.execute("PRAGMA synchronous=NORMAL")
             _register_functions(self.db)
             self._migrate()
