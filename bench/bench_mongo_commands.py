@@ -145,31 +145,19 @@ def seed(uri: str, n: int) -> str:
     events, in bulk; returns the id of the lead the lookups and writes use."""
     import pymongo
     from leadgen import make_leads
+    from mongoseed import insert_created, make_unique_indexes
 
-    sys.path.insert(0, str(ROOT))
-    from leadcli.store.mongo_docs import to_document as _to_document
-
+    sys.path.insert(0, str(ROOT))  # the leadcli checkout whose document shape is written
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, tz_aware=True, socketTimeoutMS=600000)
     db = client.get_default_database()
     for start in range(0, n, 10_000):  # generated in slices: 1M leads' dicts at once would not fit
         leads = make_leads(min(10_000, n - start), seed=11 + start)
-        for offset in range(0, len(leads), 2000):
-            chunk = leads[offset : offset + 2000]
-            first = start + offset
-            # Distinct ids and emails across slices (each slice numbers its leads from 0).
-            for i, lead in enumerate(chunk):
-                lead["id"] = lead["id"][:8] + f"{first + i:016x}"
-                lead["email"] = lead["email"].replace("@", f".{first + i}@") if start else lead["email"]
-            db.leads.insert_many([_to_document(lead) for lead in chunk])
-            db.leadcli_events.insert_many(
-                [
-                    {"_id": f"seq:{first + i + 1}", "seq": first + i + 1, "type": "lead_created", "at": lead["created_at"],
-                     "by": "seed", "lead_id": lead["id"], "lead": _to_document(lead), "changes": "{}"}
-                    for i, lead in enumerate(chunk)
-                ]
-            )  # fmt: skip
-    db.leadcli_events.create_index("seq", unique=True, name="seq_1")
-    db.leads.create_index("email", unique=True, name="email_1")
+        # Distinct ids and emails across slices (each slice numbers its leads from 0).
+        for i, lead in enumerate(leads):
+            lead["id"] = lead["id"][:8] + f"{start + i:016x}"
+            lead["email"] = lead["email"].replace("@", f".{start + i}@") if start else lead["email"]
+        insert_created(db, leads, start)
+    make_unique_indexes(db)
     lead = str(db.leads.find_one({}, {"_id": 1}, sort=[("_id", 1)])["_id"])  # type: ignore[index]
     db[BUILT].insert_one({"_id": "built", "leads": n, "lead": lead, "generation": GENERATION})
     client.close()

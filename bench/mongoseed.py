@@ -24,23 +24,34 @@ def seed_leads_and_events(uri: str, n: int, seed: int) -> str:
     import pymongo
     from leadgen import make_leads
 
-    from leadcli.store.mongo_docs import to_document as _to_document
-
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, tz_aware=True, socketTimeoutMS=600000)
     db = client.get_default_database()
-    leads = make_leads(n, seed=seed)
-    for start in range(0, n, 2000):
-        chunk = leads[start : start + 2000]
-        db.leads.insert_many([_to_document(lead) for lead in chunk])
-        db.leadcli_events.insert_many(
-            [
-                {"_id": f"seq:{start + i + 1}", "seq": start + i + 1, "type": "lead_created", "at": lead["created_at"],
-                 "by": "seed", "lead_id": lead["id"], "lead": _to_document(lead), "changes": "{}"}
-                for i, lead in enumerate(chunk)
-            ]
-        )  # fmt: skip
-    db.leadcli_events.create_index("seq", unique=True, name="seq_1")
-    db.leads.create_index("email", unique=True, name="email_1")
+    insert_created(db, make_leads(n, seed=seed), 0)
+    make_unique_indexes(db)
     first = db.leads.find_one({}, {"_id": 1}, sort=[("_id", 1)])
     client.close()
     return str(first["_id"]) if first else ""
+
+
+def insert_created(db: Any, leads: list[dict[str, Any]], first_seq: int) -> None:
+    """`leads` as leadcli stores them, each with its lead_created event (seq `first_seq` + 1
+    onwards), 2,000 at a time."""
+    from leadcli.store.mongo_docs import to_document
+
+    for start in range(0, len(leads), 2000):
+        chunk = leads[start : start + 2000]
+        db.leads.insert_many([to_document(lead) for lead in chunk])
+        seq = first_seq + start
+        db.leadcli_events.insert_many(
+            [
+                {"_id": f"seq:{seq + i + 1}", "seq": seq + i + 1, "type": "lead_created", "at": lead["created_at"],
+                 "by": "seed", "lead_id": lead["id"], "lead": to_document(lead), "changes": "{}"}
+                for i, lead in enumerate(chunk)
+            ]
+        )  # fmt: skip
+
+
+def make_unique_indexes(db: Any) -> None:
+    """The unique indexes leadcli makes: event seq and lead email."""
+    db.leadcli_events.create_index("seq", unique=True, name="seq_1")
+    db.leads.create_index("email", unique=True, name="email_1")
