@@ -16,7 +16,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -73,27 +72,15 @@ def child_peak_mb(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def ferretdb() -> tuple[subprocess.Popen[bytes], str] | None:
-    binary = Path.home() / ".cache" / "leadcli-ferretdb" / "bin" / "ferretdb"
-    if not binary.is_file():
+    """A throw-away FerretDB for the MongoDB half of the bench; None (that half skipped) when
+    there is none to start."""
+    from mongoseed import start_ferretdb
+
+    try:
+        proc, server = start_ferretdb(Path(tempfile.mkdtemp(prefix="bench-ferretdb-")))
+    except RuntimeError:
         return None
-    data = Path(tempfile.mkdtemp(prefix="bench-ferretdb-"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [str(binary), "--handler=sqlite", f"--sqlite-url=file:{data}/", f"--state-dir={data}",
-         f"--listen-addr=127.0.0.1:{port}", "--telemetry=disable", "--log-level=warn", "--debug-addr=-"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"mongodb://127.0.0.1:{port}/bench_import"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    return None
+    return proc, f"{server}/bench_import"
 
 
 def main() -> None:

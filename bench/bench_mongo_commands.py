@@ -20,7 +20,6 @@ import argparse
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 CACHE = Path.home() / ".cache" / "leadcli-bench"
-FERRETDB = Path.home() / ".cache" / "leadcli-ferretdb" / "bin" / "ferretdb"
 # Bumped when the seeded data changes: a cached database of an older generation is rebuilt.
 GENERATION = 1
 BUILT = "bench_built"  # a collection holding one marker document once a database is whole
@@ -183,33 +181,6 @@ def cached(server: str, n: int, fresh: bool) -> tuple[str, str, float | None]:
     return uri, lead, time.perf_counter() - started
 
 
-def start_ferretdb(data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A FerretDB on a free loopback port over the data dir `data` (its SQLite files)."""
-    if not FERRETDB.exists():
-        sys.exit("no FerretDB: build it with `bash .ci/ferretdb.sh`, or set LEADCLI_BENCH_MONGODB_URI")
-    data.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    log = open(data / "ferretdb.log", "ab")
-    proc = subprocess.Popen(
-        [str(FERRETDB), "--handler=sqlite", f"--sqlite-url=file:{data}/", f"--state-dir={data}",
-         f"--listen-addr=127.0.0.1:{port}", "--telemetry=disable", "--log-level=error", "--debug-addr=-"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"FerretDB exited: see {data / 'ferretdb.log'}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"mongodb://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    sys.exit("FerretDB did not start within 60 s")
-
-
 SERVER_PID: int | None = None  # the FerretDB started here: its CPU time is counted too
 
 
@@ -258,7 +229,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the FerretDB started here too
     if not server:
         global SERVER_PID
-        proc, server = start_ferretdb(args.data)
+        from mongoseed import start_ferretdb
+
+        try:
+            proc, server = start_ferretdb(args.data)
+        except RuntimeError as exc:
+            sys.exit(str(exc))
         SERVER_PID = proc.pid
     try:
         run(server, args)

@@ -6,8 +6,14 @@ seeds for)."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
+
+FERRETDB = Path.home() / ".cache" / "leadcli-ferretdb" / "bin" / "ferretdb"  # built by .ci/ferretdb.sh
 
 
 def bench_server() -> str:
@@ -16,6 +22,35 @@ def bench_server() -> str:
     if not server:
         sys.exit("set LEADCLI_BENCH_MONGODB_URI=mongodb://host:port (FerretDB or MongoDB)")
     return server.rstrip("/")
+
+
+def start_ferretdb(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A FerretDB on a free loopback port over the data dir `data` (its SQLite files, and its log
+    in ferretdb.log): the process and its URI (no database). RuntimeError saying why it did not
+    start (no binary, it exited, no answer within 60 s)."""
+    if not FERRETDB.exists():
+        raise RuntimeError("no FerretDB: build it with `bash .ci/ferretdb.sh`, or set LEADCLI_BENCH_MONGODB_URI")
+    data.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    log = open(data / "ferretdb.log", "ab")
+    proc = subprocess.Popen(
+        [str(FERRETDB), "--handler=sqlite", f"--sqlite-url=file:{data}/", f"--state-dir={data}",
+         f"--listen-addr=127.0.0.1:{port}", "--telemetry=disable", "--log-level=error", "--debug-addr=-"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"FerretDB exited: see {data / 'ferretdb.log'}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"mongodb://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("FerretDB did not start within 60 s")
 
 
 def seed_leads_and_events(uri: str, n: int, seed: int) -> str:
