@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
@@ -141,16 +141,17 @@ def _decode_key(key: str) -> str:
 
 
 def _encode_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_encode_key(k): _encode_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_encode_keys(v) for v in value]
-    return value
+    return _map_keys(value, _encode_key)
 
 
 def _decode_keys(value: Any) -> Any:
+    return _map_keys(value, _decode_key)
+
+
+def _map_keys(value: Any, rename: Callable[[str], str]) -> Any:
+    """`value` with `rename` applied to the keys of every object in it, at any depth."""
     if isinstance(value, dict):
-        return {_decode_key(k): _decode_keys(v) for k, v in value.items()}
+        return {rename(k): _map_keys(v, rename) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode_keys(v) for v in value]
+        return [_map_keys(v, rename) for v in value]
     return value
