@@ -9,7 +9,7 @@ from typing import Any
 from leadcli.domain.dates import now_utc
 from leadcli.domain.pipeline import Pipeline
 from leadcli.domain.query import LeadQuery
-from leadcli.domain.stays import split_stays
+from leadcli.domain.stays import stage_figures
 from leadcli.services.context import Workspace
 from leadcli.store.base import Lead
 
@@ -59,23 +59,10 @@ def _report(
 
 
 def summarize(leads: Iterable[Lead], pipeline: Pipeline, now: datetime) -> dict[str, Any]:
-    counts: dict[str, int] = {stage: 0 for stage in pipeline.stages}
-    values: dict[str, float] = {stage: 0.0 for stage in pipeline.stages}
-    # stage -> [sum over leads of each lead's days in the stage, number of such leads]
-    days: dict[str, list[float]] = {}
-    total = engaged = 0
-    for lead in leads:
-        stage = lead.get("current_stage")
-        key = stage if stage is not None else "(none)"
-        total += 1
-        engaged += 1 if lead.get("engaged") else 0
-        counts[key] = counts.get(key, 0) + 1
-        values[key] = values.get(key, 0.0) + float(lead.get("value") or 0)
-        for name, seconds in stage_durations(lead, pipeline, now).items():
-            acc = days.setdefault(name, [0.0, 0])
-            acc[0] += seconds / DAY_SECONDS
-            acc[1] += 1
-    return _shape(total, engaged, counts, values, days, pipeline)
+    """The report from the leads themselves, summed in Python (`domain.stays.stage_figures`,
+    what a store without aggregation uses): the reference the SQL path is tested against."""
+    totals, engaged, days = stage_figures(leads, pipeline.closed, now)
+    return _report(totals, engaged, days, pipeline)
 
 
 def _shape(
@@ -105,17 +92,6 @@ def _shape(
             for stage in ordered
         ],
     }
-
-
-def stage_durations(lead: Lead, pipeline: Pipeline, now: datetime) -> dict[str, float]:
-    """Seconds this lead spent in each stage (`domain.stays`): its finished stays, and the
-    running one up to `now` when its stage is open (not at all when it is closed)."""
-    finished, running = split_stays(lead)
-    out = dict(finished)
-    if running is not None and not pipeline.is_closed(running[0]):
-        stage, start = running
-        out[stage] = out.get(stage, 0.0) + max(0.0, (now - start).total_seconds())
-    return out
 
 
 def _number(value: float) -> float | int:
