@@ -63,8 +63,7 @@ class LeadQuery:
         spec = FILTER.get(name)
         if spec is None:
             raise AttributeError(name)
-        default: Any = () if spec.many and spec.op != "id_in" else None
-        return self.where.get(name, default)
+        return self.where.get(name, spec.unset)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("LeadQuery is immutable: use replace()")
@@ -103,7 +102,7 @@ class LeadQuery:
 def _given(spec: Filter, value: Any) -> bool:
     if value is None:
         return False
-    if spec.many and spec.op != "id_in":
+    if spec.unset == ():
         return bool(value)  # no stages, no tags: no filter
     if spec.op == "contains":
         return value != ""  # every lead contains the empty text

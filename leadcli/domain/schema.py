@@ -316,8 +316,15 @@ class Filter(_Declaration):
 
     @property
     def many(self) -> bool:
-        """Its value is a tuple (an empty one is "not given", except for ids: "no lead")."""
+        """Its value is a tuple."""
         return self.value in ("texts", "stages") or self.op in ("not_in", "id_in")
+
+    @property
+    def unset(self) -> tuple[()] | None:
+        """Its value when not given: an empty tuple for a list of values (giving none, no stages
+        or no tags, is no filter either), else None. Ids are the exception: no ids means "no
+        lead", so not given is None there."""
+        return () if self.many and self.op != "id_in" else None
 
     @property
     def flag(self) -> str:
