@@ -1,6 +1,6 @@
 """Pipeline commands: move, history, log, followups, stale, stats."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -22,8 +22,11 @@ from leadcli.cli.options import FieldsOpt, LimitOpt, OutputOpt, YesOpt, filter_o
 from leadcli.domain.errors import InvalidInput
 from leadcli.domain.query import LeadQuery
 from leadcli.output import parse_fields
+from leadcli.services import leads as leads_svc
 from leadcli.services import pipeline as svc
+from leadcli.services.context import Workspace
 from leadcli.services.filters import FilterArgs, build_query
+from leadcli.store.base import Lead
 
 HISTORY_FIELDS = ("from_stage", "to_stage", "changed_at", "by", "notes")
 # What a stale list is about: when each lead was last touched.
@@ -124,9 +127,8 @@ def followups(
         leadcli followups --due overdue --limit 5
     """
     ws = workspace(ctx)
-    query = svc.followups_query(ws, due, owner)
     # Streamed from the store; --limit is asked of the store too (one lead more: was it cut?).
-    due_leads = ws.store.query(query) if limit is None else _limited(ws, query, limit)
+    due_leads = svc.followups(ws, due, owner) if limit is None else _limited(ws, svc.followups_query(ws, due, owner), limit)
     print_leads(due_leads, output, fields, ws, keep=("follow_up_at",), empty=f"no follow-ups due ({'--due week' if due != 'week' else '--due +1mo'} looks further ahead)")
 
 
@@ -154,7 +156,7 @@ def stale(
     """
     ws = workspace(ctx)
     stale_query = svc.stale_query(ws, build_query(ws, filters), days)
-    found = ws.store.query(stale_query)
+    found = leads_svc.list_leads(ws, stale_query)
     if move_to is None:
         shown = found if limit is None else _limited(ws, stale_query, limit)
         print_leads(shown, output, fields, ws, table_fields=STALE_TABLE_FIELDS, keep=("last_contacted",), empty=f"no open leads without contact for {days} days")
@@ -175,22 +177,23 @@ def stale(
     print_leads(after, output, fields, ws, table_fields=STALE_TABLE_FIELDS)
 
 
-def _limited(ws: Any, query: LeadQuery, limit: int) -> list[Any]:
-    """The first `limit` leads of `query`, asked of the store as such (one more tells whether
-    the listing went on: the rest is never read); a listing cut short says so on stderr (how
-    many, counted only then, and that without --limit it shows all) when a person is there."""
+def _limited(ws: Workspace, query: LeadQuery, limit: int) -> list[Lead]:
+    """The first `limit` leads of `query`, asked of the store as a page (one lead more tells
+    whether the listing went on: the rest is never read); a listing cut short says so on stderr
+    (how many, counted only then, and that without --limit it shows all) when a person is there."""
     if limit < 1:
         raise InvalidInput("--limit: must be at least 1")
-    leads = list(ws.store.query(query.replace(limit=limit + 1)))
-    if len(leads) > limit:
+    page = leads_svc.Page(leads_svc.list_leads(ws, query.replace(limit=limit + 1)), limit)
+    leads = list(page)
+    if page.more:
         import sys
 
         from leadcli.output import is_terminal
 
         if is_terminal(sys.stderr):
-            total = ws.store.count(query.replace(offset=0, limit=None))
+            total = leads_svc.count_leads(ws, query.unpaged())
             info(f"showing the first {limit} of {total} (--limit {limit}); without --limit, every one")
-    return leads[:limit]
+    return leads
 
 
 @app.command()

@@ -141,10 +141,6 @@ def stale_query(ws: Workspace, query: LeadQuery, days: int, now: datetime | None
     )
 
 
-def stale_leads(ws: Workspace, query: LeadQuery, days: int, now: datetime | None = None) -> Iterator[Lead]:
-    return ws.store.query(stale_query(ws, query, days, now))
-
-
 def move_stale(ws: Workspace, leads: Sequence[Lead], stage: str, days: int) -> tuple[list[Lead], int]:
     """Move stale leads to `stage`, noting why in their history. A lead contacted or closed
     since it was found stale is left alone (it is re-checked on every compare-and-set try), and
