@@ -79,7 +79,7 @@ LEAD_INDEXES = [
     # What `watch` polls for other apps' writes on a server without change streams.
     pymongo.IndexModel([("updated_at", 1)], name="updated_at_1"),
     # Not sparse: a document without `handle` (another app's) is indexed as null, so the ones
-    # still to fill in are found by the index too (see find_by_handle).
+    # still to fill in are found by the index too (see find_by_reference).
     pymongo.IndexModel([("handle", 1)], name="handle_1"),
 ]
 # What `stats` reads of a lead (see stats_leads).
@@ -392,41 +392,18 @@ class MongoStore:
             self._capitalised_emails = self.leads.find_one({"email": {"$regex": "[A-Z]"}}, {"_id": 1}) is not None
         return self._capitalised_emails
 
-    def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
-        prefix = prefix.lower()[:24]
-        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
-            return []
-        bounds = {"$gte": ObjectId(prefix.ljust(24, "0")), "$lte": ObjectId(prefix.ljust(24, "f"))}
-        with self._errors():
-            docs = list(self.leads.find({"_id": bounds}).sort("_id", 1).limit(limit))
-        return [_from_document(d) for d in docs]
-
-    def find_by_handle(self, prefix: str, limit: int = 2) -> list[Lead]:
-        """By the indexed `handle` field leadcli writes with every lead. Documents without one
-        (created by the Leads Artisan backend, or by a leadcli before handles) are found by the
-        same index as null, their handles computed from `_id` and, where updates are atomic,
-        stored, so each such document is read here once rather than on every lookup."""
-        prefix = prefix.lower()
-        if not prefix or len(prefix) > HANDLE_LENGTH or not is_hex(prefix):
-            return []
-        with self._errors():
-            # One query for both (FerretDB v1 reads every document for each: it was two reads
-            # of the collection per lookup), only handles and ids; then the few chosen by `_id`.
-            found = list(self.leads.find({"$or": [{"handle": {"$gte": prefix, "$lt": prefix + "g"}}, {"handle": None}]}, {"handle": 1}))
-            missing = [doc["_id"] for doc in found if doc.get("handle") is None]
-            if missing:
-                self._fill_handles(missing)
-            handles = ((handle_of(str(doc["_id"])), doc["_id"]) for doc in found)
-            matching = sorted((handle, oid) for handle, oid in handles if handle.startswith(prefix))
-            docs = [self.leads.find_one({"_id": oid}) for _handle, oid in matching[:limit]]
-        return [_from_document(doc) for doc in docs if doc is not None]
-
     def find_by_reference(self, key: str, limit: int = 2) -> list[Lead]:
-        """`find_by_handle(key)` then `find_by_prefix(key)` (each up to `limit`, without the
-        leads both find twice) in one query of handles and ids: FerretDB v1 reads the whole
+        """The leads whose handle starts with `key`, then those whose id does (each up to
+        `limit`, each lead once), in one query of handles and ids: FerretDB v1 reads the whole
         collection for each range or null match, and resolving a handle read it three times
         (now once); on MongoDB the `$or`'s branches are the handle and `_id` indexes. The leads
-        chosen are then read by `_id`."""
+        chosen are then read by `_id`.
+
+        Handles come from the indexed `handle` field leadcli writes with every lead. Documents
+        without one (created by the Leads Artisan backend, or by a leadcli before handles) are
+        found by the same index as null, their handles computed from `_id` and, where updates
+        are atomic, stored, so each such document is read here once rather than on every
+        lookup."""
         key = key.lower()
         if not key or not is_hex(key):
             return []
@@ -446,6 +423,14 @@ class MongoStore:
             chosen = list(dict.fromkeys([i for _handle, i in by_handle[:limit]] + by_id[:limit]))
             docs = [self.leads.find_one({"_id": ObjectId(i)}) for i in chosen]
         return [_from_document(doc) for doc in docs if doc is not None]
+
+    def find_by_handle(self, prefix: str, limit: int = 2) -> list[Lead]:
+        """The leads whose handle starts with `prefix`, at most `limit`: the handle part of
+        `find_by_reference`."""
+        prefix = prefix.lower()
+        if len(prefix) > HANDLE_LENGTH:
+            return []
+        return [lead for lead in self.find_by_reference(prefix, limit) if handle_of(lead["id"]).startswith(prefix)][:limit]
 
     def _fill_handles(self, ids: list[ObjectId]) -> None:
         """Store the handle of documents that lack one. Only where an update is atomic: FerretDB

@@ -76,7 +76,7 @@ class LeadsChangeStream:
                 at = change.get("wallTime") or datetime.now(UTC)
                 described = change.get("updateDescription") or {}
                 if kind == "update" and set(described.get("updatedFields") or {}) <= {"handle"} and not described.get("removedFields"):
-                    continue  # leadcli filling in a handle (find_by_handle): no change to show
+                    continue  # leadcli filling in a handle (find_by_reference): no change to show
                 if kind in ("insert", "update", "replace") and change.get("fullDocument"):
                     op = "insert" if kind == "insert" else "update"
                     out.append(ForeignChange(op, str(key), _decode(self.store, change["fullDocument"]), at))
