@@ -82,7 +82,7 @@ LEAD_INDEXES = [
     # still to fill in are found by the index too (see find_by_reference).
     pymongo.IndexModel([("handle", 1)], name="handle_1"),
 ]
-# What `stats` reads of a lead (see stats_leads).
+# What `stats` reads of a lead (see _stats_leads).
 STATS_PROJECTION = {"current_stage": 1, "value": 1, "engaged": 1, "stage_history": 1, "stage_updated_at": 1, "created_at": 1}
 EVENT_INDEXES = [
     pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1"),
@@ -511,9 +511,9 @@ class MongoStore:
         leads, streamed with only what it reads (stage, value, engagement, stage history and the
         times a current stay may start at): FerretDB v1 has no date arithmetic in its
         aggregation to compute days per stage server-side."""
-        return stage_figures(self.stats_leads(query), closed, now)
+        return stage_figures(self._stats_leads(query), closed, now)
 
-    def stats_leads(self, query: LeadQuery) -> Iterator[Lead]:
+    def _stats_leads(self, query: LeadQuery) -> Iterator[Lead]:
         with self._errors():
             cursor = self.leads.find(_filter(query), STATS_PROJECTION)
         yield from self._stream(cursor)
