@@ -47,6 +47,15 @@ class LeadStore(Protocol):
         variants (the Leads Artisan web app keeps `Sq.Two@x` beside leadcli's `sq.two@x`)."""
         ...
 
+    def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
+        """Leads whose id starts with `prefix` (lowercase hex), at most `limit`."""
+        ...
+
+    def find_by_handle(self, prefix: str, limit: int = 2) -> list[Lead]:
+        """Leads whose handle (`domain.handle.handle_of(id)`) starts with `prefix` (lowercase
+        hex), at most `limit`, by an index."""
+        ...
+
     def find_by_reference(self, key: str, limit: int = 2) -> list[Lead]:
         """What a LEAD argument of hex characters names: the leads whose handle starts with
         `key` (up to `limit`), then those whose id does (up to `limit`), each lead once."""

@@ -424,6 +424,15 @@ class MongoStore:
             docs = [self.leads.find_one({"_id": ObjectId(i)}) for i in chosen]
         return [_from_document(doc) for doc in docs if doc is not None]
 
+    def find_by_prefix(self, prefix: str, limit: int = 2) -> list[Lead]:
+        prefix = prefix.lower()[:24]
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            return []
+        bounds = {"$gte": ObjectId(prefix.ljust(24, "0")), "$lte": ObjectId(prefix.ljust(24, "f"))}
+        with self._errors():
+            docs = list(self.leads.find({"_id": bounds}).sort("_id", 1).limit(limit))
+        return [_from_document(d) for d in docs]
+
     def find_by_handle(self, prefix: str, limit: int = 2) -> list[Lead]:
         """The leads whose handle starts with `prefix`, at most `limit`: the handle part of
         `find_by_reference`."""
