@@ -34,8 +34,9 @@ from leadcli.domain.handle import HANDLE_LENGTH, handle_of, is_hex
 from leadcli.domain.lead import to_jsonable
 from leadcli.domain.query import LeadQuery
 from leadcli.domain.stays import stage_figures
+from leadcli.store import mongo_stats
 from leadcli.store.base import ChangeFeed, Event, Lead
-from leadcli.store.mongo_docs import event_from_document, event_key
+from leadcli.store.mongo_docs import DEFAULTS, event_from_document, event_key
 from leadcli.store.mongo_docs import from_document as _from_document
 from leadcli.store.mongo_docs import to_document as _to_document
 from leadcli.store.mongo_docs import utc as _utc
@@ -82,8 +83,11 @@ LEAD_INDEXES = [
     # still to fill in are found by the index too (see find_by_reference).
     pymongo.IndexModel([("handle", 1)], name="handle_1"),
 ]
-# What `stats` reads of a lead (see _stats_leads).
+# What `stats` reads of a lead where it is summed in Python (see stage_stats).
 STATS_PROJECTION = {"current_stage": 1, "value": 1, "engaged": 1, "stage_history": 1, "stage_updated_at": 1, "created_at": 1}
+# A server that does not know an operator or stage of the stats pipeline (InvalidPipelineOperator,
+# an unknown stage name): its stats are summed in Python from then on.
+UNKNOWN_OPERATOR = (168, 40324)
 EVENT_INDEXES = [
     pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1"),
     # What recovery asks of an abandoned write: did its event land? (FerretDB v1 scans anyway.)
@@ -125,6 +129,7 @@ class MongoStore:
         self._capitalised_emails: bool | None = None
         self._indexes_serve_regex_prefixes: bool | None = None  # see get_all_by_email
         self._ferretdb: bool | None = None
+        self._stats_pipeline: bool | None = None  # see stage_stats
         self._last_seq = 0
         self._seq_floor = 0  # inside a transaction: the next seq to try after a taken one
         self._txn_seq = 0  # the seq a transaction took, counted once it commits
@@ -516,15 +521,35 @@ class MongoStore:
     def stage_stats(
         self, query: LeadQuery, closed: Sequence[str], now: datetime
     ) -> tuple[dict[str | None, tuple[int, float]], int, dict[str, tuple[float, int]]]:
-        """What `stats` is made of (see LeadStore), summed here in one pass over the matching
-        leads, streamed with only what it reads (stage, value, engagement, stage history and the
-        times a current stay may start at): FerretDB v1 has no date arithmetic in its
-        aggregation to compute days per stage server-side."""
-        return stage_figures(self._stats_leads(query), closed, now)
+        """What `stats` is made of (see LeadStore). On MongoDB one aggregation sums it on the
+        server (store/mongo_stats.py), and the few leads of a shape it does not read exactly
+        (text times in another format…) are summed in Python beside it. FerretDB v1 has no date
+        arithmetic in aggregation: there the matching leads are streamed with only what stats
+        reads and summed in one pass (`domain.stays.stage_figures`). Decided once per store: by
+        the server, or by the first pipeline it refuses for an operator it does not know."""
+        match = _filter(query)
+        if self._stats_pipeline is None:
+            self._stats_pipeline = not self._is_ferretdb()
+        if self._stats_pipeline:
+            pipeline = mongo_stats.pipeline(match, closed, now, DEFAULTS["current_stage"])
+            with self._errors():
+                try:
+                    result = next(self.leads.aggregate(pipeline, allowDiskUse=True))
+                except mongo_errors.OperationFailure as exc:
+                    if exc.code not in UNKNOWN_OPERATOR:
+                        raise
+                    self._stats_pipeline = False
+            if self._stats_pipeline:
+                figures, odd = mongo_stats.figures(result)
+                if not odd:
+                    return figures
+                odd_leads = self._stats_leads({"$and": [match, mongo_stats.odd_filter()]})
+                return mongo_stats.merge(figures, stage_figures(odd_leads, closed, now))
+        return stage_figures(self._stats_leads(match), closed, now)
 
-    def _stats_leads(self, query: LeadQuery) -> Iterator[Lead]:
+    def _stats_leads(self, match: dict[str, Any]) -> Iterator[Lead]:
         with self._errors():
-            cursor = self.leads.find(_filter(query), STATS_PROJECTION)
+            cursor = self.leads.find(match, STATS_PROJECTION)
         yield from self._stream(cursor)
 
     def query_records(self, query: LeadQuery) -> Iterator[dict[str, Any]]:
