@@ -1,4 +1,4 @@
-"""`stats` on MongoDB: one aggregation (store/mongo_stats.py) on a server that has date arithmetic,
+r"""`stats` on MongoDB: one aggregation (store/mongo_stats.py) on a server that has date arithmetic,
 the streamed Python pass (`domain.stays.stage_figures`) on FerretDB v1.
 
 - Semantics: the pipeline, run by an aggregation engine (mongomock: FerretDB v1 cannot run it,
@@ -14,6 +14,21 @@ the streamed Python pass (`domain.stays.stage_figures`) on FerretDB v1.
   that does not know an operator gets the Python pass from then on; FerretDB never gets the
   pipeline. On the real FerretDB, tests/test_stats.py's hand-computed figures (its `mongo`
   cases) come through that fallback, and `test_ferretdb_stats_are_the_python_pass` says so.
+
+mongomock 4.3 as the engine, and where it is not MongoDB. Its dates are faithful where the
+pipeline uses them: stored to the millisecond, returned aware (tz_aware), date minus date in
+milliseconds. It lacks $type, $reduce, $range, $zip, $substrCP, $strLenBytes, $toDouble,
+$dateFromString (its $dateFromParts neither rolls over nor keeps milliseconds), so the pipeline
+uses none of them. Gaps the pipeline is written around, each also right on MongoDB: a comparison
+with a missing field drops the output field (MongoDB: missing sorts before null), so every
+field is read through $ifNull; `$not: [x]` reads the array, so `$not: x`; expressions inside an
+array literal are not evaluated, so a one-element array is a `$map` over `[0]`; `$mod` returns
+floats, so `$toLong` follows; `$group` over no documents yields a row of zeros (MongoDB none:
+`figures` reads either); `$sum` of doubles is a plain sum (MongoDB compensates: seconds are
+compared to 1e-12); regexes are Python's (no `\z`, so the owner filter is not run here, and
+TEXT_TIME ends with a lookahead both read alike). Not checkable here: that MongoDB parses
+"08" with `$toLong` and still has `$substr` (an alias of $substrBytes since 3.4); a server
+refusing an operator falls back to the Python pass (code 168).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ def pipeline_stats(ws: Workspace, query: LeadQuery, now: datetime | None = None)
     """`{"total", "engaged", "win_rate", "value", "stages": [{"stage", "count", "value",
     "avg_days"}]}` over the leads matching `query`. `now` ends the stays still running (passed
     in by tests). The store sums the figures (`stage_stats`: SQLite in SQL, MongoDB in one
-    streamed pass, `domain.stays.stage_figures`); this shapes them into the report."""
+    aggregation, FerretDB in one streamed pass, `domain.stays.stage_figures`); this shapes them
+    into the report."""
     now = now or now_utc()
     query = query.unpaged()
     totals, engaged, days = ws.store.stage_stats(query, ws.pipeline.closed, now)

@@ -2,9 +2,11 @@
 
 Collection `leads` holds one document per lead (`_id` an ObjectId; the backend's fields plus
 leadcli's optional ones), `leadcli_events` the event log, numbered by a unique `seq`, and on
-FerretDB `leadcli_locks` the per-lead write leases (see mongo_lease). Only portable operators are used (they work on MongoDB and on FerretDB v1, which has
-no $indexOfArray, $switch, $facet, collation or transactions). User text reaches the server
-only as values: `re.escape`d inside anchored or substring regexes, never as operators.
+FerretDB `leadcli_locks` the per-lead write leases (see mongo_lease). Only portable operators
+are used (they work on MongoDB and on FerretDB v1, which has no $indexOfArray, $switch, $facet,
+collation or transactions), but for `stats`' aggregation (mongo_stats), which only a server
+that has them is sent. User text reaches the server only as values: `re.escape`d inside
+anchored or substring regexes, never as operators (stage names in that aggregation: `$literal`).
 """
 
 from __future__ import annotations
