@@ -5,6 +5,10 @@ report ends it at "now" when its stage is open and leaves it out when it is clos
 a deal is won or lost is not pipeline time), which depends on the pipeline at report time, so
 it is kept apart here: `finished` sums the stays that ended, per stage, and `running` is the
 last one (stage, start).
+
+MongoDB computes the same in one aggregation (store/mongo_stats.py), SQLite from its
+`lead_stays` table: a change to these rules is a change to both (tests/test_mongo_stats.py and
+tests/test_stats.py hold them to `stage_figures`).
 """
 
 from __future__ import annotations

@@ -15,9 +15,11 @@ is not a number, an `engaged` or `stage_updated_at` of another type — is "odd"
 counts it apart and the caller sums those leads in Python (`odd_filter`), so the figures are
 those of `stage_figures`, never silently different.
 
-Only operators MongoDB has had since 4.2 and that mongomock implements too (tests run the pipeline
-there): no `$type`, `$reduce`, `$range`, `$zip` or `$dateFromString`. Types are told apart by
-BSON's comparison order; a stay's next one is found through `$unwind`'s array index.
+Only operators MongoDB has had since 4.4 ($isNumber; an older server refuses it and gets the
+Python pass) and that mongomock implements too (tests run the pipeline there): no `$type`,
+`$reduce`, `$range`, `$zip` or `$dateFromString`. Types are told apart by BSON's comparison
+order; a stay's next one is found through `$unwind`'s array index. The (lead, stage) `$group`
+holds a few entries a lead: `allowDiskUse` lets it spill past MongoDB's 100 MB.
 """
 
 from __future__ import annotations
