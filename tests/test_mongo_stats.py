@@ -43,6 +43,7 @@ import bson
 import mockupdb
 import mongomock
 import pytest
+from conftest import invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from leadmaker import at, lead_with_moves
@@ -253,9 +254,9 @@ class ScriptedServer:
             request.reply({"ok": 1, "version": "7.0.0", **self.build_info})
         elif name == "aggregate" and isinstance(self.aggregate, int):
             request.reply({"ok": 0, "code": self.aggregate, "errmsg": "Invalid $project :: caused by :: Unrecognized expression '$regexMatch'"})
-        elif name in ("aggregate", "find"):
-            batch = [self.aggregate] if name == "aggregate" else self.found
-            request.reply({"ok": 1, "cursor": {"id": 0, "ns": "leads_db.leads", "firstBatch": batch}})
+        elif name in ("aggregate", "find", "listIndexes"):
+            batch = [self.aggregate] if name == "aggregate" else self.found if doc[name] == "leads" and name == "find" else []
+            request.reply({"ok": 1, "cursor": {"id": 0, "ns": f"leads_db.{doc[name]}", "firstBatch": batch}})
         else:
             request.reply({"ok": 1})
         return True
@@ -309,6 +310,22 @@ def test_on_mongodb_stats_are_one_aggregate_and_its_reply_is_the_report(scripted
     (_name, command), = [c for c in server.commands if c[0] == "aggregate"]  # fmt: skip
     assert command["aggregate"] == "leads" and command["allowDiskUse"] is True
     assert same_bson(command["pipeline"], mongo_stats.pipeline(lead_filter(query), CLOSED, NOW, "New Lead"))
+
+
+def test_the_stats_command_on_mongodb_prints_the_aggregate_s_figures(scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted()
+    server.aggregate = {
+        "totals": [{"_id": "Proposal Sent", "leads": 2, "value": 7000, "engaged": 1}, {"_id": "Closed Won", "leads": 1, "value": 8000, "engaged": 1}],
+        "days": [{"_id": "New Lead", "seconds": 3 * 86400.0 * 3, "leads": 3}, {"_id": "Proposal Sent", "seconds": 86400.0, "leads": 2}],
+        "odd": [],
+    }  # fmt: skip
+    result = invoke("--db", server.uri, "stats", "-o", "json")
+    assert result.code == 0, result.stderr
+    report = result.json()
+    assert (report["total"], report["engaged"], report["value"], report["win_rate"]) == (3, 2, 15000, 1.0)
+    rows = {row["stage"]: (row["count"], row["value"], row["avg_days"]) for row in report["stages"]}
+    assert rows["New Lead"] == (0, 0, 3.0) and rows["Proposal Sent"] == (2, 7000, 0.5) and rows["Closed Won"] == (1, 8000, None)
+    assert [name for name in server.sent() if name in ("aggregate", "find")] == ["aggregate"]  # no lead read
 
 
 def test_the_leads_the_pipeline_leaves_out_are_read_by_one_find_and_added(scripted: Callable[..., ScriptedServer]) -> None:
