@@ -88,8 +88,8 @@ LEAD_INDEXES = [
 # What `stats` reads of a lead where it is summed in Python (see stage_stats).
 STATS_PROJECTION = {"current_stage": 1, "value": 1, "engaged": 1, "stage_history": 1, "stage_updated_at": 1, "created_at": 1}
 # A server that does not know an operator or stage of the stats pipeline (InvalidPipelineOperator,
-# an unknown stage name): its stats are summed in Python from then on.
-UNKNOWN_OPERATOR = (168, 40324)
+# an unknown stage name, FerretDB's NotImplemented): its stats are summed in Python from then on.
+UNKNOWN_OPERATOR = (168, 40324, 238)
 EVENT_INDEXES = [
     pymongo.IndexModel([("seq", 1)], unique=True, name="seq_1"),
     # What recovery asks of an abandoned write: did its event land? (FerretDB v1 scans anyway.)
