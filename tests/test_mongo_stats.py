@@ -26,9 +26,9 @@ array literal are not evaluated, so a one-element array is a `$map` over `[0]`; 
 floats, so `$toLong` follows; `$group` over no documents yields a row of zeros (MongoDB none:
 `figures` reads either); `$sum` of doubles is a plain sum (MongoDB compensates: seconds are
 compared to 1e-12); regexes are Python's (no `\z`, so the owner filter is not run here, and
-TEXT_TIME ends with a lookahead both read alike). Not checkable here: that MongoDB parses
-"08" with `$toLong` and still has `$substr` (an alias of $substrBytes since 3.4); a server
-refusing an operator falls back to the Python pass (code 168).
+TEXT_TIME ends with a lookahead both read alike). Not checkable here: that MongoDB still has
+`$substr` (an alias of $substrBytes since 3.4; a server refusing an operator falls back to the
+Python pass, code 168) and orders types in comparisons as documented.
 """
 
 from __future__ import annotations

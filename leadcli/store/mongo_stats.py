@@ -97,7 +97,9 @@ def _moment(x: Expr) -> Expr:
 
 
 def _number(text: Expr, start: Expr, length: int) -> Expr:
-    return {"$toLong": {"$substr": [text, start, length]}}
+    """The digits at `start` as a number; read behind a "1" (`08` as 108 - 100): no conversion
+    of text with a leading zero is relied upon."""
+    return {"$subtract": [{"$toLong": {"$concat": ["1", {"$substr": [text, start, length]}]}}, 10**length]}
 
 
 def _floor_div(a: Expr, b: int) -> Expr:
