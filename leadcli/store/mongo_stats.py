@@ -328,7 +328,6 @@ def pipeline(match: Mapping[str, Any], closed: Sequence[str], now: datetime, def
     ]  # fmt: skip
 
 
-
 def figures(result: Mapping[str, Any]) -> tuple[Figures, int]:
     """The pipeline's result document as `stage_figures`' figures, and how many odd leads it
     left to the Python pass."""
