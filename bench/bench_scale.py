@@ -265,6 +265,7 @@ def import_curve(sizes: list[int], env: dict[str, str], into: int = 0) -> None:
 
 def main() -> None:
     home = tempfile.mkdtemp(prefix="bench-scale-home-")
+    Path(ARGS.cache).mkdir(parents=True, exist_ok=True)  # a fresh machine has none
     env = {**os.environ, "LEADCLI_HOME": home, "PYTHONPATH": str(TREE), "LEADCLI_USER": "bench"}
     for name in ("LEADCLI_DB", "LEADCLI_CONFIG", "LEADCLI_PROFILE", "MONGODB_URI"):
         env.pop(name, None)

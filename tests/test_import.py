@@ -179,6 +179,19 @@ def test_a_duplicate_in_a_later_batch_is_rejected_naming_the_first_row(store_uri
     assert leads_by_email(store_uri)["ada@example.com"]["name"] == "Ada Again"
 
 
+def test_a_dry_run_names_the_first_row_of_a_duplicate_in_a_later_batch(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dry run writes nothing, so the store cannot say an email came earlier in the file: the
+    scratch record of first rows does, across batches, as the real run would report it."""
+    monkeypatch.setattr(Importer.__init__, "__kwdefaults__", {**Importer.__init__.__kwdefaults__, "batch_size": 2})
+    text = "Name,Email\nAda,ada@example.com\nGrace,grace@example.com\nAlan,alan@example.com\nAda Again,ADA@example.com\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", "--dry-run", input=text)
+
+    assert result.code == 1
+    assert rejected_lines(result.stderr) == ["row 5: duplicate of row 2 (email ada@example.com)"]
+    assert leads_by_email(store_uri) == {}
+
+
 def test_dry_run_validates_and_reports_without_writing(store_uri: str) -> None:
     result = invoke("--db", store_uri, "import", str(CRM), "--dry-run")
 

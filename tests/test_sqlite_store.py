@@ -509,3 +509,31 @@ def test_a_batch_of_updates_reindexes_exactly_what_it_wrote(sqlite_store: Sqlite
     assert found(sqlite_store, company="navy") == found(sqlite_store, tags=("vip",)) == {"grace@example.com"}
     assert found(sqlite_store, tags=("emea",)) == {"ada@example.com"}
     assert_indexes_match_leads(sqlite_store)
+
+
+def test_a_schema_8_store_gathers_search_postings_in_32_mib_and_still_finds_its_leads(db_path: Path) -> None:
+    """Schema 9 raises the search index's in-memory flush size (FTS5 `hashsize`) from 1 MiB to
+    SEARCH_HASH_BYTES: a bulk load's search index is written as a few large segments instead of
+    ~1,000 small ones merged again and again. Leads written before and after are found."""
+    from leadcli.store.sqlite_schema import SEARCH_HASH_BYTES
+
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.create_function("leadcli_search_text", 1, lambda text: text, deterministic=True)
+    for migration in MIGRATIONS[:8]:
+        migration(db)
+    db.execute("PRAGMA user_version = 8")
+    db.close()
+
+    store = SqliteStore(db_path)
+    try:
+        assert store.schema_version() == len(MIGRATIONS) >= 9
+        config = dict(store.db.execute("SELECT k, v FROM leads_search_config"))
+        assert config["hashsize"] == SEARCH_HASH_BYTES
+        store.insert(make_lead("grace@example.com", company="Müller AG"), event())
+        inserts = [(make_lead(f"lead{i}@example.com", company=f"Firm {i}"), event()) for i in range(200)]
+        assert store.write_batch(inserts, []) == [None] * 200
+        assert found(store, search="muller") == {"grace@example.com"}
+        assert found(store, search="firm 19") == {f"lead{i}@example.com" for i in (19, *range(190, 200))}
+        assert_indexes_match_leads(store)
+    finally:
+        store.close()

@@ -172,8 +172,10 @@ class Importer:
             return
         store = self.ws.store
         emails = [row.email for row in batch]
-        earlier = {} if self.upsert else seen.rows(emails)
         existing = {lead["email"].lower(): lead for lead in store.find_by_emails(emails)}
+        # An email an earlier row wrote is in the store now: only those need their first row
+        # (a dry run writes nothing, so there every email is looked up).
+        earlier = {} if self.upsert else seen.rows(emails if self.dry_run else [e for e in emails if e in existing])
         if self._drafts is not None:  # a dry run: what the rows before these would have written
             existing.update(self._drafts.get(emails))
         ids = tuple(row.system["id"] for row in batch if "id" in row.system)
