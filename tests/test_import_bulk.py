@@ -209,35 +209,3 @@ def test_an_import_killed_while_its_indexes_are_set_aside_leaves_a_store_that_an
     assert [lead["email"] for lead in found.json()] == ["lead39999@example.com"]
     with sqlite3.connect(db) as check:
         assert check.execute("SELECT count(*) FROM leads_search").fetchone()[0] == rows
-
-
-def test_an_import_leaves_its_leads_in_the_store_file_not_in_the_wal_for_the_next_writer(tmp_path: Path) -> None:
-    """A bulk load checkpoints rarely while it runs (BULK_CHECKPOINT_PAGES) and copies what it
-    wrote into the store file at its end, so the next writer's commit (a one-lead `add`) does
-    not pay for the import's pages — even while another process (a `watch`) keeps the store
-    open, which stops SQLite checkpointing on close. The file alone (`immutable=1` reads it
-    without the WAL) then holds every imported lead, and the store checkpoints as usual again."""
-    db_path = tmp_path / "leads.db"
-    data = tmp_path / "leads.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in _records(300)), encoding="utf-8")
-    assert invoke("--db", str(db_path), "count").code == 0  # the store exists
-    watcher = sqlite3.connect(db_path)
-    try:
-        watcher.execute("SELECT count(*) FROM leads").fetchone()  # opened, as a watch's poll
-
-        result = invoke("--db", str(db_path), "import", str(data))
-
-        assert result.code == 0, result.stderr
-        file_only = sqlite3.connect(f"file:{db_path}?immutable=1", uri=True)
-        assert file_only.execute("SELECT count(*) FROM leads").fetchone()[0] == 300
-        file_only.close()
-    finally:
-        watcher.close()
-    store = sqlite_store.SqliteStore(db_path)
-    try:
-        before = store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        with store.bulk_load(10):
-            assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == sqlite_store.BULK_CHECKPOINT_PAGES
-        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == before
-    finally:
-        store.close()

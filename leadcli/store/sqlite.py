@@ -71,12 +71,6 @@ PAGE_SIZE = 8192
 # saves. Tests lower them.
 BULK_DEFER_MIN_ROWS = 50_000
 BULK_DEFER_STORE_SHARE = 0.25
-# A bulk load's connection checkpoints its WAL into the file every this many pages (SQLite's
-# default: 1,000), and once more at its end. Each checkpoint copies every page the batches since
-# the last one rewrote, and a batch rewrites index pages all over a big store: 100k leads into a
-# 1M-lead store wrote 7.6 instead of 9.1 GB with 100,000 pages (CPU within the noise). The WAL
-# then grows to ~800 MB, the size of the store's indexes it is rewriting, while the load runs.
-BULK_CHECKPOINT_PAGES = 100_000
 # Present only while a deferred bulk load is under way (or was killed): what it dropped, from
 # which pk on the search index lacks leads, and which process owns it (see _finish_bulk_load).
 BULK_TABLE = "leadcli_bulk_load"
@@ -521,35 +515,19 @@ class SqliteStore:
         it whoever owns it. Meanwhile other processes see every committed lead, but a search
         of theirs misses the new ones and their queries run without the dropped indexes."""
         self._bulk = _BulkLoad(expected_rows, self.count(LeadQuery()))
-        every = self.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        self.db.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
         failed = True
         try:
             yield
             failed = False
         finally:
             bulk, self._bulk = self._bulk, None
-            try:
-                if bulk.since_pk is not None:
-                    try:
-                        self._finish_bulk_load(bulk)
-                    except (sqlite3.Error, StoreUnavailable):
-                        if not failed:
-                            raise
-                        # The load's own error is the one to report; the next open finishes this.
-            finally:
-                self._end_bulk_checkpoints(every)
-
-    def _end_bulk_checkpoints(self, every: int) -> None:
-        """Back to checkpointing every `every` pages, after copying what the load left in the
-        WAL into the file now: else the next writer's commit (a one-lead `add`) would pay for
-        it. Passive: it waits for no reader. A failed checkpoint loses nothing (the WAL keeps
-        the pages; the next checkpoint copies them)."""
-        try:
-            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            pass
-        self.db.execute(f"PRAGMA wal_autocheckpoint = {every}")
+            if bulk.since_pk is not None:
+                try:
+                    self._finish_bulk_load(bulk)
+                except (sqlite3.Error, StoreUnavailable):
+                    if not failed:
+                        raise
+                    # The load's own error is the one to report; the next open finishes this.
 
     def _defer(self, db: sqlite3.Connection, inserts: int, updates: int) -> bool:
         """Whether this batch of the bulk load skips index upkeep, deferring it now if the load
