@@ -32,7 +32,6 @@ from leadcli.store.sql import select_in
 from leadcli.store.sqlite_query import _order, _where
 from leadcli.store.sqlite_schema import (
     _COLUMNS,
-    _SEARCH_ROWS,
     _STAGE_SECONDS_SQL,
     MIGRATIONS,
     Indexed,
@@ -41,6 +40,7 @@ from leadcli.store.sqlite_schema import (
     _iso_cached,
     _register_functions,
     _reindex_updated,
+    _search_new_leads,
     _write_stays,
 )
 
@@ -584,15 +584,15 @@ class SqliteStore:
             if since is None:
                 return []
             present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-            made = [name for name in dict(dropped) if name not in present]
-            for name in made:
-                db.execute(dict(dropped)[name])
+            made = {name: sql for name, sql in dropped if name not in present}
+            for sql in made.values():
+                db.execute(sql)
             if made and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
                 for name in made:  # dropping an index dropped its statistics: the planner needs them back
                     db.execute(f'ANALYZE "{name}"')
             db.execute("DELETE FROM leads_search WHERE rowid > ?", (since,))
-            db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since,))
-        return made
+            _search_new_leads(db, since)
+        return list(made)
 
     def _stored_by_id(self, db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[Any, ...]]:
         """Each lead's (pk, *columns) as stored, by id."""

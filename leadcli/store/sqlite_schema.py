@@ -310,8 +310,9 @@ def _write_stays(db: sqlite3.Connection, leads: list[tuple[int, Lead]], *, repla
 # FTS5 gathers a transaction's new postings in memory and writes them out as a segment whenever
 # they pass its `hashsize` (1 MiB by default); the segments are merged as they pile up. Building
 # the search index of a million leads in one statement (a bulk load's end) wrote ~1,000 small
-# segments and merged them again and again: 24.5 s of CPU. With 32 MiB it is ~16-17 s (measured
-# on a 1M-lead store); a one-lead write still holds only its own few postings.
+# segments and merged them again and again: 25.9 s of CPU, against 17.7 s with 16 MiB and 16.0 s
+# with 64 MiB (the same rows of a 1M-lead store); a one-lead write still holds only its own few
+# postings.
 SEARCH_HASH_BYTES = 32 * 1024 * 1024
 
 
@@ -340,12 +341,17 @@ def _index_new_leads(db: sqlite3.Connection, since_pk: int, *, search: bool = Tr
     largest, and the writer holds the lock) to the search index and the tag table (see _m4);
     `search` False: the tag table only (a deferred bulk load indexes them at its end)."""
     if search:
-        db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since_pk,))
+        _search_new_leads(db, since_pk)
     db.execute(
         "INSERT OR IGNORE INTO lead_tags (tag, pk)"
         " SELECT j.value, leads.pk FROM leads, json_each(leads.tags) AS j WHERE leads.pk > ?",
         (since_pk,),
     )
+
+
+def _search_new_leads(db: sqlite3.Connection, since_pk: int) -> None:
+    """Put the leads above `since_pk` into the search index (see _m7)."""
+    db.execute(f"INSERT INTO leads_search (rowid, name, email, company, notes) {_SEARCH_ROWS} WHERE pk > ?", (since_pk,))
 
 
 # What the search index and the tag table hold of a lead: (pk, name, email, company, notes, tags).
