@@ -533,21 +533,28 @@ class MongoStore:
         if self._stats_pipeline is None:
             self._stats_pipeline = not self._is_ferretdb()
         if self._stats_pipeline:
-            pipeline = mongo_stats.pipeline(match, closed, now, DEFAULTS["current_stage"])
-            with self._errors():
-                try:
-                    result = next(self.leads.aggregate(pipeline, allowDiskUse=True))
-                except mongo_errors.OperationFailure as exc:
-                    if exc.code not in UNKNOWN_OPERATOR:
-                        raise
-                    self._stats_pipeline = False
-            if self._stats_pipeline:
-                figures, odd = mongo_stats.figures(result)
-                if not odd:
-                    return figures
-                odd_leads = self._stats_leads({"$and": [match, mongo_stats.odd_filter()]})
-                return mongo_stats.merge(figures, stage_figures(odd_leads, closed, now))
+            figures = self._aggregated_stats(match, closed, now)
+            if figures is not None:
+                return figures
         return stage_figures(self._stats_leads(match), closed, now)
+
+    def _aggregated_stats(self, match: dict[str, Any], closed: Sequence[str], now: datetime) -> mongo_stats.Figures | None:
+        """`stage_stats` by the server's aggregation, with its odd leads summed here; None when
+        the server refuses an operator of it (from then on this store sums in Python)."""
+        pipeline = mongo_stats.pipeline(match, closed, now, DEFAULTS["current_stage"])
+        with self._errors():
+            try:
+                result = next(self.leads.aggregate(pipeline, allowDiskUse=True))
+            except mongo_errors.OperationFailure as exc:
+                if exc.code not in UNKNOWN_OPERATOR:
+                    raise
+                self._stats_pipeline = False
+                return None
+        figures, odd = mongo_stats.figures(result)
+        if not odd:
+            return figures
+        odd_leads = self._stats_leads({"$and": [match, mongo_stats.odd_filter()]})
+        return mongo_stats.merge(figures, stage_figures(odd_leads, closed, now))
 
     def _stats_leads(self, match: dict[str, Any]) -> Iterator[Lead]:
         with self._errors():
