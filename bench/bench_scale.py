@@ -50,6 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tree", default=str(HERE.parent), help="the leadcli checkout to measure")
     parser.add_argument("--only", default="", help="comma-separated command labels to run")
     parser.add_argument("--cache", default=os.environ.get("LEADCLI_BENCH_CACHE", str(Path.home() / ".cache" / "leadcli-bench")))
+    parser.add_argument("--build", type=int, default=0, help=argparse.SUPPRESS)  # build(n) runs as a child: see build
     return parser.parse_args()
 
 
@@ -77,11 +78,18 @@ def leads_for(n: int) -> Iterator[list[dict[str, Any]]]:
 
 
 def build(n: int) -> Path:
+    """The cached n-lead store, built first if missing: in a child process, because a child
+    forked from this one would otherwise report the build's peak memory as its own."""
+    path = Path(ARGS.cache) / f"scale-g{GENERATOR_VERSION}-s{len(MIGRATIONS)}-{n}.db"
+    if not path.exists():
+        subprocess.run([sys.executable, __file__, "--tree", str(TREE), "--cache", ARGS.cache, "--build", str(n)], check=True)
+    return path
+
+
+def build_here(n: int) -> None:
     cache = Path(ARGS.cache)
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"scale-g{GENERATOR_VERSION}-s{len(MIGRATIONS)}-{n}.db"
-    if path.exists():
-        return path
     partial = path.with_suffix(".partial")
     for stale in cache.glob(partial.name + "*"):
         stale.unlink()
@@ -97,7 +105,6 @@ def build(n: int) -> Path:
     store.close()
     partial.rename(path)
     print(f"# built {path.name}: {n} leads in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return path
 
 
 PEAK_MB: list[float] = []  # the peak memory (RSS) of each child run by cpu_of, in order
@@ -264,6 +271,9 @@ def import_curve(sizes: list[int], env: dict[str, str], into: int = 0) -> None:
 
 
 def main() -> None:
+    if ARGS.build:
+        build_here(ARGS.build)
+        return
     home = tempfile.mkdtemp(prefix="bench-scale-home-")
     Path(ARGS.cache).mkdir(parents=True, exist_ok=True)  # a fresh machine has none
     env = {**os.environ, "LEADCLI_HOME": home, "PYTHONPATH": str(TREE), "LEADCLI_USER": "bench"}
