@@ -179,6 +179,26 @@ def test_a_duplicate_in_a_later_batch_is_rejected_naming_the_first_row(store_uri
     assert leads_by_email(store_uri)["ada@example.com"]["name"] == "Ada Again"
 
 
+@pytest.mark.parametrize("batch_size", [10_000, 1])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_row_is_no_duplicate_of_an_earlier_row_that_was_rejected(
+    store_uri: str, monkeypatch: pytest.MonkeyPatch, batch_size: int, dry_run: bool
+) -> None:
+    """A CRM export naming a lead twice, the first time without a name: the first row is
+    rejected, so nothing is in the store under that email and the second, valid row is written,
+    whether the two rows land in one batch or in two (a duplicate is of a row that wrote)."""
+    monkeypatch.setattr(Importer.__init__, "__kwdefaults__", {**Importer.__init__.__kwdefaults__, "batch_size": batch_size})
+    text = "Name,Email\n,ada@example.com\nAda Lovelace,ada@example.com\nGrace,grace@example.com\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", *(["--dry-run"] if dry_run else []), input=text)
+
+    assert result.code == 1
+    assert rejected_lines(result.stderr) == ["row 2: name is required (a Name column, or First Name and Last Name)"]
+    assert "2 inserted, 0 updated, 0 unchanged, 1 rejected" in result.stderr
+    if not dry_run:
+        assert leads_by_email(store_uri)["ada@example.com"]["name"] == "Ada Lovelace"
+
+
 def test_a_dry_run_names_the_first_row_of_a_duplicate_in_a_later_batch(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A dry run writes nothing, so the store cannot say an email came earlier in the file: the
     scratch record of first rows does, across batches, as the real run would report it."""

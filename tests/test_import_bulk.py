@@ -209,3 +209,34 @@ def test_an_import_killed_while_its_indexes_are_set_aside_leaves_a_store_that_an
     assert [lead["email"] for lead in found.json()] == ["lead39999@example.com"]
     with sqlite3.connect(db) as check:
         assert check.execute("SELECT count(*) FROM leads_search").fetchone()[0] == rows
+
+
+def test_an_import_killed_after_doctor_fix_finished_its_load_leaves_every_lead_searchable(tmp_path: Path) -> None:
+    """`doctor --fix` during a deferred import rebuilds the indexes and the search index and
+    forgets the load; the import goes on. Killed after that, its later leads must still be found:
+    nothing is left on record that they were set aside."""
+    rows = 40_000
+    data, db = _big_csv(tmp_path / "big.csv", rows), tmp_path / "leads.db"
+    proc = subprocess.Popen([sys.executable, "-c", LOWERED, "--db", str(db), "import", str(data)],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_leads(db, proc, at_least=3000, timeout=120)
+        fixed = run_process("--db", str(db), "doctor", "--fix")
+        assert fixed.code in (0, 1), fixed.stderr
+        with sqlite3.connect(db) as peek:
+            after_fix = peek.execute("SELECT count(*) FROM leads").fetchone()[0]
+        wait_for_leads(db, proc, at_least=after_fix + 3000, timeout=120)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    with sqlite3.connect(db) as peek:
+        partial = peek.execute("SELECT count(*) FROM leads").fetchone()[0]
+    assert after_fix + 3000 <= partial < rows, "the import should have been killed midway, after the fix"
+
+    last = partial - 1  # the CSV's rows go in in order: the last lead written
+    found = run_process("--db", str(db), "search", f"lead {last} mül", "-o", "json")
+
+    assert found.code == 0, found.stderr
+    assert [lead["email"] for lead in found.json()] == [f"lead{last}@example.com"]
+    with sqlite3.connect(db) as check:
+        assert check.execute("SELECT count(*) FROM leads_search").fetchone()[0] == partial

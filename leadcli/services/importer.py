@@ -124,7 +124,7 @@ class Importer:
         try:
             batch: list[Row] = []
             held: list[Rejected] = []  # rejected while reading this batch
-            pending: dict[str, int] = {}
+            pending: set[str] = set()  # this batch's emails (--upsert)
             for record in self.source.records():
                 self.summary.rows += 1
                 if record.error:
@@ -135,18 +135,16 @@ class Importer:
                 except InvalidInput as exc:
                     held.append(self._reject(record.row, record.raw, exc.message))
                     continue
-                if row.email in pending:
-                    if not self.upsert:
-                        reason = f"duplicate of row {pending[row.email]} (email {row.email})"
-                        held.append(self._reject(record.row, record.raw, reason))
-                        continue
-                    yield from self._flush(batch, held, seen)  # the later row updates what the earlier one wrote
-                    batch, held, pending = [], [], {}
+                if self.upsert and row.email in pending:
+                    # The later row updates what the earlier one wrote. (Without --upsert both
+                    # stay in the batch: a duplicate is of the row that wrote, see _write_batch.)
+                    yield from self._flush(batch, held, seen)
+                    batch, held, pending = [], [], set()
                 batch.append(row)
-                pending[row.email] = record.row
+                pending.add(row.email)
                 if len(batch) >= self.batch_size:
                     yield from self._flush(batch, held, seen)
-                    batch, held, pending = [], [], {}
+                    batch, held, pending = [], [], set()
             yield from self._flush(batch, held, seen)
         finally:
             try:
@@ -183,11 +181,17 @@ class Importer:
         now = now_utc()
         inserts: list[tuple[Row, Lead]] = []
         updates: list[tuple[Row, Lead, Lead]] = []
+        # This batch's emails with the row that inserts them: a later row of the batch naming one
+        # is its duplicate, as one in a later batch is (`seen`); a row rejected here wrote
+        # nothing, so a later row with its email is not (without --upsert: with it, run() puts
+        # such a row in a batch of its own).
+        first: dict[str, int] = {}
         for row in batch:
             current = existing.get(row.email)
             owner = by_id.get(row.system.get("id", ""))
-            if row.email in earlier:
-                yield self._reject(row.record.row, row.record.raw, f"duplicate of row {earlier[row.email]} (email {row.email})")
+            if row.email in earlier or row.email in first:
+                reason = f"duplicate of row {earlier.get(row.email) or first[row.email]} (email {row.email})"
+                yield self._reject(row.record.row, row.record.raw, reason)
             elif owner is not None and owner["email"] != row.email:
                 reason = f"id {owner['id']} belongs to another lead ({owner['email']})"
                 yield self._reject(row.record.row, row.record.raw, reason)
@@ -199,6 +203,8 @@ class Importer:
                     inserts.append((row, fit_for_store(self.ws, self._new_lead(row, now), "column")))
                 except InvalidInput as exc:  # over a size limit, or a lead the web app sharing the store could not read
                     yield self._reject(row.record.row, row.record.raw, exc.message)
+                    continue
+                first[row.email] = row.record.row
             elif not self.upsert:
                 reason = f"a lead with email {row.email} already exists (id {current['id']}); use --upsert to update it"
                 yield self._reject(row.record.row, row.record.raw, reason)

@@ -434,12 +434,13 @@ class SqliteStore:
         results: list[Exception | None] = [None] * (len(inserts) + len(updates))
         rows = [_row(lead if lead.get("version") else {**lead, "version": 1}) for lead, _ in inserts]  # no copy per lead
         events: list[tuple[Any, ...]] = []
-        deferring = self._bulk is not None and self._bulk.since_pk is None
+        bulk = self._bulk
+        before = (bulk.since_pk, bulk.dropped) if bulk is not None else None
         try:
             return self._write_batch(inserts, updates, rows, events, results)
         except BaseException:
-            if deferring and self._bulk is not None:  # rolled back with its DROP INDEXes: not deferred after all
-                self._bulk.since_pk = self._bulk.dropped = None
+            if bulk is not None and before is not None:  # rolled back with whatever _defer did (DROP INDEXes…)
+                bulk.since_pk, bulk.dropped = before
             raise
 
     def _write_batch(
@@ -538,7 +539,12 @@ class SqliteStore:
         bulk.rows += inserts
         bulk.updates += updates
         if bulk.since_pk is not None:
-            return True
+            if _has_bulk_table(db) and db.execute(f"SELECT 1 FROM {BULK_TABLE} WHERE owner = ?", (_this_process(),)).fetchone():
+                return True
+            # Finished meanwhile by another process (`doctor --fix`): the leads so far are indexed
+            # and searchable, and nothing would record those of the batches to come (a kill would
+            # leave them out of the search index for good): index them as they come, or defer anew.
+            bulk.since_pk = bulk.dropped = None
         if not inserts:
             return False
         expected = max(int((bulk.expected or 0) * bulk.rows / (bulk.rows + bulk.updates)), bulk.rows)
