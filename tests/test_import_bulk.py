@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, invoke, run_process, wait_for_leads
 
+from leadcli.domain.errors import StoreUnavailable
 from leadcli.services.importer import Importer
 from leadcli.store import sqlite as sqlite_store
 
@@ -240,3 +241,40 @@ def test_an_import_killed_after_doctor_fix_finished_its_load_leaves_every_lead_s
     assert [lead["email"] for lead in found.json()] == [f"lead{last}@example.com"]
     with sqlite3.connect(db) as check:
         assert check.execute("SELECT count(*) FROM leads_search").fetchone()[0] == partial
+
+
+def test_an_import_that_fails_midway_reports_its_own_error_when_catching_up_fails_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deferred import stopped by a store error (a full disk, say) catches up at its end; when
+    that fails too (the store locked), the user must read why the import stopped; what it set
+    aside stays on record for the next open (or `doctor --fix`, as here: the test is the owner)."""
+    big = _write(tmp_path / "big.jsonl", _records(1200))
+    defer_early(monkeypatch)
+    real_write, real_finish = sqlite_store.SqliteStore.write_batch, sqlite_store.SqliteStore._finish_bulk_load
+    batches: list[int] = []
+
+    def write_batch(self: sqlite_store.SqliteStore, inserts: Any, updates: Any) -> Any:
+        batches.append(len(inserts))
+        if len(batches) == 3:
+            raise StoreUnavailable("cannot write the store: the disk is full")
+        return real_write(self, inserts, updates)
+
+    def finish(self: sqlite_store.SqliteStore, bulk: Any = None) -> Any:
+        if bulk is not None:
+            raise sqlite3.OperationalError("database is locked")
+        return real_finish(self, bulk)
+
+    monkeypatch.setattr(sqlite_store.SqliteStore, "write_batch", write_batch)
+    monkeypatch.setattr(sqlite_store.SqliteStore, "_finish_bulk_load", finish)
+    db = tmp_path / "leads.db"
+
+    result = invoke("--db", str(db), "import", str(big))
+
+    assert result.code == 5
+    assert "the disk is full" in result.stderr
+    assert "locked" not in result.stderr
+    monkeypatch.setattr(sqlite_store.SqliteStore, "_finish_bulk_load", real_finish)
+    assert invoke("--db", str(db), "doctor", "--fix").code == 0
+    found = invoke("--db", str(db), "search", "lead250@", "-o", "json")  # written by the 2nd batch, set aside
+    assert [lead["email"] for lead in found.json()] == ["lead250@example.com"]

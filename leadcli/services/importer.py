@@ -121,6 +121,7 @@ class Importer:
         seen = FirstRows()
         self._drafts = Drafts() if self.dry_run and self.upsert else None
         gc_off = _GcOff()
+        error: BaseException | None = None
         try:
             batch: list[Row] = []
             held: list[Rejected] = []  # rejected while reading this batch
@@ -146,9 +147,17 @@ class Importer:
                     yield from self._flush(batch, held, seen)
                     batch, held, pending = [], [], set()
             yield from self._flush(batch, held, seen)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             try:
-                self._bulk.close()  # the store catches up on what it set aside, if anything
+                # The store catches up on what it set aside, if anything; told of the import's own
+                # error, it reports that one and leaves a failed catching up to the next open.
+                if error is None:
+                    self._bulk.close()
+                else:
+                    self._bulk.__exit__(type(error), error, error.__traceback__)
             finally:
                 gc_off.end()
             seen.close()
