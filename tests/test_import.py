@@ -199,6 +199,28 @@ def test_a_row_is_no_duplicate_of_an_earlier_row_that_was_rejected(
         assert leads_by_email(store_uri)["ada@example.com"]["name"] == "Ada Lovelace"
 
 
+@pytest.mark.parametrize("batch_size", [10_000, 1])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_file_giving_two_leads_one_id_has_the_second_rejected_whatever_the_batches(
+    store_uri: str, monkeypatch: pytest.MonkeyPatch, batch_size: int, dry_run: bool
+) -> None:
+    """An edited export names two different leads with one id: the second row is rejected, with
+    the same words, in a dry run as in the real run, and whether the rows share a batch or not."""
+    monkeypatch.setattr(Importer.__init__, "__kwdefaults__", {**Importer.__init__.__kwdefaults__, "batch_size": batch_size})
+    lead_id = "6650aaaaaaaaaaaaaaaaaaaa"
+    text = "".join(
+        json.dumps({"id": lead_id, "name": name, "email": f"{name.lower()}@example.com"}) + "\n" for name in ("Ada", "Grace")
+    )
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "jsonl", *(["--dry-run"] if dry_run else []), input=text)
+
+    assert result.code == 1
+    assert rejected_lines(result.stderr) == [f"row 2: id {lead_id} belongs to another lead (ada@example.com)"]
+    assert "1 inserted, 0 updated, 0 unchanged, 1 rejected" in result.stderr
+    if not dry_run:
+        assert set(leads_by_email(store_uri)) == {"ada@example.com"}
+
+
 def test_a_dry_run_names_the_first_row_of_a_duplicate_in_a_later_batch(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A dry run writes nothing, so the store cannot say an email came earlier in the file: the
     scratch record of first rows does, across batches, as the real run would report it."""

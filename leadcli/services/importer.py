@@ -186,7 +186,12 @@ class Importer:
         if self._drafts is not None:  # a dry run: what the rows before these would have written
             existing.update(self._drafts.get(emails))
         ids = tuple(row.system["id"] for row in batch if "id" in row.system)
-        by_id = {lead["id"]: lead for lead in store.query(LeadQuery(ids=ids))} if ids else {}
+        # Who holds each id the file gives: the store, or (a dry run) a lead an earlier row would
+        # have inserted, or one an earlier row of this batch inserts (`given`, id: email).
+        owners = {lead["id"]: lead["email"] for lead in store.query(LeadQuery(ids=ids))} if ids else {}
+        if self.dry_run and ids:
+            owners = {**seen.emails_of(ids), **owners}
+        given: dict[str, str] = {}
         now = now_utc()
         inserts: list[tuple[Row, Lead]] = []
         updates: list[tuple[Row, Lead, Lead]] = []
@@ -197,12 +202,13 @@ class Importer:
         first: dict[str, int] = {}
         for row in batch:
             current = existing.get(row.email)
-            owner = by_id.get(row.system.get("id", ""))
+            given_id = row.system.get("id", "")
+            owner = owners.get(given_id) or given.get(given_id)
             if row.email in earlier or row.email in first:
                 reason = f"duplicate of row {earlier.get(row.email) or first[row.email]} (email {row.email})"
                 yield self._reject(row.record.row, row.record.raw, reason)
-            elif owner is not None and owner["email"] != row.email:
-                reason = f"id {owner['id']} belongs to another lead ({owner['email']})"
+            elif owner is not None and owner != row.email:
+                reason = f"id {given_id} belongs to another lead ({owner})"
                 yield self._reject(row.record.row, row.record.raw, reason)
             elif current is None:
                 if not row.user.get("name"):
@@ -214,6 +220,8 @@ class Importer:
                     yield self._reject(row.record.row, row.record.raw, exc.message)
                     continue
                 first[row.email] = row.record.row
+                if given_id:
+                    given[given_id] = row.email
             elif not self.upsert:
                 reason = f"a lead with email {row.email} already exists (id {current['id']}); use --upsert to update it"
                 yield self._reject(row.record.row, row.record.raw, reason)
@@ -239,6 +247,8 @@ class Importer:
                 self._drafts.put([lead for _, lead in inserts] + [draft for _, _, draft in updates])
         if not self.upsert:
             seen.add([(row.email, row.record.row) for row, _ in inserts])
+        if self.dry_run and given:
+            seen.add_ids(list(given.items()))
 
     def _expected_rows(self) -> int | None:
         """The records this import will read, estimated from the file's size and the share of it

@@ -20,12 +20,15 @@ SCRATCH_CACHE_KIB = -65536
 
 
 class FirstRows:
-    """Each key (an import's email) with the row it was first seen in."""
+    """Each key (an import's email) with the row it was first seen in; and, for a dry run, which
+    writes nothing the store could tell, each id the file gave a lead it would insert, with
+    that lead's email."""
 
     def __init__(self) -> None:
         self.db = sqlite3.connect("")  # "": a temporary on-disk database, deleted on close
         self.db.execute(f"PRAGMA cache_size = {SCRATCH_CACHE_KIB}")
         self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER NOT NULL)")
+        self.db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY, email TEXT NOT NULL)")
 
     def rows(self, keys: Sequence[str]) -> dict[str, int]:
         """The keys already recorded, with their first row."""
@@ -34,6 +37,13 @@ class FirstRows:
     def add(self, pairs: Sequence[tuple[str, int]]) -> None:
         """Record (key, row) pairs; a key already recorded keeps its first row."""
         self.db.executemany("INSERT OR IGNORE INTO seen (key, row) VALUES (?, ?)", pairs)
+
+    def emails_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """The ids recorded by `add_ids`, with their lead's email."""
+        return dict(select_in(self.db.execute, "SELECT id, email FROM ids WHERE id IN ({})", ids))
+
+    def add_ids(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO ids (id, email) VALUES (?, ?)", pairs)
 
     def close(self) -> None:
         self.db.close()
