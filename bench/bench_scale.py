@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import inspect
 import os
 import shutil
 import statistics
@@ -95,7 +96,13 @@ def build_here(n: int) -> None:
         stale.unlink()
     started = time.perf_counter()
     store = SqliteStore(partial)
-    with store.bulk_load(n) if hasattr(store, "bulk_load") else contextlib.nullcontext():  # an older --tree has none
+    if not hasattr(store, "bulk_load"):  # an older --tree has none
+        loading: Any = contextlib.nullcontext()
+    elif "expected_inserts" in inspect.signature(store.bulk_load).parameters:
+        loading = store.bulk_load(lambda: n)
+    else:  # an older --tree takes the number itself
+        loading = store.bulk_load(n)
+    with loading:
         for batch in leads_for(n):
             events = [{"type": "lead_created", "by": "bench", "at": lead["created_at"], "changes": {}} for lead in batch]
             results = store.write_batch(list(zip(batch, events, strict=True)), [])

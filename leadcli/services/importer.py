@@ -106,6 +106,7 @@ class Importer:
         self._drafts: Drafts | None = None
         self._bulk = contextlib.ExitStack()  # the store's bulk load, entered at the first write
         self._bulk_started = False
+        self._inserting = 0  # the inserts of the batch being written (see _expected_inserts)
         self._check_maps()
 
     def _check_maps(self) -> None:
@@ -250,23 +251,26 @@ class Importer:
         if self.dry_run and given:
             seen.add_ids(list(given.items()))
 
-    def _expected_rows(self) -> int | None:
-        """The records this import will read, estimated from the file's size and the share of it
-        read so far; None when unknown (a pipe)."""
+    def _expected_inserts(self) -> int | None:
+        """The leads this import will insert in all (the batch being written included), estimated
+        from the file's size, the share of it read so far and the share of its rows so far that
+        insert; None when unknown (a pipe). A file of mostly unchanged leads expects few."""
         try:
             st = os.fstat(self.source.binary.fileno())
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             return None
         read = self.source.bytes_read
-        if not stat.S_ISREG(st.st_mode) or read <= 0:
+        if not stat.S_ISREG(st.st_mode) or read <= 0 or not self.summary.rows:
             return None
-        return int(self.summary.rows * max(st.st_size, read) / read)
+        inserts = self.summary.inserted + self._inserting
+        return int(inserts * max(st.st_size, read) / read)
 
     def _write(self, inserts: list[tuple[Row, Lead]], updates: list[tuple[Row, Lead, Lead]], now: datetime) -> Iterator[Rejected]:
         user = self.ws.user
         if not self._bulk_started:  # the store may set index upkeep aside for a large load (LeadStore.bulk_load)
-            self._bulk.enter_context(self.ws.store.bulk_load(self._expected_rows()))
+            self._bulk.enter_context(self.ws.store.bulk_load(self._expected_inserts))
             self._bulk_started = True
+        self._inserting = len(inserts)
         results = self.ws.store.write_batch(
             [(lead, {"type": "lead_created", "by": user, "at": now, "changes": {}}) for _, lead in inserts],
             [

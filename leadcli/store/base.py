@@ -7,7 +7,7 @@ transaction where it has one, so `watch` sees exactly the writes that happened.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -101,9 +101,9 @@ class LeadStore(Protocol):
         killed midway leaves whole leads; re-running the import with --upsert completes it."""
         ...
 
-    def bulk_load(self, expected_rows: int | None = None) -> AbstractContextManager[None]:
-        """Brackets a bulk load (an import: `write_batch` after `write_batch`); `expected_rows`,
-        the inserts the caller expects if it can tell. The store may set index upkeep aside
+    def bulk_load(self, expected_inserts: Callable[[], int | None] | None = None) -> AbstractContextManager[None]:
+        """Brackets a bulk load (an import: `write_batch` after `write_batch`); `expected_inserts`,
+        asked as each batch is written: the inserts the caller now expects in all, if it can tell. The store may set index upkeep aside
         meanwhile and catch up at the end, as long as every committed write stays readable and
         a load killed midway leaves a store that reopens consistent. SQLite: see
         `SqliteStore.bulk_load`; MongoDB: nothing (each write is its own)."""

@@ -748,7 +748,7 @@ class MongoStore:
         self._close_intent(op)
         return True
 
-    def bulk_load(self, expected_rows: int | None = None) -> AbstractContextManager[None]:
+    def bulk_load(self, expected_inserts: Callable[[], int | None] | None = None) -> AbstractContextManager[None]:
         """Nothing to set aside: MongoDB keeps its indexes per write, and the batches are
         already bulk requests (see LeadStore.bulk_load)."""
         return nullcontext()

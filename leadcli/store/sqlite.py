@@ -13,7 +13,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,10 +120,9 @@ def _process_alive(owner: str) -> bool:
 class _BulkLoad:
     """A bulk load under way in this process (see SqliteStore.bulk_load)."""
 
-    expected: int | None  # rows the caller expects to insert, if it can tell
+    expected: Callable[[], int | None] | None  # the inserts the caller now expects in all, if it can tell
     stored: int  # leads in the store when it began
     rows: int = 0  # inserted so far
-    updates: int = 0  # updated so far
     since_pk: int | None = None  # deferred: the search index lacks the leads above this pk
     dropped: list[tuple[str, str]] | None = None  # deferred: (name, SQL) of the indexes dropped
 
@@ -455,7 +454,7 @@ class SqliteStore:
         with self._write() as db:
             db.execute(f"PRAGMA cache_size = {_bulk_cache_kib(db)}")
             since_pk = db.execute("SELECT coalesce(max(pk), 0) FROM leads").fetchone()[0]
-            deferred = self._bulk is not None and self._defer(db, len(inserts), len(updates))
+            deferred = self._bulk is not None and self._defer(db, len(inserts))
             if deferred:
                 db.execute(f"PRAGMA cache_size = {DEFERRED_CACHE_KIB}")
             db.execute("SAVEPOINT batch_inserts")
@@ -505,17 +504,17 @@ class SqliteStore:
         return results
 
     @contextmanager
-    def bulk_load(self, expected_rows: int | None = None) -> Iterator[None]:
+    def bulk_load(self, expected_inserts: Callable[[], int | None] | None = None) -> Iterator[None]:
         """Many inserts are coming (an import: `write_batch` after `write_batch`, each its own
-        transaction). When they are many, for this store and in all (`expected_rows`, else the
-        rows inserted so far; see BULK_DEFER_MIN_ROWS), the batch that crosses the line drops
+        transaction). When they are many, for this store and in all (as `expected_inserts`
+        estimates at each batch, else the rows inserted so far; see BULK_DEFER_MIN_ROWS), the batch that crosses the line drops
         the secondary indexes and the batches leave their leads out of the search index; at the
         end one transaction rebuilds both. Crash-safe: the drop commits with a batch, together
         with a `BULK_TABLE` row saying what was dropped and who loads; a store opened after
         that process died (a killed import) finishes the work first, and `doctor --fix` does
         it whoever owns it. Meanwhile other processes see every committed lead, but a search
         of theirs misses the new ones and their queries run without the dropped indexes."""
-        self._bulk = _BulkLoad(expected_rows, self.count(LeadQuery()))
+        self._bulk = _BulkLoad(expected_inserts, self.count(LeadQuery()))
         failed = True
         try:
             yield
@@ -530,14 +529,14 @@ class SqliteStore:
                         raise
                     # The load's own error is the one to report; the next open finishes this.
 
-    def _defer(self, db: sqlite3.Connection, inserts: int, updates: int) -> bool:
+    def _defer(self, db: sqlite3.Connection, inserts: int) -> bool:
         """Whether this batch of the bulk load skips index upkeep, deferring it now if the load
         has become large enough (the batch's transaction drops the indexes). Inserts count:
-        an `--upsert` that mostly updates (or changes nothing) keeps its indexes."""
+        an `--upsert` that mostly updates or changes nothing (a CRM's whole export again, with a
+        few new leads) keeps its indexes, as the caller's estimate of its inserts tells."""
         bulk = self._bulk
         assert bulk is not None
         bulk.rows += inserts
-        bulk.updates += updates
         if bulk.since_pk is not None:
             if _has_bulk_table(db) and db.execute(f"SELECT 1 FROM {BULK_TABLE} WHERE owner = ?", (_this_process(),)).fetchone():
                 return True
@@ -547,7 +546,7 @@ class SqliteStore:
             bulk.since_pk = bulk.dropped = None
         if not inserts:
             return False
-        expected = max(int((bulk.expected or 0) * bulk.rows / (bulk.rows + bulk.updates)), bulk.rows)
+        expected = max((bulk.expected() if bulk.expected else None) or 0, bulk.rows)
         if expected < BULK_DEFER_MIN_ROWS or expected < bulk.stored * BULK_DEFER_STORE_SHARE or _has_bulk_table(db):
             return False  # small, or another process's load is deferred already
         dropped = db.execute(
