@@ -170,11 +170,18 @@ LOWERED = (
 )
 
 
-def test_an_import_killed_while_its_indexes_are_set_aside_leaves_a_store_that_answers_correctly(tmp_path: Path) -> None:
-    rows = 40_000
+def _start_big_import(tmp_path: Path, rows: int) -> tuple[Path, Path, subprocess.Popen[bytes]]:
+    """A CSV of `rows` leads being imported by another process (with the lowered thresholds)
+    into a new store: the file, the store and the process."""
     data, db = _big_csv(tmp_path / "big.csv", rows), tmp_path / "leads.db"
     proc = subprocess.Popen([sys.executable, "-c", LOWERED, "--db", str(db), "import", str(data)],
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return data, db, proc
+
+
+def test_an_import_killed_while_its_indexes_are_set_aside_leaves_a_store_that_answers_correctly(tmp_path: Path) -> None:
+    rows = 40_000
+    data, db, proc = _start_big_import(tmp_path, rows)
     try:
         wait_for_leads(db, proc, at_least=3000, timeout=120)
         # Another process opening the store meanwhile leaves the running load alone.
@@ -217,9 +224,7 @@ def test_an_import_killed_after_doctor_fix_finished_its_load_leaves_every_lead_s
     forgets the load; the import goes on. Killed after that, its later leads must still be found:
     nothing is left on record that they were set aside."""
     rows = 40_000
-    data, db = _big_csv(tmp_path / "big.csv", rows), tmp_path / "leads.db"
-    proc = subprocess.Popen([sys.executable, "-c", LOWERED, "--db", str(db), "import", str(data)],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    data, db, proc = _start_big_import(tmp_path, rows)
     try:
         wait_for_leads(db, proc, at_least=3000, timeout=120)
         fixed = run_process("--db", str(db), "doctor", "--fix")
