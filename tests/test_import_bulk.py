@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from conftest import ROOT, invoke, run_process, wait_for_leads
 
+from leadcli.domain.dates import now_utc
 from leadcli.domain.errors import StoreUnavailable
+from leadcli.domain.lead import from_jsonable
 from leadcli.services.importer import Importer
 from leadcli.store import sqlite as sqlite_store
 
@@ -304,3 +306,30 @@ def test_a_daily_upsert_of_a_whole_export_with_a_few_new_leads_keeps_the_indexes
     assert finished == [0], "100 new leads into 2000: under the line, written row by row"
     found = invoke("--db", str(db), "search", "lead5099@", "-o", "json")
     assert [lead["email"] for lead in found.json()] == ["lead5099@example.com"]
+
+
+def test_leads_a_load_writes_after_the_newest_leads_were_deleted_still_reach_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a large import sets its leads aside, another process deletes the store's newest
+    leads (the import's own so far among them): SQLite then gives the import's next leads row
+    ids from below where it began setting leads aside. They must reach the search index too."""
+    monkeypatch.setattr(sqlite_store, "BULK_DEFER_MIN_ROWS", 100)
+    db = tmp_path / "leads.db"
+    store = sqlite_store.SqliteStore(db)
+
+    def write(records: list[dict[str, Any]]) -> None:
+        created = [(from_jsonable(r), {"type": "lead_created", "by": "test", "at": now_utc(), "changes": {}}) for r in records]
+        assert store.write_batch(created, []) == [None] * len(records)
+
+    write(_records(200))
+    with store.bulk_load(lambda: 1000):
+        write(_records(100, start=200))  # deferred: leads 201-300 set aside
+        with sqlite3.connect(db) as other:
+            other.execute("DELETE FROM leads WHERE pk > 150")
+        write(_records(50, start=400))  # row ids 151-200, below where the load began
+    store.close()
+
+    found = invoke("--db", str(db), "search", "lead420@", "-o", "json")
+
+    assert [lead["email"] for lead in found.json()] == ["lead420@example.com"]
+    with sqlite3.connect(db) as check:
+        assert check.execute("SELECT count(*) FROM leads_search").fetchone()[0] == 200

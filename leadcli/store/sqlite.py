@@ -457,6 +457,7 @@ class SqliteStore:
             deferred = self._bulk is not None and self._defer(db, len(inserts))
             if deferred:
                 db.execute(f"PRAGMA cache_size = {DEFERRED_CACHE_KIB}")
+                self._set_aside_from(db, since_pk)
             db.execute("SAVEPOINT batch_inserts")
             try:
                 db.executemany(insert_sql, [columns for columns, _ in rows])
@@ -560,6 +561,17 @@ class SqliteStore:
             db.execute(f'DROP INDEX "{name}"')
         bulk.since_pk, bulk.dropped = since, [(name, sql) for name, sql in dropped]
         return True
+
+    def _set_aside_from(self, db: sqlite3.Connection, since_pk: int) -> None:
+        """This deferred batch's leads take the pks above `since_pk`, the largest now. That is
+        below where the load began setting leads aside only if another process deleted the
+        newest leads meanwhile (SQLite reuses the largest pk + 1): the load's end, or the next
+        open after a kill, must then put the leads from there into the search index."""
+        bulk = self._bulk
+        assert bulk is not None and bulk.since_pk is not None
+        if since_pk < bulk.since_pk:
+            db.execute(f"UPDATE {BULK_TABLE} SET since_pk = ? WHERE owner = ?", (since_pk, _this_process()))
+            bulk.since_pk = since_pk
 
     def _killed_bulk_load(self) -> bool:
         """A deferred bulk load whose process is gone (killed midway) left its work undone."""
