@@ -394,9 +394,16 @@ class MongoStore:
     def _has_capitalised_emails(self) -> bool:
         """Whether another app stored emails with capitals (leadcli stores them lowercased).
         Asked once per process, so a miss (an import checking each new row) costs one indexed
-        lookup, not a scan, in a database where every email is lowercase."""
+        lookup, not a scan, in a database where every email is lowercase.
+
+        A capital is whatever `str.lower()` changes, as leadcli lowercases: ASCII, or accented
+        (`Élodie@`, which the web app keeps). No server-side class portable to every server names
+        the non-ASCII ones, so emails with an ASCII capital or any non-ASCII character are asked
+        for (only their emails) and checked here, stopping at the first capitalised one."""
         if self._capitalised_emails is None:
-            self._capitalised_emails = self.leads.find_one({"email": {"$regex": "[A-Z]"}}, {"_id": 1}) is not None
+            candidates = self.leads.find({"email": {"$regex": r"[^\x00-\x40\x5b-\x7f]"}}, {"_id": 0, "email": 1})
+            with candidates:
+                self._capitalised_emails = any(isinstance(doc.get("email"), str) and doc["email"] != doc["email"].lower() for doc in candidates)
         return self._capitalised_emails
 
     def find_by_reference(self, key: str, limit: int = 2) -> list[Lead]:
