@@ -52,12 +52,17 @@ class LeadsChangeStream:
     def __init__(self, store: MongoStore) -> None:
         self.store = store
         self.token: Any = None
+        # The token of an `invalidate` (the collection was dropped or renamed): a stream cannot
+        # resume after it, only start after it, which picks up the writes to the new collection.
+        self.invalidated: Any = None
         self.stream: Any = None
         with store._errors():
             self._open()
 
     def _open(self) -> None:
-        resume = {"resume_after": self.token} if self.token is not None else {}
+        resume: dict[str, Any] = {}
+        if self.token is not None:
+            resume = {"start_after" if self.token == self.invalidated else "resume_after": self.token}
         self.stream = self.store.leads.watch(full_document="updateLookup", max_await_time_ms=50, **resume)
 
     def read(self) -> list[ForeignChange]:
@@ -83,11 +88,15 @@ class LeadsChangeStream:
                 elif kind == "delete" and key is not None:
                     out.append(ForeignChange("delete", str(key), None, at))
                 elif kind == "invalidate":
-                    self.token = None
+                    self.token = self.invalidated = change.get("_id", self.token)
                     self.close()
                     break
         except mongo_errors.PyMongoError as exc:
             self.close()
+            if out:
+                # The token is past these changes already: return them now, or they are lost. The
+                # next read reopens the stream, and reports the error if it persists.
+                return out
             raise StoreUnavailable(f"the change stream on leads broke: {self.store._scrub(str(exc))}") from None
         return out
 
