@@ -30,6 +30,13 @@ def exact(text: str) -> str:
     return r"\A" + re.escape(text) + r"\z"
 
 
+def exact_ascii_nocase(text: str) -> str:
+    r"""A regex matching exactly `text`, ASCII letters in either case (`[aA]`), every other
+    character as itself (escaped): the `equals` op's meaning, SQLite's NOCASE."""
+    parts = (f"[{c.lower()}{c.upper()}]" if c.isascii() and c.isalpha() else re.escape(c) for c in text)
+    return r"\A" + "".join(parts) + r"\z"
+
+
 def case_prefixes(text: str, letters: int = 4) -> list[Regex[Any]]:
     """Anchored, case-sensitive regexes for every capitalisation of `text`'s first `letters`
     ASCII letters (at most 2**letters). MongoDB serves each as an index range, so finding an
@@ -80,8 +87,10 @@ def condition(op: str, fields: tuple[str, ...], value: Any) -> dict[str, Any]:
     if op == "not_in":
         return {field: {"$nin": list(value)}}  # also matches no value
     if op == "equals":
-        # Case-insensitive equality without collation (FerretDB v1 has none).
-        return {field: {"$regex": exact(value), "$options": "i"}}
+        # Equality ignoring ASCII case, without collation (FerretDB v1 has none). Not the `i`
+        # option: it folds accented capitals too (José ~ JOSÉ), which SQLite's NOCASE and
+        # `watch`'s matching (domain/matching.py) do not, so the stores would disagree.
+        return {field: {"$regex": exact_ascii_nocase(value)}}
     if op == "is":
         return {field: True} if value else {field: {"$ne": True}}
     if op == "has_all":
