@@ -10,6 +10,8 @@ import pymongo
 import pytest
 from conftest import ROOT, invoke, run_process
 
+from leadcli.store.mongo import _uri_secrets
+
 pytestmark = pytest.mark.mongo
 
 PASSWORD = "s3cr3t%40pw"  # percent-encoded in the URI; "s3cr3t@pw" once decoded
@@ -136,3 +138,19 @@ def test_sqlite_commands_do_not_load_pymongo(tmp_path) -> None:  # type: ignore[
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip().endswith("False")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"mongodb://ada:{PASSWORD}@127.0.0.1:1/leads_db?appName=ops@team",  # an @ in the query
+        f"mongodb://ada:{PASSWORD}@127.0.0.1:1/?authSource=admin",
+        f"mongodb://ada:{PASSWORD}@db1:1,db2:1/?replicaSet=rs0&appName=a@b",
+    ],
+)
+def test_the_password_is_scrubbed_from_error_texts_whatever_else_the_uri_holds(uri: str) -> None:
+    """An error text that quotes the password, raw or decoded, is shown with neither."""
+    text = "server said: bad credentials s3cr3t@pw (s3cr3t%40pw)"
+    for secret in _uri_secrets(uri):
+        text = text.replace(secret, "***")
+    assert "s3cr3t" not in text

@@ -427,3 +427,22 @@ def test_the_change_stream_on_leads_turns_changes_into_foreign_changes() -> None
     ]  # fmt: skip
     assert changes[0].lead["updated_at"].tzinfo is not None  # type: ignore[index]  # naive BSON dates are UTC
     assert opened[0]["full_document"] == "updateLookup" and source.token == {"t": 4}
+
+
+def test_a_broken_change_stream_reports_its_error_without_the_uri_password() -> None:
+    class Broken:
+        def try_next(self) -> None:
+            raise BrokenStream("authentication failed for ada:s3cr3t@pw at db1")
+
+        resume_token = None
+
+        def close(self) -> None:
+            pass
+
+    tail = ChangeStreamTail(lambda **_: Broken(), lambda doc: ev(doc["seq"]), lambda after, limit: [], 0,
+                            errors=(BrokenStream,), scrub=lambda text: text.replace("s3cr3t@pw", "***"))  # fmt: skip
+
+    with pytest.raises(StoreUnavailable) as raised:
+        tail.poll(0.01)
+
+    assert "s3cr3t" not in str(raised.value) and "ada:***" in str(raised.value)

@@ -1294,7 +1294,9 @@ class MongoStore:
                 # Inserts only matter; other operations and `invalidate` are sorted out by the tail.
                 return self.events.watch(max_await_time_ms=250, **resume)
 
-            own = ChangeStreamTail(open_stream, event_from_document, self.events_after, after, errors=(mongo_errors.PyMongoError,))
+            own = ChangeStreamTail(
+                open_stream, event_from_document, self.events_after, after, errors=(mongo_errors.PyMongoError,), scrub=self._scrub
+            )
         else:
             own = SeqTail(self.events_after, after, lookup=self.event_at)
         return ForeignMerge(own, foreign_source(self)) if others else own
@@ -1378,16 +1380,18 @@ class _ErrorBoundary:
 
 
 def _uri_secrets(uri: str) -> list[str]:
-    """The password of a URI, raw and decoded, longest first, for scrubbing error texts. Taken
-    up to the last `@`, so a password with unescaped `@` or `/` is still found whole."""
+    """The password of a URI, raw and decoded, longest first, for scrubbing error texts. Read
+    up to the last `@`, so a password with unescaped `@` or `/` is still found whole; and up to
+    the last `@` before the options (`?appName=ops@team`), so an `@` there does not hide it.
+    Both readings are scrubbed: hiding a little more is harmless."""
     rest = uri.partition("://")[2]
-    if "@" not in rest:
-        return []
-    userinfo = rest.rsplit("@", 1)[0]
-    password = userinfo.partition(":")[2]
-    if not password:
-        return []
-    return sorted({password, unquote(password)}, key=len, reverse=True)
+    secrets: set[str] = set()
+    for part in (rest, rest.partition("?")[0]):
+        if "@" in part:
+            password = part.rsplit("@", 1)[0].partition(":")[2]
+            if password:
+                secrets |= {password, unquote(password)}
+    return sorted(secrets, key=len, reverse=True)
 
 
 def bulk_timeout(leads: int) -> float:

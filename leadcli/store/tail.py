@@ -224,11 +224,13 @@ class ChangeStreamTail:
         errors: tuple[type[BaseException], ...] = (),
         grace: float = GAP_GRACE_S,
         clock: Callable[[], float] = time.monotonic,
+        scrub: Callable[[str], str] = str,
     ) -> None:
         self.open_stream = open_stream
         self.decode = decode
         self.fetch = fetch
         self.errors = errors
+        self.scrub = scrub  # an error text as it may be shown (the store's: no URI password)
         self.buffer = GapBuffer(after, grace, clock)
         self.resume_token: Any = None
         self._start_after = False
@@ -274,7 +276,7 @@ class ChangeStreamTail:
                     time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
         except self.errors as exc:
             self._drop_stream()
-            raise StoreUnavailable(f"the change stream broke: {exc}") from None
+            raise StoreUnavailable(f"the change stream broke: {self.scrub(str(exc))}") from None
 
     def _take(self, change: dict[str, Any]) -> None:
         kind = change.get("operationType")
