@@ -337,3 +337,80 @@ def test_a_browser_gets_web_app_messages_for_leadcli_changes_with_the_token_in_t
             assert json.loads(browser.recv(timeout=15))["type"] == "delete"
     finally:
         server.stop()
+
+
+# -- a write that lands while serve starts ---------------------------------------------------
+
+
+def test_a_write_landing_while_serve_starts_does_not_silence_the_feed(tmp_path: Path) -> None:
+    """An import running while `serve` starts: a lead committed after serve read its starting
+    seq reaches the tail's first poll. The loop is held (as a busy machine may hold it) until
+    that first batch has gone out, so the event is handed over before `run` has made its hub.
+    It used to kill the tail thread (AttributeError on the missing hub): serve stayed up and
+    never sent anything again. Now both leads arrive, once each."""
+    import asyncio
+
+    from leadmaker import make_lead
+
+    from leadcli.live.server import EventServer
+    from leadcli.store.sqlite import SqliteStore
+
+    path = tmp_path / "leads.db"
+    add(str(path), "zero@example.com")
+    held = threading.Event()  # set: the loop may run again
+    listening: list[int] = []
+    up = threading.Event()
+    loops: list[asyncio.AbstractEventLoop] = []
+    tails: list[object] = []
+
+    class StartingStore(SqliteStore):
+        def last_seq(self) -> int:
+            seq = super().last_seq()
+            if not tails:  # serve reading where to start: hold its loop, and let the import write
+                loops[0].call_soon_threadsafe(held.wait, 20)
+                importer = SqliteStore(path)
+                importer.insert(make_lead(email="first@example.com"), {"type": "lead_created", "by": "import", "changes": {}})
+                importer.close()
+            return seq
+
+        def changes(self, after: int, others: bool = True):  # type: ignore[no-untyped-def]
+            tail = super().changes(after, others)
+            polled = tail.poll
+
+            def poll(timeout: float):  # type: ignore[no-untyped-def]
+                if tails.count(tail) >= 1:
+                    held.set()  # the first batch was handed over: let the loop go on
+                tails.append(tail)
+                return polled(timeout)
+
+            tail.poll = poll  # type: ignore[method-assign]
+            return tail
+
+    server = EventServer(lambda: StartingStore(path), token=None)
+    tasks: list[asyncio.Task[None]] = []
+
+    def on_listening(_host: str, port: int) -> None:
+        listening.append(port)
+        up.set()
+
+    async def main() -> None:
+        loops.append(asyncio.get_running_loop())
+        tasks.append(asyncio.ensure_future(server.run("127.0.0.1", 0, on_listening)))
+        try:
+            await tasks[0]
+        except asyncio.CancelledError:
+            pass
+
+    runner = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    runner.start()
+    try:
+        assert up.wait(60), "serve never started listening"
+        with connect(f"ws://127.0.0.1:{listening[0]}/ws?since=0", token=None) as ws:
+            add(str(path), "second@example.com")
+            got = receive(ws, 3)
+            assert [(e["seq"], e["lead"]["email"]) for e in got] == [(1, "zero@example.com"), (2, "first@example.com"), (3, "second@example.com")]
+    finally:
+        held.set()
+        if loops and tasks:
+            loops[0].call_soon_threadsafe(tasks[0].cancel)
+        runner.join(10)

@@ -200,21 +200,25 @@ class EventServer:
 
     # -- the tail thread ---------------------------------------------------------------------
 
-    def _pump(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int], failed: asyncio.Future[None]) -> None:
+    def _pump(self, hub: Hub, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int], failed: asyncio.Future[None]) -> None:
+        """The tail thread. The hub exists before it starts and learns its starting position in
+        a loop callback queued ahead of any event's, so an event the first poll finds (a write
+        that landed while serve started) is never handed to a hub that is not there yet, nor
+        published before the position it follows."""
         try:
             store = self.open_store()
             start = store.last_seq()
-            loop.call_soon_threadsafe(_resolve, ready, start)
+            loop.call_soon_threadsafe(_started, hub, ready, start)
             tail = store.changes(start, others=self.others)
             for event in follow_tail(tail, budget=self.budget, what=f"the store {store.uri_description}", stop=self._stop.is_set):
                 shown = event_to_jsonable(event)
                 text = json.dumps(shown, ensure_ascii=False)
                 message = webapp_message(shown)
                 webapp_text = json.dumps(message, ensure_ascii=False) if message is not None else None
-                loop.call_soon_threadsafe(self.hub.publish, shown["seq"], text, webapp_text)  # type: ignore[union-attr]
-        except LeadError as exc:
-            target = failed if ready.done() else ready
-            loop.call_soon_threadsafe(_reject, target, exc)
+                loop.call_soon_threadsafe(hub.publish, shown["seq"], text, webapp_text)
+        except Exception as exc:  # noqa: BLE001 - whatever ends the tail ends serve (exit 5 for a store error), never silently
+            if not self._stop.is_set():
+                loop.call_soon_threadsafe(_fail, ready, failed, exc)
 
     def _replay(self, since: int, upto: int) -> list[tuple[int, str]]:
         """Events in (since, upto], already encoded; runs in the replay thread with its own store."""
@@ -331,9 +335,10 @@ class EventServer:
         ready: asyncio.Future[int] = loop.create_future()
         failed: asyncio.Future[None] = loop.create_future()
         self._replayer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadcli-replay")
-        pump = threading.Thread(target=self._pump, args=(loop, ready, failed), name="leadcli-tail", daemon=True)
+        self.hub = Hub(0, self.queue_size, self.log)  # its position is set before any event is published
+        pump = threading.Thread(target=self._pump, args=(self.hub, loop, ready, failed), name="leadcli-tail", daemon=True)
         pump.start()
-        self.hub = Hub(await ready, self.queue_size, self.log)
+        await ready
         stop = loop.create_future()
         try:
             loop.add_signal_handler(signal.SIGTERM, _resolve, stop, None)
@@ -376,9 +381,16 @@ def _resolve(future: asyncio.Future[Any], value: Any) -> None:
         future.set_result(value)
 
 
-def _reject(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
+def _started(hub: Hub, ready: asyncio.Future[int], start: int) -> None:
+    hub.position = start
+    _resolve(ready, start)
+
+
+def _fail(ready: asyncio.Future[int], failed: asyncio.Future[None], exc: BaseException) -> None:
+    """The tail ended: before serve was up (`ready`), or while it serves (`failed`)."""
+    target = failed if ready.done() else ready
+    if not target.done():
+        target.set_exception(exc)
 
 
 def serve_events(
