@@ -414,3 +414,26 @@ def test_a_write_landing_while_serve_starts_does_not_silence_the_feed(tmp_path: 
         if loops and tasks:
             loops[0].call_soon_threadsafe(tasks[0].cancel)
         runner.join(10)
+
+
+def test_a_token_given_in_the_server_path_is_never_shown(db: str) -> None:
+    """`serve` takes the token as a `/t/TOKEN` path prefix, so a user may well point `watch
+    --server` at ws://HOST:PORT/t/TOKEN/ws. Its messages name the server: the `?token=` query was
+    left out of them, the path token was printed as it came (in the "watching" line and in the
+    exit-5 error a cron job logs)."""
+    port = _free_port()
+    url = f"ws://127.0.0.1:{port}/t/{TOKEN}/ws"
+    down = invoke("watch", "--server", url, "--reconnect-for", "1")
+    assert down.code == 5 and "unreachable" in down.stderr
+    assert TOKEN not in down.stderr
+    server = start_server(db, port, "--token", TOKEN)
+    watcher = Proc("--verbose", "watch", "--server", url, "-o", "jsonl", "--timeout", "60")
+    try:
+        assert TOKEN not in watcher.wait_stderr("watching")
+        add(db, "ada@example.com")
+        assert watcher.events(1)[0]["lead"]["email"] == "ada@example.com"  # the path token was sent
+        assert watcher.interrupt() == 0
+        assert TOKEN not in watcher.stderr_text()
+    finally:
+        watcher.stop()
+        server.stop()

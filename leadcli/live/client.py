@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from leadcli.config import mask_uri
 from leadcli.domain.errors import InvalidInput, StoreUnavailable
 from leadcli.live.feed import RECONNECT_BUDGET_S, Backoff
 
@@ -40,6 +41,16 @@ def feed_url(server: str, since: int | None) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path or "/ws", urlencode(query), ""))
 
 
+def shown_url(server: str) -> str:
+    """The feed's URL as messages name it: without its query (`?token=`), with a token given as
+    the `/t/TOKEN` path prefix `serve` accepts and a URL password masked: no message shows them."""
+    parts = urlsplit(feed_url(server, None))
+    path = parts.path
+    if path.startswith("/t/"):
+        path = "/t/***" + (path[3:][path[3:].find("/") :] if "/" in path[3:] else "")
+    return mask_uri(parts._replace(path=path, query="").geturl())  # and a ws://user:PASSWORD@ one
+
+
 def server_events(
     server: str,
     token: str | None,
@@ -59,7 +70,7 @@ def server_events(
     headers = {"Authorization": f"Bearer {token}"} if token else None
     backoff = Backoff(budget)
     last = since
-    shown = urlsplit(feed_url(server, None))._replace(query="").geturl()
+    shown = shown_url(server)
     while (until is None or time.monotonic() < until) and not stop():
         remaining = None if until is None else until - time.monotonic()
         started: float | None = time.monotonic()
