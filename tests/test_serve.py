@@ -437,3 +437,31 @@ def test_a_token_given_in_the_server_path_is_never_shown(db: str) -> None:
     finally:
         watcher.stop()
         server.stop()
+
+
+def test_a_replay_after_the_store_file_was_replaced_by_a_newer_copy_loses_nothing(tmp_path: Path) -> None:
+    """serve follows a store file replaced by a copy whose log continues (as `watch` does), and
+    `?since=` replays must read that same file: they read the file that was there at the first
+    replay, so a watcher reconnecting with `?since=1` after the swap got nothing of seqs 2-3."""
+    import shutil
+
+    db, copy = tmp_path / "leads.db", tmp_path / "copy.db"
+    add(str(db), "a@example.com")
+    port = _free_port()
+    server = start_server(str(db), port)
+    try:
+        with connect(f"ws://127.0.0.1:{port}/ws?since=0", token=None) as first:
+            assert [e["seq"] for e in receive(first, 1)] == [1]  # a replay: the file before the swap
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{db}{suffix}").exists():
+                    shutil.copy(f"{db}{suffix}", f"{copy}{suffix}")
+            add(str(copy), "b@example.com")  # the copy moves on
+            add(str(copy), "c@example.com")
+            assert invoke("--db", str(copy), "count").code == 0  # checkpoint on close
+            copy.replace(db)  # mv copy.db leads.db
+            assert [e["seq"] for e in receive(first, 2, timeout=30)] == [2, 3]  # serve follows the new file
+        with connect(f"ws://127.0.0.1:{port}/ws?since=1", token=None) as again:  # a watcher reconnecting
+            add(str(db), "d@example.com")
+            assert [(e["seq"], e["lead"]["email"]) for e in receive(again, 3)] == [(2, "b@example.com"), (3, "c@example.com"), (4, "d@example.com")]
+    finally:
+        server.stop()

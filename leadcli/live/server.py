@@ -195,7 +195,6 @@ class EventServer:
         self.log = log
         self.hub: Hub | None = None
         self._stop = threading.Event()
-        self._local = threading.local()
         self._replayer: Any = None
 
     # -- the tail thread ---------------------------------------------------------------------
@@ -221,10 +220,17 @@ class EventServer:
                 loop.call_soon_threadsafe(_fail, ready, failed, exc)
 
     def _replay(self, since: int, upto: int) -> list[tuple[int, str]]:
-        """Events in (since, upto], already encoded; runs in the replay thread with its own store."""
-        store = getattr(self._local, "store", None)
-        if store is None:
-            store = self._local.store = self.open_store()
+        """Events in (since, upto], already encoded; runs in the replay thread. Each replay opens
+        the store afresh: one kept open would go on reading the file that was there when it was
+        opened, after the tail has followed a store file replaced by a copy that continues it."""
+        store = self.open_store()
+        try:
+            return self._replay_from(store, since, upto)
+        finally:
+            store.close()
+
+    @staticmethod
+    def _replay_from(store: Any, since: int, upto: int) -> list[tuple[int, str]]:
         out: list[tuple[int, str]] = []
         position = since
         while position < upto:
