@@ -465,3 +465,18 @@ def test_a_replay_after_the_store_file_was_replaced_by_a_newer_copy_loses_nothin
             assert [(e["seq"], e["lead"]["email"]) for e in receive(again, 3)] == [(2, "b@example.com"), (3, "c@example.com"), (4, "d@example.com")]
     finally:
         server.stop()
+
+
+def test_watch_refused_for_the_host_name_it_used_says_why_not_the_token(open_feed: tuple[int, Proc]) -> None:
+    """A loopback-bound serve answers only to a loopback Host name; `127.1` reaches it but is not
+    one, so it is refused (403). The user is told that, not to fix a token they never gave."""
+    port, _ = open_feed
+    result = invoke("watch", "--server", f"ws://127.1:{port}/ws", "--timeout", "5")
+    assert result.code == 2, result.stderr
+    assert "loopback" in result.stderr and "token" not in result.stderr
+
+
+def test_a_server_url_watch_cannot_use_is_refused_without_echoing_its_token() -> None:
+    result = invoke("watch", "--server", "ftp://feed.example:8765/t/S3CRET-TOKEN/ws?token=S3CRET-TOKEN")
+    assert result.code == 2
+    assert "S3CRET" not in result.stderr and "--server" in result.stderr

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from leadcli.config import mask_uri
 from leadcli.domain.errors import InvalidInput, StoreUnavailable
@@ -34,7 +34,7 @@ def feed_url(server: str, since: int | None) -> str:
     parts = urlsplit(text)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     if scheme not in ("ws", "wss") or not parts.hostname:
-        raise InvalidInput(f"--server: expected ws://HOST:PORT/ws, got {server!r}")
+        raise InvalidInput(f"--server: expected ws://HOST:PORT/ws, got {_hidden(parts).geturl()!r}")
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "since"]
     if since is not None:
         query.append(("since", str(since)))
@@ -42,13 +42,17 @@ def feed_url(server: str, since: int | None) -> str:
 
 
 def shown_url(server: str) -> str:
-    """The feed's URL as messages name it: without its query (`?token=`), with a token given as
-    the `/t/TOKEN` path prefix `serve` accepts and a URL password masked: no message shows them."""
-    parts = urlsplit(feed_url(server, None))
+    """The feed's URL as messages name it (see _hidden)."""
+    return _hidden(urlsplit(feed_url(server, None))).geturl()
+
+
+def _hidden(parts: SplitResult) -> SplitResult:
+    """A URL as a message may show it: without its query (`?token=`), with a token given as the
+    `/t/TOKEN` path prefix `serve` accepts and a URL password masked."""
     path = parts.path
     if path.startswith("/t/"):
         path = "/t/***" + (path[3:][path[3:].find("/") :] if "/" in path[3:] else "")
-    return mask_uri(parts._replace(path=path, query="").geturl())  # and a ws://user:PASSWORD@ one
+    return urlsplit(mask_uri(parts._replace(path=path, query="").geturl()))  # and a ws://user:PASSWORD@ one
 
 
 def server_events(
@@ -111,8 +115,11 @@ def server_events(
                 return
         except InvalidStatus as exc:
             status = exc.response.status_code
-            if status in (401, 403):
+            if status == 401:
                 raise InvalidInput(f"the server {shown} refused the token (HTTP {status}); pass the right --token or set LEADCLI_TOKEN") from None
+            if status == 403:  # serve's Origin and Host checks: its answer says which
+                why = exc.response.body.decode("utf-8", "replace").strip().splitlines()[:1] if exc.response.body else []
+                raise InvalidInput(f"the server {shown} refused the connection (HTTP 403): {(why or ['forbidden'])[0][:200]}") from None
             if status == 404:
                 raise InvalidInput(f"no event feed at {shown} (HTTP 404); the feed is at ws://HOST:PORT/ws") from None
             problem: Exception = exc
