@@ -76,6 +76,33 @@ def local_zone(name: str | None = None) -> tzinfo:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise InvalidInput(f"unknown timezone {name!r} (use an IANA name such as Europe/Paris)") from exc
+    return _machine_zone() or _current_offset()
+
+
+def _machine_zone() -> tzinfo | None:
+    """The machine's zone with its rules (DST): `TZ` when it names an IANA zone or a zone file,
+    else /etc/localtime; None when neither can be read (then the current offset is all there is).
+    A fixed offset would read a July date typed in Paris in winter an hour off."""
+    import os
+    from zoneinfo import ZoneInfo
+
+    name = os.environ.get("TZ")
+    try:
+        if name is not None:
+            key = name.removeprefix(":")
+            if not key:
+                return ZoneInfo("UTC")  # an empty TZ is UTC to the C library too
+            if key.startswith("/"):
+                with open(key, "rb") as file:
+                    return ZoneInfo.from_file(file, key=key)
+            return ZoneInfo(key)
+        with open("/etc/localtime", "rb") as file:
+            return ZoneInfo.from_file(file, key="localtime")
+    except (OSError, ValueError, KeyError):  # an unknown key: ZoneInfoNotFoundError, a KeyError
+        return None
+
+
+def _current_offset() -> tzinfo:
     zone = datetime.now().astimezone().tzinfo
     assert zone is not None
     return zone
