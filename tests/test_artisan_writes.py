@@ -257,3 +257,16 @@ def test_doctor_says_how_the_web_apps_writes_are_followed(artisan_uri: str, lead
     result = invoke("--db", artisan_uri, "doctor", "-o", "json")
     assert result.code == 0, result.stderr
     assert "other apps' writes: " in json.loads(result.stdout)["live_updates"]
+
+
+def test_edit_never_gives_a_lead_an_email_another_lead_holds_in_other_capitals(artisan_uri: str, leads) -> None:
+    """`add` refuses an email the web app stored with capitals (exit 4); `edit --email` to that
+    email must too, else two leads share it and every command naming it is exit 2 from then on."""
+    db = ("--db", artisan_uri)
+    theirs = backend.create(leads, {"name": "Mary Jane", "email": "Mary.Jane@example.com", "company": "Acme"})
+    mine = json.loads(ok(*db, "add", "--name", "Other", "--email", "other@example.com", "--company", "Squares", "-o", "json"))
+    result = invoke(*db, "edit", mine["id"], "--email", "mary.jane@example.com")
+    assert result.code == 4, result.stderr
+    assert result.stderr.startswith("error: a lead with email Mary.Jane@example.com already exists")
+    assert sorted(doc["email"] for doc in leads.find({})) == ["Mary.Jane@example.com", "other@example.com"]
+    assert json.loads(ok(*db, "show", "mary.jane@example.com", "-o", "json"))["id"] == theirs.id

@@ -130,10 +130,16 @@ def add_lead(ws: Workspace, raw: Mapping[str, Any]) -> Lead:
 
     check_lead_size(lead)
     lead = fit_for_store(ws, lead)
-    for other in ws.store.get_all_by_email(lead["email"]):
-        if other["email"] != lead["email"]:  # the same email, stored with capitals by another app
-            raise Conflict(f"a lead with email {other['email']} already exists (id {other['id']}); emails are unique whatever their capitals")
+    _check_email_free(ws, lead["email"], lead["id"])
     return ws.store.insert(lead, {"type": "lead_created", "by": ws.user, "at": now, "changes": {}})
+
+
+def _check_email_free(ws: Workspace, email: str, lead_id: str) -> None:
+    """Conflict when another lead holds `email` in other capitals (another app keeps an email's
+    case; the store's unique index sees only the exact text)."""
+    for other in ws.store.get_all_by_email(email):
+        if other["id"] != lead_id and other["email"] != email:
+            raise Conflict(f"a lead with email {other['email']} already exists (id {other['id']}); emails are unique whatever their capitals")
 
 
 def fit_for_store(ws: Workspace, lead: Lead, naming: Literal["flag", "column"] = "flag", before: Lead | None = None) -> Lead:
@@ -246,6 +252,8 @@ def edit_leads_detailed(
     _check_custom_unset(clear_custom, leads)
     if "email" in changes and len(leads) > 1:
         raise InvalidInput("--email: one lead at a time (an email belongs to a single lead)")
+    if "email" in changes and leads:
+        _check_email_free(ws, changes["email"], leads[0]["id"])
     from leadcli.domain.validation import unique_tags
 
     def change(lead: Lead, now: datetime) -> Lead:
