@@ -205,3 +205,25 @@ def test_limit_gives_the_first_n_in_order_and_a_terminal_the_total(store_uri: st
     told = invoke("--db", store_uri, "followups", "--limit", "2", "-o", "json", env=TERMINAL)
     assert "showing the first 2 of 3 (--limit 2)" in told.stderr
     assert invoke("--db", store_uri, "followups", "--limit", "0").code == 2
+
+
+def test_a_stale_lead_deleted_while_the_move_is_confirmed_is_skipped_not_fatal(
+    store_uri: str, stale_store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person answers the prompt while a colleague deletes one of the stale leads: the other
+    stale leads are still moved (it was exit 3, `lead … no longer exists`, and the leads after
+    the deleted one were left where they were)."""
+    import leadcli.cli.pipeline
+
+    def colleague_deletes_then_yes(_question: str) -> bool:
+        gone = run_process("--db", store_uri, "delete", stale_store["never"]["id"], "--yes")
+        assert gone.code == 0, gone.stderr
+        return True
+
+    monkeypatch.setattr(leadcli.cli.pipeline, "stdin_is_tty", lambda: True)
+    monkeypatch.setattr(leadcli.cli.pipeline, "confirm", colleague_deletes_then_yes)
+    result = invoke("--db", store_uri, "stale", "--days", "30", "--move-to", "closed-lost", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert [x["email"] for x in result.json()] == ["cold@example.com"]
+    assert "moved 1 stale lead(s) to Closed Lost" in result.stderr
+    assert stages_by_email(store_uri)["cold@example.com"] == "Closed Lost"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadcli.domain.dates import now_utc, parse_when, to_utc
-from leadcli.domain.errors import InvalidInput
+from leadcli.domain.errors import InvalidInput, NotFound
 from leadcli.domain.query import LeadQuery
 from leadcli.domain.text import check_note
 from leadcli.services.context import Workspace
@@ -144,7 +144,8 @@ def stale_query(ws: Workspace, query: LeadQuery, days: int, now: datetime | None
 def move_stale(ws: Workspace, leads: Sequence[Lead], stage: str, days: int) -> tuple[list[Lead], int]:
     """Move stale leads to `stage`, noting why in their history. A lead contacted or closed
     since it was found stale is left alone (it is re-checked on every compare-and-set try), and
-    so is one already in `stage`. Returns every lead as it is now, and how many moved."""
+    so is one already in `stage`; one deleted meanwhile is skipped. Returns every lead still
+    there as it is now, and how many moved."""
     target = ws.pipeline.match(stage)
     note = f"stale: no contact for {days} days"
     after_all, moved = [], 0
@@ -156,7 +157,10 @@ def move_stale(ws: Workspace, leads: Sequence[Lead], stage: str, days: int) -> t
             set_stage(copy, target, now, ws.user, note)
             return copy
 
-        after, changed = update_lead(ws, lead, change, event_type="lead_stage_changed")
+        try:
+            after, changed = update_lead(ws, lead, change, event_type="lead_stage_changed")
+        except NotFound:
+            continue  # deleted since it was found stale (by another user): nothing left to move
         after_all.append(after)
         moved += bool(changed)
     return after_all, moved
