@@ -233,6 +233,17 @@ def test_edit_fields_tags_and_unset() -> None:
     assert show("ada@example.com") == {**edited, "activities": []}
 
 
+
+def test_remove_tag_reads_a_tag_as_add_tag_and_the_tag_filter_do() -> None:
+    """`--add-tag " vip "` stores `vip` and `--tag " vip "` finds it; `--remove-tag " vip "`
+    (a script's "$TAG" with a stray space) left it there and said nothing changed."""
+    add("Ada", "ada@example.com", "--company", "Engines")
+    assert invoke("edit", "ada@example.com", "--add-tag", " vip ", "-o", "json").json()["tags"] == ["vip"]
+    assert invoke("list", "--tag", " vip ", "-o", "json").json()[0]["email"] == "ada@example.com"
+    removed = invoke("edit", "ada@example.com", "--remove-tag", " vip ", "-o", "json")
+    assert removed.code == 0, removed.stderr
+    assert removed.json()["tags"] == []
+
 def test_edit_unset_of_an_unknown_field_is_refused_with_the_valid_names() -> None:
     lead = add("Ada", "ada@example.com", "--company", "Engines", "--field", "region=EMEA", "--field", "size=50")
     typo = invoke("edit", "ada@example.com", "--unset", "compnay")

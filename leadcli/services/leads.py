@@ -256,6 +256,8 @@ def edit_leads_detailed(
         _check_email_free(ws, changes["email"], leads[0]["id"])
     from leadcli.domain.validation import unique_tags
 
+    removed = set(unique_tags(list(remove_tags)))  # read as --add-tag and --tag read a tag: trimmed
+
     def change(lead: Lead, now: datetime) -> Lead:
         stage = changes.get("current_stage")
         for key, value in changes.items():
@@ -264,7 +266,7 @@ def edit_leads_detailed(
             elif key != "current_stage":
                 lead[key] = value
         if add_tags or remove_tags:
-            lead["tags"] = [t for t in unique_tags([*lead["tags"], *add_tags]) if t not in set(remove_tags)]
+            lead["tags"] = [t for t in unique_tags([*lead["tags"], *add_tags]) if t not in removed]
         for key in clear_fields:
             lead[key] = [] if key == "tags" else None
         for key in clear_custom:
