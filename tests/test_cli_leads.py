@@ -410,6 +410,30 @@ def test_delete_stops_before_deleting_when_one_lead_is_unknown() -> None:
     assert invoke("count").stdout == "1\n"
 
 
+
+def test_delete_of_a_lead_a_colleague_deletes_during_the_prompt_deletes_the_others(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Confirmed on a terminal while another user deleted one of the leads: the rest are still
+    deleted and the command succeeds (it was exit 3, `lead … no longer exists`, with the leads
+    after that one left in place and no word about the ones already deleted)."""
+    from conftest import run_process
+
+    import leadcli.cli.leads
+
+    ids = [json.loads(invoke("--db", store_uri, "add", "--name", f"L{n}", "--email", f"l{n}@example.com", "-o", "json").stdout)["id"] for n in range(3)]
+    keep = json.loads(invoke("--db", store_uri, "add", "--name", "Keep", "--email", "keep@example.com", "-o", "json").stdout)["id"]
+
+    def colleague_deletes_then_yes(_question: str) -> bool:
+        gone = run_process("--db", store_uri, "delete", ids[0], "--yes")
+        assert gone.code == 0, gone.stderr
+        return True
+
+    monkeypatch.setattr(leadcli.cli.leads, "stdin_is_tty", lambda: True)
+    monkeypatch.setattr(leadcli.cli.leads, "confirm", colleague_deletes_then_yes)
+    result = invoke("--db", store_uri, "delete", *ids)
+    assert result.code == 0, result.stderr
+    assert "deleted L1 <l1@example.com>" in result.stderr and "deleted L2 <l2@example.com>" in result.stderr
+    assert invoke("--db", store_uri, "list", "-o", "ids").stdout.split() == [keep]
+
 # -- list, count, stages ------------------------------------------------------------------------
 
 

@@ -336,10 +336,9 @@ def delete(
         if found and not confirm(f"Delete {len(found)} lead(s): {names}?"):
             info("nothing deleted")
             raise typer.Exit(1)
-    for lead in found:
-        svc.delete_lead(ws, lead)
-    lines = [f"deleted {who(lead)} <{lead['email']}>" for lead in found]
-    confirm_each(lines or ["deleted 0 leads"], f"deleted {len(found)} leads")
+    done = [(lead, svc.delete_lead(ws, lead)) for lead in found]  # False: another user deleted it meanwhile
+    lines = [f"deleted {who(lead)} <{lead['email']}>" if mine else f"{who(lead)} <{lead['email']}> was deleted meanwhile" for lead, mine in done]
+    confirm_each(lines or ["deleted 0 leads"], f"deleted {sum(mine for _lead, mine in done)} leads")
 
 
 def read_refs(args: list[str]) -> list[str]:

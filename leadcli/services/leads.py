@@ -318,13 +318,20 @@ def _check_custom_unset(custom: Sequence[str], leads: Sequence[Lead]) -> None:
     raise InvalidInput(f"--unset: unknown field {unknown[0]!r}: give one of {', '.join(UNSETTABLE)}{has}")
 
 
-def delete_lead(ws: Workspace, lead: Lead) -> None:
+def delete_lead(ws: Workspace, lead: Lead) -> bool:
+    """Delete the lead: True, or False when another writer deleted it first (what was asked
+    is done either way, so the caller goes on with the other leads)."""
     for _attempt in range(CAS_ATTEMPTS):
         try:
             ws.store.delete(lead, {"type": "lead_deleted", "by": ws.user, "at": now_utc(), "changes": {}})
-            return
+            return True
         except VersionConflict:
-            lead = _reread(ws, lead)
+            fresh = ws.store.get(lead["id"])
+            if fresh is None:
+                return False
+            lead = fresh
+        except NotFound:
+            return False
     raise _kept_changing(lead)
 
 
