@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
@@ -219,7 +220,7 @@ class CsvWriter(Writer):
         self._csv.writerow(self.fields)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self._csv.writerow([spreadsheet_safe(cell(record.get(f))) for f in self.fields])
+        self._csv.writerow([_csv_cell(record.get(f)) for f in self.fields])
         self.count += 1
 
     def write_cells(self, cells: Sequence[Any]) -> None:
@@ -232,6 +233,18 @@ class CsvWriter(Writer):
         """Text as it is, on lines of its own (a CSV row that could not be split into cells)."""
         self.stream.write(text if text.endswith(("\n", "\r")) else text + "\n")
         self.count += 1
+
+
+# A number an import reads two ways: `1.125` is 1.125, or 1125 with a European grouping dot
+# (services/import_rows.py refuses to guess). With a zero added only the decimal reading is left.
+_TWO_READINGS = re.compile(r"-?[1-9]\d{0,2}\.\d{3}")
+
+
+def _csv_cell(value: Any) -> str:
+    text = cell(value)
+    if isinstance(value, float) and _TWO_READINGS.fullmatch(text):
+        return text + "0"  # 1.1250: the same number, read back as written
+    return spreadsheet_safe(text)
 
 
 class TsvWriter(CsvWriter):
