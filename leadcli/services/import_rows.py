@@ -327,15 +327,22 @@ def _id(target: str, value: Any) -> str:
     return text
 
 
+# A version both stores hold (64-bit integers) with room for every later edit, and every JSON
+# reader reads exactly (2**53).
+VERSION_LIMIT = 1 << 53
+
+
 def _version(target: str, value: Any) -> int:
     try:
         version = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400, read as infinity
         version = -1
     # 0: a lead no leadcli has written yet (the Leads Artisan web app keeps no version);
     # it is inserted at version 1 like any new lead.
     if version < 0 or isinstance(value, bool):
         raise InvalidInput(f"{target}: {value!r} is not a whole number of 0 or more")
+    if version > VERSION_LIMIT:  # else the store's write fails and ends the whole import
+        raise InvalidInput(f"{target}: {value!r} is more than {VERSION_LIMIT:,}")
     return version
 
 
