@@ -546,3 +546,27 @@ def test_a_dry_run_counts_what_the_real_run_does_when_a_file_names_a_lead_twice(
 
     assert "dry run, nothing written: 1 inserted, 2 updated, 1 unchanged, 0 rejected" in dry.stderr
     assert "import: 1 inserted, 2 updated, 1 unchanged, 0 rejected" in real.stderr
+
+
+def test_two_columns_filling_one_field_with_different_values_reject_the_row(store_uri: str) -> None:
+    """A CRM export with `Email` twice (or `Email` and `E-mail`, `Tier` twice) kept only the last
+    column's value: the first one was dropped without a word. The same value twice, or one of
+    them blank, is no conflict."""
+    text = (
+        "Name,Email,Tier,E-mail,Tier\n"
+        "Ada,ada@example.com,gold,ada.work@example.com,gold\n"
+        "Bob,bob@example.com,gold,,silver\n"
+        "Cy,cy@example.com,,cy@example.com,gold\n"
+        "Di,,gold,di@example.com,\n"
+    )
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", input=text)
+
+    assert result.code == 1, result.stderr
+    assert rejected_lines(result.stderr) == [
+        "row 2: columns 'Email' and 'E-mail' both give email, with different values: 'ada@example.com' and 'ada.work@example.com'",
+        "row 3: columns 'Tier' and 'Tier' both give fields.Tier, with different values: 'gold' and 'silver'",
+    ]
+    leads = leads_by_email(store_uri)
+    assert sorted(leads) == ["cy@example.com", "di@example.com"]
+    assert leads["cy@example.com"]["fields"] == {"Tier": "gold"} and leads["di@example.com"]["fields"] == {"Tier": "gold"}

@@ -135,6 +135,13 @@ class RowParser:
         # CSV/TSV (a header): a cell leadcli's export prefixed with ' against spreadsheet
         # formulas is read back without it (domain/text.py).
         self.spreadsheet = header is not None
+        # Targets two or more columns fill (`Email` twice, `Email` and `E-mail`), with those
+        # columns' positions: a row where they differ is rejected rather than one value dropped.
+        columns: dict[str, list[int]] = {}
+        for i, key in enumerate(header or ()):
+            if (plan := self.target(key)) != "-":
+                columns.setdefault(plan, []).append(i)
+        self.shared = {plan: found for plan, found in columns.items() if len(found) > 1}
         from leadcli.domain.validation import validate_changes
 
         self.validate = validate_changes
@@ -180,6 +187,8 @@ class RowParser:
         return found
 
     def parse(self, record: Record) -> Row:
+        if self.shared:
+            self._check_shared(record.pairs)
         user: dict[str, Any] = {}
         system: dict[str, Any] = {}
         custom: dict[str, Any] = {}
@@ -231,6 +240,20 @@ class RowParser:
         status_given = "status" in changes
         reconcile_engagement(changes, names=("status", "engaged"))
         return Row(record, changes["email"], changes, system, derived_status=not status_given and "status" in changes)
+
+    def _check_shared(self, pairs: list[tuple[str, Any]]) -> None:
+        """InvalidInput when two columns filling one field hold different values in this row."""
+        for plan, found in self.shared.items():
+            given: dict[str, str] = {}  # value (as parse reads it) -> its first column
+            for i in found:
+                if i < len(pairs) and isinstance(pairs[i][1], str):
+                    key, value = pairs[i]
+                    text = (from_spreadsheet_safe(value) if value[:1] == "'" else value).strip()
+                    if text:
+                        given.setdefault(text, key)
+            if len(given) > 1:
+                (first, a), (second, b) = list(given.items())[:2]
+                raise InvalidInput(f"columns {a!r} and {b!r} both give {plan}, with different values: {first!r} and {second!r}")
 
     def _convert(self, target: str, value: Any, user: dict[str, Any], system: dict[str, Any]) -> None:
         """A cell (or JSON value) into the field `target`, by the field's kind in the schema:
