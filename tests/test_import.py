@@ -570,3 +570,24 @@ def test_two_columns_filling_one_field_with_different_values_reject_the_row(stor
     leads = leads_by_email(store_uri)
     assert sorted(leads) == ["cy@example.com", "di@example.com"]
     assert leads["cy@example.com"]["fields"] == {"Tier": "gold"} and leads["di@example.com"]["fields"] == {"Tier": "gold"}
+
+
+def test_rejects_of_a_leads_artisan_export_keep_each_value_under_its_column_and_reimport(store_uri: str, tmp_path: Path) -> None:
+    """The web app writes `Nov 1, 2026` unquoted: such a row has 7 cells. Its rejected row was
+    written as those cells with the reason after the sixth, so ` 2026` stood under Email, the
+    email after the reason, and the fixed file was rejected again (8 values, 7 columns)."""
+    data = tmp_path / "all-leads-2026-12-01.csv"
+    data.write_text("Name,Company,Stage,Engaged,Last Contacted,Email\nAda,Acme,Closed Won,Yes,Nov 1, 2026,ada@example\nBob,Bobco,New Lead,No,-,bob@example.com\n")
+    rejects = tmp_path / "rejects.csv"
+
+    first = invoke("--db", store_uri, "import", str(data), "--rejects", str(rejects))
+
+    assert first.code == 1, first.stderr
+    rows = list(csv.DictReader(rejects.open(encoding="utf-8")))
+    assert [(r["Last Contacted"], r["Email"]) for r in rows] == [("Nov 1, 2026", "ada@example")]
+    rejects.write_text(rejects.read_text(encoding="utf-8").replace(",ada@example,", ",ada@example.com,"), encoding="utf-8")
+    again = invoke("--db", store_uri, "import", str(rejects), env={"LEADCLI_TIMEZONE": "UTC"})
+    assert again.code == 0, again.stderr
+    ada = leads_by_email(store_uri)["ada@example.com"]
+    assert (ada["company"], ada["current_stage"], ada["engaged"]) == ("Acme", "Closed Won", True)
+    assert ada["last_contacted"].startswith("2026-11-01") and ada["fields"] == {}

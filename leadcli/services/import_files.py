@@ -171,8 +171,8 @@ class Source:
                     fixed = web_export_cells(cells)
                     if isinstance(fixed, str):
                         yield Record(row, cells, error=fixed)
-                    else:
-                        yield Record(row, cells, list(zip(header, fixed, strict=True)))
+                    else:  # as the row is read: a rejected one goes to --rejects under its columns
+                        yield Record(row, fixed, list(zip(header, fixed, strict=True)))
                     continue
                 yield Record(row, cells, error=f"has {len(cells)} values but the header has {width} columns")
                 continue
