@@ -591,3 +591,16 @@ def test_rejects_of_a_leads_artisan_export_keep_each_value_under_its_column_and_
     ada = leads_by_email(store_uri)["ada@example.com"]
     assert (ada["company"], ada["current_stage"], ada["engaged"]) == ("Acme", "Closed Won", True)
     assert ada["last_contacted"].startswith("2026-11-01") and ada["fields"] == {}
+
+
+def test_a_value_under_a_column_without_a_name_rejects_its_row_instead_of_vanishing(store_uri: str) -> None:
+    """A spreadsheet whose notes column was never given a header imported without those notes,
+    and without a word; a value past the last column is a rejected row, so is this one. Blank
+    columns without a name (Excel's trailing `,,`) are still fine."""
+    text = "Name,Email,,Company,\nAda,ada@example.com,call back Monday,Acme,\nBob,bob@example.com,,Bobco,\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", input=text)
+
+    assert result.code == 1, result.stderr
+    assert rejected_lines(result.stderr) == ["row 2: column 3 has no name in the header but holds 'call back Monday'; name it or empty it"]
+    assert sorted(leads_by_email(store_uri)) == ["bob@example.com"]

@@ -142,6 +142,8 @@ class RowParser:
             if (plan := self.target(key)) != "-":
                 columns.setdefault(plan, []).append(i)
         self.shared = {plan: found for plan, found in columns.items() if len(found) > 1}
+        # Columns without a name: a value under one has no field to go to (as one past the last column).
+        self.unnamed = [i for i, key in enumerate(header or ()) if not key.strip()]
         from leadcli.domain.validation import validate_changes
 
         self.validate = validate_changes
@@ -189,6 +191,10 @@ class RowParser:
     def parse(self, record: Record) -> Row:
         if self.shared:
             self._check_shared(record.pairs)
+        for i in self.unnamed:
+            if i < len(record.pairs) and isinstance(value := record.pairs[i][1], str) and value.strip():
+                shown = value.strip() if len(value.strip()) <= 40 else value.strip()[:40] + "…"
+                raise InvalidInput(f"column {i + 1} has no name in the header but holds {shown!r}; name it or empty it")
         user: dict[str, Any] = {}
         system: dict[str, Any] = {}
         custom: dict[str, Any] = {}
