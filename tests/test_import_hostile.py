@@ -209,3 +209,21 @@ def test_a_version_past_64_bits_is_a_rejected_row_not_the_end_of_the_import(stor
     assert [line.split(":")[0] for line in row_lines(result.stderr)] == ["row 2"]
     assert "version" in row_lines(result.stderr)[0] and "unexpected" not in result.stderr
     assert emails("--db", store_uri) == ["ada@example.com", "bob@example.com"]
+
+
+def test_json_arrays_one_after_another_are_all_read_and_text_after_the_array_is_an_error(tmp_path: Path) -> None:
+    """`export -o json >> all.json` twice makes two arrays: the second was ignored without a
+    word (exit 0), as was anything else after the first array's closing bracket."""
+    appended = tmp_path / "all.json"
+    appended.write_text('[{"name": "Ada", "email": "ada@example.com"}]\n[]\n[\n{"name": "Bob", "email": "bob@example.com"},\n{"name": "Cy", "email": "cy"}\n]\n')
+
+    result = invoke("import", str(appended))
+
+    assert result.code == 1, result.stderr
+    assert row_lines(result.stderr)[0].startswith("row 3: email:")
+    assert emails() == ["ada@example.com", "bob@example.com"]
+    trailing = tmp_path / "trailing.json"
+    trailing.write_text('[{"name": "Di", "email": "di@example.com"}] and more')
+    bad = invoke("import", str(trailing))
+    assert bad.code == 2 and bad.stderr.startswith("error: not a JSON array of objects:"), bad.stderr
+    assert "di@example.com" not in emails()

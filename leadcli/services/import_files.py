@@ -367,19 +367,30 @@ class _JsonArrayReader:
     def items(self) -> Iterator[Any]:
         if self.peek() != "[":
             raise self._fail("it does not start with [")
+        while True:  # arrays one after another (`export -o json >> all.json` twice): all read
+            yield from self._array()
+            after = self.peek()
+            if not after:
+                return
+            if after != "[":
+                raise self._fail(f"expected the end of the file or another [ after its closing ] but found {after!r}")
+
+    def _array(self) -> Iterator[Any]:
+        """The items of the array starting at `pos`, which ends past its closing ]."""
         self.pos += 1
         if self.peek() == "]":
+            self.pos += 1
             return
         while True:
             if not self.peek():
                 raise self._fail("it ends before its closing ]")
             yield self._value()
             sep = self.peek()
+            self.pos += 1
             if sep == "]":
                 return
             if sep != ",":
                 raise self._fail(f"expected , or ] but found {sep!r}" if sep else "it ends before its closing ]")
-            self.pos += 1
 
     def objects(self) -> Iterator[Any]:
         self.array = False
