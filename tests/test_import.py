@@ -604,3 +604,18 @@ def test_a_value_under_a_column_without_a_name_rejects_its_row_instead_of_vanish
     assert result.code == 1, result.stderr
     assert rejected_lines(result.stderr) == ["row 2: column 3 has no name in the header but holds 'call back Monday'; name it or empty it"]
     assert sorted(leads_by_email(store_uri)) == ["bob@example.com"]
+
+
+def test_map_tells_apart_columns_named_in_other_scripts(store_uri: str) -> None:
+    """Header names were compared with every letter outside a-z dropped, so `Имя` and `Почта`
+    (or `名前` and `メール`) were the same name to --map: `--map Почта=email` sent the name
+    column to email too, and the row was read with the wrong email or rejected."""
+    text = "Имя,Почта,Город\nАда,ada@example.com,Лондон\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", "--map", "Имя=name", "--map", "Почта=email", input=text)
+
+    assert result.code == 0, result.stderr
+    ada = leads_by_email(store_uri)["ada@example.com"]
+    assert (ada["name"], ada["fields"]) == ("Ада", {"Город": "Лондон"})
+    missing = invoke("--db", store_uri, "import", "-", "--format", "csv", "--map", "Телефон=phone", input=text)
+    assert missing.code == 2 and "--map: no column 'Телефон' in the file" in missing.stderr

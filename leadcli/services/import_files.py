@@ -26,7 +26,9 @@ NOT_UTF8 = 'the file is not UTF-8 text; save it as UTF-8 ("CSV UTF-8" in Excel)'
 
 
 def normalize_header(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    """Lowercase, words split on anything that is not a letter or digit (of any script: `Имя`
+    and `Почта` must stay two names)."""
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
 
 
 def detect_format(name: str, explicit: str | None, first_char: str) -> str:
