@@ -619,3 +619,16 @@ def test_map_tells_apart_columns_named_in_other_scripts(store_uri: str) -> None:
     assert (ada["name"], ada["fields"]) == ("Ада", {"Город": "Лондон"})
     missing = invoke("--db", store_uri, "import", "-", "--format", "csv", "--map", "Телефон=phone", input=text)
     assert missing.code == 2 and "--map: no column 'Телефон' in the file" in missing.stderr
+
+
+def test_blank_rows_above_the_header_as_excel_saves_them_are_skipped_and_counted(store_uri: str) -> None:
+    """Excel saves an empty row of a sheet as its delimiters alone (`,,,`): a sheet with a blank
+    row above its header was refused as having no header row (exit 2), though blank lines above
+    the header are allowed."""
+    text = ",,,\r\n;  ;\r\nName,Email,Company,Notes\r\nAda,ada@example.com,Acme,\r\nBob,bob,Bobco,\r\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", input=text)
+
+    assert result.code == 1, result.stderr
+    assert [line[:6] for line in rejected_lines(result.stderr)] == ["row 5:"]
+    assert leads_by_email(store_uri)["ada@example.com"]["company"] == "Acme"

@@ -81,7 +81,8 @@ class Source:
     def _open_csv(self, name: str) -> None:
         first_line = self._decode(self.text.readline)
         self.header_row = 1  # as a spreadsheet numbers it: blank lines above the header count
-        while first_line and not first_line.strip():
+        # Blank, or only delimiters: how Excel saves an empty row of the sheet (`,,,`).
+        while first_line and not first_line.strip(",;\t \r\n"):
             first_line = self._decode(self.text.readline)
             self.header_row += 1
         if self.format == "tsv":
