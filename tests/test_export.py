@@ -191,3 +191,36 @@ def test_list_as_csv_is_neutralised_too_and_a_plain_number_is_left_a_number() ->
         assert spreadsheet_safe(number) == number  # spreadsheets read it as a number: not a formula
     for text in ("-5 apples", "-", "+", "=", "@", "\t-x", "'", "''=", "x=1"):
         assert from_spreadsheet_safe(spreadsheet_safe(text)) == text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_a_value_with_three_decimals_survives_a_csv_round_trip(store_uri: str, fmt: str) -> None:
+    """`1.125` reads two ways to an import (1.125, or 1125 with a European grouping dot), so it
+    was a rejected row when the help's `export > all.csv && import all.csv --upsert` read it back."""
+    for email, value in (("a@example.com", "1.125"), ("b@example.com", "999.5"), ("c@example.com", "12.05"), ("d@example.com", "250.375")):
+        assert invoke("--db", store_uri, "add", "--name", "A", "--email", email, "--value", value).code == 0
+    dump = invoke("--db", store_uri, "export", "-o", fmt).stdout
+
+    again = invoke("--db", store_uri, "import", "-", "--format", fmt, "--upsert", input=dump)
+
+    assert again.code == 0, again.stderr
+    assert "import: 0 inserted, 0 updated, 4 unchanged, 0 rejected" in again.stderr
+    assert [lead["value"] for lead in exported(store_uri)] == [1.125, 999.5, 12.05, 250.375]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_a_carriage_return_inside_a_value_keeps_the_row_whole(store_uri: str, fmt: str) -> None:
+    """Notes pasted from an old Mac file hold a lone CR. The writer, ending lines with LF, did not
+    quote that cell, so every CSV reader (import too) took the CR for the end of the row: the
+    re-import cut the notes to `first line` and rejected the rest as a row of its own."""
+    record = {"name": "Ada", "email": "ada@example.com", "notes": "first line\rsecond line", "company": "A\rB"}
+    assert invoke("--db", store_uri, "import", "-", "--format", "jsonl", input=json.dumps(record) + "\n").code == 0
+    dump = invoke("--db", store_uri, "export", "-o", fmt).stdout
+    rows = list(csv.DictReader(io.StringIO(dump, newline=""), delimiter="," if fmt == "csv" else "\t"))
+    assert [(r["notes"], r["company"]) for r in rows] == [("first line\rsecond line", "A\rB")]
+
+    again = invoke("--db", store_uri, "import", "-", "--format", fmt, "--upsert", input=dump)
+
+    assert again.code == 0, again.stderr
+    assert "import: 0 inserted, 0 updated, 1 unchanged, 0 rejected" in again.stderr
+    assert exported(store_uri)[0]["notes"] == "first line\rsecond line"

@@ -546,3 +546,89 @@ def test_a_dry_run_counts_what_the_real_run_does_when_a_file_names_a_lead_twice(
 
     assert "dry run, nothing written: 1 inserted, 2 updated, 1 unchanged, 0 rejected" in dry.stderr
     assert "import: 1 inserted, 2 updated, 1 unchanged, 0 rejected" in real.stderr
+
+
+def test_two_columns_filling_one_field_with_different_values_reject_the_row(store_uri: str) -> None:
+    """A CRM export with `Email` twice (or `Email` and `E-mail`, `Tier` twice) kept only the last
+    column's value: the first one was dropped without a word. The same value twice, or one of
+    them blank, is no conflict."""
+    text = (
+        "Name,Email,Tier,E-mail,Tier\n"
+        "Ada,ada@example.com,gold,ada.work@example.com,gold\n"
+        "Bob,bob@example.com,gold,,silver\n"
+        "Cy,cy@example.com,,cy@example.com,gold\n"
+        "Di,,gold,di@example.com,\n"
+    )
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", input=text)
+
+    assert result.code == 1, result.stderr
+    assert rejected_lines(result.stderr) == [
+        "row 2: columns 'Email' and 'E-mail' both give email, with different values: 'ada@example.com' and 'ada.work@example.com'",
+        "row 3: columns 'Tier' and 'Tier' both give fields.Tier, with different values: 'gold' and 'silver'",
+    ]
+    leads = leads_by_email(store_uri)
+    assert sorted(leads) == ["cy@example.com", "di@example.com"]
+    assert leads["cy@example.com"]["fields"] == {"Tier": "gold"} and leads["di@example.com"]["fields"] == {"Tier": "gold"}
+
+
+def test_rejects_of_a_leads_artisan_export_keep_each_value_under_its_column_and_reimport(store_uri: str, tmp_path: Path) -> None:
+    """The web app writes `Nov 1, 2026` unquoted: such a row has 7 cells. Its rejected row was
+    written as those cells with the reason after the sixth, so ` 2026` stood under Email, the
+    email after the reason, and the fixed file was rejected again (8 values, 7 columns)."""
+    data = tmp_path / "all-leads-2026-12-01.csv"
+    data.write_text("Name,Company,Stage,Engaged,Last Contacted,Email\nAda,Acme,Closed Won,Yes,Nov 1, 2026,ada@example\nBob,Bobco,New Lead,No,-,bob@example.com\n")
+    rejects = tmp_path / "rejects.csv"
+
+    first = invoke("--db", store_uri, "import", str(data), "--rejects", str(rejects))
+
+    assert first.code == 1, first.stderr
+    rows = list(csv.DictReader(rejects.open(encoding="utf-8")))
+    assert [(r["Last Contacted"], r["Email"]) for r in rows] == [("Nov 1, 2026", "ada@example")]
+    rejects.write_text(rejects.read_text(encoding="utf-8").replace(",ada@example,", ",ada@example.com,"), encoding="utf-8")
+    again = invoke("--db", store_uri, "import", str(rejects), env={"LEADCLI_TIMEZONE": "UTC"})
+    assert again.code == 0, again.stderr
+    ada = leads_by_email(store_uri)["ada@example.com"]
+    assert (ada["company"], ada["current_stage"], ada["engaged"]) == ("Acme", "Closed Won", True)
+    assert ada["last_contacted"].startswith("2026-11-01") and ada["fields"] == {}
+
+
+def test_a_value_under_a_column_without_a_name_rejects_its_row_instead_of_vanishing(store_uri: str) -> None:
+    """A spreadsheet whose notes column was never given a header imported without those notes,
+    and without a word; a value past the last column is a rejected row, so is this one. Blank
+    columns without a name (Excel's trailing `,,`) are still fine."""
+    text = "Name,Email,,Company,\nAda,ada@example.com,call back Monday,Acme,\nBob,bob@example.com,,Bobco,\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", input=text)
+
+    assert result.code == 1, result.stderr
+    assert rejected_lines(result.stderr) == ["row 2: column 3 has no name in the header but holds 'call back Monday'; name it or empty it"]
+    assert sorted(leads_by_email(store_uri)) == ["bob@example.com"]
+
+
+def test_map_tells_apart_columns_named_in_other_scripts(store_uri: str) -> None:
+    """Header names were compared with every letter outside a-z dropped, so `Имя` and `Почта`
+    (or `名前` and `メール`) were the same name to --map: `--map Почта=email` sent the name
+    column to email too, and the row was read with the wrong email or rejected."""
+    text = "Имя,Почта,Город\nАда,ada@example.com,Лондон\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", "--map", "Имя=name", "--map", "Почта=email", input=text)
+
+    assert result.code == 0, result.stderr
+    ada = leads_by_email(store_uri)["ada@example.com"]
+    assert (ada["name"], ada["fields"]) == ("Ада", {"Город": "Лондон"})
+    missing = invoke("--db", store_uri, "import", "-", "--format", "csv", "--map", "Телефон=phone", input=text)
+    assert missing.code == 2 and "--map: no column 'Телефон' in the file" in missing.stderr
+
+
+def test_blank_rows_above_the_header_as_excel_saves_them_are_skipped_and_counted(store_uri: str) -> None:
+    """Excel saves an empty row of a sheet as its delimiters alone (`,,,`): a sheet with a blank
+    row above its header was refused as having no header row (exit 2), though blank lines above
+    the header are allowed."""
+    text = ",,,\r\n;  ;\r\nName,Email,Company,Notes\r\nAda,ada@example.com,Acme,\r\nBob,bob,Bobco,\r\n"
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "csv", input=text)
+
+    assert result.code == 1, result.stderr
+    assert [line[:6] for line in rejected_lines(result.stderr)] == ["row 5:"]
+    assert leads_by_email(store_uri)["ada@example.com"]["company"] == "Acme"

@@ -191,3 +191,39 @@ def test_rejects_keeps_an_unreadable_json_item_whole(tmp_path: Path) -> None:
 
     written = json.loads(rejects.read_text())
     assert written == {"line": deep, "reason": "not readable: nested too deeply"}
+
+
+@pytest.mark.parametrize("version", ["1e30", "1e400", "NaN", '"99999999999999999999"', str(1 << 63)])
+def test_a_version_past_64_bits_is_a_rejected_row_not_the_end_of_the_import(store_uri: str, version: str) -> None:
+    """It stopped the whole import with `error: unexpected TypeError` (SQLite) or OverflowError
+    (MongoDB): the good rows were not written either."""
+    text = (
+        '{"name": "Ada", "email": "ada@example.com", "version": 3}\n'
+        f'{{"name": "Huge", "email": "huge@example.com", "version": {version}}}\n'
+        '{"name": "Bob", "email": "bob@example.com"}\n'
+    )
+
+    result = invoke("--db", store_uri, "import", "-", "--format", "jsonl", input=text)
+
+    assert result.code == 1, result.stderr
+    assert [line.split(":")[0] for line in row_lines(result.stderr)] == ["row 2"]
+    assert "version" in row_lines(result.stderr)[0] and "unexpected" not in result.stderr
+    assert emails("--db", store_uri) == ["ada@example.com", "bob@example.com"]
+
+
+def test_json_arrays_one_after_another_are_all_read_and_text_after_the_array_is_an_error(tmp_path: Path) -> None:
+    """`export -o json >> all.json` twice makes two arrays: the second was ignored without a
+    word (exit 0), as was anything else after the first array's closing bracket."""
+    appended = tmp_path / "all.json"
+    appended.write_text('[{"name": "Ada", "email": "ada@example.com"}]\n[]\n[\n{"name": "Bob", "email": "bob@example.com"},\n{"name": "Cy", "email": "cy"}\n]\n')
+
+    result = invoke("import", str(appended))
+
+    assert result.code == 1, result.stderr
+    assert row_lines(result.stderr)[0].startswith("row 3: email:")
+    assert emails() == ["ada@example.com", "bob@example.com"]
+    trailing = tmp_path / "trailing.json"
+    trailing.write_text('[{"name": "Di", "email": "di@example.com"}] and more')
+    bad = invoke("import", str(trailing))
+    assert bad.code == 2 and bad.stderr.startswith("error: not a JSON array of objects:"), bad.stderr
+    assert "di@example.com" not in emails()

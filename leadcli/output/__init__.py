@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
@@ -216,22 +217,50 @@ class CsvWriter(Writer):
     def __init__(self, stream: TextIO, fields: Sequence[str], delimiter: str | None = None) -> None:
         super().__init__(stream, fields)
         self._csv = csv.writer(stream, delimiter=delimiter or self.delimiter, lineterminator="\n")
-        self._csv.writerow(self.fields)
+        self._row(self.fields)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self._csv.writerow([spreadsheet_safe(cell(record.get(f))) for f in self.fields])
+        self._row([_csv_cell(record.get(f)) for f in self.fields])
         self.count += 1
 
     def write_cells(self, cells: Sequence[Any]) -> None:
         """A row of cells as given, not neutralised: `import --rejects` gives back the input's
         own rows, so that importing the rejects file reads them exactly as the input."""
-        self._csv.writerow([cell(v) for v in cells])
+        self._row([cell(v) for v in cells])
         self.count += 1
+
+    def _row(self, cells: list[str]) -> None:
+        """csv quotes a cell holding the line terminator (LF) but not one holding a lone CR, which
+        every reader (import too) takes for the end of the row: such a row is quoted here."""
+        if not any("\r" in c for c in cells):
+            self._csv.writerow(cells)
+            return
+        delimiter = self._csv.dialect.delimiter
+        self.stream.write(delimiter.join(_quoted(c, delimiter) for c in cells) + "\n")
 
     def write_raw(self, text: str) -> None:
         """Text as it is, on lines of its own (a CSV row that could not be split into cells)."""
         self.stream.write(text if text.endswith(("\n", "\r")) else text + "\n")
         self.count += 1
+
+
+def _quoted(text: str, delimiter: str) -> str:
+    """A cell as csv's minimal quoting writes it, CR counted among the characters that need quotes."""
+    if any(c in text for c in (delimiter, '"', "\r", "\n")):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+# A number an import reads two ways: `1.125` is 1.125, or 1125 with a European grouping dot
+# (services/import_rows.py refuses to guess). With a zero added only the decimal reading is left.
+_TWO_READINGS = re.compile(r"-?[1-9]\d{0,2}\.\d{3}")
+
+
+def _csv_cell(value: Any) -> str:
+    text = cell(value)
+    if isinstance(value, float) and _TWO_READINGS.fullmatch(text):
+        return text + "0"  # 1.1250: the same number, read back as written
+    return spreadsheet_safe(text)
 
 
 class TsvWriter(CsvWriter):

@@ -26,7 +26,9 @@ NOT_UTF8 = 'the file is not UTF-8 text; save it as UTF-8 ("CSV UTF-8" in Excel)'
 
 
 def normalize_header(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    """Lowercase, words split on anything that is not a letter or digit (of any script: `Имя`
+    and `Почта` must stay two names)."""
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
 
 
 def detect_format(name: str, explicit: str | None, first_char: str) -> str:
@@ -79,7 +81,8 @@ class Source:
     def _open_csv(self, name: str) -> None:
         first_line = self._decode(self.text.readline)
         self.header_row = 1  # as a spreadsheet numbers it: blank lines above the header count
-        while first_line and not first_line.strip():
+        # Blank, or only delimiters: how Excel saves an empty row of the sheet (`,,,`).
+        while first_line and not first_line.strip(",;\t \r\n"):
             first_line = self._decode(self.text.readline)
             self.header_row += 1
         if self.format == "tsv":
@@ -171,8 +174,8 @@ class Source:
                     fixed = web_export_cells(cells)
                     if isinstance(fixed, str):
                         yield Record(row, cells, error=fixed)
-                    else:
-                        yield Record(row, cells, list(zip(header, fixed, strict=True)))
+                    else:  # as the row is read: a rejected one goes to --rejects under its columns
+                        yield Record(row, fixed, list(zip(header, fixed, strict=True)))
                     continue
                 yield Record(row, cells, error=f"has {len(cells)} values but the header has {width} columns")
                 continue
@@ -367,19 +370,30 @@ class _JsonArrayReader:
     def items(self) -> Iterator[Any]:
         if self.peek() != "[":
             raise self._fail("it does not start with [")
+        while True:  # arrays one after another (`export -o json >> all.json` twice): all read
+            yield from self._array()
+            after = self.peek()
+            if not after:
+                return
+            if after != "[":
+                raise self._fail(f"expected the end of the file or another [ after its closing ] but found {after!r}")
+
+    def _array(self) -> Iterator[Any]:
+        """The items of the array starting at `pos`, which ends past its closing ]."""
         self.pos += 1
         if self.peek() == "]":
+            self.pos += 1
             return
         while True:
             if not self.peek():
                 raise self._fail("it ends before its closing ]")
             yield self._value()
             sep = self.peek()
+            self.pos += 1
             if sep == "]":
                 return
             if sep != ",":
                 raise self._fail(f"expected , or ] but found {sep!r}" if sep else "it ends before its closing ]")
-            self.pos += 1
 
     def objects(self) -> Iterator[Any]:
         self.array = False

@@ -135,6 +135,15 @@ class RowParser:
         # CSV/TSV (a header): a cell leadcli's export prefixed with ' against spreadsheet
         # formulas is read back without it (domain/text.py).
         self.spreadsheet = header is not None
+        # Targets two or more columns fill (`Email` twice, `Email` and `E-mail`), with those
+        # columns' positions: a row where they differ is rejected rather than one value dropped.
+        columns: dict[str, list[int]] = {}
+        for i, key in enumerate(header or ()):
+            if (plan := self.target(key)) != "-":
+                columns.setdefault(plan, []).append(i)
+        self.shared = {plan: found for plan, found in columns.items() if len(found) > 1}
+        # Columns without a name: a value under one has no field to go to (as one past the last column).
+        self.unnamed = [i for i, key in enumerate(header or ()) if not key.strip()]
         from leadcli.domain.validation import validate_changes
 
         self.validate = validate_changes
@@ -180,6 +189,12 @@ class RowParser:
         return found
 
     def parse(self, record: Record) -> Row:
+        if self.shared:
+            self._check_shared(record.pairs)
+        for i in self.unnamed:
+            if i < len(record.pairs) and isinstance(value := record.pairs[i][1], str) and value.strip():
+                shown = value.strip() if len(value.strip()) <= 40 else value.strip()[:40] + "…"
+                raise InvalidInput(f"column {i + 1} has no name in the header but holds {shown!r}; name it or empty it")
         user: dict[str, Any] = {}
         system: dict[str, Any] = {}
         custom: dict[str, Any] = {}
@@ -231,6 +246,20 @@ class RowParser:
         status_given = "status" in changes
         reconcile_engagement(changes, names=("status", "engaged"))
         return Row(record, changes["email"], changes, system, derived_status=not status_given and "status" in changes)
+
+    def _check_shared(self, pairs: list[tuple[str, Any]]) -> None:
+        """InvalidInput when two columns filling one field hold different values in this row."""
+        for plan, found in self.shared.items():
+            given: dict[str, str] = {}  # value (as parse reads it) -> its first column
+            for i in found:
+                if i < len(pairs) and isinstance(pairs[i][1], str):
+                    key, value = pairs[i]
+                    text = (from_spreadsheet_safe(value) if value[:1] == "'" else value).strip()
+                    if text:
+                        given.setdefault(text, key)
+            if len(given) > 1:
+                (first, a), (second, b) = list(given.items())[:2]
+                raise InvalidInput(f"columns {a!r} and {b!r} both give {plan}, with different values: {first!r} and {second!r}")
 
     def _convert(self, target: str, value: Any, user: dict[str, Any], system: dict[str, Any]) -> None:
         """A cell (or JSON value) into the field `target`, by the field's kind in the schema:
@@ -327,15 +356,22 @@ def _id(target: str, value: Any) -> str:
     return text
 
 
+# A version both stores hold (64-bit integers) with room for every later edit, and every JSON
+# reader reads exactly (2**53).
+VERSION_LIMIT = 1 << 53
+
+
 def _version(target: str, value: Any) -> int:
     try:
         version = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400, read as infinity
         version = -1
     # 0: a lead no leadcli has written yet (the Leads Artisan web app keeps no version);
     # it is inserted at version 1 like any new lead.
     if version < 0 or isinstance(value, bool):
         raise InvalidInput(f"{target}: {value!r} is not a whole number of 0 or more")
+    if version > VERSION_LIMIT:  # else the store's write fails and ends the whole import
+        raise InvalidInput(f"{target}: {value!r} is more than {VERSION_LIMIT:,}")
     return version
 
 
