@@ -164,10 +164,18 @@ _KINDS: dict[str, tuple[type, str]] = {
     "mongodb": (dict, "a table ([mongodb])"),
 }  # fmt: skip
 _SWITCH_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-# The [serve] and [watch] keys config.example.toml documents (others are left to the command).
+# The [serve] and [watch] keys config.example.toml documents whose type is checked here (the
+# command checks allow_origin, which may be one origin or a list).
 _SECTION_KINDS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
     "serve": {"host": (str, "text (an address)"), "port": (int, "a port number"), "token": (str, "text")},
     "watch": {"server": (str, 'text (a URL, e.g. "ws://127.0.0.1:8765/ws")'), "token": (str, "text")},
+}
+# Every key each section reads: a typo (`stage = [...]`, `prot = 9000`) is exit 2, not the default
+# pipeline or port used in silence.
+_SECTION_KEYS = {
+    "pipeline": {"stages", "closed", "won", "lost"},
+    "serve": {"host", "port", "token", "allow_origin"},
+    "watch": {"server", "token"},
 }
 _STAGE_LISTS = ("stages", "closed")
 _STAGE_NAMES = ("won", "lost")
@@ -177,11 +185,17 @@ def _check_types(path: Path, table: Mapping[str, Any], where: str) -> None:
     for key, (kind, described) in _KINDS.items():
         if key in table and (not isinstance(table[key], kind) or isinstance(table[key], bool)):
             raise InvalidInput(f"config file {path}: {key}{where} must be {described}, not {table[key]!r}")
+    for section, known in _SECTION_KEYS.items():
+        unknown = set(table.get(section) or {}) - known
+        if unknown:
+            valid = ", ".join(sorted(known))
+            raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))} in [{section}]{where}; valid: {valid}")
     for section, keys in _SECTION_KINDS.items():
         for key, (kinds, described) in keys.items():
             value = (table.get(section) or {}).get(key)
             if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
-                raise InvalidInput(f"config file {path}: {section}.{key}{where} must be {described}, not {value!r}")
+                shown = "***" if any(word in key for word in SECRET_KEYS) else repr(value)  # a token is not echoed
+                raise InvalidInput(f"config file {path}: {section}.{key}{where} must be {described}, not {shown}")
     port = (table.get("serve") or {}).get("port")
     if isinstance(port, int) and not 1 <= port <= 65535:
         raise InvalidInput(f"config file {path}: serve.port{where} must be a port number from 1 to 65535, not {port}")

@@ -192,6 +192,11 @@ def test_2_an_argument_that_is_not_utf8() -> None:
         (b"[watch]\nserver = 5\n", ("watch", "--count", "1", "--timeout", "1"), "watch.server must be text"),
         (b'[pipeline]\nwon = "Nope"\n', ("stats",), "pipeline: won = 'Nope' is not one of the stages"),
         (b'[pipeline]\nstages = ["A", "B"]\nlost = "C"\n', ("count",), "pipeline: lost = 'C' is not one of the stages (A, B)"),
+        # a typo in a section must not silently leave the team on the default pipeline or port
+        (b'[pipeline]\nstage = ["Lead", "Won"]\n', ("count",), "unknown setting(s) stage in [pipeline]; valid: closed, lost, stages, won"),
+        (b'[profiles.team]\n[profiles.team.pipeline]\nclosed_stages = ["Won"]\n', ("--profile", "team", "count"), "closed_stages in [pipeline] in [profiles.team]"),
+        (b"[serve]\nprot = 9000\n", ("serve",), "unknown setting(s) prot in [serve]; valid: allow_origin, host, port, token"),
+        (b'[watch]\nservr = "ws://127.0.0.1:1/ws"\n', ("watch", "--count", "1", "--timeout", "1"), "unknown setting(s) servr in [watch]; valid: server, token"),
     ],
 )
 def test_2_a_bad_config_file_names_the_problem(leadcli_home: Path, content: bytes, command: tuple[str, ...], expected: str) -> None:
@@ -203,6 +208,16 @@ def test_2_a_bad_config_file_names_the_problem(leadcli_home: Path, content: byte
     assert expected in line
     if "config file" in line:
         assert str(config) in line  # which file to fix
+
+
+@pytest.mark.parametrize("section", ["serve", "watch"])
+def test_a_token_of_the_wrong_type_is_not_echoed_in_the_error(leadcli_home: Path, section: str) -> None:
+    (leadcli_home / "config.toml").write_text(f"[{section}]\ntoken = 8675309\n")
+    result = run_process("count", timeout=30)
+    assert result.code == 2, result.stderr
+    line = one_error_line(result.stderr)
+    assert f"{section}.token must be text" in line
+    assert "8675309" not in line  # error lines end up in cron mail and CI logs
 
 
 def test_json_output_stays_valid_json_when_values_sum_past_a_double(store_uri: str) -> None:
