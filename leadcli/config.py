@@ -251,16 +251,20 @@ def load_settings(
 ) -> Settings:
     env = os.environ if env is None else env
     config_path = config_file_path(config, env)
-    if config and not config_path.exists():
-        raise InvalidInput(f"--config: no such file {config_path}")
+    # A file someone named (flag or env: a cron job has no --config) must exist; only the
+    # default one may be missing.
+    named_by = "--config" if config else "LEADCLI_CONFIG" if env.get("LEADCLI_CONFIG") else None
+    if named_by and not config_path.exists():
+        raise InvalidInput(f"{named_by}: no such file {config_path}")
     file_data = read_config_file(config_path)
+    profile_from = "--profile" if profile else "LEADCLI_PROFILE"
     profile = profile or env.get("LEADCLI_PROFILE") or None
     data = {k: v for k, v in file_data.items() if k != "profiles"}
     if profile:
         profiles = file_data.get("profiles", {})
         if profile not in profiles:
             names = ", ".join(sorted(profiles)) or "none defined"
-            raise InvalidInput(f"--profile: no profile {profile!r} in {config_path} (profiles: {names})")
+            raise InvalidInput(f"{profile_from}: no profile {profile!r} in {config_path} (profiles: {names})")
         data = _merge(data, profiles[profile])
 
     sources: dict[str, str] = {}

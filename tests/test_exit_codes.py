@@ -266,3 +266,20 @@ def test_help_warns_that_secrets_in_argv_show_in_ps() -> None:
     watch_help = run_process("watch", "--help", env={"COLUMNS": "300"}).stdout
     assert "A password in it shows in ps (the process list)" in " ".join(main_help.split())
     assert "Given here it shows in ps (the process list)" in " ".join(watch_help.split())
+
+
+def test_a_missing_file_named_by_leadcli_config_is_exit_2_like_the_flag(tmp_path: Path) -> None:
+    """A cron job's LEADCLI_CONFIG with a typo must not run on the default store in silence."""
+    missing = tmp_path / "team.toml"
+    result = run_process("add", "--name", "Ada", "--email", "ada@example.com", env={"LEADCLI_CONFIG": str(missing)}, timeout=30)
+    assert result.code == 2, result.stderr
+    assert one_error_line(result.stderr) == f"error: LEADCLI_CONFIG: no such file {missing}"
+    assert run_process("count", timeout=30).stdout == "0\n"  # nothing went to the default store
+    assert run_process("config", "path", env={"LEADCLI_CONFIG": str(missing)}, timeout=30).stdout == f"{missing}\n"
+
+
+def test_an_unknown_profile_from_leadcli_profile_names_the_variable(leadcli_home: Path) -> None:
+    (leadcli_home / "config.toml").write_text("[profiles.team]\nuser = 'x'\n")
+    result = run_process("count", env={"LEADCLI_PROFILE": "tema"}, timeout=30)
+    assert result.code == 2, result.stderr
+    assert one_error_line(result.stderr).startswith("error: LEADCLI_PROFILE: no profile 'tema'")  # there is no --profile to fix
