@@ -201,3 +201,13 @@ def test_a_very_common_letter_pages_in_order(store_uri: str) -> None:
     assert invoke("--db", store_uri, "count", "--search", "E").stdout.strip() == str(len(records))
     assert invoke("--db", store_uri, "count", "--search", "é").stdout.strip() == str(len(records))
     assert found(store_uri, "search", " é") == expected
+
+
+@pytest.mark.parametrize("text", ["\U0010ffff", "a\U0010ffff", "\ud7ff", "a\ud7ff"])
+def test_a_short_search_ending_before_a_code_point_gap_is_a_search_not_a_crash(store_uri: str, text: str) -> None:
+    """One or two characters ending in U+10FFFF or U+D7FF: on SQLite the vocabulary range's upper
+    bound was that character plus one, past the last code point or a surrogate (exit 1,
+    "unexpected ValueError" / "UnicodeEncodeError")."""
+    seed(store_uri, [lead("Edge a\U0010ffff a\ud7ff Case"), lead("Plain Jane")])
+    assert found(store_uri, "search", text) == ["Edge a\U0010ffff a\ud7ff Case"]
+    assert invoke("--db", store_uri, "count", "--search", text).stdout == "1\n"

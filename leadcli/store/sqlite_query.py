@@ -5,6 +5,7 @@ ever a parameter. Used by store/sqlite.py."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 from typing import Any
 
 from leadcli.domain.dates import iso
@@ -39,10 +40,11 @@ def _contains(
         clauses.append("pk IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ?)")
         params.append(colset + _phrase(needle))
         return
+    end = _prefix_end(needle)
     rows = db.execute(
-        f"SELECT DISTINCT term FROM leads_search_terms WHERE term >= ? AND term < ? AND col IN ({', '.join('?' * len(columns))})"
-        f" LIMIT {MAX_SHORT_TERMS + 1}",
-        (needle, needle[:-1] + chr(ord(needle[-1]) + 1), *columns),
+        f"SELECT DISTINCT term FROM leads_search_terms WHERE term >= ?{' AND term < ?' if end else ''}"
+        f" AND col IN ({', '.join('?' * len(columns))}) LIMIT {MAX_SHORT_TERMS + 1}",
+        (needle, *([end] if end else []), *columns),
     ).fetchall()
     terms = [row[0] for row in rows if row[0].startswith(needle)]
     if not terms:
@@ -54,6 +56,18 @@ def _contains(
         found = " OR ".join(f"instr(s.{c}, ?) > 0" for c in columns)
         clauses.append(f"EXISTS (SELECT 1 FROM leads_search AS s WHERE s.rowid = leads.pk AND ({found}))")
         params += [needle] * len(columns)
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """A text above every text starting with `prefix` and below every other one above it (None:
+    none is above them all): its last character's successor, skipping the surrogates (no text
+    holds one; SQLite cannot take one) and, past the last code point (U+10FFFF), the successor
+    of the prefix without that character."""
+    stripped = prefix.rstrip(chr(sys.maxunicode))
+    if not stripped:
+        return None
+    after = ord(stripped[-1]) + 1
+    return stripped[:-1] + chr(0xE000 if 0xD800 <= after <= 0xDFFF else after)
 
 
 def _phrase(text: str) -> str:
