@@ -71,13 +71,18 @@ def mask_uri(uri: str) -> str:
     return re.sub(r"(?i)([=,:]\w*(?:token|password|secret)\w*:)[^,&]*", r"\1***", masked)
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a setting named `key` holds a secret (a token, a password): never shown."""
+    return any(word in key.lower() for word in SECRET_KEYS)
+
+
 def mask_secrets(value: Any, key: str = "") -> Any:
     if isinstance(value, Mapping):
         return {k: mask_secrets(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_secrets(v, key) for v in value]
     if isinstance(value, str):
-        if any(word in key.lower() for word in SECRET_KEYS) and value:
+        if is_secret_key(key) and value:
             return "***"
         if "://" in value:
             return mask_uri(value)
@@ -170,15 +175,15 @@ _SECTION_KINDS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
     "serve": {"host": (str, "text (an address)"), "port": (int, "a port number"), "token": (str, "text")},
     "watch": {"server": (str, 'text (a URL, e.g. "ws://127.0.0.1:8765/ws")'), "token": (str, "text")},
 }
+_STAGE_LISTS = ("stages", "closed")
+_STAGE_NAMES = ("won", "lost")
 # Every key each section reads: a typo (`stage = [...]`, `prot = 9000`) is exit 2, not the default
 # pipeline or port used in silence.
 _SECTION_KEYS = {
-    "pipeline": {"stages", "closed", "won", "lost"},
-    "serve": {"host", "port", "token", "allow_origin"},
-    "watch": {"server", "token"},
+    "pipeline": {*_STAGE_LISTS, *_STAGE_NAMES},
+    "serve": {*_SECTION_KINDS["serve"], "allow_origin"},
+    "watch": set(_SECTION_KINDS["watch"]),
 }
-_STAGE_LISTS = ("stages", "closed")
-_STAGE_NAMES = ("won", "lost")
 
 
 def _check_types(path: Path, table: Mapping[str, Any], where: str) -> None:
@@ -194,7 +199,7 @@ def _check_types(path: Path, table: Mapping[str, Any], where: str) -> None:
         for key, (kinds, described) in keys.items():
             value = (table.get(section) or {}).get(key)
             if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
-                shown = "***" if any(word in key for word in SECRET_KEYS) else repr(value)  # a token is not echoed
+                shown = "***" if is_secret_key(key) else repr(value)  # a token is not echoed
                 raise InvalidInput(f"config file {path}: {section}.{key}{where} must be {described}, not {shown}")
     port = (table.get("serve") or {}).get("port")
     if isinstance(port, int) and not 1 <= port <= 65535:
