@@ -321,17 +321,15 @@ def _check_custom_unset(custom: Sequence[str], leads: Sequence[Lead]) -> None:
 def delete_lead(ws: Workspace, lead: Lead) -> bool:
     """Delete the lead: True, or False when another writer deleted it first (what was asked
     is done either way, so the caller goes on with the other leads)."""
-    for _attempt in range(CAS_ATTEMPTS):
-        try:
-            ws.store.delete(lead, {"type": "lead_deleted", "by": ws.user, "at": now_utc(), "changes": {}})
-            return True
-        except VersionConflict:
-            fresh = ws.store.get(lead["id"])
-            if fresh is None:
-                return False
-            lead = fresh
-        except NotFound:
-            return False
+    try:
+        for _attempt in range(CAS_ATTEMPTS):
+            try:
+                ws.store.delete(lead, {"type": "lead_deleted", "by": ws.user, "at": now_utc(), "changes": {}})
+                return True
+            except VersionConflict:
+                lead = _reread(ws, lead)
+    except NotFound:  # gone: the store said so, or the re-read after a lost race did
+        return False
     raise _kept_changing(lead)
 
 
