@@ -434,11 +434,11 @@ class SqliteStore:
         rows = [_row(lead if lead.get("version") else {**lead, "version": 1}) for lead, _ in inserts]  # no copy per lead
         events: list[tuple[Any, ...]] = []
         bulk = self._bulk
-        before = (bulk.since_pk, bulk.dropped) if bulk is not None else None
+        before = (bulk.since_pk, bulk.dropped) if bulk is not None else (None, None)
         try:
             return self._write_batch(inserts, updates, rows, events, results)
         except BaseException:
-            if bulk is not None and before is not None:  # rolled back with whatever _defer did (DROP INDEXes…)
+            if bulk is not None:  # rolled back with whatever _defer did (DROP INDEXes…)
                 bulk.since_pk, bulk.dropped = before
             raise
 
